@@ -1,0 +1,10 @@
+"""wavjepa-nat: naturalistic binaural scenes, WavJEPA(-Nat) training and robustness sweeps."""
+
+__version__ = "0.1.0"
+
+
+def load_model(path):
+    """Load a trained encoder (Lightning checkpoint or safetensors export), in eval mode."""
+    from wavjepa_nat.nat_model.export import load_model as _load
+
+    return _load(path)

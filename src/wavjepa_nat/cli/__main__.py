@@ -1,0 +1,3 @@
+from wavjepa_nat.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Waveform encoder, transformer, masks, JEPA objective, Lightning module and export."""

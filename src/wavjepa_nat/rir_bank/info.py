@@ -1,0 +1,79 @@
+"""`bank info`: what is in a bank, as numbers and (optionally) histograms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from wavjepa_nat.rir_bank.reader import RIRBank
+
+
+def _quantiles(x: np.ndarray) -> dict:
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {}
+    q = np.percentile(x, [0, 10, 50, 90, 100])
+    return {"min": q[0], "p10": q[1], "median": q[2], "p90": q[3], "max": q[4], "mean": float(np.mean(x))}
+
+
+def bank_summary(bank: RIRBank) -> dict:
+    m = bank.meta
+    target, measured = m["rt60_target"], bank.rt60()
+    rel = np.abs(measured / target - 1)
+    return {
+        "path": str(bank.path),
+        "scenes": len(bank),
+        "rooms": int(len(np.unique(m["room_id"]))),
+        "splits": {s: int(np.sum(m["split"] == s)) for s in ("train", "val", "test")},
+        "fs": bank.fs,
+        "hrtf": bank.attrs["hrtf_name"],
+        "hrtf_sha256": bank.attrs["hrtf_sha256"][:16],
+        "engine": bank.attrs["engine"],
+        "seed": bank.attrs["seed"],
+        "shard": bank.attrs["shard"],
+        "package_version": bank.attrs["package_version"],
+        "brir_seconds": bank.brir_length / bank.fs,
+        "noise_bed_seconds": bank.noise_bed_length / bank.fs,
+        "size_mb": bank.path.stat().st_size / 1e6,
+        "rt60_target_s": _quantiles(target),
+        "rt60_measured_s": _quantiles(measured),
+        "rt60_within_10pct": float(np.mean(rel <= 0.1)),
+        "azimuth_deg": _quantiles(m["azimuth_deg"]),
+        "elevation_deg": _quantiles(m["elevation_deg"]),
+        "distance_m": _quantiles(m["distance_m"]),
+        "drr_db": _quantiles(m["drr_db"].mean(axis=1)),
+        "noise_sources": {int(k): int(np.sum(m["n_noise"] == k)) for k in np.unique(m["n_noise"])},
+    }
+
+
+def write_histograms(bank: RIRBank, out_dir: str | Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    m = bank.meta
+    panels = [
+        ("rt60", "RT60 (s)", [(m["rt60_target"], "target"), (bank.rt60(), "measured T_mid")]),
+        ("azimuth", "source azimuth (deg, +90 = left)", [(m["azimuth_deg"], "target source")]),
+        ("distance", "source distance (m)", [(m["distance_m"], "target source")]),
+        ("drr", "DRR (dB, mean of ears)", [(m["drr_db"].mean(axis=1), "target source")]),
+    ]
+    paths = []
+    for name, xlabel, series in panels:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for values, label in series:
+            ax.hist(values[np.isfinite(values)], bins=30, alpha=0.6, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("scenes")
+        ax.set_title(f"{bank.path.name}: {name}")
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,118 @@
+"""The fast BRIR engine: exact early reflections through the HRTF, a statistical late tail.
+
+Early part: pyroomacoustics computes the image sources of the shoebox (positions and
+per-band wall damping). Each image is rendered in the frequency domain as
+    gain_band(f) / (4 pi r) * exp(-j 2 pi f r / c) * HRTF(direction in the head frame, f)
+and all images are summed before one inverse FFT, so the cost is one matrix product.
+
+Late part: once the echo density is high (the mixing time, here the time by which about
+`early_images` echoes have arrived), the field is diffuse and only its statistics matter.
+The tail is Gaussian noise shaped in the STFT domain with
+  * the level of a diffuse field for this room: c / (4 pi V fs) per sample (the image
+    density 4 pi c^3 t^2 / V times the image energy 1 / (4 pi c t)^2),
+  * the per-band decay exp(-6.9 t / T(f)) from Eyring's formula with the room's absorption,
+  * the head's diffuse-field spectrum and interaural coherence (from the HRTF itself).
+Images and tail cross-fade over a few milliseconds around the mixing time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyroomacoustics as pra
+
+from wavjepa_nat.scenes.absorption import BAND_CENTERS, SPEED_OF_SOUND, air_absorption, solve_absorption
+from wavjepa_nat.scenes.config import SceneConfig
+from wavjepa_nat.scenes.diffuse import binaural_diffuse_noise, stft_freqs
+from wavjepa_nat.scenes.hrtf import HRTF
+from wavjepa_nat.scenes.sampler import Room, SceneSpec
+
+FADE_S = 0.004  # cross-fade between image sources and the statistical tail
+PRE_S = 0.004  # rendering head-room for the (zero-phase) wall filters' pre-ringing
+
+
+def rotate_to_head(vectors: np.ndarray, yaw_deg: float) -> np.ndarray:
+    """World vectors (n, 3) into the head frame of an upright head turned by yaw."""
+    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    x, y = vectors[:, 0], vectors[:, 1]
+    return np.stack([c * x + s * y, -s * x + c * y, vectors[:, 2]], axis=1)
+
+
+def interp_bands(band_values: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Per-band values (bands, ...) to a smooth function of frequency (..., F), linear in log f."""
+    logf = np.log2(np.maximum(freqs, 1.0))
+    return np.stack([np.interp(logf, np.log2(BAND_CENTERS), v) for v in np.atleast_2d(band_values.T)])
+
+
+class FastEngine:
+    """Renders all BRIRs of a scene. One instance per process; caches the per-room absorption."""
+
+    name = "fast"
+
+    def __init__(self, cfg: SceneConfig, hrtf: HRTF):
+        self.cfg, self.hrtf, self.fs = cfg, hrtf, cfg.fs
+        self.length = cfg.brir_length
+        self.air = air_absorption()
+        self._rooms: dict[int, tuple[dict, np.ndarray]] = {}
+        self.tail_freqs = stft_freqs(cfg.fs)
+        self.tail_power, self.tail_coherence = hrtf.diffuse_field(np.maximum(self.tail_freqs, 1.0))
+
+    def room_acoustics(self, room: Room) -> tuple[dict, np.ndarray]:
+        """Absorption per surface and per-band RT60, solved for the room's target T_mid."""
+        if room.room_id not in self._rooms:
+            if len(self._rooms) > 64:
+                self._rooms.clear()
+            self._rooms[room.room_id] = solve_absorption(room.dims, room.shapes, room.rt60_target)
+        return self._rooms[room.room_id]
+
+    def render(self, spec: SceneSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """BRIRs (n_sources, 2, L) float32 (row 0 the target) and the room's acoustic facts."""
+        alpha, band_rt60 = self.room_acoustics(spec.room)
+        dims = spec.room.dims
+        volume = float(np.prod(dims))
+        # Mixing time: when about `early_images` echoes have arrived (image density 4 pi c^3 t^2 / V).
+        t_mix = (3.0 * self.cfg.early_images * volume / (4 * np.pi)) ** (1 / 3) / SPEED_OF_SOUND
+        direct = spec.distance_m / SPEED_OF_SOUND
+        t_end = np.clip(t_mix, direct + 0.01, direct + 0.08)
+        max_order = int(min(np.ceil(SPEED_OF_SOUND * (t_end.max() + FADE_S) / dims.min()) + 1, 25))
+
+        room = pra.ShoeBox(
+            dims, fs=self.fs, max_order=max_order, air_absorption=False,
+            materials={s: pra.Material({"coeffs": alpha[s].tolist(), "center_freqs": BAND_CENTERS.tolist()})
+                       for s in alpha},
+        )
+        for pos in spec.sources:
+            room.add_source(pos)
+        room.add_microphone(spec.listener)
+        room.image_source_model()
+
+        out = np.empty((len(spec.sources), 2, self.length), dtype=np.float32)
+        tail_level = np.sqrt(SPEED_OF_SOUND / (4 * np.pi * volume * self.fs))
+        for k, source in enumerate(room.sources):
+            early = self._early(source.images.T, source.damping, spec, t_end[k])
+            tail = self._tail(band_rt60, tail_level, t_end[k], rng)
+            out[k] = tail
+            out[k, :, : early.shape[1]] += early[:, : self.length]
+        return out, {"alpha": alpha, "band_rt60": band_rt60, "t_mix": t_end}
+
+    def _early(self, images: np.ndarray, damping: np.ndarray, spec: SceneSpec, t_end: float) -> np.ndarray:
+        vectors = images - spec.listener
+        r = np.linalg.norm(vectors, axis=1)
+        tau = r / SPEED_OF_SOUND
+        keep = tau < t_end + FADE_S / 2
+        vectors, r, tau, damping = vectors[keep], r[keep], tau[keep], damping[:, keep]
+        fade = np.clip((t_end + FADE_S / 2 - tau) / FADE_S, 0.0, 1.0)
+
+        pre = int(PRE_S * self.fs)
+        n_fft = 1 << int(np.ceil(np.log2((t_end + FADE_S) * self.fs + 2 * pre + 256)))
+        freqs = np.fft.rfftfreq(n_fft, 1.0 / self.fs)
+        band_gain = damping * np.exp(-0.5 * self.air[: len(damping), None] * r[None, :])  # (bands, n)
+        gain = interp_bands(band_gain, freqs) * (fade / (4 * np.pi * r))[:, None]  # (n, F)
+        phase = np.exp(-2j * np.pi * np.outer(tau + pre / self.fs, freqs))
+        spectrum = self.hrtf.render_paths(rotate_to_head(vectors / r[:, None], spec.yaw_deg), gain * phase, freqs)
+        return np.fft.irfft(spectrum, n_fft, axis=-1)[:, pre:]
+
+    def _tail(self, band_rt60: np.ndarray, level: float, t_end: float, rng: np.random.Generator) -> np.ndarray:
+        rt60 = interp_bands(band_rt60, self.tail_freqs)[0]
+        tail = binaural_diffuse_noise(rng, self.length, self.fs, level**2 * self.tail_power, self.tail_coherence, rt60)
+        t = np.arange(self.length) / self.fs
+        return tail * np.clip((t - (t_end - FADE_S / 2)) / FADE_S, 0.0, 1.0)

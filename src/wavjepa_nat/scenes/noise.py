@@ -1,0 +1,128 @@
+"""Noise signals and pre-rendered binaural noise beds.
+
+A scene's noise bed is what its noise sources sound like at the listener's ears: each
+noise-source BRIR convolved with a noise signal, summed, plus a diffuse component (the
+distant, unlocalised background of a real room), normalised to a fixed RMS level over both
+ears. Noise signals are built-in coloured and modulated noises, or the user's recordings.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
+from scipy.signal import fftconvolve
+
+from wavjepa_nat.audio import read_audio
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.scenes.diffuse import binaural_diffuse_noise
+
+BUILTIN_NOISES = ("white", "pink", "brown", "babble", "hum", "traffic", "modulated")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def coloured_noise(rng: np.random.Generator, n: int, fs: int, slope_db_per_octave: float) -> np.ndarray:
+    """Gaussian noise with a power spectrum sloping by the given dB per octave (pink: -3, brown: -6)."""
+    m = next_fast_len(n, real=True)  # awkward lengths make FFTs several times slower
+    f = np.maximum(np.fft.rfftfreq(m, 1.0 / fs), 20.0)
+    spectrum = rfft(rng.standard_normal(m)) * (f / 1000.0) ** (slope_db_per_octave / 20.0 / np.log10(2.0))
+    return irfft(spectrum, m)[:n]
+
+
+def _envelope(rng: np.random.Generator, n: int, fs: int, rate_hz: float, depth: float) -> np.ndarray:
+    """A smooth random amplitude envelope: noise low-passed at `rate_hz`, mean 1."""
+    m = next_fast_len(n, real=True)
+    spectrum = rfft(rng.standard_normal(m))
+    spectrum[np.fft.rfftfreq(m, 1.0 / fs) > rate_hz] = 0.0
+    env = irfft(spectrum, m)[:n]
+    env /= np.std(env) + 1e-12
+    return np.maximum(1.0 + depth * env, 0.0)
+
+
+def builtin_noise(kind: str, rng: np.random.Generator, n: int, fs: int) -> np.ndarray:
+    """One of BUILTIN_NOISES, n samples, unit RMS."""
+    if kind == "white":
+        x = rng.standard_normal(n)
+    elif kind == "pink":
+        x = coloured_noise(rng, n, fs, -3.0)
+    elif kind == "brown":
+        x = coloured_noise(rng, n, fs, -6.0)
+    elif kind == "babble":
+        # Several talkers: speech-shaped noise, each with a syllabic (~4 Hz) envelope.
+        x = sum(coloured_noise(rng, n, fs, -4.5) * _envelope(rng, n, fs, 4.0, 0.9) for _ in range(6))
+    elif kind == "hum":
+        t = np.arange(n) / fs
+        mains = rng.choice([50.0, 60.0])
+        x = sum(np.sin(2 * np.pi * mains * h * t + rng.uniform(0, 2 * np.pi)) / h for h in range(1, 9))
+        x = x + 0.3 * coloured_noise(rng, n, fs, -3.0)
+    elif kind == "traffic":
+        x = coloured_noise(rng, n, fs, -6.0) * _envelope(rng, n, fs, 0.3, 0.7)
+    elif kind == "modulated":
+        x = coloured_noise(rng, n, fs, -3.0) * _envelope(rng, n, fs, rng.uniform(0.5, 8.0), 0.8)
+    else:
+        raise InputError(f"unknown built-in noise '{kind}'; choose from {', '.join(BUILTIN_NOISES)}")
+    return x / (np.std(x) + 1e-12)
+
+
+def list_noise_files(noise_dir: str | Path) -> list[Path]:
+    root = Path(noise_dir)
+    if not root.is_dir():
+        raise InputError(f"--noise-dir {root} is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise InputError(f"--noise-dir {root} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    return files
+
+
+@lru_cache(maxsize=32)
+def _read_noise_file(path: str, fs: int) -> np.ndarray:
+    audio, _ = read_audio(path, fs=fs, mono=True)
+    x = audio[0].astype(np.float64)
+    if not np.any(x):
+        raise InputError(f"noise file {path} is silent")
+    return x / (np.std(x) + 1e-12)
+
+
+def recorded_noise(path: Path, rng: np.random.Generator, n: int, fs: int) -> np.ndarray:
+    """n samples of a recording from a random offset, looped when it is shorter."""
+    x = _read_noise_file(str(path), fs)
+    start = int(rng.integers(0, len(x)))
+    reps = int(np.ceil((start + n) / len(x)))
+    return np.tile(x, reps)[start: start + n]
+
+
+class NoiseMaker:
+    """Noise signals for the noise sources of a scene, and its noise bed."""
+
+    def __init__(self, fs: int, bed_length: int, bed_rms_db: float, noise_dir: str | None,
+                 diffuse_power: np.ndarray, diffuse_coherence: np.ndarray):
+        self.fs, self.bed_length, self.bed_rms_db = fs, bed_length, bed_rms_db
+        self.files = list_noise_files(noise_dir) if noise_dir else None
+        self.diffuse_power, self.diffuse_coherence = diffuse_power, diffuse_coherence
+
+    def signal(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
+        if self.files:
+            path = self.files[int(rng.integers(len(self.files)))]
+            return recorded_noise(path, rng, n, self.fs), path.name
+        kind = str(rng.choice(BUILTIN_NOISES))
+        return builtin_noise(kind, rng, n, self.fs), kind
+
+    def bed(self, noise_brirs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+        """(2, bed_length) float32 at bed_rms_db, and the names of the noises used."""
+        n_src, _, brir_len = noise_brirs.shape
+        diffuse = binaural_diffuse_noise(rng, self.bed_length, self.fs, self.diffuse_power, self.diffuse_coherence)
+        diffuse /= np.sqrt(np.mean(diffuse**2)) + 1e-12
+        if n_src == 0:
+            bed, names = diffuse, []
+        else:
+            # Noise longer than the bed by one BRIR, then 'valid' convolution: no onset ramp.
+            pairs = [self.signal(rng, self.bed_length + brir_len - 1) for _ in range(n_src)]
+            signals = np.stack([p[0] for p in pairs]) * 10 ** (rng.uniform(-6.0, 0.0, n_src) / 20)[:, None]
+            point = fftconvolve(signals[:, None, :], noise_brirs.astype(np.float64), mode="valid", axes=-1).sum(0)
+            point /= np.sqrt(np.mean(point**2)) + 1e-12
+            bed = point + diffuse * 10 ** (rng.uniform(-12.0, 0.0) / 20)
+            names = [p[1] for p in pairs]
+        bed *= 10 ** (self.bed_rms_db / 20) / (np.sqrt(np.mean(bed**2)) + 1e-20)
+        return bed.astype(np.float32), names

@@ -1,0 +1,191 @@
+"""The RIR bank: reader API, determinism across workers/shards/resume, CLI errors, verify."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import RIRBank, merge_banks, simulate_bank, verify_bank
+from wavjepa_nat.scenes import SceneConfig
+
+CFG = SceneConfig(rt60=(0.2, 0.5), noise_bed_seconds=0.5, noise_sources=(0, 3), scenes_per_room=2)
+N = 24
+CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
+
+
+def assert_same_bank(a: Path, b: Path) -> None:
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        assert dict(fa.attrs) == dict(fb.attrs)
+
+        def compare(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                x, y = obj[()], fb[name][()]
+                assert x.shape == y.shape, name
+                same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
+                assert same, name
+
+        fa.visititems(compare)
+        assert set(fa.keys()) == set(fb.keys())
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bank") / "bank.h5"
+    simulate_bank(path, CFG, N, workers=1, progress=False)
+    return path
+
+
+def test_reader_api(bank_path):
+    bank = RIRBank(bank_path)
+    assert len(bank) == N and bank.fs == 16000
+    scene = bank[3]
+    assert scene.brir.dtype == np.float32 and scene.brir.shape == (2, CFG.brir_length)
+    assert scene.noise_brirs.shape == (scene.meta["n_noise"], 2, CFG.brir_length)
+    assert scene.noise_bed.shape == (2, CFG.noise_bed_length)
+    for key in ("rt60_target", "rt60_measured", "azimuth_deg", "elevation_deg", "distance_m", "room_dims", "split",
+                "drr_db", "direct_delay_s", "listener_pos", "listener_yaw_deg", "noise_pos", "absorption"):
+        assert key in scene.meta
+    assert len(scene.meta["noise_pos"]) == scene.meta["n_noise"]
+    # The BRIR is longer than the longest RT60's 60 dB decay: its last 10% is > 50 dB below the peak.
+    tail = bank[int(np.argmax(bank.meta["rt60_target"]))].brir[:, -CFG.brir_length // 10:]
+    assert 20 * np.log10(np.abs(tail).max() / np.abs(bank[0].brir).max()) < -50
+    # select(): by split and by measured RT60, as documented.
+    splits = bank.meta["split"]
+    assert set(splits) == {"train", "val", "test"}
+    for split in ("train", "val", "test"):
+        assert np.array_equal(bank.select(split=split), np.nonzero(splits == split)[0])
+    rt = bank.meta["rt60_measured"].mean(axis=1)
+    sel = bank.select(rt60=(0.3, 0.45))
+    assert np.all((rt[sel] >= 0.3) & (rt[sel] < 0.45)) and len(sel) == np.sum((rt >= 0.3) & (rt < 0.45))
+    # Rooms never straddle splits: test rooms are unseen in training.
+    for room in np.unique(bank.meta["room_id"]):
+        assert len(set(splits[bank.meta["room_id"] == room])) == 1
+
+
+def test_two_workers_and_merged_shards_equal_one_process(bank_path, tmp_path):
+    simulate_bank(tmp_path / "parallel.h5", CFG, N, workers=2, progress=False)
+    assert_same_bank(bank_path, tmp_path / "parallel.h5")
+    shards = [tmp_path / f"shard{k}.h5" for k in (1, 2, 3)]
+    for k, path in enumerate(shards, start=1):
+        simulate_bank(path, CFG, N, shard=(k, 3), progress=False)
+    assert len(RIRBank(shards[1])) == N // 3
+    merge_banks([shards[2], shards[0], shards[1]], tmp_path / "merged.h5")
+    assert_same_bank(bank_path, tmp_path / "merged.h5")
+    with pytest.raises(InputError, match="complete set"):
+        merge_banks(shards[:2], tmp_path / "partial.h5")
+
+
+def test_killed_run_resumes_to_the_same_bank(bank_path, tmp_path):
+    out = tmp_path / "resumed.h5"
+    parts = tmp_path / "resumed.h5.parts"
+    args = CLI + ["simulate-rirs", "--out", str(out), "--n-scenes", str(N), "--rt60", "0.2..0.5",
+                  "--noise-bed-seconds", "0.5", "--noise-sources", "0..3", "--scenes-per-room", "2", "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("part-*.h5"))) < 1:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(parts.glob("part-*.h5")))
+    assert 1 <= done < N // 8, "the run should have been killed part-way"
+    assert not out.exists()  # nothing that looks like a finished bank
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not parts.exists()
+    assert_same_bank(bank_path, out)
+    # Rerunning a finished bank does nothing.
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
+def test_incomplete_file_is_not_a_bank(bank_path, tmp_path):
+    copy = tmp_path / "half.h5"
+    shutil.copy(bank_path, copy)
+    with h5py.File(copy, "a") as f:
+        f.attrs["complete"] = False
+    with pytest.raises(InputError, match="incomplete"):
+        RIRBank(copy)
+
+
+def test_verify_passes_and_catches_damage(bank_path, tmp_path):
+    assert verify_bank(bank_path, n_check=2) == []
+    nan_copy, edited = tmp_path / "nan.h5", tmp_path / "edited.h5"
+    shutil.copy(bank_path, nan_copy)
+    shutil.copy(bank_path, edited)
+    with h5py.File(nan_copy, "a") as f:
+        f["noise_bed"][2, 0, 5] = np.nan
+    assert any("non-finite" in p for p in verify_bank(nan_copy, n_check=0))
+    with h5py.File(edited, "a") as f:
+        f["brir"][:, 0, 100] += 0.01  # every scene: whichever are re-simulated must catch it
+    assert any("differs from its re-simulation" in p for p in verify_bank(edited, n_check=1))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--rt60", "1.5..0.2"], "LO > HI"),
+    (["--rt60", "abc"], "not a number"),
+    (["--hrtf", "/no/such/file.sofa"], "not found"),
+    (["--hrtf", "NOTSOFA"], "not a readable SOFA"),
+    (["--noise-sources", "0..x"], "not a number"),
+    (["--shard", "3/2"], "--shard"),
+    (["--engine", "magic"], "--engine"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, extra, message):
+    not_sofa = tmp_path / "fake.sofa"
+    not_sofa.write_text("not hdf5")
+    extra = [str(not_sofa) if e == "NOTSOFA" else e for e in extra]
+    result = subprocess.run(CLI + ["simulate-rirs", "--out", str(tmp_path / "x.h5"), "--n-scenes", "2"] + extra,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_existing_output_with_other_config_is_refused(bank_path, tmp_path):
+    copy = tmp_path / "bank.h5"
+    shutil.copy(bank_path, copy)
+    result = subprocess.run(CLI + ["simulate-rirs", "--out", str(copy), "--n-scenes", str(N), "--rt60", "0.3..0.9",
+                                   "--workers", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "different config" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_info_and_verify_cli(bank_path, tmp_path):
+    info = subprocess.run(CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path / "plots")],
+                          capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr
+    assert "rt60_measured_s" in info.stdout and "spherical" in info.stdout
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == ["azimuth.png", "distance.png", "drr.png",
+                                                                           "rt60.png"]
+    verify = subprocess.run(CLI + ["bank", "verify", str(bank_path), "--n-check", "1"], capture_output=True,
+                            text=True, timeout=120)
+    assert verify.returncode == 0 and "OK" in verify.stdout
+
+
+def test_bank_reads_from_two_dataloader_workers(bank_path):
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    class Brirs(Dataset):
+        def __init__(self, bank):
+            self.bank = bank
+
+        def __len__(self):
+            return len(self.bank)
+
+        def __getitem__(self, i):
+            return torch.from_numpy(self.bank[i].brir), os.getpid()
+
+    bank = RIRBank(bank_path)
+    bank[0]  # an open handle in the parent must not leak into the workers
+    loader = DataLoader(Brirs(bank), batch_size=4, num_workers=2)
+    got, pids = zip(*[(b, p) for b, p in loader])
+    assert len({int(p) for batch in pids for p in batch}) == 2
+    assert np.array_equal(torch.cat(got).numpy(), np.stack([bank[i].brir for i in range(len(bank))]))
