@@ -10,6 +10,9 @@ from wavjepa_nat.errors import InputError
 # Importing a module registers its commands on `app`.
 from wavjepa_nat.cli import bank as _bank  # noqa: F401,E402
 from wavjepa_nat.cli import corpus as _corpus  # noqa: F401,E402
+from wavjepa_nat.cli import export as _export  # noqa: F401,E402
+from wavjepa_nat.cli import render as _render  # noqa: F401,E402
+from wavjepa_nat.cli import report as _report, embed as _embed  # noqa: F401,E402
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""`wavjepa-nat embed`: audio files -> scene and frame embeddings in one HDF5 file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wavjepa_nat.cli.app import app
+from wavjepa_nat.errors import InputError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
+
+
+def find_audio(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    raise InputError(f"input not found: {path}")
+
+
+@app.command("embed")
+def embed(
+    model: Path = typer.Option(..., "--model", "-m", help="Checkpoint (.ckpt) or exported encoder (.safetensors)."),
+    input: Path = typer.Option(..., "--input", "-i", help="An audio file, or a folder searched recursively "
+                               f"for {', '.join(sorted(AUDIO_SUFFIXES))}."),
+    out: Path = typer.Option(Path("embeddings.h5"), "--out", "-o", help="Output HDF5 file."),
+    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="2.01 s windows per forward pass."),
+) -> None:
+    """Embed audio files with a trained encoder.
+
+    Files are resampled to the model's rate. The output holds `scene` (N, D): one vector per file, the mean
+    of its frames; `frames` (sum of T_i, D) with `timestamps_ms` and `offsets` (file i owns rows
+    offsets[i]:offsets[i+1], one frame every 10 ms); `keys` (the file paths relative to --input); and the
+    model config and package version as attributes. Mono files given to a binaural model are duplicated
+    to both ears; binaural files given to a mono model are averaged.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from wavjepa_nat import load_model
+    from wavjepa_nat.robustness.embed import embed_files
+
+    if not model.is_file():
+        raise InputError(f"checkpoint not found: {model}")
+    paths = find_audio(input)
+    if not paths:
+        raise InputError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {input}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine")
+    keys = [p.name if input.is_file() else p.relative_to(input).as_posix() for p in paths]
+    encoder = load_model(model)
+    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("embed", total=len(paths))
+        path = embed_files(encoder, paths, out, device=device, batch_size=batch_size, keys=keys,
+                           on_file=lambda i: bar.advance(task))
+    typer.echo(f"wrote {path}: {len(paths)} file(s), {encoder.output_dim}-d embeddings")

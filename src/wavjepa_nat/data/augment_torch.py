@@ -1,0 +1,120 @@
+"""The naturalistic augmentation, batched in torch: same semantics as augment.py, runs on GPU or CPU.
+
+The random draws come from augment.draw_scene_params on the CPU (in DataLoader workers); this module does only
+arithmetic, so for the same draws and inputs it returns the same crops as augment.augment_batch (fp32 allclose).
+
+Per batch of B clips:
+    dry (B, S), is_clean (B,), brir (B, 2, L), noise (B, 2, S),
+    snr_db (B,), delay (B,), crop_offsets (B, n_crops)  ->  crops (B * n_crops, C, crop_samples), clip-major.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from wavjepa_nat.data.augment import SILENT_POWER, AugmentConfig, ClipDraws, SceneInputs, fft_len
+from wavjepa_nat.data.crops import instance_norm_torch, take_crops_torch
+
+BATCH_KEYS = ("dry", "is_clean", "brir", "noise", "snr_db", "delay", "crop_offsets")
+
+
+def convolve_torch(x: torch.Tensor, h: torch.Tensor, delay: torch.Tensor | None = None) -> torch.Tensor:
+    """Linear convolution of x (B, S) with h (B, C, L); samples [delay_b, delay_b + S) of each result.
+
+    The per-clip shift is a phase ramp in the frequency domain (a circular shift of a zero-padded linear
+    convolution, exact for integer delays): no per-clip gather in the time domain.
+    """
+    _b, s = x.shape
+    length = h.shape[-1]
+    dmax = 0 if delay is None else max(int(delay.max()), 0)  # one host sync per batch
+    nfft = fft_len(s + max(length - 1, dmax))
+    X = torch.fft.rfft(x.float(), n=nfft)  # one rfft of the clip serves both ears
+    if delay is not None:  # the shift goes on X (B, F), half the work of shifting Y (B, 2, F)
+        k = torch.arange(nfft // 2 + 1, device=x.device, dtype=torch.long)
+        turns = torch.remainder(k[None] * delay.to(torch.long)[:, None], nfft).float() / nfft  # exact integers
+        X = X * torch.polar(torch.ones_like(turns), (2 * torch.pi) * turns)
+    return torch.fft.irfft(torch.fft.rfft(h.float(), n=nfft) * X[:, None], n=nfft)[..., :s]
+
+
+def _mean_power(x: torch.Tensor) -> torch.Tensor:
+    """(B, ...) -> (B,) mean square, squared and accumulated in float64."""
+    flat = x.flatten(1)
+    return torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64).square() / flat.shape[1]
+
+
+def augment_torch(
+    dry: torch.Tensor,
+    is_clean: torch.Tensor,
+    brir: torch.Tensor,
+    noise: torch.Tensor,
+    snr_db: torch.Tensor,
+    delay: torch.Tensor,
+    crop_offsets: torch.Tensor,
+    *,
+    channels: int = 2,
+    crop_samples: int = 32160,
+    eps: float = 1e-12,
+) -> torch.Tensor:
+    """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32."""
+    dry = dry.float()
+    b, s = dry.shape
+    wet = convolve_torch(dry, brir, delay)  # (B, 2, S)
+    noise = noise[..., :s].float()
+    # Powers over both ears jointly, in float64: exact SNRs for very quiet and very loud clips.
+    p_sig = _mean_power(wet)
+    p_noise = _mean_power(noise)
+    ok = (p_sig > SILENT_POWER) & (p_noise > SILENT_POWER)
+    p_noise = torch.where(ok, p_noise, torch.ones_like(p_noise))
+    target = torch.where(ok, p_sig / 10.0 ** (snr_db.double() / 10.0), torch.zeros_like(p_sig))
+    # Two float32 factors (to unit power, then to the target power): each fits float32 where the one
+    # combined gain might not, and the noise is never copied to float64.
+    unit, level = p_noise.rsqrt().float(), target.sqrt().float()
+    mix = wet + (noise * unit[:, None, None]) * level[:, None, None]
+    clean = is_clean.to(torch.bool)[:, None, None]
+    audio = torch.where(clean, dry[:, None, :].expand(b, 2, s), mix)
+    if channels == 1:
+        audio = audio.mean(dim=1, keepdim=True)  # (x + x) / 2 == x exactly for clean clips
+    return instance_norm_torch(take_crops_torch(audio, crop_offsets, crop_samples), eps)
+
+
+def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> dict[str, torch.Tensor]:
+    """numpy clips + draws + scene inputs -> the dict of tensors that NaturalisticAugment consumes."""
+    batch = {
+        "dry": torch.from_numpy(np.ascontiguousarray(dry, np.float32)),
+        "is_clean": torch.from_numpy(np.asarray(draws.is_clean, bool)),
+        "brir": torch.from_numpy(np.ascontiguousarray(inputs.brir, np.float32)),
+        "noise": torch.from_numpy(np.ascontiguousarray(inputs.noise, np.float32)),
+        "snr_db": torch.from_numpy(np.asarray(draws.snr_db, np.float64)),
+        "delay": torch.from_numpy(np.asarray(inputs.delay, np.int64)),
+        "crop_offsets": torch.from_numpy(np.asarray(draws.crop_offsets, np.int64)),
+    }
+    return batch
+
+
+def is_dry_batch(batch) -> bool:
+    return isinstance(batch, dict) and all(k in batch for k in BATCH_KEYS)
+
+
+class NaturalisticAugment(nn.Module):
+    """nn.Module wrapper: a dict batch (keys BATCH_KEYS) -> crops (B * n_crops, C, T)."""
+
+    def __init__(self, cfg: AugmentConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    @torch.no_grad()
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return augment_torch(
+            batch["dry"],
+            batch["is_clean"],
+            batch["brir"],
+            batch["noise"],
+            batch["snr_db"],
+            batch["delay"],
+            batch["crop_offsets"],
+            channels=self.cfg.channels,
+            crop_samples=self.cfg.crop_samples,
+            eps=self.cfg.norm_eps,
+        )

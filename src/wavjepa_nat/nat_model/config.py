@@ -1,0 +1,161 @@
+"""Typed model configuration and the tiny/small/base/large presets.
+
+A `ModelConfig` is saved into every checkpoint and export (as a plain dict / JSON), so a file rebuilds
+its model with nothing else. `base` follows the WavJEPA paper (arXiv 2509.23238).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from wavjepa_nat.errors import InputError
+
+# wav2vec 2.0 feature extractor without its last (2, 2) layer: total stride 160 = 10 ms at 16 kHz.
+BASE_CONV_SPEC: list[tuple[int, int]] = [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2)]
+
+
+@dataclass
+class ModelConfig:
+    # --- input -------------------------------------------------------------------------------------
+    channels: int = 2  # 2 = WavJEPA-Nat (binaural), 1 = WavJEPA (mono)
+    share_ear_encoders: bool = False  # one CNN for both ears (the reference uses one per ear)
+    fs: int = 16000
+    crop_samples: int = 32160  # 2.01 s -> 200 frames with the base conv spec
+    # --- waveform encoder ----------------------------------------------------------------------------
+    conv_spec: list[tuple[int, int]] = field(default_factory=lambda: list(BASE_CONV_SPEC))  # (kernel, stride)
+    conv_dim: int = 512
+    ear_embedding: str = "learned"  # "learned" | "fixed" (fixed: +-1 pattern scaled by 0.02)
+    # --- context / target encoder --------------------------------------------------------------------
+    embed_dim: int = 768
+    depth: int = 12
+    heads: int = 12
+    mlp_ratio: float = 4.0
+    # --- predictor --------------------------------------------------------------------------------------
+    pred_dim: int = 384
+    pred_depth: int = 12
+    pred_heads: int = 12
+    # --- targets and EMA ------------------------------------------------------------------------------
+    top_k_targets: int = 8  # average of the top-K teacher layers, each instance-normalised
+    ema_start: float = 0.999
+    ema_end: float = 0.99999
+    ema_ramp_steps: int = 100_000
+    # --- optimisation -----------------------------------------------------------------------------------
+    lr: float = 4e-4
+    final_lr: float = 0.0  # end of the cosine decay
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.04
+    warmup_steps: int = 100_000
+    total_steps: int = 375_000
+    grad_clip: float = 5.0
+    # --- time-inverse block masking (on time frames) ------------------------------------------------
+    context_block_rate: float = 0.65  # expected spans = rate * T / span; the context is their complement
+    context_block_len: int = 10
+    target_groups: int = 4
+    target_block_rate: float = 0.25
+    target_block_len: int = 10
+    min_context_frac: float = 0.10  # redraw until the context keeps at least this fraction of frames
+    # --- runtime switches -----------------------------------------------------------------------------
+    grad_checkpointing: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        self.conv_spec = [(int(k), int(s)) for k, s in self.conv_spec]
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        self.validate()
+
+    def validate(self) -> None:
+        problems = []
+        if self.channels not in (1, 2):
+            problems.append(f"channels must be 1 or 2, got {self.channels}")
+        if not self.conv_spec or any(k < 1 or s < 1 for k, s in self.conv_spec):
+            problems.append(f"conv_spec needs (kernel>=1, stride>=1) pairs, got {self.conv_spec}")
+        if self.embed_dim % self.heads:
+            problems.append(f"embed_dim {self.embed_dim} is not divisible by heads {self.heads}")
+        if self.pred_dim % self.pred_heads:
+            problems.append(f"pred_dim {self.pred_dim} is not divisible by pred_heads {self.pred_heads}")
+        if not 1 <= self.top_k_targets <= self.depth:
+            problems.append(f"top_k_targets must be in 1..depth={self.depth}, got {self.top_k_targets}")
+        if not 0.0 <= self.ema_start <= self.ema_end <= 1.0:
+            problems.append(f"need 0 <= ema_start <= ema_end <= 1, got {self.ema_start}, {self.ema_end}")
+        if self.total_steps < 1 or not 0 <= self.warmup_steps <= self.total_steps:
+            problems.append(
+                f"need 0 <= warmup_steps <= total_steps, got {self.warmup_steps}, {self.total_steps}"
+            )
+        if self.ear_embedding not in ("learned", "fixed"):
+            problems.append(f"ear_embedding must be 'learned' or 'fixed', got {self.ear_embedding!r}")
+        if self.target_groups < 1 or not 0.0 < self.min_context_frac < 1.0:
+            problems.append("target_groups must be >= 1 and min_context_frac in (0, 1)")
+        if problems:
+            raise InputError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def hop_samples(self) -> int:
+        hop = 1
+        for _, s in self.conv_spec:
+            hop *= s
+        return hop
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["conv_spec"] = [list(p) for p in self.conv_spec]  # JSON-friendly
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # Trains a few hundred steps on a 2-core CPU in minutes; same 6-layer stride-160 conv stack.
+    "tiny": ModelConfig(
+        conv_dim=64,
+        embed_dim=128,
+        depth=3,
+        heads=4,
+        pred_dim=64,
+        pred_depth=2,
+        pred_heads=4,
+        top_k_targets=2,
+        lr=1e-3,
+        warmup_steps=20,
+        total_steps=1000,
+        ema_start=0.99,
+        ema_end=0.999,
+        ema_ramp_steps=500,
+    ),
+    "small": ModelConfig(
+        conv_dim=256,
+        embed_dim=384,
+        depth=6,
+        heads=6,
+        pred_dim=192,
+        pred_depth=6,
+        pred_heads=6,
+        top_k_targets=4,
+        lr=6e-4,
+        warmup_steps=10_000,
+        total_steps=100_000,
+        ema_ramp_steps=30_000,
+    ),
+    "base": ModelConfig(),  # the paper's model
+    "large": ModelConfig(embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12, pred_heads=16),
+}
+
+
+def get_preset(name: str, **overrides: Any) -> ModelConfig:
+    """A fresh copy of preset `name` with `overrides` applied (validated)."""
+    if name not in PRESETS:
+        raise InputError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+    d = PRESETS[name].to_dict()
+    unknown = sorted(set(overrides) - set(d))
+    if unknown:
+        raise InputError(f"unknown model config keys: {', '.join(unknown)}")
+    d.update(overrides)
+    return ModelConfig.from_dict(d)

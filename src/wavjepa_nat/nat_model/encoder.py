@@ -1,0 +1,204 @@
+"""Waveform encoder (wav2vec 2.0 style) and the token encoder used as context, target and export model.
+
+Token order for C channels is EAR-MAJOR: [ear0 t0..t(T-1), ear1 t0..t(T-1)], so token `c * T + t` is ear `c`
+at time frame `t`. Every count (frames, tokens, positions) is derived from the conv spec and the input length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.nat_model.config import ModelConfig
+from wavjepa_nat.nat_model.transformer import Transformer, init_weights
+
+ConvSpec = Sequence[tuple[int, int]]
+
+
+def n_frames(n_samples: int, conv_spec: ConvSpec) -> int:
+    """Output frames of a stack of unpadded Conv1d layers (kernel k, stride s) on `n_samples` inputs."""
+    n = int(n_samples)
+    for k, s in conv_spec:
+        if n < k:
+            return 0
+        n = (n - k) // s + 1
+    return n
+
+
+def receptive_field(conv_spec: ConvSpec) -> int:
+    """Input samples seen by one output frame (= the shortest input that gives one frame)."""
+    field, jump = 1, 1
+    for k, s in conv_spec:
+        field += (k - 1) * jump
+        jump *= s
+    return field
+
+
+def hop_samples(conv_spec: ConvSpec) -> int:
+    return math.prod(s for _, s in conv_spec)
+
+
+class WaveformEncoder(nn.Module):
+    """Conv1d stack, no bias, GELU; GroupNorm(conv_dim, conv_dim) after the first layer only (wav2vec 2.0).
+
+    (B, S) or (B, 1, S) waveform -> (B, T, conv_dim) frames, T = n_frames(S, conv_spec).
+    """
+
+    def __init__(self, conv_spec: ConvSpec, conv_dim: int) -> None:
+        super().__init__()
+        self.conv_spec = [(int(k), int(s)) for k, s in conv_spec]
+        layers: list[nn.Module] = []
+        in_ch = 1
+        for i, (k, s) in enumerate(self.conv_spec):
+            layers.append(nn.Conv1d(in_ch, conv_dim, kernel_size=k, stride=s, bias=False))
+            if i == 0:
+                layers.append(nn.GroupNorm(conv_dim, conv_dim))
+            layers.append(nn.GELU())
+            in_ch = conv_dim
+        self.layers = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Conv1d):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        if wav.dim() == 2:
+            wav = wav.unsqueeze(1)
+        return self.layers(wav).transpose(1, 2)
+
+
+class FrameEmbed(nn.Module):
+    """One ear's path: waveform encoder -> LayerNorm -> Linear(conv_dim -> embed_dim)."""
+
+    def __init__(self, conv_spec: ConvSpec, conv_dim: int, embed_dim: int) -> None:
+        super().__init__()
+        self.cnn = WaveformEncoder(conv_spec, conv_dim)
+        self.norm = nn.LayerNorm(conv_dim)
+        self.proj = nn.Linear(conv_dim, embed_dim)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.norm(self.cnn(wav)))
+
+
+def sincos_1d(n: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Fixed sin-cos embedding (n, dim) of positions 0..n-1 (Transformer / MAE convention)."""
+    if dim % 2:
+        raise InputError(f"sin-cos positional embedding needs an even dim, got {dim}")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, device=device, dtype=torch.float64) / (dim / 2))
+    pos = torch.arange(n, device=device, dtype=torch.float64)[:, None] * omega[None]
+    return torch.cat([pos.sin(), pos.cos()], dim=1).to(dtype)
+
+
+class EarTimePosition(nn.Module):
+    """Positional embedding (C*T, dim) in ear-major order: sin-cos over time + one vector per ear."""
+
+    def __init__(self, channels: int, dim: int, kind: str = "learned") -> None:
+        super().__init__()
+        self.channels = channels
+        if kind == "learned":
+            self.ear = nn.Parameter(torch.zeros(channels, dim))
+            nn.init.trunc_normal_(self.ear, std=0.02)
+        else:
+            # Fixed: ear c gets (-1)^c * 0.5 * [+1, -1, +1, ...]; unlike a second sin-cos it never
+            # coincides with a time offset, so (ear, t) pairs stay distinct.
+            alt = 0.5 * (1.0 - 2.0 * (torch.arange(dim) % 2).float())
+            sign = 1.0 - 2.0 * (torch.arange(channels) % 2).float()
+            self.register_buffer("ear", sign[:, None] * alt[None], persistent=True)
+
+    def forward(self, n_time: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        time = sincos_1d(n_time, self.ear.shape[1], device=device, dtype=dtype)
+        if self.channels == 1:
+            return time  # WavJEPA: time only
+        pos = time[None] + self.ear.to(dtype)[:, None, :]  # (C, T, dim)
+        return pos.reshape(self.channels * n_time, -1)
+
+
+def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x (B, N, D), idx (B, M) -> (B, M, D)."""
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def check_channels(model: nn.Module, channels: int) -> None:
+    """Raise InputError when audio with `channels` channels is given to a model trained on another count."""
+    expected = int(getattr(model, "channels", None) or model.config.channels)
+    if int(channels) != expected:
+        kind = "WavJEPA-Nat (binaural, 2 channels)" if expected == 2 else "WavJEPA (mono, 1 channel)"
+        raise InputError(
+            f"channel mismatch: the model is {kind} and expects {expected}-channel audio, got {channels} channel(s)"
+            + ("; duplicate mono audio to both ears" if expected == 2 and channels == 1 else "")
+            + ("; pick one ear or average the two" if expected == 1 and channels == 2 else "")
+        )
+
+
+class Encoder(nn.Module):
+    """Per-ear frame embedding + ear/time positions + transformer.
+
+    Used as the context encoder, the EMA target encoder, and (exported) the downstream model:
+    forward(audio (B, C, S)) -> (B, T, C * embed_dim), the ears' tokens at one time frame concatenated.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.channels = cfg.channels
+        self.embed_dim = cfg.embed_dim
+        self.output_dim = cfg.channels * cfg.embed_dim
+        self.sample_rate = cfg.fs
+        self.crop_samples = cfg.crop_samples
+        self.hop_samples = hop_samples(cfg.conv_spec)
+        self.hop_ms = 1000.0 * self.hop_samples / cfg.fs
+        self.receptive_field = receptive_field(cfg.conv_spec)
+        n_front = 1 if (cfg.share_ear_encoders or cfg.channels == 1) else cfg.channels
+        self.frontends = nn.ModuleList(
+            FrameEmbed(cfg.conv_spec, cfg.conv_dim, cfg.embed_dim) for _ in range(n_front)
+        )
+        self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding)
+        self.transformer = Transformer(cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio)
+        init_weights(self.transformer)
+        for f in self.frontends:
+            init_weights(f.proj)
+
+    def n_frames(self, n_samples: int) -> int:
+        return n_frames(n_samples, self.config.conv_spec)
+
+    def _check_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.dim() == 2 and self.channels == 1:
+            audio = audio.unsqueeze(1)
+        if audio.dim() != 3:
+            raise InputError(f"audio must be (batch, channels, samples), got shape {tuple(audio.shape)}")
+        check_channels(self, audio.shape[1])
+        if audio.shape[-1] < self.receptive_field:
+            raise InputError(
+                f"audio too short: {audio.shape[-1]} samples, the encoder needs at least {self.receptive_field}"
+            )
+        return audio
+
+    def tokens(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, C, S) -> (B, C*T, D) embedded tokens with positions, ear-major."""
+        audio = self._check_audio(audio)
+        B, C, S = audio.shape
+        if len(self.frontends) == 1:
+            x = self.frontends[0](audio.reshape(B * C, S)).reshape(B, C, -1, self.embed_dim)
+        else:
+            x = torch.stack([f(audio[:, c]) for c, f in enumerate(self.frontends)], dim=1)
+        T = x.shape[2]
+        x = x.reshape(B, C * T, self.embed_dim)
+        # fp32 positions: under bf16 autocast the sum (the residual stream) stays fp32, so small
+        # low-frequency position differences are not rounded away.
+        return x + self.pos(T, device=x.device)
+
+    def encode(self, audio: torch.Tensor, keep_idx: torch.Tensor | None = None, return_layers: bool = False):
+        """Transformer over all tokens, or over the tokens at `keep_idx` (B, M) only (the context)."""
+        x = self.tokens(audio)
+        if keep_idx is not None:
+            x = gather_tokens(x, keep_idx)
+        return self.transformer(x, return_layers=return_layers)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        x = self.encode(audio)  # (B, C*T, D)
+        B, N, D = x.shape
+        T = N // self.channels
+        return x.reshape(B, self.channels, T, D).transpose(1, 2).reshape(B, T, self.channels * D)

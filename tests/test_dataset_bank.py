@@ -1,0 +1,128 @@
+"""With a real HDF5 RIR bank: DataLoader workers reading it, CPU == GPU-mode crops, and `wavjepa-nat render`."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from scipy.signal import fftconvolve
+
+from wavjepa_nat.data.augment import AugmentConfig
+from wavjepa_nat.data.dataset import NaturalisticDataModule
+from wavjepa_nat.data.decode import ClipConfig
+from wavjepa_nat.data.sources import AudioItem
+from wavjepa_nat.rir_bank import RIRBank, simulate_bank
+from wavjepa_nat.scenes import SceneConfig
+
+CLIP = ClipConfig(fs=16000, clip_seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bank") / "bank.h5"
+    cfg = SceneConfig(rt60=(0.2, 0.5), noise_sources=(1, 2), scenes_per_room=1, noise_bed_seconds=2.0)
+    simulate_bank(path, cfg, 10, workers=1, progress=False)  # 10 rooms: train, val and test scenes
+    return path
+
+
+def items(n):
+    rng = np.random.default_rng(0)
+    return [AudioItem(rng.standard_normal((1, 12000 + 1000 * i)).astype(np.float32), 16000, f"c{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize("noise", ["bed", "sources"])
+def test_two_workers_read_the_bank_and_cpu_equals_gpu_mode(bank_path, tmp_path, noise):
+    noise_paths = ()
+    if noise == "sources":
+        sf.write(tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32), 16000)
+        noise_paths = (str(tmp_path / "noise.wav"),)
+    cfg = AugmentConfig(clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths, seed=5)
+    out = {}
+    for mode in ("cpu", "gpu"):
+        dm = NaturalisticDataModule(items(6), bank_path, CLIP, cfg, batch_size=2, num_workers=2, augment_on=mode)
+        dm.setup("fit")
+        batches = [dm.on_after_batch_transfer(b, 0) for b in dm.train_dataloader()]
+        out[mode] = torch.cat(batches)
+    assert out["cpu"].shape == (12, 2, 4000) and torch.isfinite(out["cpu"]).all()
+    torch.testing.assert_close(out["gpu"], out["cpu"], atol=2e-4, rtol=1e-4)
+    assert torch.unique(out["cpu"].flatten(1), dim=0).shape[0] == 12  # workers do not repeat each other
+
+
+def test_val_split_and_bad_bank(bank_path, tmp_path):
+    from wavjepa_nat.errors import InputError
+
+    dm = NaturalisticDataModule(items(2), bank_path, CLIP, AugmentConfig(n_crops=2, crop_samples=4000),
+                                batch_size=2, num_workers=0, val_source_spec=items(2))
+    val = list(dm.val_dataloader())
+    assert val[0].shape == (4, 2, 4000)
+    with pytest.raises(InputError, match="Hz"):
+        NaturalisticDataModule(items(2), bank_path, ClipConfig(fs=8000), AugmentConfig()).setup("fit")
+    with pytest.raises(InputError, match="no scenes"):
+        NaturalisticDataModule(items(2), bank_path, CLIP, AugmentConfig(rt60=(5.0, 6.0))).setup("fit")
+
+
+# ---------------------------------------------------------------- wavjepa-nat render
+
+
+def run_cli(monkeypatch, *args) -> int:
+    from wavjepa_nat.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", "render", *map(str, args)])
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture()
+def clip_wav(tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "clip.wav"
+    sf.write(path, (0.3 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    return path
+
+
+def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "scene.wav"
+    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--scene", 3, "--snr", 60, "--out", out) == 0
+    y, fs = sf.read(out, always_2d=True)
+    assert fs == 16000 and y.shape == (16000, 2) and np.abs(y).max() <= 0.99 + 1e-4
+    # At 60 dB SNR the file is the clip through scene 3's BRIR, shifted by its direct-path delay.
+    bank = RIRBank(bank_path)
+    x, _ = sf.read(clip_wav, dtype="float32")
+    delay = round(bank.scene_meta(3)["direct_delay_s"] * 16000)
+    ref = fftconvolve(x[None], bank[3].brir, axes=-1)[:, delay : delay + 16000].T
+    assert np.corrcoef(ref.ravel(), y.ravel())[0, 1] > 0.999
+    assert "scene" in capsys.readouterr().out
+
+
+def test_render_several_random_scenes(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "many" / "out.wav"
+    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--n", 3, "--snr", "5..10", "--out", out) == 0
+    files = sorted(p.name for p in out.parent.iterdir())
+    assert files == ["out_000.wav", "out_001.wav", "out_002.wav"]
+    table = capsys.readouterr().out
+    assert "RT60" in table and "SNR" in table
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bank", "missing.h5"], "RIR bank not found"),
+        (["--input", "missing.wav"], "input audio not found"),
+        (["--scene", 99], "out of range"),
+        (["--snr", "loud"], "--snr"),
+        (["--scene", 1, "--n", 2], "not both"),
+    ],
+)
+def test_render_bad_input_exits_2(bank_path, clip_wav, tmp_path, monkeypatch, capsys, args, message):
+    base = {"--bank": str(bank_path), "--input": str(clip_wav), "--out": str(tmp_path / "x.wav")}
+    extra = dict(zip(args[::2], args[1::2]))
+    argv = [v for k, val in {**base, **extra}.items() for v in (k, val)]
+    assert run_cli(monkeypatch, *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,118 @@
+"""Linear probes and their metrics, against hand computations and sklearn."""
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from wavjepa_nat.robustness.probes import (
+    AngleProbe,
+    LinearProbe,
+    ProbeConfig,
+    Standardizer,
+    angular_error_deg,
+    average_precision,
+    mean_average_precision,
+    probe_score,
+)
+
+FAST = ProbeConfig(weight_decays=(1e-4, 1e-2), max_iter=100)
+
+
+def blobs(rng, n_per_class, n_classes, dim, spread):
+    centres = rng.standard_normal((n_classes, dim)) * spread
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    x = centres[y] + rng.standard_normal((len(y), dim))
+    return x.astype(np.float32), y
+
+
+def test_standardizer_uses_training_statistics():
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 3.0, (500, 4))
+    s = Standardizer().fit(x)
+    z = s.transform(x)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), 1, atol=1e-5)
+    np.testing.assert_allclose(s.transform(np.full((1, 4), 8.0))[0], (8.0 - x.mean(0)) / x.std(0), rtol=1e-5)
+
+
+def test_separable_blobs_are_learned():
+    rng = np.random.default_rng(1)
+    x, y = blobs(rng, 60, 4, 16, spread=6.0)
+    perm = rng.permutation(len(y))
+    tr, te = perm[:160], perm[160:]
+    labels = np.array(["dog", "cat", "car", "rain"])[y]  # any label type
+    res = probe_score(x[tr], labels[tr], x[te], labels[te], "multiclass", FAST)
+    assert res.metric == "accuracy" and res.score > 0.95
+    assert res.regularisation in FAST.weight_decays
+
+
+def test_random_labels_stay_near_chance():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((400, 32)).astype(np.float32)
+    y = rng.integers(0, 4, 400)
+    res = probe_score(x[:200], y[:200], x[200:], y[200:], "multiclass", FAST)
+    lo, hi = binom.ppf([0.0005, 0.9995], 200, 0.25) / 200  # 99.9 % binomial interval around chance
+    assert lo <= res.score <= hi
+
+
+def test_multilabel_probe_learns_one_vs_rest():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0.5, x[:, 3] < -0.3], axis=1).astype(np.int64)
+    probe = LinearProbe("multilabel", FAST).fit(x[:200], y[:200])
+    res = probe.evaluate(x[200:], y[200:])
+    assert res.metric == "mAP" and res.score > 0.95
+    assert probe.predict(x[200:]).shape == (100, 3)
+
+
+def test_average_precision_by_hand():
+    # ranking: +, -, +, -, +  -> precisions at the positives 1/1, 2/3, 3/5
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    labels = np.array([1, 0, 1, 0, 1])
+    assert average_precision(scores, labels) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    # a perfect ranking
+    assert average_precision(np.array([3.0, 2.0, 1.0, 0.0]), np.array([1, 1, 0, 0])) == 1.0
+    # no positive -> undefined
+    assert np.isnan(average_precision(np.array([1.0, 2.0]), np.array([0, 0])))
+
+
+def test_average_precision_matches_sklearn_with_ties():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        scores = rng.integers(0, 5, 40).astype(float)  # many ties
+        labels = rng.integers(0, 2, 40)
+        if labels.sum() == 0:
+            continue
+        assert average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores))
+
+
+def test_map_of_perfect_ranking_is_one_and_skips_empty_classes():
+    labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    assert mean_average_precision(labels * 2.0 - 1.0, labels) == 1.0
+
+
+def test_angular_error_wraps_around():
+    assert angular_error_deg(359.0, 1.0) == pytest.approx(2.0)
+    assert angular_error_deg(-170.0, 170.0) == pytest.approx(20.0)
+    assert angular_error_deg(90.0, -90.0) == pytest.approx(180.0)
+    assert angular_error_deg(720.0, 0.0) == pytest.approx(0.0)
+
+
+def test_angle_probe_exact_and_constant():
+    rng = np.random.default_rng(5)
+    az = rng.uniform(-180, 180, 400)
+    a = np.deg2rad(az)
+    # features that hold (sin, cos) linearly, plus distractors: exact up to the tiny ridge shrinkage
+    x = np.column_stack([np.sin(a), np.cos(a), rng.standard_normal((400, 4))])
+    cfg = ProbeConfig(ridge_alphas=(1e-6,))
+    res = AngleProbe(cfg).fit(x[:300], az[:300]).evaluate(x[300:], az[300:])
+    assert res.metric == "angle_error_deg" and res.score < 0.05
+    # exact predictions score 0; a constant prediction on uniform angles is 90 degrees off on average
+    assert angular_error_deg(az, az).mean() == 0.0
+    assert angular_error_deg(np.full(400, 30.0), az).mean() == pytest.approx(90.0, abs=6.0)
+    # uninformative features: the probe cannot beat the ~90 degree chance level by much
+    noise = rng.standard_normal((400, 4))
+    chance = probe_score(noise[:300], az[:300], noise[300:], az[300:], "angle")
+    assert chance.score > 70.0

@@ -1,0 +1,141 @@
+"""Reports: md / html / json / csv / png written and well formed; merging runs."""
+
+import base64
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.robustness.report import ResultRow, load_results, merge_reports, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BINS = [(0.1, 0.3), (0.3, 0.6), (0.6, 1.0)]
+
+
+def sweep(model, channels, snrs=(-5, 0, 5, 10), bins=BINS, grid=True, clean=0.9, metric="accuracy"):
+    loc = (lambda e: e) if channels == 2 else (lambda e: None)
+    rows = [ResultRow(model, channels, "clean", None, None, metric, clean, 0.0, 0.0, loc(5.0), 100)]
+    for s in snrs:
+        score = clean - 0.02 * (20 - s)
+        rows.append(ResultRow(model, channels, "snr", float(s), None, metric, score, score - clean,
+                              0.01 * (20 - s), loc(5.0 + (20 - s)), 100))
+    for b in bins:
+        score = clean - 0.2 * b[1]
+        rows.append(ResultRow(model, channels, "rt60", None, b, metric, score, score - clean, 0.1 * b[1],
+                              loc(5.0 + 10 * b[1]), 80))
+    if grid:
+        for s in snrs:
+            for b in bins:
+                score = clean - 0.02 * (20 - s) - 0.2 * b[1]
+                rows.append(ResultRow(model, channels, "snr_rt60", float(s), b, metric, score, score - clean,
+                                      None, loc(30.0), 50))
+    return rows
+
+
+SETUP = {
+    "config": {"snr_db": [-5, 0, 5, 10], "rt60_bins": BINS, "task": "speech commands"},
+    "versions": {"wavjepa-nat": "0.1.0", "torch": "2.13.0"},
+    "seeds": {"sweep": 0, "probe": 1},
+    "notes": ["binaural input averaged to mono for a 1-channel model"],
+}
+
+
+def check_report(out, rows):
+    payload = json.loads((out / "results.json").read_text())
+    back, setup = load_results(out)
+    assert back == rows
+    assert setup == json.loads(json.dumps(SETUP)) or "runs" in setup
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows) and {"model", "score", "rt60_lo", "rt60_hi", "loc_error_deg"} <= set(table[0])
+    for r, c in zip(rows, table):
+        assert c["model"] == r.model
+        assert c["score"] == "" if r.score is None else float(c["score"]) == pytest.approx(r.score)
+        assert (c["rt60_lo"] == "") == (r.rt60_bin is None)
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for r in rows:  # a table row per model and condition
+        score = "" if r.score is None else f"{r.score:.3f}"
+        assert re.search(rf"^\| {re.escape(r.condition_label)} \| {r.metric} \| {score} \|", md, re.MULTILINE), r
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert pngs
+    embedded = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(embedded) == len(pngs)
+    for data in embedded:
+        assert base64.b64decode(data).startswith(PNG_MAGIC)
+    for p in pngs:
+        assert p.read_bytes().startswith(PNG_MAGIC)
+        assert f"plots/{p.name}" in md
+    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
+    assert html.count("<table") >= 1 + len({(r.model, r.task) for r in rows})
+    return payload, md, html
+
+
+def test_write_report_files(tmp_path):
+    rows = sweep("wavjepa-nat", 2) + sweep("wavjepa", 1, clean=0.85)
+    rows[3].score = float("nan")  # a failed cell stays blank, and JSON stays valid
+    paths = write_report(rows, SETUP, tmp_path / "run")
+    assert paths["json"].exists() and paths["html"].exists()
+    rows[3].score = None
+    _, md, html = check_report(tmp_path / "run", rows)
+    names = {p.name for p in (tmp_path / "run" / "plots").glob("*.png")}
+    assert {"accuracy_vs_snr.png", "accuracy_vs_rt60.png", "accuracy_grid_wavjepa-nat.png",
+            "accuracy_grid_wavjepa.png", "localisation-error_vs_snr.png"} <= names
+    assert "binaural input averaged to mono for a 1-channel model" in md and "averaged to mono" in html
+    assert "2.13.0" in md and "| probe | 1 |" in md
+    assert "| SNR -5 dB | accuracy | 0.400 | -0.500 | 0.2500 | 30.0 | 100 |" in md
+    assert "| SNR -5 dB | accuracy | 0.350 | -0.500 | 0.2500 | N/A | 100 |" in md  # mono: no localisation
+
+
+def test_merge_two_runs_keeps_union_of_conditions(tmp_path):
+    a = sweep("wavjepa-nat", 2, snrs=(0, 10), grid=False)
+    b = sweep("wavjepa", 1, snrs=(0, 5, 10), bins=BINS[:2], grid=False) + sweep("wavjepa-nat", 2, grid=False)
+    write_report(a, SETUP, tmp_path / "run_a")
+    write_report(b, {**SETUP, "notes": ["second run"]}, tmp_path / "run_b")
+    merge_reports([tmp_path / "run_a", tmp_path / "run_b"], tmp_path / "merged")
+    rows, setup = load_results(tmp_path / "merged")
+    models = {r.model for r in rows}
+    assert models == {"wavjepa-nat [run_a]", "wavjepa-nat [run_b]", "wavjepa"}  # clashing names get the run
+    assert len(rows) == len(a) + len(b)
+    assert setup["notes"] == SETUP["notes"] + ["second run"] and len(setup["runs"]) == 2
+    md = (tmp_path / "merged" / "report.md").read_text()
+    # comparison table: SNR 5 dB ran for wavjepa and run_b only -> blank cell for run_a
+    head = next(line for line in md.splitlines() if line.startswith("| metric | condition"))
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    row5 = next(line for line in md.splitlines() if line.startswith("| accuracy | SNR 5 dB |"))
+    cells = dict(zip(cols, [c.strip() for c in row5.strip("|").split("|")]))
+    assert cells["wavjepa-nat [run_a]"] == "" and cells["wavjepa"] != "" and cells["wavjepa-nat [run_b]"] != ""
+    check_report(tmp_path / "merged", rows)
+
+
+def test_not_a_results_dir(tmp_path):
+    with pytest.raises(InputError):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(InputError):
+        load_results(tmp_path)
+    with pytest.raises(InputError):
+        merge_reports([], tmp_path / "out")
+
+
+def test_bad_condition_rejected():
+    with pytest.raises(ValueError):
+        ResultRow("m", 1, "wind", None, None, "accuracy", 0.5, None, None, None, 1)
+    assert np.isfinite(ResultRow("m", 1, "clean", None, None, "accuracy", 0.5, None, None, None, 1).score)
+
+
+def test_cli_report_merges(tmp_path):
+    from _fake_encoder import cli, cli_inprocess
+
+    write_report(sweep("wavjepa-nat", 2, grid=False), SETUP, tmp_path / "a")
+    write_report(sweep("wavjepa", 1, grid=False), SETUP, tmp_path / "b")
+    result = cli_inprocess("report", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    rows, _ = load_results(tmp_path / "m")
+    assert {r.model for r in rows} == {"wavjepa-nat", "wavjepa"}
+    rc, _out, err = cli("report", tmp_path / "a", tmp_path, "--out", tmp_path / "m2")  # tmp_path: no results
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "not a results directory" in err and not (tmp_path / "m2").exists()
