@@ -131,7 +131,10 @@ def main() -> None:
         with torch.device("meta"):
             m = WavJEPA(cfg)
         probe = make_batch(cfg, 16)
+        # Padded (computed) sizes: every crop runs the batch-maximum context / target counts.
         n_ctx, n_tgt = probe["context_idx"].shape[1], probe["target_idx"].shape[2]
+        valid_ctx = probe["context_valid"].sum(1).float().mean().item()
+        valid_tgt = probe["target_valid"].sum(2).float().mean().item()
         counted = counted_step_flops(cfg, probe)
         analytic = analytic_step_flops(cfg, cfg.crop_samples, n_ctx, n_tgt)
         row = {
@@ -140,6 +143,7 @@ def main() -> None:
             "pred_M": n_params(m.predictor) / 1e6,
             "total_M": n_params(m) / 1e6,
             "tokens": f"{n_frames(cfg.crop_samples, cfg.conv_spec) * cfg.channels}/{n_ctx}/{n_tgt}",
+            "valid": f"{valid_ctx:.0f}/{valid_tgt:.0f}",
             "GFLOP_crop": counted / 1e9,
             "analytic/counted": analytic / counted,
         }
@@ -167,8 +171,9 @@ def main() -> None:
     for r in rows:
         print(" | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "-")) for k in keys))
     print(
-        f"\ntokens = all/context/target-per-group for a {get_preset('base').crop_samples}-sample crop; "
-        "analytic/counted = hand count / FlopCounterMode (1.00 = agree)"
+        f"\ntokens = all/context/target-per-group for a {get_preset('base').crop_samples}-sample crop, padded to "
+        "the maximum of a 16-crop batch (what is computed); valid = mean real context/target tokens per crop "
+        "(the rest is masked padding); analytic/counted = hand count / FlopCounterMode (1.00 = agree)"
     )
     if not torch.cuda.is_available():
         print("CUDA not available: GPU rows skipped.")

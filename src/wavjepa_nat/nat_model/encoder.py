@@ -190,12 +190,22 @@ class Encoder(nn.Module):
         # low-frequency position differences are not rounded away.
         return x + self.pos(T, device=x.device)
 
-    def encode(self, audio: torch.Tensor, keep_idx: torch.Tensor | None = None, return_layers: bool = False):
-        """Transformer over all tokens, or over the tokens at `keep_idx` (B, M) only (the context)."""
+    def encode(
+        self,
+        audio: torch.Tensor,
+        keep_idx: torch.Tensor | None = None,
+        return_layers: bool = False,
+        keep_valid: torch.Tensor | None = None,
+    ):
+        """Transformer over all tokens, or over the tokens at `keep_idx` (B, M) only (the context).
+
+        keep_valid (B, M) bool marks the real entries of a padded `keep_idx`: padded tokens are masked
+        out as attention keys and their outputs are meaningless. None = no padding (fast path).
+        """
         x = self.tokens(audio)
         if keep_idx is not None:
             x = gather_tokens(x, keep_idx)
-        return self.transformer(x, return_layers=return_layers)
+        return self.transformer(x, return_layers=return_layers, key_valid=keep_valid)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         x = self.encode(audio)  # (B, C*T, D)

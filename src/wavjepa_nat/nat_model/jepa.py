@@ -1,11 +1,15 @@
 """WavJEPA(-Nat): context encoder, EMA target encoder and predictor, with the top-K layer-average target.
 
-forward(batch) with batch = MaskCollator output:
-  teacher  : target encoder on all C*T tokens -> average of the top-K block outputs, each instance-normalised
-             over tokens -> targets at `target_idx`
-  student  : context encoder on the tokens at `context_idx` only
-  predictor: context + one learned mask token per target position -> prediction per target group
-  loss     : MSE over target tokens, averaged over features, tokens and groups
+forward(batch) with batch = MaskCollator output (index sets padded to the batch maximum + validity masks):
+  teacher  : target encoder on all C*T tokens (never padded) -> average of the top-K block outputs, each
+             instance-normalised over tokens -> targets at `target_idx`
+  student  : context encoder on the tokens at `context_idx` only; padded slots are masked-out keys
+  predictor: context + one learned mask token per target position -> prediction per target group;
+             padded context and target slots are masked-out keys
+  loss     : per (crop b, group g): sum of squared errors over the group's VALID target tokens and all
+             features / (valid tokens * features); then the mean over the G groups and the B crops. So each
+             crop weighs the same whatever the batch pads, and with no padding this is plain MSE.
+A batch with nothing padded (or no *_valid keys) runs with attn_mask=None (flash kernels on GPU).
 """
 
 from __future__ import annotations
@@ -33,9 +37,19 @@ class Predictor(nn.Module):
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
     def forward(
-        self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor, n_time: int
+        self,
+        context: torch.Tensor,
+        context_idx: torch.Tensor,
+        target_idx: torch.Tensor,
+        n_time: int,
+        context_valid: torch.Tensor | None = None,
+        target_valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """context (B, Nc, D) at token indices context_idx (B, Nc); target_idx (B, G, Nt) -> (B, G, Nt, D)."""
+        """context (B, Nc, D) at token indices context_idx (B, Nc); target_idx (B, G, Nt) -> (B, G, Nt, D).
+
+        context_valid (B, Nc) / target_valid (B, G, Nt) bool: False = padding, masked out as a key; None =
+        nothing padded. Predictions at padded target slots are meaningless.
+        """
         B, G, Nt = target_idx.shape
         Nc = context.shape[1]
         x = self.embed(context)
@@ -44,8 +58,35 @@ class Predictor(nn.Module):
         # All G groups in one pass: each group sees the same context plus its own mask tokens.
         x = x.repeat_interleave(G, dim=0)  # (B*G, Nc, Dp)
         m = (self.mask_token + pos[target_idx.reshape(B * G, Nt)]).to(x.dtype)
-        y = self.transformer(torch.cat([x, m], dim=1))[:, Nc:]
+        key_valid = None
+        if context_valid is not None or target_valid is not None:
+            ones = torch.ones((), dtype=torch.bool, device=x.device)
+            cv = ones.expand(B, Nc) if context_valid is None else context_valid
+            tv = ones.expand(B, G, Nt) if target_valid is None else target_valid
+            key_valid = torch.cat([cv.repeat_interleave(G, dim=0), tv.reshape(B * G, Nt)], dim=1)
+        y = self.transformer(torch.cat([x, m], dim=1), key_valid=key_valid)[:, Nc:]
         return self.out(y).reshape(B, G, Nt, -1)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Per (crop, group) MSE (B, G) in fp32 of pred/target (B, G, Nt, D) over the valid tokens (B, G, Nt).
+
+    sum over valid tokens and features of (pred - target)^2 / (valid tokens * D). Padded slots are
+    selected away (not multiplied by 0), so even inf/NaN there cannot leak into the loss or gradients.
+    """
+    err = pred.float() - target.float()
+    if valid is None:
+        return err.square().mean((2, 3))
+    err = torch.where(valid[..., None], err, torch.zeros((), dtype=err.dtype, device=err.device))
+    return err.square().sum((2, 3)) / (valid.sum(2) * err.shape[-1])
+
+
+def _pool_valid(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean over tokens (dim 2) of (B, G, Nt, D), over the valid tokens only -> (B, G, D)."""
+    if valid is None:
+        return x.mean(2)
+    w = valid[..., None].to(x.dtype)
+    return (x * w).sum(2) / w.sum(2)
 
 
 def layer_average_target(layers: list[torch.Tensor], k: int) -> torch.Tensor:
@@ -72,6 +113,20 @@ def collapse_stats(features: torch.Tensor, max_tokens: int = 2048) -> dict[str, 
     return {"target_std": std, "target_erank": erank}
 
 
+def _padding_masks(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(context_valid, target_valid), each None when absent or all True: the unmasked fast path."""
+    ctx, tgt = batch.get("context_valid"), batch.get("target_valid")
+    checks = [m.all() for m in (ctx, tgt) if m is not None]
+    if not checks or checks[0].is_meta:  # meta tensors (FLOP counting) hold no values: keep the masks
+        return ctx, tgt
+    full = torch.stack(checks).tolist()  # one host sync for both, before this step queues any kernel
+    if ctx is not None:
+        ctx = None if full.pop(0) else ctx
+    if tgt is not None:
+        tgt = None if full.pop(0) else tgt
+    return ctx, tgt
+
+
 class WavJEPA(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -92,19 +147,30 @@ class WavJEPA(nn.Module):
         _, layers = self.target_encoder.encode(audio, return_layers=True)
         return layer_average_target(layers, self.config.top_k_targets), layers[-1]
 
-    def forward(self, batch: dict[str, torch.Tensor], monitor: bool = False) -> tuple[torch.Tensor, dict]:
+    def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(predictions (B, G, Nt, D), teacher targets (B, G, Nt, D) fp32, last teacher layer (B, C*T, D)).
+
+        Entries at padded target slots (target_valid False) are meaningless in both.
+        """
         audio, ctx_idx, tgt_idx = batch["audio"], batch["context_idx"], batch["target_idx"]
+        ctx_valid, tgt_valid = _padding_masks(batch)
         B, G, Nt = tgt_idx.shape
         n_time = self.encoder.n_frames(audio.shape[-1])
         target_all, last = self.targets(audio)
         target = gather_tokens(target_all, tgt_idx.reshape(B, G * Nt)).reshape(B, G, Nt, -1)
-        context = self.encoder.encode(audio, keep_idx=ctx_idx)
-        pred = self.predictor(context, ctx_idx, tgt_idx, n_time)
-        loss = F.mse_loss(pred.float(), target)
+        context = self.encoder.encode(audio, keep_idx=ctx_idx, keep_valid=ctx_valid)
+        pred = self.predictor(context, ctx_idx, tgt_idx, n_time, ctx_valid, tgt_valid)
+        return pred, target, last
+
+    def forward(self, batch: dict[str, torch.Tensor], monitor: bool = False) -> tuple[torch.Tensor, dict]:
+        pred, target, last = self.predict(batch)
+        valid = batch.get("target_valid")
+        loss = masked_mse(pred, target, valid).mean()  # mean over groups and crops (module docstring)
         stats: dict[str, torch.Tensor] = {"loss": loss.detach()}
         if monitor:
             stats.update(collapse_stats(last))
-            stats["pred_std"] = pred.detach().float().std(0).mean()
+            # std across the batch of each group's mean valid prediction (-> 0 if predictions collapse)
+            stats["pred_std"] = _pool_valid(pred.detach().float(), valid).std(0).mean()
         return loss, stats
 
     @torch.no_grad()

@@ -1,4 +1,9 @@
-"""Pre-norm transformer blocks on top of `F.scaled_dot_product_attention` (nanoGPT style)."""
+"""Pre-norm transformer blocks on top of `F.scaled_dot_product_attention` (nanoGPT style).
+
+Padded batches: `key_valid` (B, N) bool marks real tokens; padded tokens are keys no query may attend
+to, so every real token's output equals the unpadded computation (padded outputs are garbage, ignored).
+key_valid=None (no padding) keeps attn_mask=None and with it the flash kernels on GPU.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """attn_mask: None or bool, True = may attend, broadcastable to (B, heads, N, N)."""
         B, N, D = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)  # flash / memory-efficient kernels on GPU
+        # No mask: flash kernels on GPU; a bool mask: memory-efficient kernels.
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(y.transpose(1, 2).reshape(B, N, D))
 
 
@@ -31,8 +38,8 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), attn_mask)
         return x + self.mlp(self.norm2(x))
 
 
@@ -46,14 +53,18 @@ class Transformer(nn.Module):
         self.grad_checkpointing = False
 
     def forward(
-        self, x: torch.Tensor, return_layers: bool = False
+        self, x: torch.Tensor, return_layers: bool = False, key_valid: torch.Tensor | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, N, D); key_valid None or (B, N) bool (False = padding, never attended to)."""
+        # (B, 1, 1, N): the same key mask for every head and query. Padded queries still see the real
+        # keys (every crop has some), so no softmax row is empty and nothing turns NaN.
+        mask = None if key_valid is None else key_valid[:, None, None, :]
         layers = []
         for block in self.blocks:
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                x = checkpoint(block, x, use_reentrant=False)
+                x = checkpoint(block, x, mask, use_reentrant=False)
             else:
-                x = block(x)
+                x = block(x, mask)
             if return_layers:
                 layers.append(x)
         x = self.norm(x)
