@@ -37,10 +37,10 @@ def rotate_to_head(vectors: np.ndarray, yaw_deg: float) -> np.ndarray:
     return np.stack([c * x + s * y, -s * x + c * y, vectors[:, 2]], axis=1)
 
 
-def interp_bands(band_values: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+def interp_bands(band_values: np.ndarray, freqs: np.ndarray, centers: np.ndarray = BAND_CENTERS) -> np.ndarray:
     """Per-band values (bands, ...) to a smooth function of frequency (..., F), linear in log f."""
     logf = np.log2(np.maximum(freqs, 1.0))
-    return np.stack([np.interp(logf, np.log2(BAND_CENTERS), v) for v in np.atleast_2d(band_values.T)])
+    return np.stack([np.interp(logf, np.log2(centers[: len(v)]), v) for v in np.atleast_2d(band_values.T)])
 
 
 class FastEngine:
@@ -88,13 +88,14 @@ class FastEngine:
         out = np.empty((len(spec.sources), 2, self.length), dtype=np.float32)
         tail_level = np.sqrt(SPEED_OF_SOUND / (4 * np.pi * volume * self.fs))
         for k, source in enumerate(room.sources):
-            early = self._early(source.images.T, source.damping, spec, t_end[k])
+            early = self._early(source.images.T, source.damping, spec, t_end[k], room.octave_bands.centers)
             tail = self._tail(band_rt60, tail_level, t_end[k], rng)
             out[k] = tail
             out[k, :, : early.shape[1]] += early[:, : self.length]
         return out, {"alpha": alpha, "band_rt60": band_rt60, "t_mix": t_end}
 
-    def _early(self, images: np.ndarray, damping: np.ndarray, spec: SceneSpec, t_end: float) -> np.ndarray:
+    def _early(self, images: np.ndarray, damping: np.ndarray, spec: SceneSpec, t_end: float,
+               centers: np.ndarray) -> np.ndarray:
         vectors = images - spec.listener
         r = np.linalg.norm(vectors, axis=1)
         tau = r / SPEED_OF_SOUND
@@ -106,7 +107,8 @@ class FastEngine:
         n_fft = 1 << int(np.ceil(np.log2((t_end + FADE_S) * self.fs + 2 * pre + 256)))
         freqs = np.fft.rfftfreq(n_fft, 1.0 / self.fs)
         band_gain = damping * np.exp(-0.5 * self.air[: len(damping), None] * r[None, :])  # (bands, n)
-        gain = interp_bands(band_gain, freqs) * (fade / (4 * np.pi * r))[:, None]  # (n, F)
+        # pyroomacoustics has fewer bands at low rates (6 at 8 kHz): interpolate on its own centres.
+        gain = interp_bands(band_gain, freqs, np.asarray(centers)) * (fade / (4 * np.pi * r))[:, None]  # (n, F)
         phase = np.exp(-2j * np.pi * np.outer(tau + pre / self.fs, freqs))
         spectrum = self.hrtf.render_paths(rotate_to_head(vectors / r[:, None], spec.yaw_deg), gain * phase, freqs)
         return np.fft.irfft(spectrum, n_fft, axis=-1)[:, pre:]
