@@ -14,6 +14,8 @@ from wavjepa_nat.data.augment import (
     augment_batch,
     augment_clip,
     convolve,
+    convolve_spans,
+    crop_spans,
     draw_scene_params,
     gather_scenes,
     loop_segment,
@@ -117,6 +119,22 @@ def test_convolution_matches_scipy(length):
     np.testing.assert_allclose(convolve(x, h, d), ref_d, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("length, delay", [(1, 0), (300, 17), (2500, 0), (2500, 2600)])
+def test_convolution_on_spans_equals_the_full_convolution(length, delay):
+    """Only the crop spans are computed, and they hold exactly the full convolution's samples (vs scipy)."""
+    rng = np.random.default_rng(2)
+    s = 9000
+    x = rng.standard_normal(s).astype(np.float32)
+    h = synth_brir(rng, length=max(length, 1), direct=0, itd=0, decay=max(length, 1) / 3)
+    spans = crop_spans(np.array([4000, 50, 1200, 8000, 3000]), 1000)
+    assert spans.tolist() == [[50, 1050], [1200, 2200], [3000, 5000], [8000, 9000]]
+    full = np.pad(fftconvolve(x[None].astype(np.float64), h.astype(np.float64), axes=-1), ((0, 0), (0, s + delay)))
+    ref = np.concatenate([full[:, delay + a : delay + b] for a, b in spans], axis=1)
+    out = convolve_spans(x, h, spans, delay)
+    assert out.shape == (2, 5000) and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
 # ---------------------------------------------------------------- SNR
 
 
@@ -142,6 +160,34 @@ def test_snr_is_exact(log_amp, snr, seed, delay, length, noise_amp):
     wet_ref = np.pad(full, ((0, 0), (0, s)))[:, delay : delay + s]
     achieved = 10 * np.log10(power(wet_ref) / power(out.astype(np.float64) - wet_ref))
     assert abs(achieved - snr) < 0.1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snr=st.floats(-10.0, 50.0), seed=st.integers(0, 10_000), log_amp=st.floats(-5.0, 3.0))
+def test_training_snr_is_exact_over_the_crops(snr, seed, log_amp):
+    """augment_clip measures the SNR over the samples its crops cover (scipy float64 reference)."""
+    rng = np.random.default_rng(seed)
+    s, crop, delay = 12000, 1500, 25
+    dry = (rng.standard_normal(s) * np.linspace(0.1, 3.0, s) * 10.0**log_amp).astype(np.float32)  # louder late
+    brir = synth_brir(rng, length=900, direct=20, itd=3, decay=200)
+    noise = rng.standard_normal((2, s)).astype(np.float32)
+    offsets = rng.integers(0, s - crop + 1, size=4)
+    crops = augment_clip(dry, False, brir, noise, snr, delay, offsets, AugmentConfig(n_crops=4, crop_samples=crop))
+    full = np.pad(fftconvolve(dry[None].astype(np.float64), brir.astype(np.float64), axes=-1), ((0, 0), (0, s)))
+    wet = full[:, delay : delay + s]
+    covered = np.zeros(s, bool)
+    for o in offsets:
+        covered[o : o + crop] = True
+    # Each crop is (wet + g noise - mean) / std: an exact linear fit on [wet, noise, 1] recovers g.
+    gains = []
+    for k, o in enumerate(offsets):
+        a = np.vstack([wet[:, o : o + crop].ravel(), noise[:, o : o + crop].astype(np.float64).ravel(),
+                       np.ones(2 * crop)]).T
+        coef, *_ = np.linalg.lstsq(a, crops[k].astype(np.float64).ravel(), rcond=None)
+        gains.append(coef[1] / coef[0])
+    g = np.median(gains)
+    achieved = 10 * np.log10(power(wet[:, covered]) / (g * g * power(noise[:, covered])))
+    assert achieved == pytest.approx(snr, abs=0.1)
 
 
 def test_noise_sources_mode_sums_every_noise_source():
@@ -256,7 +302,7 @@ def test_mono_mode_averages_the_ears():
     dry = rng.standard_normal(s).astype(np.float32)
     brir = synth_brir(rng)
     noise = rng.standard_normal((2, s)).astype(np.float32)
-    offsets = np.array([10, 2000])
+    offsets = np.array([0, 3000])  # the crops cover the clip: the SNR is measured over all of it, as in render_wet
     mono = augment_clip(dry, False, brir, noise, 15.0, 40, offsets, AugmentConfig(channels=1, crop_samples=3000))
     ref = instance_norm(take_crops(render_wet(dry, brir, noise, 15.0, 40).mean(0, keepdims=True), offsets, 3000))
     assert mono.shape == (2, 1, 3000)
@@ -314,6 +360,27 @@ def test_gather_reads_the_drawn_scene():
     assert inputs.noise.shape == (50, 2, 30000)
 
 
+def test_brirs_end_at_their_minus_80_db_point():
+    """gather drops the BRIR tail below -80 dB (Schroeder, both ears); the wet error is 1e-8 of the signal."""
+    bank = FakeBank(n=2, length=6000)  # tails decay e^(-t/300): -80 dB of energy is reached near sample 2500
+    cfg = AugmentConfig(split=None, n_crops=1, crop_samples=1000)
+    draws = Augmenter(bank, cfg, FS).draw(np.random.default_rng(11), 1, 20000)
+    h = bank[int(draws.scene[0])].brir.astype(np.float64)
+    got = gather_scenes(bank, draws, 20000, cfg).brir[0]
+    keep = int(np.flatnonzero(np.abs(got).sum(axis=0))[-1]) + 1
+    energy = (h**2).sum(axis=0)
+    assert 1500 < keep < 4000 and got.shape == h.shape
+    np.testing.assert_array_equal(got[:, :keep], h[:, :keep].astype(np.float32))
+    assert not got[:, keep:].any()
+    assert energy[keep:].sum() <= 1e-8 * energy.sum() < energy[keep - 1 :].sum()  # the shortest such BRIR
+    x = np.random.default_rng(12).standard_normal(20000)
+    full = fftconvolve(x[None], h, axes=-1)[:, :20000]
+    err = full - fftconvolve(x[None], got.astype(np.float64), axes=-1)[:, :20000]
+    assert power(err) < 3e-8 * power(full)  # white input: 1e-8 in expectation
+    exact = gather_scenes(bank, draws, 20000, AugmentConfig(split=None, brir_tail_db=None)).brir[0]
+    np.testing.assert_array_equal(exact, h.astype(np.float32))
+
+
 def test_bad_configs_and_banks_raise_input_error():
     with pytest.raises(InputError):
         AugmentConfig(clean_ratio=1.5)
@@ -321,6 +388,8 @@ def test_bad_configs_and_banks_raise_input_error():
         AugmentConfig(snr_db=(20.0, 5.0))
     with pytest.raises(InputError):
         AugmentConfig(noise="sources")
+    with pytest.raises(InputError):
+        AugmentConfig(brir_tail_db=10.0)
     with pytest.raises(InputError, match="Hz"):
         Augmenter(FakeBank(fs=22050), AugmentConfig(), FS)
     with pytest.raises(InputError, match="no scenes"):

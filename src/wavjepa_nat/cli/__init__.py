@@ -12,7 +12,10 @@ from wavjepa_nat.cli import bank as _bank  # noqa: F401,E402
 from wavjepa_nat.cli import corpus as _corpus  # noqa: F401,E402
 from wavjepa_nat.cli import export as _export  # noqa: F401,E402
 from wavjepa_nat.cli import render as _render  # noqa: F401,E402
+from wavjepa_nat.cli import train as _train  # noqa: F401,E402
+from wavjepa_nat.cli import demo as _demo  # noqa: F401,E402
 from wavjepa_nat.cli import report as _report, embed as _embed  # noqa: F401,E402
+from wavjepa_nat.cli import robustness as _robustness  # noqa: F401,E402
 
 
 def main() -> None:

@@ -6,11 +6,8 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from wavjepa_nat.cli.app import app
-from wavjepa_nat.data.corpus import CorpusConfig, corpus_classes, make_corpus, resolve_speech
 
 
 @app.command("make-corpus")
@@ -31,6 +28,11 @@ def make_corpus_cmd(
     """Write a labelled corpus of procedural sound events (tones, chirps, knocks, bells, noise bursts,
     click trains, AM/FM tones) and, with espeak-ng, spoken words: one folder per class, a manifest.csv
     (path,label,split; stratified 70/15/15 split) and corpus.json. Read it with source 'DIR' or 'builtin'."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from wavjepa_nat.data.corpus import CorpusConfig, corpus_classes, make_corpus, resolve_speech
+
     speech_on = resolve_speech("auto" if speech is None else speech)
     classes = corpus_classes(CorpusConfig(n_per_class, seconds, fs, seed, speech_on))
     existed = (out / "corpus.json").is_file()

@@ -5,57 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from wavjepa_nat.cli.app import app
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, load_noise_recordings, render_wet
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.ranges import parse_interval
-
-PEAK = 0.99  # peak-safe: the loudest sample of a rendering is at most this (both ears scaled together)
-LEVEL_DB = -14.0  # the dry clip's RMS level before rendering, as for training clips
-
-
-def output_paths(out: Path, n: int) -> list[Path]:
-    """scene.wav -> [scene.wav] for one rendering, [scene_000.wav, ...] for several; a folder -> render_000.wav."""
-    if out.suffix.lower() == ".wav":
-        if n == 1:
-            return [out]
-        return [out.with_name(f"{out.stem}_{k:03d}.wav") for k in range(n)]
-    return [out / f"render_{k:03d}.wav" for k in range(n)]
-
-
-def peak_safe(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
-    top = float(np.max(np.abs(x))) if x.size else 0.0
-    return x * (peak / top) if top > peak else x
-
-
-def render_clips(
-    bank,
-    dry: np.ndarray,
-    n: int,
-    scene: int | None,
-    cfg: AugmentConfig,
-    seed: int,
-    noise_recordings: list[np.ndarray] | None = None,
-) -> list[tuple[np.ndarray, dict]]:
-    """n binaural renderings (2, S) of a dry clip (S,), each with its scene id, metadata and SNR."""
-    aug = Augmenter(bank, cfg, bank.fs, noise_recordings)
-    rng = np.random.default_rng(seed)
-    draws = aug.draw(rng, n, dry.shape[-1])
-    if scene is not None:
-        draws.scene[:] = scene
-    inputs = aug.gather(draws, dry.shape[-1])
-    out = []
-    for i in range(n):
-        wet = render_wet(dry, inputs.brir[i], inputs.noise[i], float(draws.snr_db[i]), int(inputs.delay[i]))
-        info = dict(inputs.meta[i], scene=int(draws.scene[i]), snr_db=float(draws.snr_db[i]), delay=int(inputs.delay[i]))
-        out.append((peak_safe(wet), info))
-    return out
 
 
 def _fmt(value, spec: str) -> str:
@@ -95,7 +49,14 @@ def render_cmd(
     if scene is not None and n > 1:
         raise InputError("give either --scene (one rendering) or --n (random scenes), not both")
     snr_range = parse_interval(snr, "--snr")
+    import numpy as np
+    import soundfile as sf
+    from rich.console import Console
+    from rich.table import Table
+
     from wavjepa_nat.audio import read_audio, set_rms_db
+    from wavjepa_nat.data.augment import AugmentConfig, load_noise_recordings
+    from wavjepa_nat.data.render import LEVEL_DB, output_paths, render_clips
     from wavjepa_nat.rir_bank import RIRBank
 
     bank = RIRBank(bank_path)

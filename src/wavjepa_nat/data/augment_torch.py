@@ -15,9 +15,34 @@ import torch
 from torch import nn
 
 from wavjepa_nat.data.augment import SILENT_POWER, AugmentConfig, ClipDraws, SceneInputs, fft_len
-from wavjepa_nat.data.crops import instance_norm_torch, take_crops_torch
 
 BATCH_KEYS = ("dry", "is_clean", "brir", "noise", "snr_db", "delay", "crop_offsets")
+
+
+def take_crops_torch(audio: torch.Tensor, offsets: torch.Tensor, crop_samples: int) -> torch.Tensor:
+    """(B, C, S) and (B, n) offsets -> (B * n, C, crop_samples), the same offsets for every channel."""
+    b, c, s = audio.shape
+    n = offsets.shape[1]
+    index = offsets.to(torch.long)[:, :, None] + torch.arange(crop_samples, device=audio.device)  # (B, n, T)
+    src = audio[:, None].expand(b, n, c, s)
+    crops = torch.gather(src, -1, index[:, :, None, :].expand(b, n, c, crop_samples))
+    return crops.reshape(b * n, c, crop_samples)
+
+
+def instance_norm_torch(crops: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Zero mean, unit variance per crop, jointly over (channels, time) (as crops.instance_norm)."""
+    var, mean = torch.var_mean(crops, dim=(-2, -1), correction=0, keepdim=True)  # Welford: accurate in fp32
+    return (crops - mean) * torch.rsqrt(var.double() + eps).float()
+
+
+def crop_coverage(crop_offsets: torch.Tensor, crop_samples: int, clip_samples: int) -> torch.Tensor:
+    """(B, n) crop offsets -> (B, S) float mask, 1 where a crop covers the sample: the SNR is measured there."""
+    b = crop_offsets.shape[0]
+    offsets = crop_offsets.to(torch.long)
+    edges = torch.zeros(b, clip_samples + 1, device=offsets.device, dtype=torch.int32)
+    ones = torch.ones_like(offsets, dtype=torch.int32)
+    edges.scatter_add_(1, offsets, ones).scatter_add_(1, (offsets + crop_samples).clamp(max=clip_samples), -ones)
+    return (edges.cumsum(dim=1)[:, :clip_samples] > 0).float()
 
 
 def convolve_torch(x: torch.Tensor, h: torch.Tensor, delay: torch.Tensor | None = None) -> torch.Tensor:
@@ -38,10 +63,10 @@ def convolve_torch(x: torch.Tensor, h: torch.Tensor, delay: torch.Tensor | None 
     return torch.fft.irfft(torch.fft.rfft(h.float(), n=nfft) * X[:, None], n=nfft)[..., :s]
 
 
-def _mean_power(x: torch.Tensor) -> torch.Tensor:
-    """(B, ...) -> (B,) mean square, squared and accumulated in float64."""
-    flat = x.flatten(1)
-    return torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64).square() / flat.shape[1]
+def _mean_power(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, C, S) and a (B, S) 0/1 mask -> (B,) mean square over the masked samples of all channels, in float64."""
+    energy = torch.linalg.vector_norm(x * mask[:, None], dim=(1, 2), dtype=torch.float64).square()
+    return energy / (mask.sum(dim=1, dtype=torch.float64) * x.shape[1]).clamp(min=1.0)
 
 
 def augment_torch(
@@ -62,9 +87,11 @@ def augment_torch(
     b, s = dry.shape
     wet = convolve_torch(dry, brir, delay)  # (B, 2, S)
     noise = noise[..., :s].float()
-    # Powers over both ears jointly, in float64: exact SNRs for very quiet and very loud clips.
-    p_sig = _mean_power(wet)
-    p_noise = _mean_power(noise)
+    # Powers over both ears jointly and over the samples the crops cover (as augment.augment_clip), in
+    # float64: exact SNRs for very quiet and very loud clips.
+    covered = crop_coverage(crop_offsets, crop_samples, s)
+    p_sig = _mean_power(wet, covered)
+    p_noise = _mean_power(noise, covered)
     ok = (p_sig > SILENT_POWER) & (p_noise > SILENT_POWER)
     p_noise = torch.where(ok, p_noise, torch.ones_like(p_noise))
     target = torch.where(ok, p_sig / 10.0 ** (snr_db.double() / 10.0), torch.zeros_like(p_sig))

@@ -1,13 +1,15 @@
-"""Random crops of a clip and per-crop instance normalisation (numpy and torch, same semantics).
+"""Random crops of a clip and per-crop instance normalisation (numpy; the torch versions are in augment_torch).
 
 A crop keeps every channel at the same offsets; instance normalisation is joint over (channels, time) so
 interaural time and level differences survive (a per-ear normalisation would erase the ILD).
+numpy only: the CLI imports this without paying for torch.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+_CHUNK = 1024  # float32 partial sums over at most this many samples, combined in float64
 
 
 def draw_crop_offsets(rng: np.random.Generator, clip_samples: int, n_crops: int, crop_samples: int) -> np.ndarray:
@@ -20,34 +22,45 @@ def draw_crop_offsets(rng: np.random.Generator, clip_samples: int, n_crops: int,
 def take_crops(x: np.ndarray, offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     """(C, S) and (n,) offsets -> (n, C, crop_samples); the same offsets for every channel."""
     windows = np.lib.stride_tricks.sliding_window_view(x, crop_samples, axis=-1)  # (C, S-crop+1, crop)
-    return np.ascontiguousarray(windows[:, offsets].transpose(1, 0, 2))
+    return windows.transpose(1, 0, 2)[np.asarray(offsets)]  # one copy, already (n, C, crop) contiguous
 
 
-def instance_norm(crops: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+def _row_moments(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and sum of squares of each row of a float32 (n, m) array, as float64.
+
+    float32 partial sums over chunks of <= 1024 samples (relative error ~1e-7, at worst 1024 * 2^-24 = 6e-5),
+    added up in float64: as accurate as float64 accumulation for our purpose, ~4x cheaper (no cast pass).
+    """
+    n, m = flat.shape
+    if flat.dtype != np.float32:
+        return flat.sum(axis=-1, dtype=np.float64), np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
+    q = m - m % _CHUNK
+    head = flat[:, :q].reshape(n, -1, _CHUNK)
+    s = head.sum(axis=-1).sum(axis=-1, dtype=np.float64)
+    ss = np.einsum("ijk,ijk->ij", head, head).sum(axis=-1, dtype=np.float64)
+    if q < m:
+        tail = flat[:, q:]
+        s += tail.sum(axis=-1, dtype=np.float64)
+        ss += np.einsum("ij,ij->i", tail, tail, dtype=np.float64)
+    return s, ss
+
+
+def instance_norm(crops: np.ndarray, eps: float = 1e-12, out: np.ndarray | None = None) -> np.ndarray:
     """Zero mean, unit variance per crop, jointly over (channels, time): interaural differences survive.
 
-    Statistics in float64 from one pass over the data (sum and sum of squares); then one scaled pass.
+    Statistics from one pass (sum and sum of squares, see _row_moments), then one scaled pass into `out`
+    (a new array by default; out=crops normalises in place). The result has the dtype of the crops.
     """
-    flat = crops.reshape(len(crops), -1)
-    mean = flat.mean(axis=1, dtype=np.float64)
-    power = np.einsum("ij,ij->i", flat, flat, dtype=np.float64) / max(flat.shape[1], 1)
-    scale = 1.0 / np.sqrt(np.maximum(power - mean * mean, 0.0) + eps)
-    out = flat * scale.astype(np.float32)[:, None]
-    out -= (mean * scale).astype(np.float32)[:, None]
-    return out.reshape(crops.shape)
-
-
-def take_crops_torch(audio: torch.Tensor, offsets: torch.Tensor, crop_samples: int) -> torch.Tensor:
-    """(B, C, S) and (B, n) offsets -> (B * n, C, crop_samples), the same offsets for every channel."""
-    b, c, s = audio.shape
-    n = offsets.shape[1]
-    index = offsets.to(torch.long)[:, :, None] + torch.arange(crop_samples, device=audio.device)  # (B, n, T)
-    src = audio[:, None].expand(b, n, c, s)
-    crops = torch.gather(src, -1, index[:, :, None, :].expand(b, n, c, crop_samples))
-    return crops.reshape(b * n, c, crop_samples)
-
-
-def instance_norm_torch(crops: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Zero mean, unit variance per crop, jointly over (channels, time)."""
-    var, mean = torch.var_mean(crops, dim=(-2, -1), correction=0, keepdim=True)  # Welford: accurate in fp32
-    return (crops - mean) * torch.rsqrt(var.double() + eps).float()
+    crops = np.asarray(crops)
+    if not np.issubdtype(crops.dtype, np.floating):
+        crops = crops.astype(np.float32)
+    n = len(crops)
+    flat = crops.reshape(n, -1)
+    s, ss = _row_moments(flat)
+    size = max(flat.shape[1], 1)
+    mean = s / size
+    scale = 1.0 / np.sqrt(np.maximum(ss / size - mean * mean, 0.0) + eps)
+    dst = np.empty_like(flat) if out is None else out.reshape(n, -1)
+    np.multiply(flat, scale.astype(flat.dtype)[:, None], out=dst)
+    dst -= (mean * scale).astype(flat.dtype)[:, None]
+    return dst.reshape(crops.shape)

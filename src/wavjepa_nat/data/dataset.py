@@ -26,7 +26,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset, default_collate, get_worker_info
 
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch, clip_rng
+from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch, clip_rng, keep_freed_memory
 from wavjepa_nat.data.augment_torch import NaturalisticAugment, is_dry_batch, to_torch_batch
 from wavjepa_nat.data.decode import ClipConfig, prepare_clip
 from wavjepa_nat.errors import InputError
@@ -126,6 +126,8 @@ class NaturalisticCrops(IterableDataset):
     def __iter__(self) -> Iterator:
         # As in data.sources: a persistent worker advances its own copy, a fresh one gets the loader's epoch.
         epoch, self.epoch = self.epoch, self.epoch + 1
+        if get_worker_info() is not None and self.mode == "cpu":
+            keep_freed_memory()  # a worker process: its per-clip temporaries reuse mapped memory
         aug = self.augmenter()
         slot, _ = _process_slot()
         n = self.clip_cfg.n_samples

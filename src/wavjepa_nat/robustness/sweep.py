@@ -1,0 +1,317 @@
+"""The robustness sweep: models x conditions -> probe score, drop vs clean, embedding drift, localisation.
+
+    rows = run_sweep(["runs/nat/last.ckpt", "runs/clean/last.ckpt"], "builtin", "bank.h5",
+                     snr_values="-5..20", rt60_bins="0.2..1.6", out_dir="reports/r1")
+
+For every condition (robustness/conditions.py) the test clips are rendered once, and the same arrays are
+embedded by every model and by the log-mel baseline. Per model and condition:
+
+- score: a linear probe (accuracy, or mAP for multi-label tasks) trained on clean training clips
+  (probe_train="clean") or on training clips rendered under the same condition through train/val-split
+  scenes ("matched"), scored on the test clips of the condition;
+- drop_vs_clean: score - clean score of the same model (negative = worse), as ResultRow defines it;
+- drift_cosine: 1 - mean cosine similarity of the clean and corrupted embeddings of the same test clip,
+  in the coordinates the clean probe sees (standardised with the clean training embeddings' statistics);
+- loc_error_deg (two-channel models and the binaural baseline): a ridge probe onto the source azimuth,
+  trained on training clips rendered through train/val-split scenes (no added noise, or the condition
+  itself when matched), scored on test clips rendered through test-split scenes under the condition, as
+  the mean absolute angular error. None (N/A) for mono models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.robustness.conditions import (
+    CLEAN,
+    Condition,
+    auto_rt60_bins,
+    bin_text,
+    build_conditions,
+    check_probe_train,
+    parse_rt60_bins,
+    parse_snr,
+)
+from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig
+from wavjepa_nat.robustness.render import ScenePools, render
+from wavjepa_nat.robustness.report import ResultRow, write_report
+
+SETUP_NOTES = [
+    ("Conditions: clean = the dry clip on both ears; SNR = the dry clip on both ears plus binaural noise from a "
+     "test-split scene's noise bed at that SNR (no reverberation); RT60 = the clip through a test-split BRIR "
+     "whose measured T_mid lies in the bin, direct-path delay compensated, no added noise; SNR x RT60 = a BRIR "
+     "from the bin plus that scene's noise bed at the SNR. Rendered clips are instance-normalised over "
+     "(ears, time). Every model and the baseline embed exactly the same rendered audio (seeded per condition "
+     "and clip)."),
+    ("drop vs clean = score - clean score of the same model (negative = worse); drift (cos) = 1 - mean cosine "
+     "similarity between the clean and the corrupted embedding of each test clip, both standardised with the "
+     "mean and std of the model's clean training embeddings (raw cosines of self-supervised embeddings sit "
+     "near 1 whatever the input, and the baseline's dB features share a large offset)."),
+    ("Localisation: a ridge probe onto (sin, cos) of the source azimuth, trained on training clips rendered "
+     "through train/val-split scenes, scored on test clips rendered through test-split scenes; under clean and "
+     "SNR conditions the test clips are rendered through random test-split scenes (any RT60), since a dry clip "
+     "has no direction. Mono models: N/A."),
+    ("Baseline: log-mel statistics (mean and std over time of 64 log-mel bands per ear, plus the interaural "
+     "level difference per band for two ears): a non-learned reference for how hard each condition is."),
+]
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    snr_db: list[float]
+    rt60_bins: list[tuple[float, float]]
+    grid: bool = False
+    probe_train: str = "clean"
+    seed: int = 0
+    clip_seconds: float = 4.0
+    max_clips_per_class: int | None = None
+    device: str = "cpu"
+    batch_size: int = 16
+
+    def __post_init__(self):
+        check_probe_train(self.probe_train)
+        if not self.clip_seconds > 0:
+            raise InputError(f"--clip-seconds must be positive, got {self.clip_seconds}")
+
+
+# ---------------------------------------------------------------- models
+
+
+def model_names(specs: Sequence) -> list[str]:
+    """Short unique names: the file stem, else parent/stem, else the whole path; a repeat gets '#k'."""
+    paths = [Path(s) if isinstance(s, (str, os.PathLike)) else None for s in specs]
+
+    def forms(p: Path) -> tuple[str, str, str]:
+        return p.stem, f"{p.parent.name}/{p.stem}", str(p)
+
+    names = []
+    for i, (spec, p) in enumerate(zip(specs, paths)):
+        if p is None:
+            names.append(str(getattr(spec, "name", None) or f"model{i + 1}"))
+            continue
+        others = [forms(q)[k] for q in paths if q is not None and q != p for k in range(3)]
+        names.append(next((c for c in forms(p) if c not in others), str(p)))
+    counts: dict[str, int] = {}
+    original = list(names)
+    for i, n in enumerate(original):
+        if original.count(n) > 1:
+            counts[n] = counts.get(n, 0) + 1
+            names[i] = f"{n}#{counts[n]}"
+    return names
+
+
+def check_models(models: Sequence) -> None:
+    """Fail fast, before any work: every path given must exist."""
+    if not models:
+        raise InputError("no model given (--model)")
+    for m in models:
+        if isinstance(m, (str, os.PathLike)) and not Path(m).is_file():
+            raise InputError(f"checkpoint not found: {m}")
+
+
+def _describe(name: str, spec, embedder) -> dict:
+    cfg = getattr(embedder, "encoder", None)
+    cfg = getattr(cfg, "config", None)
+    if hasattr(cfg, "to_dict"):
+        cfg = cfg.to_dict()
+    elif dataclasses.is_dataclass(cfg):
+        cfg = dataclasses.asdict(cfg)
+    return {"name": name, "path": str(spec) if isinstance(spec, (str, os.PathLike)) else type(spec).__name__,
+            "channels": embedder.channels, "embedding_dim": int(embedder.output_dim), "config": cfg}
+
+
+def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> list[tuple[str, object, dict]]:
+    """(name, embedder, description) for each model, then the log-mel baseline(s)."""
+    from wavjepa_nat import load_model
+    from wavjepa_nat.robustness.baseline import LogMelBaseline, LogMelConfig
+    from wavjepa_nat.robustness.embed import Embedder
+
+    out = []
+    for name, spec in zip(model_names(models), models):
+        encoder = load_model(spec) if isinstance(spec, (str, os.PathLike)) else spec
+        if int(encoder.sample_rate) != int(fs):
+            raise InputError(f"model {name} runs at {encoder.sample_rate} Hz but the bank is at {fs} Hz")
+        emb = Embedder(encoder, device=device, batch_size=batch_size, name=name)
+        out.append((name, emb, _describe(name, spec, emb)))
+    mel = LogMelConfig(sample_rate=int(fs), fmax=min(8000.0, fs / 2))
+    baselines = [LogMelBaseline(2, mel)]
+    if any(e.channels == 1 for _, e, _ in out):  # a like-for-like reference for mono models
+        baselines.append(LogMelBaseline(1, mel))
+    for b in baselines:
+        out.append((b.name, b, {"name": b.name, "path": "non-learned baseline", "channels": b.channels,
+                                "embedding_dim": b.output_dim, "config": dataclasses.asdict(b.cfg)}))
+    return out
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def cosine_drift(clean: np.ndarray, other: np.ndarray) -> float:
+    """1 - mean cosine similarity of matching rows, in [0, 2]."""
+    a, b = np.asarray(clean, np.float64), np.asarray(other, np.float64)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return float(np.clip(1.0 - np.mean(np.sum(a * b, axis=1)), 0.0, 2.0))
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int):
+    """Yields advance(description): a rich bar over models x conditions, or a no-op."""
+    if not enabled:
+        yield lambda desc=None: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn()) as bar:
+        task = bar.add_task("robustness sweep", total=total)
+        yield lambda desc=None: bar.update(task, advance=1, description=desc or "robustness sweep")
+
+
+def _resolve_bins(rt60_bins, pools_all_measured: np.ndarray, notes: list[str]) -> list[tuple[float, float]]:
+    if isinstance(rt60_bins, str) and rt60_bins.strip().lower() == "auto":
+        bins = auto_rt60_bins(pools_all_measured)
+        last = len(bins) - 1
+        keep = [b for i, b in enumerate(bins) if np.any(
+            (pools_all_measured >= b[0]) & ((pools_all_measured <= b[1]) if i == last else (pools_all_measured < b[1])))]
+        if len(keep) < len(bins):
+            notes.append("--rt60 auto: standard bins without test-split BRIRs were left out")
+        return keep
+    if isinstance(rt60_bins, str):
+        return parse_rt60_bins(rt60_bins)
+    return [tuple(map(float, b)) for b in (rt60_bins or [])]
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def run_sweep(
+    models: Sequence[str | Path | object],
+    task: str | Path,
+    bank: str | Path,
+    snr_values: str | Sequence[float] = "-5..20",
+    rt60_bins: str | Sequence[tuple[float, float]] = "auto",
+    grid: bool = False,
+    probe_train: str = "clean",
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    max_clips_per_class: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    clip_seconds: float = 4.0,
+    batch_size: int = 16,
+    title: str | None = None,
+) -> list[ResultRow]:
+    """Run the sweep; write the report into out_dir when given. Returns the result rows.
+
+    models: checkpoint / export paths, or loaded encoders (the nat_model Encoder interface).
+    snr_values / rt60_bins: lists, or the CLI syntax ("-5..20", "0.2..1.6", "0.2,0.5,1.0", "none";
+    rt60 "auto" = the standard bins over the bank's test-split range, empty ones left out).
+    """
+    import torch
+
+    from wavjepa_nat import __version__
+    from wavjepa_nat.rir_bank import RIRBank
+    from wavjepa_nat.robustness.task import load_task
+
+    notes: list[str] = []
+    snrs = parse_snr(snr_values) if isinstance(snr_values, str) else [float(s) for s in snr_values]
+    check_models(models)
+    rir = bank if isinstance(bank, RIRBank) else RIRBank(bank)
+    test_measured = rir.rt60()[rir.select(split="test")]
+    if len(test_measured) == 0:
+        raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
+    bins = _resolve_bins(rt60_bins, test_measured, notes)
+    cfg = SweepConfig(snrs, bins, grid, probe_train, seed, clip_seconds, max_clips_per_class, device, batch_size)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine")
+    test_pools = ScenePools(rir, bins, ("test",), strict=True)
+    train_pools = ScenePools(rir, bins, ("train", "val"), strict=False)
+    data = load_task(task, rir.fs, clip_seconds, seed, max_clips_per_class)
+    embedders = load_embedders(models, rir.fs, device, batch_size)
+    conditions = build_conditions(snrs, bins, grid)
+    binaural = any(e.channels == 2 for _, e, _ in embedders)
+    kind = "multilabel" if data.multilabel else "multiclass"
+    probe_cfg = ProbeConfig(seed=seed)
+    y_train, y_test = data.targets("train"), data.targets("test")
+    train_ids, test_ids = data.clip_ids("train"), data.clip_ids("test")
+    dry_train, dry_test = data.clips["train"], data.clips["test"]
+
+    def loc_train(cond: Condition):
+        return render(dry_train, cond, train_pools, seed, "loc-train", train_ids, spatial=True)
+
+    clean_probe, loc_probe, clean_emb, clean_score = {}, {}, {}, {}
+    rows: list[ResultRow] = []
+    with _progress_bar(progress, (len(conditions) + 1) * len(embedders)) as advance:
+        # Probes on clean training data (also the clean reference in matched mode).
+        train_audio, _ = render(dry_train, CLEAN, train_pools, seed, "train", train_ids)
+        loc_audio, loc_az = loc_train(CLEAN) if binaural else (None, None)
+        for name, emb, _ in embedders:
+            clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio), y_train)
+            if emb.channels == 2:
+                loc_probe[name] = AngleProbe(probe_cfg).fit(emb.scene_embeddings(loc_audio), loc_az)
+            advance(f"probes: {name}")
+
+        for cond in conditions:
+            audio, az = render(dry_test, cond, test_pools, seed, "test", test_ids)
+            if binaural and not cond.reverberant:  # a dry clip has no direction: render it spatially
+                test_loc, test_az = render(dry_test, cond, test_pools, seed, "loc", test_ids, spatial=True)
+            else:
+                test_loc, test_az = audio, az
+            matched = probe_train == "matched" and cond != CLEAN
+            if matched:
+                m_audio, _ = render(dry_train, cond, train_pools, seed, "train", train_ids)
+                m_loc, m_az = loc_train(cond) if binaural else (None, None)
+            for name, emb, desc in embedders:
+                x = emb.scene_embeddings(audio)
+                probe = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(m_audio), y_train) if matched \
+                    else clean_probe[name]
+                result = probe.evaluate(x, y_test)
+                z = clean_probe[name].scaler.transform(x)  # drift in the clean probe's standardised space
+                if cond == CLEAN:
+                    clean_emb[name], clean_score[name] = z, result.score
+                loc = None
+                if emb.channels == 2:
+                    lp = AngleProbe(probe_cfg).fit(emb.scene_embeddings(m_loc), m_az) if matched \
+                        else loc_probe[name]
+                    loc = lp.evaluate(x if test_loc is audio else emb.scene_embeddings(test_loc), test_az).score
+                rows.append(ResultRow(
+                    model=name, model_channels=emb.channels, condition=cond.kind, snr_db=cond.snr_db,
+                    rt60_bin=cond.rt60_bin, metric=result.metric, score=result.score,
+                    drop_vs_clean=result.score - clean_score[name], drift_cosine=cosine_drift(clean_emb[name], z),
+                    loc_error_deg=loc, n_clips=len(dry_test), task=data.name))
+                advance(f"{cond.label}: {name}")
+
+    notes += data.notes + train_pools.notes
+    for name, emb, _ in embedders:
+        notes += [f"{name}: {n}" for n in emb.notes]
+    setup = {
+        "title": title or "wavjepa-nat robustness report",
+        "versions": {"wavjepa-nat": __version__, "torch": torch.__version__, "numpy": np.__version__},
+        "seeds": {"sweep": seed, "probe": probe_cfg.seed},
+        "notes": SETUP_NOTES + notes,
+        "config": dataclasses.asdict(cfg),
+        "models": [desc for _, _, desc in embedders],
+        "task": dict(data.summary(), spec=str(task)),
+        "bank": _bank_summary(rir, test_pools),
+        "conditions": [{"condition": c.label, "test_scenes": len(test_pools.pool(c))} for c in conditions],
+    }
+    if out_dir is not None:
+        write_report(rows, setup, out_dir, setup["title"])
+    return rows
+
+
+def _bank_summary(rir, pools: ScenePools) -> dict:
+    counts = {s: len(rir.select(split=s)) for s in ("train", "val", "test")}
+    lo, hi = pools.measured_range
+    return {"path": str(rir.path), "hrtf": rir.attrs.get("hrtf_name"), "engine": rir.attrs.get("engine"),
+            "seed": rir.attrs.get("seed"), "fs": rir.fs, "scenes": counts,
+            "test_rt60_measured_s": [round(lo, 3), round(hi, 3)],
+            "rt60_bins": {bin_text(b): len(p) for b, p in pools.by_bin.items()}}

@@ -1,0 +1,165 @@
+"""A labelled task for a sweep: dry clips per split with their labels.
+
+`--task` is anything `data.sources.open_source` reads that carries labels: a folder with one subfolder per
+class, a CSV/JSONL manifest with `label`(s) (and optionally `split`), a corpus folder, WebDataset shards
+with json labels, or "builtin" (the procedural corpus). Splits are the data set's own when every item
+has one (train and test present), else a seeded split, stratified by (first) label: 70 / 15 / 15 %.
+A clip with several labels makes the task multi-label (probe metric mAP instead of accuracy).
+
+Clips are mono, `clip_seconds` long from the file's start (zero-padded), at the bank's sample rate, at an
+RMS of -14 dBFS (as training clips are).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wavjepa_nat.data.decode import ClipConfig, prepare_clip
+from wavjepa_nat.data.sources import AudioItem, decode_audio, open_source
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.robustness.conditions import stream_id
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "dev": "val", "test": "test", "eval": "test", "evaluation": "test"}
+FRACTIONS = (0.7, 0.15, 0.15)
+
+
+@dataclass
+class _Entry:
+    key: str
+    labels: tuple[str, ...]
+    split: str | None
+    path: str | None = None  # file sources: decoded only when kept
+    item: AudioItem | None = None  # stream sources: already decoded
+
+
+@dataclass
+class Task:
+    name: str
+    classes: list[str]
+    multilabel: bool
+    clips: dict[str, np.ndarray]  # split -> (n, S) float32 dry clips
+    labels: dict[str, list[tuple[str, ...]]]  # split -> labels per clip
+    keys: dict[str, list[str]]
+    split_source: str
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def targets(self, split: str) -> np.ndarray:
+        """(n,) class names (single-label) or (n, K) 0/1 matrix (multi-label)."""
+        if not self.multilabel:
+            return np.array([lab[0] for lab in self.labels[split]])
+        index = {c: k for k, c in enumerate(self.classes)}
+        y = np.zeros((len(self.labels[split]), len(self.classes)), np.int64)
+        for i, labs in enumerate(self.labels[split]):
+            y[i, [index[c] for c in labs]] = 1
+        return y
+
+    def clip_ids(self, split: str) -> list[int]:
+        """Stable per-clip ids (seed renderings): independent of which other clips are in the task."""
+        return [stream_id(k) for k in self.keys[split]]
+
+    def summary(self) -> dict:
+        return {"name": self.name, "classes": self.classes, "multilabel": self.multilabel,
+                "splits": self.split_source, "clips": {s: len(self.keys[s]) for s in SPLITS},
+                "skipped_unreadable": self.skipped}
+
+
+def _entries(source) -> list[_Entry]:
+    """List the source's items; file sources without decoding anything."""
+    if hasattr(source, "entries"):
+        return [_Entry(e.key, tuple(e.labels), e.split, path=e.path) for e in source.entries]
+    return [_Entry(it.key, tuple(it.labels), it.split, item=it) for it in source]
+
+
+def _assign_splits(entries: list[_Entry], seed: int) -> str:
+    """Use the data set's own splits when complete, else a seeded stratified split. Returns how."""
+    own = [SPLIT_ALIASES.get(str(e.split).strip().lower()) if e.split else None for e in entries]
+    if all(own) and {"train", "test"} <= set(own):
+        for e, s in zip(entries, own):
+            e.split = s
+        return "the data set's own"
+    by_class: dict[str, list[_Entry]] = {}
+    for e in entries:
+        by_class.setdefault(e.labels[0], []).append(e)
+    for label, group in by_class.items():
+        order = np.random.default_rng([seed, stream_id(label)]).permutation(len(group))
+        n = len(group)
+        n_test = max(1, round(FRACTIONS[2] * n)) if n >= 2 else 0
+        n_val = round(FRACTIONS[1] * n) if n - n_test >= 3 else 0
+        for rank, i in enumerate(order):
+            group[i].split = "test" if rank < n_test else ("val" if rank < n_test + n_val else "train")
+    return f"a seeded stratified split (seed {seed}; 70/15/15 %)"
+
+
+def _cap(entries: list[_Entry], cap: int | None, seed: int) -> list[_Entry]:
+    """At most `cap` clips per (first label, split), chosen with a seeded shuffle; order kept."""
+    if cap is None:
+        return entries
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault((e.labels[0], e.split), []).append(i)
+    keep = set()
+    for (label, split), idx in groups.items():
+        rng = np.random.default_rng([seed, stream_id(label), stream_id(split)])
+        keep.update(np.asarray(idx)[rng.permutation(len(idx))[:cap]].tolist())
+    return [e for i, e in enumerate(entries) if i in keep]
+
+
+def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 0,
+              max_clips_per_class: int | None = None, level_db: float = -14.0) -> Task:
+    """Read a labelled data set into dry clips per split (see the module docstring)."""
+    if max_clips_per_class is not None and max_clips_per_class < 1:
+        raise InputError("--max-clips-per-class must be at least 1")
+    source = open_source(spec)
+    entries = _entries(source)
+    unlabelled = sum(1 for e in entries if not e.labels)
+    entries = [e for e in entries if e.labels]
+    classes = sorted({c for e in entries for c in e.labels})
+    if len(classes) < 2:
+        which = f" ('{classes[0]}')" if classes else ""
+        raise InputError(f"task {spec} has {len(classes)} class{which}; a probe needs at least two "
+                         "(a folder needs one subfolder per class, a manifest a 'label' column)")
+    split_source = _assign_splits(entries, seed)
+    entries = _cap(entries, max_clips_per_class, seed)
+
+    cfg = ClipConfig(fs=fs, clip_seconds=clip_seconds, level_db=level_db, pad="loop", crop_random=False)
+    clips = {s: [] for s in SPLITS}
+    labels = {s: [] for s in SPLITS}
+    keys = {s: [] for s in SPLITS}
+    skipped = 0
+    for e in entries:
+        item = e.item
+        if item is None:
+            audio, file_fs, status = decode_audio(e.path, e.path)
+            if status != "read":
+                log.warning("skipping %s audio: %s", status, e.path)
+                skipped += 1
+                continue
+            item = AudioItem(audio, file_fs, e.key, e.labels, e.split)
+        clips[e.split].append(prepare_clip(item, cfg, mono=True))
+        labels[e.split].append(e.labels)
+        keys[e.split].append(e.key)
+    n = cfg.n_samples
+    arrays = {s: np.stack(c) if c else np.zeros((0, n), np.float32) for s, c in clips.items()}
+    multilabel = any(len(e.labels) > 1 for e in entries)
+    name = "builtin" if str(spec) == "builtin" else Path(str(spec)).name
+    task = Task(name, classes, multilabel, arrays, labels, keys, split_source, skipped + unlabelled)
+    if unlabelled:
+        task.notes.append(f"{unlabelled} unlabelled clip(s) of the task were left out")
+    if skipped:
+        task.notes.append(f"{skipped} unreadable clip(s) of the task were skipped")
+    if not len(arrays["test"]):
+        raise InputError(f"task {spec} has no test clips")
+    train_classes = {lab[0] for lab in labels["train"]} if not multilabel else set(classes)
+    if len(arrays["train"]) < 2 or len(train_classes) < 2:
+        raise InputError(f"task {spec} has too few training clips ({len(arrays['train'])}, "
+                         f"{len(train_classes)} class(es)) to fit a probe")
+    return task

@@ -1,0 +1,194 @@
+"""The robustness sweep end to end on a tiny bank, a tiny procedural corpus and tiny models."""
+
+import base64
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from _fake_encoder import FakeEncoder, cli_inprocess, export_tiny
+
+from wavjepa_nat.data.corpus import make_corpus
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import RIRBank, simulate_bank
+from wavjepa_nat.robustness.report import load_results
+from wavjepa_nat.robustness.sweep import cosine_drift, model_names, run_sweep
+from wavjepa_nat.scenes.config import SceneConfig
+
+PNG = b"\x89PNG\r\n\x1a\n"
+BASELINE = "logmel-stats-binaural"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    cfg = SceneConfig(rt60=(0.2, 0.9), noise_bed_seconds=2.0, noise_sources=(0, 1), scenes_per_room=2,
+                      split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 8.0), source_distance=(0.5, 2.0))
+    simulate_bank(root / "bank.h5", cfg, 24, progress=False)
+    make_corpus(root / "corpus", n_per_class=4, seconds=1.0, speech=False)
+    export_tiny(root / "nat.safetensors", channels=2)
+    export_tiny(root / "mono.safetensors", channels=1)
+    rt = np.sort(RIRBank(root / "bank.h5").rt60()[RIRBank(root / "bank.h5").select(split="test")])
+    mid = round(float(np.median(rt)), 2)
+    bins = [(round(rt[0] - 0.01, 2), mid), (mid, round(rt[-1] + 0.01, 2))]
+    return root, bins
+
+
+@pytest.fixture(scope="module")
+def sweep(world):
+    root, bins = world
+    out = root / "report"
+    rows = run_sweep([root / "nat.safetensors", root / "mono.safetensors"], str(root / "corpus"),
+                     root / "bank.h5", snr_values=[0.0, 20.0], rt60_bins=bins, grid=True, out_dir=out,
+                     seed=0, clip_seconds=1.0, progress=False)
+    return rows, out, bins
+
+
+def test_every_model_and_the_baseline_has_every_condition(sweep):
+    rows, _, bins = sweep
+    models = {"nat", "mono", BASELINE, "logmel-stats-mono"}
+    assert {r.model for r in rows} == models
+    conds = {(r.condition, r.snr_db, r.rt60_bin) for r in rows}
+    assert len(conds) == 1 + 2 + 2 + 4  # clean, 2 SNRs, 2 bins, the grid
+    for c in conds:
+        assert {r.model for r in rows if (r.condition, r.snr_db, r.rt60_bin) == c} == models
+    assert {r.rt60_bin for r in rows if r.condition == "rt60"} == set(bins)
+    for r in rows:
+        assert r.metric == "accuracy" and 0.0 <= r.score <= 1.0 and r.n_clips == 12  # 12 classes x 1 test clip
+
+
+def test_drop_drift_and_localisation(sweep):
+    rows, _, _ = sweep
+    clean = {r.model: r for r in rows if r.condition == "clean"}
+    for r in rows:
+        assert r.drop_vs_clean == pytest.approx(r.score - clean[r.model].score)
+        assert 0.0 <= r.drift_cosine <= 2.0
+        if r.model_channels == 1:
+            assert r.loc_error_deg is None  # N/A for mono models
+        else:
+            assert 0.0 <= r.loc_error_deg <= 180.0
+    for r in clean.values():
+        assert r.drift_cosine == pytest.approx(0.0, abs=1e-6)
+    # white-ish noise at 0 dB moves every representation away from its clean embedding
+    assert all(r.drift_cosine > 1e-3 for r in rows if r.condition == "snr" and r.snr_db == 0.0)
+
+
+def test_report_files_are_well_formed(sweep):
+    rows, out, _ = sweep
+    back, setup = load_results(out)
+    assert back == rows
+    assert {"versions", "seeds", "notes", "config", "models", "task", "bank", "conditions"} <= set(setup)
+    assert setup["config"]["snr_db"] == [0.0, 20.0] and setup["config"]["grid"] is True
+    assert setup["task"]["splits"] == "the data set's own"
+    assert any("averaged to mono" in n for n in setup["notes"])
+    assert [m["channels"] for m in setup["models"]][:2] == [2, 1]
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows)
+    md = (out / "report.md").read_text()
+    assert "N/A" in md and BASELINE in md and "SNR 0 dB, RT60" in md
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert not re.search(r"src=['\"](?!data:)", html)  # self-contained
+    imgs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert imgs and all(base64.b64decode(i).startswith(PNG) for i in imgs)
+    pngs = {p.name for p in (out / "plots").glob("*.png")}
+    assert any("vs_snr" in p for p in pngs) and any("vs_rt60" in p for p in pngs)
+    assert any("grid_nat" in p for p in pngs) and any("localisation" in p for p in pngs)
+    assert all((out / "plots" / p).read_bytes().startswith(PNG) for p in pngs)
+    json.loads((out / "results.json").read_text())
+
+
+class Recorder(FakeEncoder):
+    """A FakeEncoder that remembers every input batch it is given."""
+
+    def __init__(self, name):
+        super().__init__(channels=2, seed=0)
+        self.name, self.seen = name, []
+
+    def forward(self, audio):
+        self.seen.append(audio.detach().clone())
+        return super().forward(audio)
+
+
+def test_every_model_sees_exactly_the_same_audio(world):
+    root, bins = world
+    a, b = Recorder("a"), Recorder("b")
+    rows = run_sweep([a, b], str(root / "corpus"), root / "bank.h5", snr_values=[5.0], rt60_bins=bins[:1],
+                     seed=3, clip_seconds=1.0, progress=False, max_clips_per_class=1)
+    assert len(a.seen) == len(b.seen) > 0
+    assert all(torch.equal(x, y) for x, y in zip(a.seen, b.seen))
+    score = {(r.model, r.condition): (r.score, r.drift_cosine, r.loc_error_deg) for r in rows}
+    for cond in ("clean", "snr", "rt60"):
+        assert score[("a", cond)] == score[("b", cond)]
+
+
+def test_matched_probe_training_runs(world):
+    root, bins = world
+    rows = run_sweep([root / "nat.safetensors"], str(root / "corpus"), root / "bank.h5", snr_values=[0.0],
+                     rt60_bins=bins[1:], probe_train="matched", seed=0, clip_seconds=1.0, progress=False,
+                     max_clips_per_class=1)
+    assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
+    assert all(0.0 <= r.score <= 1.0 for r in rows)
+    assert all(0.0 <= r.loc_error_deg <= 180.0 for r in rows if r.model_channels == 2)
+
+
+def test_cli_sweep_with_the_default_snr_range(world, tmp_path):
+    root = world[0]
+    out = tmp_path / "r"
+    result = cli_inprocess("robustness", "--model", root / "mono.safetensors", "--task", root / "corpus",
+                           "--bank", root / "bank.h5", "--snr", "-5..20", "--rt60", "none", "--out", out,
+                           "--clip-seconds", 1.0, "--max-clips-per-class", 1)
+    assert result.exit_code == 0, result.output
+    back, _ = load_results(out)
+    assert sorted({r.snr_db for r in back if r.condition == "snr"}) == [-5, 0, 5, 10, 15, 20]
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+
+
+def test_empty_rt60_bin_and_one_class_task(world, tmp_path):
+    root = world[0]
+    with pytest.raises(InputError, match="RT60 bin 3-4 s"):
+        run_sweep([root / "mono.safetensors"], str(root / "corpus"), root / "bank.h5", rt60_bins=[(3.0, 4.0)],
+                  progress=False)
+    one = tmp_path / "one"
+    (one / "dog").mkdir(parents=True)
+    import soundfile as sf
+
+    for i in range(3):
+        sf.write(one / "dog" / f"{i}.wav", np.random.default_rng(i).standard_normal(FS := 16000) * 0.1, FS)
+    with pytest.raises(InputError, match="1 class"):
+        run_sweep([root / "mono.safetensors"], str(one), root / "bank.h5", progress=False)
+
+
+def test_model_names_are_short_and_unique():
+    assert model_names(["runs/nat/last.ckpt", "runs/clean/last.ckpt"]) == ["nat/last", "clean/last"]
+    assert model_names(["a/x.ckpt", "b/y.ckpt"]) == ["x", "y"]
+    assert model_names(["a/x.ckpt", "a/x.ckpt"]) == ["x#1", "x#2"]
+
+
+def test_cosine_drift_matches_the_definition():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
+    sims = [np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y) for x, y in zip(a, b)]
+    assert cosine_drift(a, b) == pytest.approx(1 - np.mean(sims))
+    assert cosine_drift(a, 3 * a) == pytest.approx(0.0, abs=1e-12)
+    assert cosine_drift(a, -a) == pytest.approx(2.0)
+
+
+def test_multilabel_task_is_scored_by_map(world, tmp_path):
+    root = world[0]
+    with open(root / "corpus" / "manifest.csv") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:  # a second label: the first half of the classes vs the second
+        r["path"] = str(root / "corpus" / r["path"])
+        r["label"] = f"{r['label']};{'early' if r['label'] < 'noise' else 'late'}"
+    with open(tmp_path / "ml.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "label", "split"])
+        w.writeheader()
+        w.writerows(rows)
+    out = run_sweep([root / "mono.safetensors"], str(tmp_path / "ml.csv"), root / "bank.h5", snr_values=[10.0],
+                    rt60_bins="none", seed=0, clip_seconds=1.0, progress=False, max_clips_per_class=1)
+    assert {r.metric for r in out} == {"mAP"}
+    assert all(0.0 < r.score <= 1.0 for r in out)

@@ -1,0 +1,86 @@
+"""`wavjepa-nat robustness`: bad input gives a one-line error, exit code 2 and no traceback.
+
+A few cases run the installed `wavjepa-nat` in a subprocess (the real entry point, ~1-3 s each); the
+rest call the same `main()` in this process.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from _fake_encoder import cli, export_tiny
+
+from wavjepa_nat.rir_bank import simulate_bank
+from wavjepa_nat.scenes.config import SceneConfig
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    cfg = SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=0.5, noise_sources=(0, 0), scenes_per_room=2,
+                      split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 6.0), source_distance=(0.5, 2.0))
+    simulate_bank(root / "bank.h5", cfg, 20, progress=False)
+    export_tiny(root / "mono.safetensors", channels=1)
+    for label, n in (("dog", 3), ("cat", 3)):
+        (root / "two" / label).mkdir(parents=True)
+        if label == "dog":
+            (root / "one" / label).mkdir(parents=True)
+        for i in range(n):
+            x = np.random.default_rng(i).standard_normal(8000) * 0.1
+            sf.write(root / "two" / label / f"{i}.wav", x, 16000)
+            if label == "dog":
+                sf.write(root / "one" / label / f"{i}.wav", x, 16000)
+    return root
+
+
+def _argv(files, extra):
+    args = {"--model": files / "mono.safetensors", "--task": files / "two", "--bank": files / "bank.h5",
+            "--out": files / "out"}
+    for k in extra:
+        args.pop(k, None)
+    return ["robustness"] + [str(a) for kv in args.items() for a in kv] + [str(a) for a in extra]
+
+
+def _run_main(monkeypatch, capsys, argv):
+    from wavjepa_nat.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", *argv])
+    try:
+        main()
+        rc = 0
+    except SystemExit as exc:
+        rc = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def _check(files, rc, out, err, expect):
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("error:") and expect in lines[0], lines[0]
+    assert not (files / "out").exists()
+
+
+@pytest.mark.parametrize("extra,expect", [
+    (("--snr", "20..-5"), "LO > HI"),
+    (("--model", "nope.ckpt"), "checkpoint not found"),
+    (("--task", "one"), "1 class ('dog')"),
+])
+def test_installed_cli_errors(files, extra, expect):
+    extra = [files / e if e in ("nope.ckpt", "one") else e for e in extra]
+    _check(files, *cli(*_argv(files, extra)), expect)
+
+
+@pytest.mark.parametrize("extra,expect", [
+    (("--snr", "abc"), "--snr: 'abc' is not a number"),
+    (("--snr", "0..10:0"), "step must be positive"),
+    (("--rt60", "1.6..0.2"), "LO > HI"),
+    (("--rt60", "x..1"), "not a number"),
+    (("--rt60", "0.5"), "one value"),
+    (("--rt60", "2.0..3.0"), "RT60 bin 2-3 s: no test-split BRIRs"),
+    (("--probe-train", "sometimes"), "--probe-train"),
+])
+def test_errors(files, monkeypatch, capsys, extra, expect):
+    _check(files, *_run_main(monkeypatch, capsys, _argv(files, extra)), expect)
