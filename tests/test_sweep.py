@@ -14,7 +14,7 @@ from wavjepa_nat.data.corpus import make_corpus
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank
 from wavjepa_nat.robustness.report import load_results
-from wavjepa_nat.robustness.sweep import cosine_drift, model_names, run_sweep
+from wavjepa_nat.robustness.sweep import cosine_to_clean, model_names, run_sweep
 from wavjepa_nat.scenes.config import SceneConfig
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -64,15 +64,15 @@ def test_drop_drift_and_localisation(sweep):
     clean = {r.model: r for r in rows if r.condition == "clean"}
     for r in rows:
         assert r.drop_vs_clean == pytest.approx(r.score - clean[r.model].score)
-        assert 0.0 <= r.drift_cosine <= 2.0
+        assert -1.0 <= r.clean_cosine <= 1.0
         if r.model_channels == 1:
             assert r.loc_error_deg is None  # N/A for mono models
         else:
             assert 0.0 <= r.loc_error_deg <= 180.0
     for r in clean.values():
-        assert r.drift_cosine == pytest.approx(0.0, abs=1e-6)
+        assert r.clean_cosine == pytest.approx(1.0, abs=1e-6)
     # white-ish noise at 0 dB moves every representation away from its clean embedding
-    assert all(r.drift_cosine > 1e-3 for r in rows if r.condition == "snr" and r.snr_db == 0.0)
+    assert all(r.clean_cosine < 1 - 1e-3 for r in rows if r.condition == "snr" and r.snr_db == 0.0)
 
 
 def test_report_files_are_well_formed(sweep):
@@ -120,7 +120,7 @@ def test_every_model_sees_exactly_the_same_audio(world):
                      seed=3, clip_seconds=1.0, progress=False, max_clips_per_class=1)
     assert len(a.seen) == len(b.seen) > 0
     assert all(torch.equal(x, y) for x, y in zip(a.seen, b.seen))
-    score = {(r.model, r.condition): (r.score, r.drift_cosine, r.loc_error_deg) for r in rows}
+    score = {(r.model, r.condition): (r.score, r.clean_cosine, r.loc_error_deg) for r in rows}
     for cond in ("clean", "snr", "rt60"):
         assert score[("a", cond)] == score[("b", cond)]
 
@@ -168,13 +168,13 @@ def test_model_names_are_short_and_unique():
     assert model_names(["a/x.ckpt", "a/x.ckpt"]) == ["x#1", "x#2"]
 
 
-def test_cosine_drift_matches_the_definition():
+def test_cosine_to_clean_matches_the_definition():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
     sims = [np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y) for x, y in zip(a, b)]
-    assert cosine_drift(a, b) == pytest.approx(1 - np.mean(sims))
-    assert cosine_drift(a, 3 * a) == pytest.approx(0.0, abs=1e-12)
-    assert cosine_drift(a, -a) == pytest.approx(2.0)
+    assert cosine_to_clean(a, b) == pytest.approx(np.mean(sims))
+    assert cosine_to_clean(a, 3 * a) == pytest.approx(1.0, abs=1e-12)
+    assert cosine_to_clean(a, -a) == pytest.approx(-1.0)
 
 
 def test_multilabel_task_is_scored_by_map(world, tmp_path):

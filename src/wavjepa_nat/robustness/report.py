@@ -34,7 +34,7 @@ class ResultRow:
     metric: str  # "accuracy" | "mAP" | ...
     score: float | None
     drop_vs_clean: float | None  # score - clean score of the same model (negative = worse)
-    drift_cosine: float | None  # mean cosine distance of embeddings to their clean versions
+    clean_cosine: float | None  # embedding drift: mean cosine similarity to the clean embedding (1 = none)
     loc_error_deg: float | None  # None (N/A) for mono models
     n_clips: int
     task: str = ""  # the probe's data set, when a sweep runs several
@@ -93,7 +93,7 @@ def _fmt(v: Any, digits: int = 3, none: str = "") -> str:
     return str(v)
 
 
-TABLE_HEAD = ["condition", "metric", "score", "drop vs clean", "drift (cos)", "loc. error (deg)", "clips"]
+TABLE_HEAD = ["condition", "metric", "score", "drop vs clean", "drift: cos to clean", "loc. error (deg)", "clips"]
 
 
 def _table_cells(r: ResultRow) -> list[str]:
@@ -102,7 +102,7 @@ def _table_cells(r: ResultRow) -> list[str]:
         r.metric,
         _fmt(r.score),
         _fmt(r.drop_vs_clean, none="-" if r.condition == "clean" else ""),
-        _fmt(r.drift_cosine, 4),
+        _fmt(r.clean_cosine, 4),
         _fmt(r.loc_error_deg, 1, none="N/A" if r.model_channels == 1 else ""),
         str(r.n_clips),
     ]

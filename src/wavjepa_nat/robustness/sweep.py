@@ -10,7 +10,8 @@ embedded by every model and by the log-mel baseline. Per model and condition:
   (probe_train="clean") or on training clips rendered under the same condition through train/val-split
   scenes ("matched"), scored on the test clips of the condition;
 - drop_vs_clean: score - clean score of the same model (negative = worse), as ResultRow defines it;
-- drift_cosine: 1 - mean cosine similarity of the clean and corrupted embeddings of the same test clip,
+- clean_cosine (the embedding drift): mean cosine similarity of the clean and corrupted embeddings of the
+  same test clip (1 = no drift),
   in the coordinates the clean probe sees (standardised with the clean training embeddings' statistics);
 - loc_error_deg (two-channel models and the binaural baseline): a ridge probe onto the source azimuth,
   trained on training clips rendered through train/val-split scenes (no added noise, or the condition
@@ -50,8 +51,8 @@ SETUP_NOTES = [
      "from the bin plus that scene's noise bed at the SNR. Rendered clips are instance-normalised over "
      "(ears, time). Every model and the baseline embed exactly the same rendered audio (seeded per condition "
      "and clip)."),
-    ("drop vs clean = score - clean score of the same model (negative = worse); drift (cos) = 1 - mean cosine "
-     "similarity between the clean and the corrupted embedding of each test clip, both standardised with the "
+    ("drop vs clean = score - clean score of the same model (negative = worse); drift = cos to clean, the mean cosine "
+     "similarity (1 = no drift) between the clean and the corrupted embedding of each test clip, both standardised with the "
      "mean and std of the model's clean training embeddings (raw cosines of self-supervised embeddings sit "
      "near 1 whatever the input, and the baseline's dB features share a large offset)."),
     ("Localisation: a ridge probe onto (sin, cos) of the source azimuth, trained on training clips rendered "
@@ -153,12 +154,12 @@ def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> l
 # ---------------------------------------------------------------- small helpers
 
 
-def cosine_drift(clean: np.ndarray, other: np.ndarray) -> float:
-    """1 - mean cosine similarity of matching rows, in [0, 2]."""
+def cosine_to_clean(clean: np.ndarray, other: np.ndarray) -> float:
+    """Embedding drift: the mean cosine similarity of matching rows, in [-1, 1] (1 = no drift)."""
     a, b = np.asarray(clean, np.float64), np.asarray(other, np.float64)
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return float(np.clip(1.0 - np.mean(np.sum(a * b, axis=1)), 0.0, 2.0))
+    return float(np.clip(np.mean(np.sum(a * b, axis=1)), -1.0, 1.0))
 
 
 @contextmanager
@@ -285,7 +286,7 @@ def run_sweep(
                 rows.append(ResultRow(
                     model=name, model_channels=emb.channels, condition=cond.kind, snr_db=cond.snr_db,
                     rt60_bin=cond.rt60_bin, metric=result.metric, score=result.score,
-                    drop_vs_clean=result.score - clean_score[name], drift_cosine=cosine_drift(clean_emb[name], z),
+                    drop_vs_clean=result.score - clean_score[name], clean_cosine=cosine_to_clean(clean_emb[name], z),
                     loc_error_deg=loc, n_clips=len(dry_test), task=data.name))
                 advance(f"{cond.label}: {name}")
 
