@@ -135,6 +135,28 @@ def test_convolution_on_spans_equals_the_full_convolution(length, delay):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_convolution_on_random_spans_equals_the_full_convolution(seed):
+    """Overlap-save blocks shared across short gaps, SIMD-padded row batches, mono or stereo filters and
+    delays up to past the clip's end: always the full convolution's samples (vs scipy, float64)."""
+    rng = np.random.default_rng(seed)
+    s = int(rng.integers(3000, 20000))
+    x = rng.standard_normal(s).astype(np.float32)
+    length = int(rng.choice([1, 40, 700, 2500, 6000]))
+    h = synth_brir(rng, length=max(length, 40), direct=5, itd=3, decay=length / 3 + 1)[:, :length]
+    if seed % 3 == 2:
+        h = h[0]  # a mono filter
+    crop = int(rng.integers(50, s // 2))
+    spans = crop_spans(rng.integers(0, s - crop + 1, size=int(rng.integers(1, 12))), crop)
+    delay = int(rng.choice([0, 17, length, s + 5]))
+    h2 = np.atleast_2d(h).astype(np.float64)
+    full = np.pad(fftconvolve(x[None].astype(np.float64), h2, axes=-1), ((0, 0), (0, s + delay)))
+    ref = np.concatenate([full[:, delay + a : delay + b] for a, b in spans], axis=1)
+    out = convolve_spans(x, h, spans, delay)
+    assert out.shape == (ref.shape if h.ndim == 2 else ref.shape[1:]) and out.dtype == np.float32
+    np.testing.assert_allclose(np.atleast_2d(out), ref, rtol=1e-4, atol=1e-5 * max(np.abs(ref).max(), 1e-30))
+
+
 # ---------------------------------------------------------------- SNR
 
 
@@ -379,6 +401,27 @@ def test_brirs_end_at_their_minus_80_db_point():
     assert power(err) < 3e-8 * power(full)  # white input: 1e-8 in expectation
     exact = gather_scenes(bank, draws, 20000, AugmentConfig(split=None, brir_tail_db=None)).brir[0]
     np.testing.assert_array_equal(exact, h.astype(np.float32))
+
+
+def test_the_cut_cache_changes_nothing():
+    """A scene's BRIR cut and taps are found on its first read and reused: the same inputs and crops as
+    without the cache, and as convolve_spans trimming the BRIR itself (taps=None)."""
+    bank = FakeBank(n=3, length=6000)
+    for tail_db in (-80.0, None):
+        cfg = AugmentConfig(split=None, n_crops=3, crop_samples=2000, brir_tail_db=tail_db)
+        aug = Augmenter(bank, cfg, FS)
+        draws = aug.draw(np.random.default_rng(13), 12, 20000)
+        assert len(set(draws.scene.tolist())) < 12  # some scenes come back: read through the cache
+        cached = aug.gather(draws, 20000)
+        plain = gather_scenes(bank, draws, 20000, cfg, brir_len=bank.brir_length)
+        np.testing.assert_array_equal(cached.brir, plain.brir)
+        np.testing.assert_array_equal(cached.taps, plain.taps)
+        np.testing.assert_array_equal(cached.noise, plain.noise)
+        assert (plain.taps <= bank.brir_length).all() and (plain.taps < bank.brir_length).any()
+        dry = np.random.default_rng(14).standard_normal((12, 20000)).astype(np.float32)
+        got = augment_batch(dry, draws, cached, cfg)
+        plain.taps = None
+        np.testing.assert_allclose(got, augment_batch(dry, draws, plain, cfg), rtol=1e-5, atol=1e-5)
 
 
 def test_bad_configs_and_banks_raise_input_error():

@@ -64,6 +64,23 @@ def test_val_split_and_bad_bank(bank_path, tmp_path):
         NaturalisticDataModule(items(2), bank_path, CLIP, AugmentConfig(rt60=(5.0, 6.0))).setup("fit")
 
 
+def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):
+    """Scenes seen before are read only up to their -80 dB cut (RIRBank.brir_head): same inputs as a first read."""
+    from wavjepa_nat.data.augment import Augmenter, gather_scenes
+
+    bank = RIRBank(bank_path)
+    np.testing.assert_array_equal(bank.brir_head(3, 500), bank.brirs([3])[0][:, :500])
+    cfg = AugmentConfig(split=None, n_crops=2, crop_samples=4000)
+    aug = Augmenter(bank, cfg, 16000)
+    draws = aug.draw(np.random.default_rng(7), 30, 16000)
+    aug.gather(draws, 16000)  # fills the cache
+    assert set(aug.cut_cache) == set(draws.scene.tolist())
+    cached, plain = aug.gather(draws, 16000), gather_scenes(bank, draws, 16000, cfg, brir_len=bank.brir_length)
+    for name in ("brir", "noise", "delay", "taps"):
+        np.testing.assert_array_equal(getattr(cached, name), getattr(plain, name))
+    assert (cached.taps < bank.brir_length).any()  # short-RT60 scenes end before the stored length
+
+
 # ---------------------------------------------------------------- wavjepa-nat render
 
 

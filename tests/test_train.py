@@ -112,3 +112,5 @@ def test_bad_inputs(corpus_and_bank, tmp_path):
                                  "--channels", "1", "--resume"] + common), "2-channel")
     _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r5"),
                                  "--snr", "40..5"] + common), "LO > HI")
+    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r6"),
+                                 "--clip-seconds", "1.0"] + common), "shorter than one crop")

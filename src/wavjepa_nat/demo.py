@@ -24,14 +24,14 @@ class DemoConfig:
     out: str = "demo_out"
     n_scenes: int = 96
     rt60: tuple[float, float] = (0.2, 1.5)
-    n_per_class: int = 30
+    n_per_class: int = 40
     clip_seconds: float = 4.0
-    steps: int = 300
+    steps: int = 400
     batch_clips: int = 2
     n_crops: int = 8
     snr: str = "-5..20"
     rt60_bins: str = "auto"  # bins over the measured RT60 range of the test rooms
-    max_clips_per_class: int = 8
+    max_clips_per_class: int = 10
     workers: int = 2
     seed: int = 0
 

@@ -137,6 +137,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         _check_resume_channels(last, cfg.channels)
 
     model_cfg = _model_config(cfg)
+    if int(round(cfg.clip_seconds * model_cfg.fs)) < model_cfg.crop_samples:
+        raise InputError(f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
+                         f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)")
     clip_cfg = ClipConfig(fs=model_cfg.fs, clip_seconds=cfg.clip_seconds)
     aug_cfg = AugmentConfig(clean_ratio=cfg.clean_ratio, snr_db=cfg.snr, channels=cfg.channels, n_crops=cfg.n_crops,
                             crop_samples=model_cfg.crop_samples, seed=cfg.seed)

@@ -10,10 +10,10 @@ from wavjepa_nat.cli.app import app
 @app.command("demo")
 def demo_command(
     out: str = typer.Option("demo_out", "--out", help="Output folder (bank, corpus, runs, report). Reruns resume."),
-    steps: int = typer.Option(300, "--steps", help="Training steps per model."),
+    steps: int = typer.Option(400, "--steps", help="Training steps per model."),
     n_scenes: int = typer.Option(96, "--n-scenes", help="Scenes in the RIR bank."),
-    n_per_class: int = typer.Option(30, "--n-per-class", help="Clips per class in the built-in corpus."),
-    max_clips_per_class: int = typer.Option(8, "--max-clips-per-class", help="Clips per class and split in the sweep."),
+    n_per_class: int = typer.Option(40, "--n-per-class", help="Clips per class in the built-in corpus."),
+    max_clips_per_class: int = typer.Option(10, "--max-clips-per-class", help="Clips per class and split in the sweep."),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
 ) -> None:
     """Run the whole pipeline on the embedded defaults (about 10-15 minutes on 2 CPU cores).

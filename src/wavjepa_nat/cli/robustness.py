@@ -41,7 +41,7 @@ def robustness(
     (the clip through test-split BRIRs whose *measured* RT60 lies in the bin); with --grid every SNR x RT60
     pair. Renderings are seeded, so every model sees exactly the same audio. Per model and condition: linear
     probe score (accuracy, or mAP for multi-label tasks), its change from clean, the embedding drift
-    (1 - cosine similarity to the clean embedding) and, for two-channel models, the localisation error of an
+    (cosine similarity to the clean embedding, 1 = none) and, for two-channel models, the localisation error of an
     azimuth probe. A log-mel statistics baseline is always included.
 
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.

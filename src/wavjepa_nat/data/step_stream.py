@@ -12,7 +12,7 @@ it. Streaming WebDataset shards do not; they go through data.dataset.Naturalisti
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

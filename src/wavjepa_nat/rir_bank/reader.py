@@ -110,6 +110,10 @@ class RIRBank:
         """Source BRIRs of several scenes (k, 2, L)."""
         return self._rows("brir", indices)
 
+    def brir_head(self, i: int, n: int) -> np.ndarray:
+        """The first n samples of scene i's source BRIR (2, n): only those are read from the file."""
+        return self._dataset("brir")[int(i), :, : int(n)]
+
     def noise_beds(self, indices) -> np.ndarray:
         """Noise beds of several scenes (k, 2, B)."""
         return self._rows("noise_bed", indices)

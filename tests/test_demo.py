@@ -1,0 +1,34 @@
+"""The demo's pieces end to end at a reduced size (the full demo is not a unit test)."""
+
+import json
+import time
+
+import pytest
+import torch
+
+from wavjepa_nat.demo import DemoConfig, run_demo
+
+
+@pytest.mark.slow
+def test_demo_pipeline_at_reduced_size(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = DemoConfig(out=str(tmp_path / "demo"), n_scenes=40, n_per_class=4, clip_seconds=2.5, steps=3,
+                         batch_clips=1, n_crops=2, snr="0,20", max_clips_per_class=2, workers=1)
+        report = run_demo(cfg, log=lambda *a: None)
+        results = json.loads((report / "results.json").read_text())
+        models = {row["model"] for row in results["rows"]}
+        assert len(models) == 3  # WavJEPA-Nat, the clean twin, the log-mel baseline
+        conditions = {(row["condition"], row["snr_db"]) for row in results["rows"]}
+        assert ("clean", None) in conditions and ("snr", 0.0) in conditions and ("snr", 20.0) in conditions
+        assert any(row["condition"] == "rt60" for row in results["rows"])
+        assert (report / "report.html").stat().st_size > 1000 and list((report / "plots").glob("*.png"))
+        for name in ("nat", "clean"):
+            assert (tmp_path / "demo" / "runs" / name / "last.ckpt").is_file()
+        # A rerun finds every artifact and only redoes the sweep.
+        start = time.perf_counter()
+        run_demo(cfg, log=lambda *a: None)
+        assert time.perf_counter() - start < 60
+    finally:
+        torch.set_num_threads(threads)
