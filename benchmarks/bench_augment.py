@@ -7,12 +7,15 @@ Same 10 s clips, same BRIRs, same noise, same number of crops for every contende
   files in a temp dir, in 1 and 2 processes. AddBackgroundNoise is mono-only, so it runs once per ear with
   frozen parameters (same offset and SNR on both ears of the scene's noise bed). Its IR files stay in its
   own LRU cache (128 files), so with this 16-scene bank it never rereads a BRIR, while ours reads every
-  BRIR and noise bed from HDF5 (a small edge for audiomentations);
+  BRIR and noise bed from the bank file, as training does (rows of the memory-mapped HDF5 file; the
+  BRIR cut point of a scene is remembered after its first read); audiomentations reads each noise
+  segment from its wav file (soundfile). Both read from the OS page cache;
 - "audiomentations, same allocator": the same, with the glibc setting that our workers use, so that the
   ratio shows what is algorithmic (it renders the whole clip; we render only the samples the crops cover);
 - ours, batched torch path (data.augment_torch) on the CPU, and on CUDA when available
   (torch-audiomentations is compared on CUDA when importable).
 Both sides then cut the same crops and instance-normalise them, so the crop count is equal.
+--profile adds the per-clip time of each step of ours (one process, medians).
 
     python benchmarks/bench_augment.py                  # simulates a 16-scene bank into a temp dir
     python benchmarks/bench_augment.py --bank bank.h5   # scenes read from an RIR bank (HDF5)
@@ -231,6 +234,52 @@ def _write_files(bank, root: Path):
     return ir_dir, noise_dir
 
 
+def _profile(bank_path, clips, cfg_kw, repeats):
+    """Median ms per clip of each step of ours, in this process, as augment_clip runs them (wet clips)."""
+    from wavjepa_nat.data.augment import (
+        AugmentConfig,
+        Augmenter,
+        augment_batch,
+        clip_rng,
+        convolve_spans,
+        crop_spans,
+        keep_freed_memory,
+        mix_at_snr,
+    )
+    from wavjepa_nat.data.crops import instance_norm, take_crops
+
+    keep_freed_memory()
+    cfg = AugmentConfig(**cfg_kw)
+    aug = Augmenter(open_bank(bank_path), cfg, FS)
+    steps = {k: [] for k in ("draw", "gather", "convolution", "noise+mix", "crops+norm", "all (augment_batch)")}
+    t = time.perf_counter
+    for r in range(repeats + 2):
+        for k, dry in enumerate(clips):
+            t0 = t()
+            draws = aug.draw(clip_rng(r, k), 1, CLIP_S)
+            t1 = t()
+            inputs = aug.gather(draws, CLIP_S)
+            t2 = t()
+            spans = crop_spans(draws.crop_offsets[0], cfg.crop_samples)
+            h = inputs.brir[0][:, : int(inputs.taps[0])]
+            wet = convolve_spans(dry, h, spans, int(inputs.delay[0]), trim=False)
+            t3 = t()
+            noise = np.concatenate([inputs.noise[0][:, a:b] for a, b in spans.tolist()], axis=-1)
+            audio = mix_at_snr(wet, noise, float(draws.snr_db[0]))
+            t4 = t()
+            base = np.concatenate([[0], np.cumsum(spans[:, 1] - spans[:, 0])[:-1]])
+            which = np.searchsorted(spans[:, 0], draws.crop_offsets[0], side="right") - 1
+            crops = take_crops(audio, draws.crop_offsets[0] - spans[which, 0] + base[which], cfg.crop_samples)
+            instance_norm(crops, cfg.norm_eps, out=crops)
+            t5 = t()
+            augment_batch(dry[None], draws, inputs, cfg)
+            t6 = t()
+            if r >= 2:  # the first passes fill the BRIR cut cache and warm the page cache
+                for name, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5 + t2 - t0)):
+                    steps[name].append(1e3 * dt)
+    return {name: statistics.median(v) for name, v in steps.items()}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -241,6 +290,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--batch", type=int, default=8, help="clips per batch for the torch path")
+    ap.add_argument("--profile", action="store_true", help="also print the per-clip time of each step of ours")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, as in DataLoader workers
 
@@ -253,6 +303,9 @@ def main() -> None:
               f"BRIR {bank.brir_length / FS:.2f} s, noise bed {bank.noise_bed_length / FS:.1f} s; "
               f"median of {args.repeats} repeats; {os.cpu_count()} CPUs (shared)")
         ir_dir, noise_dir = _write_files(bank, Path(tmp))
+        if args.profile:
+            prof = _profile(bank_path, clips, cfg_kw, args.repeats * 3)
+            print("  ours, ms per clip: " + ", ".join(f"{k} {v:.2f}" for k, v in prof.items()))
         contenders = {
             "ours": (_ours_init, (bank_path, cfg_kw), _ours_run),
             "audiomentations": (_am_init, (str(ir_dir), str(noise_dir), cfg_kw), _am_run),

@@ -81,6 +81,32 @@ def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):
     assert (cached.taps < bank.brir_length).any()  # short-RT60 scenes end before the stored length
 
 
+def test_mapped_rows_equal_hdf5_reads(bank_path, tmp_path):
+    """noise_bed / brir_head read raw chunks through a memory map: the same samples as HDF5 reads, read-only;
+    a bank whose rows are compressed chunks falls back to HDF5 reads."""
+    import shutil
+
+    import h5py
+
+    bank = RIRBank(bank_path)
+    for i in range(len(bank)):
+        bed, head = bank.noise_bed(i), bank.brir_head(i, 777)
+        np.testing.assert_array_equal(bed, bank.noise_beds([i])[0])
+        np.testing.assert_array_equal(head, bank[i].brir[:, :777])
+        assert not bed.flags.writeable and bed.base is not None  # a view, not a copy
+    packed = tmp_path / "packed.h5"
+    shutil.copy(bank_path, packed)
+    with h5py.File(packed, "r+") as f:
+        for name in ("brir", "noise_bed"):
+            data = f[name][()]
+            del f[name]
+            f.create_dataset(name, data=data, chunks=(1, *data.shape[1:]), compression="gzip")
+    other = RIRBank(packed)
+    np.testing.assert_array_equal(other.noise_bed(2), bank.noise_beds([2])[0])
+    np.testing.assert_array_equal(other.brir_head(2, 300), bank[2].brir[:, :300])
+    assert other.noise_bed(2).flags.writeable  # read through HDF5
+
+
 # ---------------------------------------------------------------- wavjepa-nat render
 
 

@@ -217,8 +217,9 @@ def gather_scenes(
             segment = loop_segment(rec, draws.noise_u[i], clip_samples)
             # One recording through every noise BRIR, summed == the recording through the summed BRIR.
             noises[i] = convolve(segment, np.asarray(noise_brirs, np.float32).sum(axis=0))
-        else:
-            noises[i] = loop_segment(bank.noise_beds([scene])[0], draws.noise_u[i], clip_samples)
+        else:  # a view of the mapped bank file where the bank offers one (RIRBank.noise_bed): no copy
+            bed = bank.noise_bed(scene) if hasattr(bank, "noise_bed") else bank.noise_beds([scene])[0]
+            noises[i] = loop_segment(bed, draws.noise_u[i], clip_samples)
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
     noise = noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)

@@ -111,8 +111,9 @@ def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> di
     batch = {
         "dry": torch.from_numpy(np.ascontiguousarray(dry, np.float32)),
         "is_clean": torch.from_numpy(np.asarray(draws.is_clean, bool)),
-        "brir": torch.from_numpy(np.ascontiguousarray(inputs.brir, np.float32)),
-        "noise": torch.from_numpy(np.ascontiguousarray(inputs.noise, np.float32)),
+        # np.require copies read-only views (of the mapped bank file) into arrays the tensors may own.
+        "brir": torch.from_numpy(np.require(inputs.brir, np.float32, ["C", "W"])),
+        "noise": torch.from_numpy(np.require(inputs.noise, np.float32, ["C", "W"])),
         "snr_db": torch.from_numpy(np.asarray(draws.snr_db, np.float64)),
         "delay": torch.from_numpy(np.asarray(inputs.delay, np.int64)),
         "crop_offsets": torch.from_numpy(np.asarray(draws.crop_offsets, np.int64)),
