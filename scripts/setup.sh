@@ -19,9 +19,13 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-if ! .venv/bin/python -c "import wavjepa_nat, torch, pytest" >/dev/null 2>&1; then
+# Reinstall when pyproject.toml changes (the stamp holds its hash), so new dependencies arrive.
+stamp=.venv/.wavjepa-nat-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import wavjepa_nat, torch, pytest" >/dev/null 2>&1; then
   .venv/bin/pip install -q --upgrade pip
   # The CPU build of torch first, so that no dependency pulls a multi-GB CUDA build.
   .venv/bin/pip install -q "torch==2.13.0"
   .venv/bin/pip install -q -e ".[dev]"
+  echo "$want" > "$stamp"
 fi
