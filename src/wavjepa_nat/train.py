@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
@@ -124,6 +126,24 @@ def _check_resume_channels(ckpt: Path, channels: int) -> None:
         raise InputError(f"{ckpt} is a {saved['channels']}-channel model but --channels is {channels}")
 
 
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\U0001f4a1 Tip")  # Lightning's cloud-logger advert
+
+
+def _quiet_lightning() -> None:
+    """Drop Lightning messages that say nothing about this run (an advert, an internal deprecation)."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+class _StepProgressBar(RichProgressBar):
+    """Lightning labels the bar "Epoch 0/-2" when a run is bounded by steps; say what it counts."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return "train steps"
+
+
 def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None) -> Path:
     """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning callbacks."""
     _check(cfg)
@@ -156,6 +176,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
                 "augment": asdict(aug_cfg), "package_version": __version__}
     (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
 
+    _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     on_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     precision = cfg.precision if cfg.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
@@ -177,7 +198,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         logger=[CSVLogger(str(out), name="logs"), TensorBoardLogger(str(out), name="tensorboard")],
         callbacks=[ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="step{step:07d}", auto_insert_metric_name=False,
                                    every_n_train_steps=cfg.ckpt_every, save_top_k=-1, save_last=False), StoreConfig(),
-                   *(callbacks or [])],
+                   *([_StepProgressBar()] if progress else []), *(callbacks or [])],
         log_every_n_steps=cfg.log_every,
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -187,7 +208,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         deterministic=False,
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if cfg.resume else None)
-    trainer.save_checkpoint(str(last))
+    trainer.save_checkpoint(str(last), weights_only=False)  # full state, so --resume continues exactly
     return last
 
 
