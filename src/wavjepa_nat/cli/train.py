@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -43,6 +44,9 @@ def train_command(
                                                       help="Trade compute for activation memory."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT/last.ckpt exactly where it stopped."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (overrides the preset)."),
+    ear_norm: Optional[str] = typer.Option(None, "--ear-norm", help="per_ear (the reference: each ear's first-layer "
+                                           "GroupNorm divides out its level, erasing the ILD) | joint (statistics "
+                                           "pooled over both ears: the ILD reaches the model)."),
 ) -> None:
     """Train WavJEPA-Nat (binaural, naturalistic scenes) or WavJEPA (mono, --channels 1).
 
@@ -63,5 +67,8 @@ def train_command(
     cfg = TrainConfig.from_sources(str(config) if config else None, flags)
     if lr is not None:
         cfg.model_overrides = {**cfg.model_overrides, "lr": lr}
+    if ear_norm is not None:
+        cfg.model_overrides = {**cfg.model_overrides, "ear_norm": ear_norm}
     last = train(cfg)
-    typer.echo(f"done: {last}")
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":  # once per run, not per process
+        typer.echo(f"done: {last}")
