@@ -1,5 +1,6 @@
 """The demo's pieces end to end at a reduced size (the full demo is not a unit test)."""
 
+import dataclasses
 import json
 import time
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from wavjepa_nat.demo import DemoConfig, run_demo
+from wavjepa_nat.errors import InputError
 
 
 @pytest.mark.slow
@@ -30,5 +32,8 @@ def test_demo_pipeline_at_reduced_size(tmp_path):
         start = time.perf_counter()
         run_demo(cfg, log=lambda *a: None)
         assert time.perf_counter() - start < 60
+        # ... but never passes off models trained with other settings as this configuration's.
+        with pytest.raises(InputError, match="other settings"):
+            run_demo(dataclasses.replace(cfg, ear_norm="joint"), log=lambda *a: None)
     finally:
         torch.set_num_threads(threads)

@@ -12,9 +12,12 @@ Every step is skipped when its output is already there, so an interrupted demo r
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import yaml
 
 from wavjepa_nat.errors import InputError
 
@@ -34,6 +37,11 @@ class DemoConfig:
     max_clips_per_class: int = 10
     workers: int = 2
     seed: int = 0
+    ear_norm: str = "per_ear"  # the first GroupNorm's statistics, for both models (see ModelConfig.ear_norm)
+
+
+def _saved_train_config(run: Path) -> dict:
+    return yaml.safe_load((run / "config.yaml").read_text()).get("train", {})
 
 
 def run_demo(cfg: DemoConfig, log=print) -> Path:
@@ -41,8 +49,10 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.robustness.sweep import run_sweep
     from wavjepa_nat.scenes import SceneConfig
+    from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.train import TrainConfig, train
 
+    get_preset("tiny", ear_norm=cfg.ear_norm)  # a bad value fails now, not after the bank is simulated
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -67,11 +77,15 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
         step(f"3/5 training the tiny {'WavJEPA-Nat (clean ratio 0)' if name == 'nat' else 'clean twin (clean ratio 1)'}")
         run = out / "runs" / name
         last = run / "last.ckpt"
+        train_cfg = TrainConfig(data=str(corpus / "manifest.csv"), bank=str(bank), out=str(run), preset="tiny",
+                                channels=2, clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
+                                n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
+                                ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed,
+                                model_overrides={"ear_norm": cfg.ear_norm})
         if not last.is_file():
-            train(TrainConfig(data=str(corpus / "manifest.csv"), bank=str(bank), out=str(run), preset="tiny",
-                              channels=2, clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
-                              n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
-                              ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed))
+            train(train_cfg)
+        elif _saved_train_config(run) != json.loads(json.dumps(asdict(train_cfg))):
+            raise InputError(f"{run} holds a model trained with other settings; choose another --out")
         models[name] = last
 
     step("4/5 robustness sweep (clean, SNR, RT60) on held-out clips in unseen rooms")

@@ -27,6 +27,10 @@ class ModelConfig:
     conv_spec: list[tuple[int, int]] = field(default_factory=lambda: list(BASE_CONV_SPEC))  # (kernel, stride)
     conv_dim: int = 512
     ear_embedding: str = "learned"  # "learned" | "fixed" (fixed: +-1 pattern scaled by 0.02)
+    # Statistics of the first layer's GroupNorm. "per_ear" (the reference) normalises each ear's filter
+    # outputs over time on their own, which erases the level of each ear and so the ILD; "joint" pools
+    # the statistics over both ears, so the interaural level ratio of every filter reaches the transformer.
+    ear_norm: str = "per_ear"
     # --- context / target encoder --------------------------------------------------------------------
     embed_dim: int = 768
     depth: int = 12
@@ -85,6 +89,8 @@ class ModelConfig:
             )
         if self.ear_embedding not in ("learned", "fixed"):
             problems.append(f"ear_embedding must be 'learned' or 'fixed', got {self.ear_embedding!r}")
+        if self.ear_norm not in ("per_ear", "joint"):
+            problems.append(f"ear_norm must be 'per_ear' or 'joint', got {self.ear_norm!r}")
         if self.target_groups < 1 or not 0.0 < self.min_context_frac < 1.0:
             problems.append("target_groups must be >= 1 and min_context_frac in (0, 1)")
         if problems:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.config import ModelConfig
@@ -69,6 +70,15 @@ class WaveformEncoder(nn.Module):
             wav = wav.unsqueeze(1)
         return self.layers(wav).transpose(1, 2)
 
+    def first_layer(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, S) -> (B, conv_dim, T1): the first convolution, before its GroupNorm."""
+        return self.layers[0](wav.unsqueeze(1))
+
+    def after_norm(self, normed: torch.Tensor) -> torch.Tensor:
+        """The rest of the stack, from first-layer outputs already normalised (without the affine)."""
+        gn = self.layers[1]
+        return self.layers[2:](torch.addcmul(gn.bias[:, None], normed, gn.weight[:, None])).transpose(1, 2)
+
 
 class FrameEmbed(nn.Module):
     """One ear's path: waveform encoder -> LayerNorm -> Linear(conv_dim -> embed_dim)."""
@@ -80,7 +90,25 @@ class FrameEmbed(nn.Module):
         self.proj = nn.Linear(conv_dim, embed_dim)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(self.cnn(wav)))
+        return self.head(self.cnn(wav))
+
+    def head(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.norm(frames))
+
+
+def joint_ear_frames(frontends: list[FrameEmbed], audio: torch.Tensor) -> torch.Tensor:
+    """(B, C, S) -> (B, C, T, D) with the first GroupNorm's statistics pooled over the ears and time.
+
+    Per filter, both ears are divided by one standard deviation, so their level ratio (the ILD in that
+    filter's band) survives; the model stays invariant to the overall level, like the per-ear norm.
+    """
+    C = audio.shape[1]
+    fronts = frontends if len(frontends) == C else [frontends[0]] * C
+    # The ears side by side in time, so that the native group_norm pools each filter over both.
+    h = torch.cat([f.cnn.first_layer(audio[:, c]) for c, f in enumerate(fronts)], dim=-1)  # (B, F, C*T1)
+    normed = F.group_norm(h, h.shape[1], eps=fronts[0].cnn.layers[1].eps)
+    parts = normed.split(h.shape[-1] // C, dim=-1)
+    return torch.stack([f.head(f.cnn.after_norm(part)) for part, f in zip(parts, fronts)], dim=1)
 
 
 def sincos_1d(n: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -180,7 +208,9 @@ class Encoder(nn.Module):
         """(B, C, S) -> (B, C*T, D) embedded tokens with positions, ear-major."""
         audio = self._check_audio(audio)
         B, C, S = audio.shape
-        if len(self.frontends) == 1:
+        if self.config.ear_norm == "joint" and C > 1:
+            x = joint_ear_frames(list(self.frontends), audio)
+        elif len(self.frontends) == 1:
             x = self.frontends[0](audio.reshape(B * C, S)).reshape(B, C, -1, self.embed_dim)
         else:
             x = torch.stack([f(audio[:, c]) for c, f in enumerate(self.frontends)], dim=1)
