@@ -40,16 +40,21 @@ class DemoConfig:
     ear_norm: str = "per_ear"  # the first GroupNorm's statistics, for both models (see ModelConfig.ear_norm)
 
 
-def _saved_train_config(run: Path) -> dict:
-    return yaml.safe_load((run / "config.yaml").read_text()).get("train", {})
+def _settings(train_cfg: dict) -> dict:
+    """What defines a trained model, without the paths (a rerun may name the same folder another way)."""
+    return {k: v for k, v in json.loads(json.dumps(train_cfg)).items() if k not in ("data", "bank", "out")}
+
+
+def _saved_settings(run: Path) -> dict:
+    return _settings(yaml.safe_load((run / "config.yaml").read_text()).get("train", {}))
 
 
 def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.data.corpus import make_corpus
+    from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.robustness.sweep import run_sweep
     from wavjepa_nat.scenes import SceneConfig
-    from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.train import TrainConfig, train
 
     get_preset("tiny", ear_norm=cfg.ear_norm)  # a bad value fails now, not after the bank is simulated
@@ -81,10 +86,10 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
                                 channels=2, clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
                                 n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
                                 ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed,
-                                model_overrides={"ear_norm": cfg.ear_norm})
+                                model_overrides={} if cfg.ear_norm == "per_ear" else {"ear_norm": cfg.ear_norm})
         if not last.is_file():
             train(train_cfg)
-        elif _saved_train_config(run) != json.loads(json.dumps(asdict(train_cfg))):
+        elif _saved_settings(run) != _settings(asdict(train_cfg)):
             raise InputError(f"{run} holds a model trained with other settings; choose another --out")
         models[name] = last
 
