@@ -131,9 +131,12 @@ class _NoAdverts(logging.Filter):
         return not str(record.msg).startswith("\U0001f4a1 Tip")  # Lightning's cloud-logger advert
 
 
+_NO_ADVERTS = _NoAdverts()
+
+
 def _quiet_lightning() -> None:
     """Drop Lightning messages that say nothing about this run (an advert, an internal deprecation)."""
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERTS)  # a no-op when present
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 

@@ -198,10 +198,8 @@ def gather_scenes(
             brir, n_taps = brir_taps(bank.brirs([scene])[0], cfg.brir_tail_db)  # no noise BRIRs in "bed" mode
             if cut_cache is not None:
                 cut_cache[scene] = (brir.shape[-1], n_taps)
-        elif hasattr(bank, "brir_head"):
+        else:
             brir, n_taps = bank.brir_head(scene, cut[0]), cut[1]
-        else:  # a bank-like object without partial reads
-            brir, n_taps = bank.brirs([scene])[0][:, : cut[0]], cut[1]
         taps[i] = min(n_taps, length)
         if brir.shape[-1] != length:  # zero-padded to a fixed length, so per-clip inputs stack into batches
             padded = np.zeros((2, length), np.float32)
@@ -217,9 +215,8 @@ def gather_scenes(
             segment = loop_segment(rec, draws.noise_u[i], clip_samples)
             # One recording through every noise BRIR, summed == the recording through the summed BRIR.
             noises[i] = convolve(segment, np.asarray(noise_brirs, np.float32).sum(axis=0))
-        else:  # a view of the mapped bank file where the bank offers one (RIRBank.noise_bed): no copy
-            bed = bank.noise_bed(scene) if hasattr(bank, "noise_bed") else bank.noise_beds([scene])[0]
-            noises[i] = loop_segment(bed, draws.noise_u[i], clip_samples)
+        else:  # RIRBank.noise_bed: a view of the mapped bank file where possible, no copy
+            noises[i] = loop_segment(bank.noise_bed(scene), draws.noise_u[i], clip_samples)
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
     noise = noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)

@@ -33,21 +33,17 @@ def _row_moments(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n, m = flat.shape
     if flat.dtype != np.float32:
-        return flat.sum(axis=-1, dtype=np.float64), np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
+        return flat.sum(axis=-1, dtype=np.float64), _row_sumsq(flat)
     q = m - m % _CHUNK
-    head = flat[:, :q].reshape(n, -1, _CHUNK)
-    s = np.einsum("ijk->ij", head).sum(axis=-1, dtype=np.float64)  # einsum: ~4x faster than .sum here
-    ss = np.einsum("ijk,ijk->ij", head, head).sum(axis=-1, dtype=np.float64)
+    s = np.einsum("ijk->ij", flat[:, :q].reshape(n, -1, _CHUNK)).sum(axis=-1, dtype=np.float64)  # ~4x .sum
     if q < m:
-        tail = flat[:, q:]
-        s += tail.sum(axis=-1, dtype=np.float64)
-        ss += np.einsum("ij,ij->i", tail, tail, dtype=np.float64)
-    return s, ss
+        s += flat[:, q:].sum(axis=-1, dtype=np.float64)
+    return s, _row_sumsq(flat)
 
 
 def _row_sumsq(flat: np.ndarray) -> np.ndarray:
-    """Sum of squares of each row of a float32 (n, m) array, as float64, accumulated as in _row_moments
-    (half its work when the sums are not needed, e.g. for signal powers)."""
+    """Sum of squares of each row of a float32 (n, m) array, as float64, accumulated as _row_moments says
+    (on its own where the sums are not needed, e.g. for signal powers)."""
     n, m = flat.shape
     if flat.dtype != np.float32:
         return np.einsum("ij,ij->i", flat, flat, dtype=np.float64)

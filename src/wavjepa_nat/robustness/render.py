@@ -74,7 +74,7 @@ class ScenePools:
         return self.bank.brirs([scene])[0], delay
 
     def noise_bed(self, scene: int) -> np.ndarray:
-        return self.bank.noise_beds([scene])[0]
+        return self.bank.noise_bed(scene)  # read-only (a view of the mapped file where possible)
 
     def azimuth(self, scene: int) -> float:
         return float(self.bank.meta["azimuth_deg"][scene])
