@@ -83,7 +83,8 @@ def _ours_init(bank_path, cfg_kw):
 
 
 def _ours_run(args):
-    from wavjepa_nat.data.augment import augment_batch, clip_rng
+    from wavjepa_nat.data.augment import augment_batch
+    from wavjepa_nat.dsp import clip_rng
 
     idx, seed = args
     clips = _STATE["clips"][idx]  # decoded clips live in the worker (inherited at fork), as after decoding
@@ -113,7 +114,8 @@ def _am_alloc_init(ir_dir, noise_dir, cfg_kw):
 
 
 def _am_run(args):
-    from wavjepa_nat.data.crops import instance_norm, take_crops
+    from wavjepa_nat.data.crops import take_crops
+    from wavjepa_nat.dsp import instance_norm
 
     idx, seed = args
     clips = _STATE["clips"][idx]
@@ -240,13 +242,11 @@ def _profile(bank_path, clips, cfg_kw, repeats):
         AugmentConfig,
         Augmenter,
         augment_batch,
-        clip_rng,
-        convolve_spans,
         crop_spans,
         keep_freed_memory,
-        mix_at_snr,
     )
-    from wavjepa_nat.data.crops import instance_norm, take_crops
+    from wavjepa_nat.data.crops import take_crops
+    from wavjepa_nat.dsp import clip_rng, convolve_spans, instance_norm, mix_at_snr
 
     keep_freed_memory()
     cfg = AugmentConfig(**cfg_kw)

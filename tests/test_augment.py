@@ -13,16 +13,13 @@ from wavjepa_nat.data.augment import (
     Augmenter,
     augment_batch,
     augment_clip,
-    convolve,
-    convolve_spans,
     crop_spans,
-    draw_scene_params,
+    draw_clip_params,
     gather_scenes,
-    loop_segment,
-    mix_at_snr,
     render_wet,
 )
-from wavjepa_nat.data.crops import instance_norm, take_crops
+from wavjepa_nat.data.crops import take_crops
+from wavjepa_nat.dsp import convolve, convolve_spans, instance_norm, loop_segment, mix_at_snr
 from wavjepa_nat.errors import InputError
 
 FS = 16000
@@ -269,7 +266,7 @@ def test_silent_signal_or_noise_gives_no_nan():
 def test_clean_fraction_matches_ratio(ratio):
     n = 20000
     cfg = AugmentConfig(clean_ratio=ratio, n_crops=2, crop_samples=100)
-    draws = draw_scene_params(np.random.default_rng(5), n, cfg, np.arange(4), 1000)
+    draws = draw_clip_params(np.random.default_rng(5), n, cfg, np.arange(4), 1000)
     frac = draws.is_clean.mean()
     sigma = np.sqrt(ratio * (1 - ratio) / n)
     assert abs(frac - ratio) <= 5 * sigma + 1e-12

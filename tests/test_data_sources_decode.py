@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample as fft_resample
 
-from wavjepa_nat.data.decode import ClipConfig, prepare_clip
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip
 from wavjepa_nat.data.sources import AudioItem
 from wavjepa_nat.errors import InputError
 
@@ -57,7 +57,7 @@ def test_matches_fft_resampling_of_a_bandlimited_periodic_signal(fs_in):
 
 def test_cut_before_resampling_matches_resampling_the_whole_file():
     """Long files are cut before resampling; the window must equal the whole-file result."""
-    from wavjepa_nat.audio import resample
+    from wavjepa_nat.dsp import resample
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal(44100 * 30).astype(np.float32) * 0.1

@@ -9,7 +9,7 @@ from test_augment import FakeBank
 
 from wavjepa_nat.data.augment import AugmentConfig
 from wavjepa_nat.data.dataset import NaturalisticCrops, NaturalisticDataModule, stack_crops
-from wavjepa_nat.data.decode import ClipConfig
+from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import AudioItem
 from wavjepa_nat.errors import InputError
 

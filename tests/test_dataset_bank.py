@@ -12,7 +12,7 @@ from scipy.signal import fftconvolve
 
 from wavjepa_nat.data.augment import AugmentConfig
 from wavjepa_nat.data.dataset import NaturalisticDataModule
-from wavjepa_nat.data.decode import ClipConfig
+from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import AudioItem
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank
 from wavjepa_nat.scenes import SceneConfig

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from wavjepa_nat.data.augment import AugmentConfig
-from wavjepa_nat.data.decode import ClipConfig
+from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import open_source
 from wavjepa_nat.data.step_stream import StepBatches
 

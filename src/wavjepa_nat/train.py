@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from wavjepa_nat import __version__
 from wavjepa_nat.data.augment import AugmentConfig
 from wavjepa_nat.data.dataset import NaturalisticDataModule
-from wavjepa_nat.data.decode import ClipConfig
+from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import open_source
 from wavjepa_nat.data.step_stream import StepBatches, is_indexable, seeded_collate
 from wavjepa_nat.errors import InputError

@@ -8,7 +8,7 @@ of the same scene is added at an SNR drawn uniformly from `snr_db`. Then `n_crop
 the interaural time and level differences.
 
 Randomness and arithmetic are split on purpose:
-    draw_scene_params(rng, ...) -> ClipDraws        every random decision, on the CPU
+    draw_clip_params(rng, ...) -> ClipDraws        every random decision, on the CPU
     gather_scenes(bank, draws, ...) -> SceneInputs  reads BRIRs / noise for those decisions
     augment_clip(...) / augment_torch(...)          pure arithmetic on arrays
 so the numpy path here and the batched torch path in augment_torch.py consume the SAME draws.
@@ -27,13 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.fft as sfft
 
-from wavjepa_nat.data.crops import _row_sumsq, instance_norm, take_crops
+from wavjepa_nat.data.crops import take_crops
+from wavjepa_nat.dsp import (
+    convolve,
+    convolve_spans,
+    instance_norm,
+    loop_segment,
+    mean_power,
+    mix_at_snr,
+    trim_tail,
+)
 from wavjepa_nat.errors import InputError
 
 NOISE_MODES = ("bed", "sources")
-SILENT_POWER = 1e-60  # mean power at or below this counts as silence (float32 subnormals squared)
 
 
 @dataclass
@@ -99,7 +106,7 @@ class ClipDraws:
         return ClipDraws(**{k: v[idx] for k, v in self.__dict__.items()})
 
 
-def draw_scene_params(
+def draw_clip_params(
     rng: np.random.Generator,
     n_clips: int,
     cfg: AugmentConfig,
@@ -138,18 +145,6 @@ class SceneInputs:
     # (n,) int64: the leading BRIR samples that count (trim_tail of the BRIR above); the rest is zero padding
     # or below float32 resolution. None: unknown, convolve_spans trims the BRIR itself.
     taps: np.ndarray | None = None
-
-
-def loop_segment(x: np.ndarray, u: float, length: int) -> np.ndarray:
-    """A segment of `length` samples from x (..., N) starting at fraction u; x is looped if N < length."""
-    n = x.shape[-1]
-    if n == 0:
-        return np.zeros(x.shape[:-1] + (length,), np.float32)
-    if n >= length:
-        start = min(int(u * (n - length + 1)), n - length)
-        return x[..., start : start + length]
-    start = min(int(u * n), n - 1)
-    return np.take(x, (start + np.arange(length)) % n, axis=-1)
 
 
 def brir_taps(brir: np.ndarray, tail_db: float | None) -> tuple[np.ndarray, int]:
@@ -228,64 +223,6 @@ def gather_scenes(
 # arithmetic
 
 
-def mean_power(x: np.ndarray) -> float:
-    """Mean square over all channels jointly; exact for very quiet / loud audio.
-
-    float32 partial sums over chunks of <= 1024 samples combined in float64 (no float64 copy of the audio);
-    outside [1e-30, 1e30], where float32 squares could underflow or overflow, it is recomputed in float64.
-    """
-    flat = np.ravel(x)
-    if flat.size == 0:
-        return 0.0
-    if flat.dtype == np.float32:
-        p = float(_row_sumsq(flat[None])[0]) / flat.size
-        if 1e-30 < p < 1e30:
-            return p
-    flat = flat.astype(np.float64)
-    # einsum, not np.dot: BLAS ddot spins threads and took 15 ms here for 320k samples (einsum: 0.1 ms).
-    return float(np.einsum("i,i->", flat, flat) / flat.size)
-
-
-_SMOOTH = (1, 3, 5, 9, 15, 25, 27, 45, 75, 81, 125, 135)
-
-
-def fft_len(n: int) -> int:
-    """Smallest m * 2^k >= n with a small odd m: FFT sizes dominated by powers of two, which pocketfft and
-    cuFFT run fastest (scipy's next_fast_len may pick e.g. 3^11, ~25 % slower here)."""
-    best = None
-    for m in _SMOOTH:
-        c = m << max(0, math.ceil(math.log2(max(n, 1) / m)))
-        while c % 2 == 0 and c // 2 >= n:
-            c //= 2
-        best = c if best is None else min(best, c)
-    return best
-
-
-def trim_tail(h: np.ndarray, rel_energy: float = 1e-15) -> np.ndarray:
-    """Drop the trailing samples of h (C, L) that hold less than rel_energy (-150 dB) of its energy.
-
-    Banks store BRIRs at one fixed length, so short-RT60 scenes end in long runs of (near) zeros; their
-    contribution is below float32 resolution of the output, and skipping them shortens the convolution.
-    """
-    energy = np.einsum("ij,ij->j", h, h, dtype=np.float64) if h.ndim == 2 else np.square(h, dtype=np.float64)
-    n = len(energy)
-    total = float(energy.sum()) if n else 0.0
-    if total == 0.0:
-        return h[..., :1]
-    limit = rel_energy * total
-    # Count the trailing samples whose energy from there to the end is <= limit: first per block of 64
-    # samples (a cumsum over all L samples costs 3x more), then within the block where the limit is passed.
-    rev = energy[::-1]
-    q = n - n % 64
-    blocks = np.cumsum(np.append(rev[:q].reshape(-1, 64).sum(axis=1), rev[q:].sum()))
-    j = int(np.searchsorted(blocks, limit, side="right"))
-    if j == len(blocks):
-        return h[..., :1]
-    inner = np.cumsum(rev[64 * j : 64 * j + 64]) + (blocks[j - 1] if j else 0.0)
-    drop = 64 * j + int(np.searchsorted(inner, limit, side="right"))
-    return h[..., : max(n - drop, 1)]
-
-
 def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     """(k, 2) sorted, disjoint [start, stop) spans covered by crops at `offsets` (overlapping ones merged)."""
     spans: list[list[int]] = []
@@ -295,137 +232,6 @@ def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
         else:
             spans.append([o, o + crop_samples])
     return np.asarray(spans, np.int64).reshape(-1, 2)
-
-
-_LANES = 4  # float32 FFTs that pocketfft (scipy's SSE build) runs side by side in SIMD lanes
-
-
-def _row_cost(n: int) -> float:
-    """ns per sample of one float32 real FFT of size n run in a group of _LANES rows, fitted to pocketfft on
-    this 2-core machine: 1.45 up to 2^14.5, then slowly more as transforms outgrow the L1/L2 caches."""
-    return 1.45 + 0.15 * max(0.0, math.log2(n) - 14.5)
-
-
-def _padded_rows(rows: int) -> int:
-    """Rows to transform in one call: pocketfft runs rows in SIMD groups of _LANES and leftovers one by one at
-    ~2.3x the time per row, so 2 or 3 leftover rows cost more than a full group: zero rows fill it up."""
-    groups, rest = divmod(rows, _LANES)
-    return rows if rest <= 1 else (groups + 1) * _LANES
-
-
-def _batch_cost(rows: int, n: int) -> float:
-    groups, rest = divmod(rows, _LANES)
-    return n * _row_cost(n) * (groups * _LANES + min(2.3 * rest, _LANES))
-
-
-def _block_starts(spans: list[tuple[int, int]], step: int) -> list[int]:
-    """Output positions where overlap-save blocks of `step` output samples start, so that they cover the spans:
-    a block that ends inside a gap still serves the next span if that begins before the block ends."""
-    starts: list[int] = []
-    end = -1
-    for a, b in spans:
-        p = max(a, end)
-        while p < b:
-            starts.append(p)
-            p += step
-        end = max(end, p)
-    return starts
-
-
-def _plan_blocks(length: int, spans: list[tuple[int, int]], channels: int) -> tuple[int, list[int]]:
-    """The overlap-save FFT size with the least modelled time, and its block starts. Per block one forward
-    transform and `channels` inverse ones, plus `channels` transforms of the filter in the forward batch;
-    rows are counted in SIMD groups (_batch_cost), and the spectra products (~0.26 ns per bin) add up too."""
-    top = fft_len(spans[-1][1] - spans[0][0] + length - 1)  # one block covers every span
-    sizes = {top} | {m << k for m in (1, 3, 5) for k in range(6, 20) if 2 * length <= (m << k) < top}
-    best, best_cost = top, math.inf
-    for size in sorted(sizes):
-        k = len(_block_starts(spans, size - length + 1))
-        cost = (_batch_cost(channels + k, size) + _batch_cost(channels * k, size)
-                + 0.13 * channels * k * size)
-        if cost < best_cost:
-            best, best_cost = size, cost
-    return best, _block_starts(spans, best - length + 1)
-
-
-def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int = 0, trim: bool = True) -> np.ndarray:
-    """Samples [delay + a, delay + b) of the linear convolution of a mono x (S,) with h (C, L), for each span
-    (a, b), concatenated along time: (C, sum of b - a) float32.
-
-    Overlap-save: only the blocks that the spans need are transformed; each block spectrum of x serves every
-    channel of h (both ears), and the filter is transformed in the same batch as the blocks. Equal to the full
-    convolution on those samples (fp32 FFT rounding aside). trim=False: h is already trimmed (trim_tail).
-    """
-    x = np.asarray(x, np.float32)
-    s = x.shape[-1]
-    h = np.asarray(h, np.float32)
-    mono = h.ndim == 1
-    h = h[None] if mono else h
-    if trim:
-        h = trim_tail(h)
-    channels, length = h.shape
-    spans = [(int(a), int(b)) for a, b in np.asarray(spans, np.int64).reshape(-1, 2) if b > a]
-    if not spans:
-        out = np.zeros((channels, 0), np.float32)
-        return out[0] if mono else out
-    block, starts = _plan_blocks(length, spans, channels)
-    step, k = block - length + 1, len(starts)
-    # One forward batch: the filter's channels, then the blocks of x, then zero rows up to a SIMD group.
-    rows = np.empty((_padded_rows(channels + k), block), np.float32)
-    rows[:channels, :length] = h
-    rows[:channels, length:] = 0.0
-    rows[channels + k :] = 0.0
-    for j, start in enumerate(starts):
-        first = delay + start - (length - 1)  # input sample under the block's first slot
-        lo, hi = min(max(first, 0), s), max(min(first + block, s), 0)
-        row = rows[channels + j]
-        row[: max(lo - first, 0)] = 0.0
-        if hi > lo:
-            row[lo - first : hi - first] = x[lo:hi]
-        row[max(hi - first, 0) :] = 0.0
-    spec = sfft.rfft(rows, axis=-1, workers=1)  # (R, F)
-    prod = np.empty((_padded_rows(channels * k), spec.shape[-1]), spec.dtype)
-    np.multiply(spec[:channels, None], spec[None, channels : channels + k],
-                out=prod[: channels * k].reshape(channels, k, -1))
-    prod[channels * k :] = 0.0
-    y = sfft.irfft(prod, block, axis=-1, workers=1, overwrite_x=True)[: channels * k].reshape(channels, k, block)
-    # The first length-1 samples of each circular block are wrapped; the rest is the linear convolution.
-    out = np.empty((channels, sum(b - a for a, b in spans)), np.float32)
-    pos = j = 0
-    for a, b in spans:
-        t = a
-        while t < b:
-            while starts[j] + step <= t:
-                j += 1
-            m = min(b, starts[j] + step) - t
-            first = length - 1 + t - starts[j]
-            out[:, pos : pos + m] = y[:, j, first : first + m]
-            t, pos = t + m, pos + m
-    return out[0] if mono else out
-
-
-def convolve(x: np.ndarray, h: np.ndarray, delay: int = 0) -> np.ndarray:
-    """Linear convolution of a mono x (S,) with h (C, L): samples [delay, delay + S) of the result, float32."""
-    return convolve_spans(x, h, np.array([[0, np.shape(x)[-1]]]), delay)
-
-
-def snr_gain(p_signal: float, p_noise: float, snr_db: float) -> float:
-    """Gain for the noise so that 10 log10(p_signal / (gain^2 p_noise)) == snr_db; 0 if either is silent."""
-    if not (p_signal > SILENT_POWER and p_noise > SILENT_POWER):
-        return 0.0
-    return float(np.sqrt(p_signal / (p_noise * 10.0 ** (snr_db / 10.0))))
-
-
-def mix_at_snr(wet: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """wet + noise scaled to the requested SNR (powers over both ears jointly)."""
-    gain = snr_gain(mean_power(wet), mean_power(noise), snr_db)
-    if gain == 0.0:
-        return wet.astype(np.float32, copy=True)
-    if 1e-30 < gain < 1e30:
-        out = np.multiply(noise, np.float32(gain), dtype=np.float32)
-        out += wet
-        return out
-    return (wet.astype(np.float64) + noise.astype(np.float64) * gain).astype(np.float32)  # float32 would overflow
 
 
 def render_wet(dry: np.ndarray, brir: np.ndarray, noise: np.ndarray, snr_db: float, delay: int = 0) -> np.ndarray:
@@ -517,11 +323,6 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def clip_rng(seed: int, *stream: int) -> np.random.Generator:
-    """An independent, reproducible generator for (base seed, worker, epoch, clip counter, ...)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(s) for s in stream]]))
-
-
 class Augmenter:
     """Holds a bank, its scene pool and the noise recordings; turns dry clips into crops (CPU path)."""
 
@@ -541,7 +342,7 @@ class Augmenter:
         self.cut_cache: dict[int, tuple[int, int]] = {}  # scene -> BRIR cut, taps (see gather_scenes)
 
     def draw(self, rng: np.random.Generator, n_clips: int, clip_samples: int) -> ClipDraws:
-        return draw_scene_params(rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings))
+        return draw_clip_params(rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings))
 
     def gather(self, draws: ClipDraws, clip_samples: int) -> SceneInputs:
         return gather_scenes(self.bank, draws, clip_samples, self.cfg, self.noise_recordings, self.brir_len,

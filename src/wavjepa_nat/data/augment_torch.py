@@ -1,6 +1,6 @@
 """The naturalistic augmentation, batched in torch: same semantics as augment.py, runs on GPU or CPU.
 
-The random draws come from augment.draw_scene_params on the CPU (in DataLoader workers); this module does only
+The random draws come from augment.draw_clip_params on the CPU (in DataLoader workers); this module does only
 arithmetic, so for the same draws and inputs it returns the same crops as augment.augment_batch (fp32 allclose).
 
 Per batch of B clips:
@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from wavjepa_nat.data.augment import SILENT_POWER, AugmentConfig, ClipDraws, SceneInputs, fft_len
+from wavjepa_nat.data.augment import AugmentConfig, ClipDraws, SceneInputs
+from wavjepa_nat.dsp import SILENT_POWER, fft_len
 
 BATCH_KEYS = ("dry", "is_clean", "brir", "noise", "snr_db", "delay", "crop_offsets")
 

@@ -36,7 +36,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve
 
-from wavjepa_nat.audio import resample
+from wavjepa_nat.dsp import resample
 from wavjepa_nat.errors import InputError
 
 LEVEL_RANGE_DB = (-40.0, -30.0)  # RMS dBFS of written clips: same for all classes; impacts (crest

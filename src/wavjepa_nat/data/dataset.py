@@ -26,9 +26,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset, default_collate, get_worker_info
 
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch, clip_rng, keep_freed_memory
+from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch, keep_freed_memory
+from wavjepa_nat.dsp import clip_rng
 from wavjepa_nat.data.augment_torch import NaturalisticAugment, is_dry_batch, to_torch_batch
-from wavjepa_nat.data.decode import ClipConfig, prepare_clip
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip
 from wavjepa_nat.errors import InputError
 
 MODES = ("cpu", "gpu")

@@ -9,7 +9,7 @@ Decoding never raises during iteration: unreadable, empty, truncated, non-finite
 skipped, counted in `source.stats` and logged. The counts live in the process that iterates, i.e. each
 DataLoader worker keeps its own.
 
-Items come at their native sample rate and channel count; `data.decode.prepare_clip` makes model input.
+Items come at their native sample rate and channel count; `data.clips.prepare_clip` makes model input.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, clip_rng, keep_freed_memory
-from wavjepa_nat.data.decode import ClipConfig, prepare_clip
+from wavjepa_nat.data.augment import AugmentConfig, Augmenter, keep_freed_memory
+from wavjepa_nat.dsp import clip_rng
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip
 from wavjepa_nat.data.sources import AudioItem, _FileListSource
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wavjepa_nat.data.augment import clip_rng, convolve, loop_segment, mix_at_snr
-from wavjepa_nat.data.crops import instance_norm
+from wavjepa_nat.dsp import clip_rng, convolve, instance_norm, loop_segment, mix_at_snr
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.robustness.conditions import Condition, bin_text, stream_id
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wavjepa_nat.data.decode import ClipConfig, prepare_clip
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip
 from wavjepa_nat.data.sources import AudioItem, decode_audio, open_source
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.robustness.conditions import stream_id

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 from scipy.sparse import csr_matrix
 
-from wavjepa_nat.audio import resample
+from wavjepa_nat.dsp import resample
 from wavjepa_nat.errors import InputError
 
 SPEED_OF_SOUND = 343.0
