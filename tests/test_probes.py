@@ -8,14 +8,13 @@ from wavjepa_nat.robustness.probes import (
     AngleProbe,
     LinearProbe,
     ProbeConfig,
-    Standardizer,
     angular_error_deg,
     average_precision,
     mean_average_precision,
     probe_score,
 )
 
-FAST = ProbeConfig(weight_decays=(1e-4, 1e-2), max_iter=100)
+FAST = ProbeConfig(logistic_cs=(1.0, 100.0), max_iter=200)
 
 
 def blobs(rng, n_per_class, n_classes, dim, spread):
@@ -25,10 +24,10 @@ def blobs(rng, n_per_class, n_classes, dim, spread):
     return x.astype(np.float32), y
 
 
-def test_standardizer_uses_training_statistics():
+def test_probe_standardises_with_training_statistics():
     rng = np.random.default_rng(0)
     x = rng.normal(5.0, 3.0, (500, 4))
-    s = Standardizer().fit(x)
+    s = LinearProbe("multiclass", FAST).fit(x, rng.integers(0, 2, 500)).scaler
     z = s.transform(x)
     np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(z.std(0), 1, atol=1e-5)
@@ -43,7 +42,7 @@ def test_separable_blobs_are_learned():
     labels = np.array(["dog", "cat", "car", "rain"])[y]  # any label type
     res = probe_score(x[tr], labels[tr], x[te], labels[te], "multiclass", FAST)
     assert res.metric == "accuracy" and res.score > 0.95
-    assert res.regularisation in FAST.weight_decays
+    assert res.regularisation in FAST.logistic_cs
 
 
 def test_random_labels_stay_near_chance():
