@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,24 +28,30 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 @app.command("simulate-rirs")
 def simulate_rirs(
-    out: Path = typer.Option(..., "--out", help="Output bank (HDF5). Rerunning with the same arguments resumes."),
-    n_scenes: int = typer.Option(2000, "--n-scenes", help="Scenes in the whole bank (all shards together)."),
-    rt60: str = typer.Option("0.2..1.5", "--rt60", help="Target RT60 range LO..HI in seconds (T_mid: 500 Hz-1 kHz)."),
-    fs: int = typer.Option(16000, "--fs", help="Sample rate of the bank (Hz)."),
-    hrtf: str = typer.Option("spherical", "--hrtf",
-                             help="'spherical' (analytic head, no files), 'kemar' (Debian libmysofa1), or a .sofa path."),
-    noise_sources: str = typer.Option("0..5", "--noise-sources", help="Noise sources per scene, LO..HI."),
-    distance: str = typer.Option("0.5..5", "--distance", help="Source distance from the head centre, LO..HI metres."),
-    noise_dir: Optional[Path] = typer.Option(None, "--noise-dir",
-                                             help="Folder of noise recordings; default: built-in noises."),
-    noise_bed_seconds: float = typer.Option(10.0, "--noise-bed-seconds", help="Length of each scene's noise bed."),
-    engine: str = typer.Option("fast", "--engine",
-                               help="'fast' (ours) or 'reference' (pyroomacoustics hybrid + SOFA, slow)."),
-    scenes_per_room: int = typer.Option(4, "--scenes-per-room", help="Listener/source placements per room."),
-    workers: int = typer.Option(2, "--workers", help="Worker processes."),
-    shard: str = typer.Option("1/1", "--shard", help="Write only shard K of N (cluster array jobs); join with `bank merge`."),
-    seed: int = typer.Option(0, "--seed", help="Every scene is a function of (seed, scene index)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    out: Annotated[Path, typer.Option("--out", help="Output bank (HDF5). Rerunning with the same arguments resumes.")],
+    n_scenes: Annotated[int, typer.Option("--n-scenes", help="Scenes in the whole bank (all shards together).")] = 2000,
+    rt60: Annotated[str, typer.Option("--rt60", help="Target RT60 range LO..HI in seconds (T_mid: 500 Hz-1 kHz).")
+                    ] = "0.2..1.5",
+    fs: Annotated[int, typer.Option("--fs", help="Sample rate of the bank (Hz).")] = 16000,
+    hrtf: Annotated[str, typer.Option(
+        "--hrtf", help="'spherical' (analytic head, no files), 'kemar' (Debian libmysofa1), or a .sofa path.")
+    ] = "spherical",
+    noise_sources: Annotated[str, typer.Option("--noise-sources", help="Noise sources per scene, LO..HI.")] = "0..5",
+    distance: Annotated[str, typer.Option("--distance", help="Source distance from the head centre, LO..HI metres.")
+                        ] = "0.5..5",
+    noise_dir: Annotated[Path | None, typer.Option(
+        "--noise-dir", help="Folder of noise recordings; default: built-in noises.")] = None,
+    noise_bed_seconds: Annotated[float, typer.Option("--noise-bed-seconds", help="Length of each scene's noise bed.")
+                                 ] = 10.0,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="'fast' (ours) or 'reference' (pyroomacoustics hybrid + SOFA, slow).")] = "fast",
+    scenes_per_room: Annotated[int, typer.Option("--scenes-per-room", help="Listener/source placements per room.")
+                               ] = 4,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
+    shard: Annotated[str, typer.Option(
+        "--shard", help="Write only shard K of N (cluster array jobs); join with `bank merge`.")] = "1/1",
+    seed: Annotated[int, typer.Option("--seed", help="Every scene is a function of (seed, scene index).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Simulate binaural room impulse responses and noise beds into an HDF5 RIR bank.
 
@@ -59,22 +65,9 @@ def simulate_rirs(
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes import SceneConfig
 
-    rt60_range = parse_interval(rt60, "--rt60")
-    if rt60_range[0] <= 0:
-        raise InputError(f"--rt60 must be positive, got '{rt60}'")
-    n_noise = parse_int_interval(noise_sources, "--noise-sources")
-    if n_noise[0] < 0:
-        raise InputError("--noise-sources must be >= 0")
-    dist = parse_interval(distance, "--distance")
-    if dist[0] < 0.3:
-        raise InputError("--distance must start at 0.3 m or more (the head has a radius)")
-    if fs < 8000:
-        raise InputError("--fs must be at least 8000 Hz")
-    if scenes_per_room < 1:
-        raise InputError("--scenes-per-room must be at least 1")
-    if noise_bed_seconds <= 0:
-        raise InputError("--noise-bed-seconds must be positive")
-    cfg = SceneConfig(fs=fs, rt60=rt60_range, noise_sources=n_noise, source_distance=dist, hrtf=hrtf, engine=engine,
+    cfg = SceneConfig(fs=fs, rt60=parse_interval(rt60, "--rt60"),
+                      noise_sources=parse_int_interval(noise_sources, "--noise-sources"),
+                      source_distance=parse_interval(distance, "--distance"), hrtf=hrtf, engine=engine,
                       noise_dir=str(noise_dir) if noise_dir else None, noise_bed_seconds=noise_bed_seconds, seed=seed,
                       scenes_per_room=scenes_per_room)
     summary = simulate_bank(out, cfg, n_scenes, workers=workers, shard=parse_shard(shard), progress=not quiet)
@@ -88,9 +81,9 @@ def simulate_rirs(
 
 @bank_app.command("info")
 def info(
-    path: Path = typer.Argument(..., help="A bank file."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG histograms into this folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    path: Annotated[Path, typer.Argument(help="A bank file.")],
+    plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG histograms into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Summarise a bank: counts per split, RT60 / azimuth / distance / DRR distributions, HRTF, size."""
     from wavjepa_nat.rir_bank import RIRBank
@@ -128,9 +121,9 @@ def _print_summary(s: dict) -> None:
 
 @bank_app.command("verify")
 def verify(
-    path: Path = typer.Argument(..., help="A bank file."),
-    n_check: int = typer.Option(3, "--n-check", help="Scenes to re-simulate and compare (0 = none)."),
-    seed: int = typer.Option(0, "--seed", help="Which scenes get re-simulated."),
+    path: Annotated[Path, typer.Argument(help="A bank file.")],
+    n_check: Annotated[int, typer.Option("--n-check", help="Scenes to re-simulate and compare (0 = none).")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Which scenes get re-simulated.")] = 0,
 ) -> None:
     """Check the schema, that every value is finite, and that re-simulated scenes match the stored ones."""
     from rich.progress import Progress
@@ -151,8 +144,8 @@ def verify(
 
 @bank_app.command("merge")
 def merge(
-    shards: List[Path] = typer.Argument(..., help="Shard files written with --shard K/N (all N of them)."),
-    out: Path = typer.Option(..., "--out", help="The joined bank."),
+    shards: Annotated[list[Path], typer.Argument(help="Shard files written with --shard K/N (all N of them).")],
+    out: Annotated[Path, typer.Option("--out", help="The joined bank.")],
 ) -> None:
     """Join shards into one bank, identical to a bank written by a single process."""
     from wavjepa_nat.rir_bank import merge_banks

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.absorption import SURFACES, surface_areas
 from wavjepa_nat.scenes.acoustics import drr_db, measure_rt60_mid, measure_t30
 from wavjepa_nat.scenes.brir import FastEngine
@@ -36,14 +35,12 @@ class Simulator:
     def __init__(self, cfg: SceneConfig):
         self.cfg = cfg
         self.hrtf = load_hrtf(cfg.hrtf, cfg.fs)
-        if cfg.engine == "fast":
-            self.engine = FastEngine(cfg, self.hrtf)
-        elif cfg.engine == "reference":
+        if cfg.engine == "reference":  # SceneConfig allows only 'fast' and 'reference'
             from wavjepa_nat.scenes.reference import ReferenceEngine
 
             self.engine = ReferenceEngine(cfg)
         else:
-            raise InputError(f"--engine must be 'fast' or 'reference', got '{cfg.engine}'")
+            self.engine = FastEngine(cfg, self.hrtf)
         power, coherence = self.hrtf.diffuse_field(np.maximum(stft_freqs(cfg.fs), 1.0))
         self.noise = NoiseMaker(cfg.fs, cfg.noise_bed_length, cfg.noise_bed_rms_db, cfg.noise_dir, power, coherence)
 

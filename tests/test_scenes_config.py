@@ -1,0 +1,64 @@
+"""SceneConfig checks its own values; the CLI only parses (one line, exit 2)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.scenes import SceneConfig
+
+CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fs": 4000}, "--fs"),
+    ({"rt60": (0.0, 1.0)}, "--rt60"),
+    ({"rt60": (1.5, 0.2)}, "LO <= HI"),
+    ({"rt60": (0.2, float("nan"))}, "finite"),
+    ({"room_length": (-1.0, 5.0)}, "room_length"),
+    ({"noise_sources": (-1, 3)}, "--noise-sources"),
+    ({"noise_sources": (0.5, 3)}, "whole"),
+    ({"source_distance": (0.1, 2.0)}, "--distance"),
+    ({"source_elevation": (-100.0, 0.0)}, "source_elevation"),
+    ({"listener_height": (0.0, 1.0)}, "listener_height"),
+    ({"hrtf": "nonsense"}, "--hrtf"),
+    ({"engine": "magic"}, "--engine"),
+    ({"scenes_per_room": 0}, "--scenes-per-room"),
+    ({"split_per_ten_rooms": (8, 1, 2)}, "split_per_ten_rooms"),
+    ({"noise_bed_seconds": 0.0}, "--noise-bed-seconds"),
+    ({"noise_bed_rms_db": 3.0}, "noise_bed_rms_db"),
+    ({"noise_dir": ""}, "--noise-dir"),
+    ({"early_images": 0}, "early_images"),
+    ({"seed": -1}, "--seed"),
+])
+def test_bad_value_raises_one_line_input_error(kwargs, message):
+    with pytest.raises(InputError, match=message) as err:
+        SceneConfig(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_good_values_and_json_round_trip():
+    cfg = SceneConfig(rt60=[0.3, 0.9], noise_sources=(0, 0), source_elevation=(-90.0, 90.0), seed=3)
+    assert cfg.rt60 == (0.3, 0.9)  # lists are stored as tuples, as the CLI gives them
+    assert SceneConfig.from_json(cfg.to_json()) == cfg
+    SceneConfig(hrtf="/elsewhere/subject.SOFA", noise_dir="/not/here")  # files are checked where opened
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--rt60", "0..1"], "--rt60"),
+    (["--distance", "0.1..2"], "--distance"),
+    (["--fs", "4000"], "--fs"),
+    (["--noise-sources", "-1..2"], "--noise-sources"),
+    (["--scenes-per-room", "0"], "--scenes-per-room"),
+    (["--noise-bed-seconds", "0"], "--noise-bed-seconds"),
+    (["--seed", "-3"], "--seed"),
+])
+def test_cli_reports_config_errors_in_one_line(tmp_path, extra, message):
+    out = tmp_path / "x.h5"
+    result = subprocess.run(CLI + ["simulate-rirs", "--out", str(out), "--n-scenes", "2"] + extra,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert not out.exists()
