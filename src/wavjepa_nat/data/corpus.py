@@ -15,8 +15,8 @@ re-normalises them anyway, so level alone does not give the class away.
 Where Debian's `espeak-ng` is installed, `speech="auto"` adds spoken-word classes ("yes", "no", "up",
 "down") in many voices, speeds and pitches.
 
-Defaults (40 clips x 4 s per class, 16 kHz): 480 procedural clips (~60 MB) in a few seconds on 2 cores,
-plus ~1-2 s per spoken word class; every clip is a pure function of (seed, class, index).
+Defaults (40 clips x 4 s per class, 16 kHz): 480 procedural clips (~60 MB), plus 40 clips per spoken
+word class; every clip is a pure function of (seed, class, index).
 """
 
 from __future__ import annotations

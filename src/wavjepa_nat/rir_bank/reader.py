@@ -62,7 +62,7 @@ class RIRBank:
         if self._file is None or self._pid != os.getpid():
             self._file = h5py.File(self.path, "r")
             self._pid = os.getpid()
-            # Dataset handles cached: an h5py path lookup costs ~0.1 ms, a lot on the per-clip hot path.
+            # Dataset handles cached: an h5py path lookup is not free, and this is the per-clip hot path.
             self._ds = {name: self._file[name] for name in ("brir", "noise_brir", "noise_bed")}
             try:
                 with open(self.path, "rb") as fh:

@@ -2,7 +2,7 @@
 
 The hybrid simulator (image sources of order 3 plus ray tracing) with the SOFA HRTF as
 microphone directivities, both ears at the head centre. It is much slower than the fast
-engine and its SOFA directivities cost 0.6-0.9 s per ear per head orientation to build,
+engine, and building its SOFA directivities is slow (per ear and per head orientation),
 so they are cached per (rounded) yaw and reused.
 """
 
