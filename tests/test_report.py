@@ -59,7 +59,7 @@ def check_report(out, rows):
     html = (out / "report.html").read_text()
     for r in rows:  # a table row per model and condition
         score = "" if r.score is None else f"{r.score:.3f}"
-        assert re.search(rf"^\| {re.escape(r.condition_label)} \| {r.metric} \| {score} \|", md, re.MULTILINE), r
+        assert re.search(rf"^\| {re.escape(r.cond.label)} \| {r.metric} \| {score} \|", md, re.MULTILINE), r
     pngs = sorted((out / "plots").glob("*.png"))
     assert pngs
     embedded = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)

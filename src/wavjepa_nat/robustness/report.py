@@ -10,17 +10,20 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
-import html
+import functools
 import json
 import math
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.plots import bin_label, make_plots
+import jinja2
 
-CONDITIONS = ("clean", "snr", "rt60", "snr_rt60")
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.robustness.conditions import KINDS, Condition
+from wavjepa_nat.robustness.plots import make_plots
+
 RESULTS_FORMAT = "wavjepa-nat-robustness-results"
 
 
@@ -40,25 +43,22 @@ class ResultRow:
     task: str = ""  # the probe's data set, when a sweep runs several
 
     def __post_init__(self):
-        if self.condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
+        if self.condition not in KINDS:
+            raise ValueError(f"condition must be one of {KINDS}, got {self.condition!r}")
         if self.rt60_bin is not None:
             self.rt60_bin = (float(self.rt60_bin[0]), float(self.rt60_bin[1]))
 
     @property
-    def condition_label(self) -> str:
-        parts = []
-        if self.snr_db is not None and self.condition in ("snr", "snr_rt60"):
-            parts.append(f"SNR {self.snr_db:g} dB")
-        if self.rt60_bin is not None and self.condition in ("rt60", "snr_rt60"):
-            parts.append(f"RT60 {bin_label(self.rt60_bin)}")
-        return ", ".join(parts) or "clean"
+    def cond(self) -> Condition:
+        """The sweep condition of this row (its `label` names it in reports)."""
+        return Condition(self.condition, self.snr_db if self.condition in ("snr", "snr_rt60") else None,
+                         self.rt60_bin if self.condition in ("rt60", "snr_rt60") else None)
 
     @property
     def sort_key(self) -> tuple:
         snr = -self.snr_db if self.snr_db is not None else 0.0  # high SNR (easy) first
         rt = self.rt60_bin[0] if self.rt60_bin is not None else 0.0
-        return (CONDITIONS.index(self.condition), snr, rt)
+        return (KINDS.index(self.condition), snr, rt)
 
 
 def _finite(v: Any) -> Any:
@@ -68,21 +68,51 @@ def _finite(v: Any) -> Any:
     return v
 
 
-def row_to_dict(row: ResultRow) -> dict:
-    d = {k: _finite(v) for k, v in dataclasses.asdict(row).items()}
-    d["rt60_bin"] = list(row.rt60_bin) if row.rt60_bin is not None else None
-    return d
+def _row_dict(row: ResultRow) -> dict:
+    return {k: _finite(v) for k, v in dataclasses.asdict(row).items()}
 
 
 def row_from_dict(d: dict) -> ResultRow:
     fields = {f.name for f in dataclasses.fields(ResultRow)}
-    d = {k: v for k, v in d.items() if k in fields}
-    if d.get("rt60_bin") is not None:
-        d["rt60_bin"] = tuple(d["rt60_bin"])
-    return ResultRow(**d)
+    return ResultRow(**{k: v for k, v in d.items() if k in fields})
 
 
-# ---------------------------------------------------------------- formatting
+# ---------------------------------------------------------------- the report model
+
+
+@dataclasses.dataclass
+class Table:
+    head: list[str]
+    body: list[list[str]]
+    id: str = ""
+
+
+@dataclasses.dataclass
+class Section:
+    """A titled block: a table, a bullet list (items) or preformatted text (code)."""
+
+    title: str
+    table: Table | None = None
+    items: list[str] | None = None
+    code: str | None = None
+
+
+@dataclasses.dataclass
+class Plot:
+    caption: str
+    path: str  # relative to the report folder, '/'-separated
+    png_base64: str  # the image itself, for the self-contained HTML page
+
+
+@dataclasses.dataclass
+class Report:
+    """What report.md and report.html both show, in order."""
+
+    title: str
+    setup: list[Section]
+    comparison: Table
+    per_model: list[Section]
+    plots: list[Plot]
 
 
 def _fmt(v: Any, digits: int = 3, none: str = "") -> str:
@@ -98,7 +128,7 @@ TABLE_HEAD = ["condition", "metric", "score", "drop vs clean", "drift: cos to cl
 
 def _table_cells(r: ResultRow) -> list[str]:
     return [
-        r.condition_label,
+        r.cond.label,
         r.metric,
         _fmt(r.score),
         _fmt(r.drop_vs_clean, none="-" if r.condition == "clean" else ""),
@@ -128,23 +158,10 @@ def comparison_table(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[st
     head = ["task", "metric", "condition"] + models
     body = []
     for k, r in sorted(keys.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[1].sort_key)):
-        body.append([r.task, r.metric, r.condition_label] + [cells.get(k + (m,), "") for m in models])
+        body.append([r.task, r.metric, r.cond.label] + [cells.get(k + (m,), "") for m in models])
     if not any(r.task for r in rows):  # one unnamed task: no task column
         head, body = head[1:], [b[1:] for b in body]
     return head, body
-
-
-def _md_table(head: list[str], body: list[list[str]]) -> str:
-    esc = lambda s: str(s).replace("|", "\\|")
-    lines = ["| " + " | ".join(map(esc, head)) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(map(esc, row)) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def _html_table(head: list[str], body: list[list[str]], table_id: str) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in body)
-    return f'<table id="{html.escape(table_id)}"><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>'
 
 
 def _notes(setup: dict) -> list[str]:
@@ -156,83 +173,67 @@ def _notes(setup: dict) -> list[str]:
     return [str(n) for n in notes]
 
 
-def _setup_sections(setup: dict) -> list[tuple[str, str, Any]]:
-    """(title, kind, value) of the setup: kind "table" (key/value pairs), "list" or "json"."""
+def _setup_sections(setup: dict) -> list[Section]:
+    def pairs(title: str, d: dict) -> Section:
+        return Section(title, table=Table(["name", "value"], [[k, _fmt(v)] for k, v in d.items()], f"setup-{title}"))
+
+    def code(title: str, value: Any) -> Section:
+        return Section(title, code=json.dumps(value, indent=2, default=str))
+
     sections = []
     if setup.get("versions"):
-        sections.append(("Versions", "table", setup["versions"]))
-    if setup.get("seeds") is not None:
-        seeds = setup["seeds"]
-        sections.append(("Seeds", "table" if isinstance(seeds, dict) else "list", seeds))
+        sections.append(pairs("Versions", setup["versions"]))
+    seeds = setup.get("seeds")
+    if seeds is not None:
+        sections.append(pairs("Seeds", seeds) if isinstance(seeds, dict) else
+                        Section("Seeds", items=seeds if isinstance(seeds, list) else [seeds]))
     notes = _notes(setup)
     if notes:
-        sections.append(("Notes", "list", notes))
+        sections.append(Section("Notes", items=notes))
     config = setup.get("config")
     if isinstance(config, dict):  # one line per setting reads better than a nested JSON dump
-        sections.append(("Configuration", "table", {k: json.dumps(v, default=str) for k, v in config.items()}))
+        sections.append(pairs("Configuration", {k: json.dumps(v, default=str) for k, v in config.items()}))
     elif config is not None:
-        sections.append(("Configuration", "json", config))
+        sections.append(code("Configuration", config))
     for k, v in setup.items():
         if k not in ("versions", "seeds", "notes", "config", "title"):
-            sections.append((k.replace("_", " ").capitalize(), "json", v))
+            sections.append(code(k.replace("_", " ").capitalize(), v))
     return sections
 
 
+def build_report(rows: Sequence[ResultRow], setup: dict, plots: Sequence[tuple[str, Path]], out_dir: Path,
+                 title: str) -> Report:
+    """The report model of rows + setup + plots (written under out_dir)."""
+    per_model = [
+        Section(f"{model}" + (f" — {task}" if task else "") + f" ({group[0].model_channels} ch)",
+                table=Table(TABLE_HEAD, [_table_cells(r) for r in group], f"model-{i}"))
+        for i, ((model, task), group) in enumerate(_groups(rows).items())
+    ]
+    return Report(
+        title=title,
+        setup=_setup_sections(setup),
+        comparison=Table(*comparison_table(rows), "comparison"),
+        per_model=per_model,
+        plots=[Plot(caption, path.relative_to(out_dir).as_posix(), base64.b64encode(path.read_bytes()).decode("ascii"))
+               for caption, path in plots],
+    )
+
+
+@functools.cache
+def _templates(fmt: str) -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("wavjepa_nat.robustness", "templates"),
+                             autoescape=fmt == "html", trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["md_cell"] = lambda s: str(s).replace("|", "\\|")
+    return env.get_template(f"report.{fmt}.j2")
+
+
+def render_report(report: Report, fmt: str) -> str:
+    """The report as "md" (Markdown, plots linked) or "html" (one self-contained page, plots inlined)."""
+    return _templates(fmt).render(r=report)
+
+
 # ---------------------------------------------------------------- writers
-
-
-def _markdown(rows, setup, plots, out_dir: Path, title: str) -> str:
-    md = [f"# {title}", "", "## Setup", ""]
-    for name, kind, value in _setup_sections(setup):
-        md += [f"### {name}", ""]
-        if kind == "table":
-            md += [_md_table(["name", "value"], [[k, _fmt(v)] for k, v in value.items()]), ""]
-        elif kind == "list":
-            md += [f"- {v}" for v in (value if isinstance(value, list) else [value])] + [""]
-        else:
-            md += ["```json", json.dumps(value, indent=2, default=str), "```", ""]
-    md += ["## Comparison", "", _md_table(*comparison_table(rows)), ""]
-    md += ["## Results per model", ""]
-    for (model, task), group in _groups(rows).items():
-        md += [f"### {model}" + (f" — {task}" if task else "") + f" ({group[0].model_channels} ch)", ""]
-        md += [_md_table(TABLE_HEAD, [_table_cells(r) for r in group]), ""]
-    if plots:
-        md += ["## Plots", ""]
-        md += [f"![{caption}]({path.relative_to(out_dir).as_posix()})\n" for caption, path in plots]
-    return "\n".join(md) + "\n"
-
-
-CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:0.6em;overflow:auto}
-figure{display:inline-block;margin:0.5em}figcaption{font-size:0.9em;color:#555}"""
-
-
-def _html(rows, setup, plots, title: str) -> str:
-    h = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-         f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>", "<h2>Setup</h2>"]
-    for name, kind, value in _setup_sections(setup):
-        h.append(f"<h3>{html.escape(name)}</h3>")
-        if kind == "table":
-            h.append(_html_table(["name", "value"], [[k, _fmt(v)] for k, v in value.items()], f"setup-{name}"))
-        elif kind == "list":
-            items = value if isinstance(value, list) else [value]
-            h.append("<ul>" + "".join(f"<li>{html.escape(str(v))}</li>" for v in items) + "</ul>")
-        else:
-            h.append(f"<pre>{html.escape(json.dumps(value, indent=2, default=str))}</pre>")
-    h += ["<h2>Comparison</h2>", _html_table(*comparison_table(rows), "comparison"), "<h2>Results per model</h2>"]
-    for i, ((model, task), group) in enumerate(_groups(rows).items()):
-        h.append(f"<h3>{html.escape(model)}{' — ' + html.escape(task) if task else ''} "
-                 f"({group[0].model_channels} ch)</h3>")
-        h.append(_html_table(TABLE_HEAD, [_table_cells(r) for r in group], f"model-{i}"))
-    if plots:
-        h.append("<h2>Plots</h2>")
-        for caption, path in plots:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            h.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    h.append("</body></html>")
-    return "\n".join(h) + "\n"
 
 
 def _csv(rows, path: Path) -> None:
@@ -241,7 +242,7 @@ def _csv(rows, path: Path) -> None:
         w = csv.writer(f)
         w.writerow(fields[:4] + ["rt60_lo", "rt60_hi"] + fields[4:])
         for r in rows:
-            d = row_to_dict(r)
+            d = _row_dict(r)
             lo, hi = r.rt60_bin if r.rt60_bin is not None else ("", "")
             vals = ["" if d[k] is None else d[k] for k in fields]
             w.writerow(vals[:4] + [lo, hi] + vals[4:])
@@ -251,21 +252,20 @@ def write_report(
     rows: Sequence[ResultRow], setup: dict, out_dir: str | Path, title: str | None = None
 ) -> dict[str, Path]:
     """Write report.md, report.html, results.json, results.csv and plots/*.png into out_dir."""
-    from wavjepa_nat import __version__
-
     rows = list(rows)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = title or setup.get("title") or "wavjepa-nat robustness report"
     paths = {k: out_dir / n for k, n in [("json", "results.json"), ("csv", "results.csv"),
                                           ("md", "report.md"), ("html", "report.html")]}
-    payload = {"format": RESULTS_FORMAT, "version": __version__, "title": title,
-               "setup": setup, "rows": [row_to_dict(r) for r in rows]}
+    payload = {"format": RESULTS_FORMAT, "version": version("wavjepa-nat"), "title": title,
+               "setup": setup, "rows": [_row_dict(r) for r in rows]}
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     _csv(rows, paths["csv"])
     plots = make_plots(rows, out_dir / "plots")
-    paths["md"].write_text(_markdown(rows, setup, plots, out_dir, title))
-    paths["html"].write_text(_html(rows, setup, plots, title))
+    report = build_report(rows, setup, plots, out_dir, title)
+    paths["md"].write_text(render_report(report, "md"))
+    paths["html"].write_text(render_report(report, "html"))
     paths.update({f"plot:{p.stem}": p for _, p in plots})
     return paths
 
