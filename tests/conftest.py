@@ -10,12 +10,12 @@ import pytest
 @pytest.fixture(scope="session")
 def corpus_and_bank(tmp_path_factory):
     """A small built-in corpus (no speech) and a 20-scene bank, for the training tests."""
-    from wavjepa_nat.data.corpus import make_corpus
+    from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes import SceneConfig
 
     root = tmp_path_factory.mktemp("train")
-    make_corpus(root / "corpus", n_per_class=3, seconds=2.5, seed=0, speech=False)
+    make_corpus(root / "corpus", CorpusConfig(n_per_class=3, seconds=2.5, seed=0, speech=False))
     simulate_bank(root / "bank.h5", SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=3.0, scenes_per_room=2), 20,
                   progress=False)
     return root / "corpus", root / "bank.h5"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavjepa_nat.data.corpus import PROCEDURAL_CLASSES, espeak_available, make_corpus
+from wavjepa_nat.data.corpus import PROCEDURAL_CLASSES, CorpusConfig, espeak_available, make_corpus
 from wavjepa_nat.data.sources import CorpusSource, open_source
 from wavjepa_nat.errors import InputError
 
@@ -32,17 +32,17 @@ def _rows(root):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("c") / "corpus"
-    make_corpus(root, seed=0, **SMALL)
+    make_corpus(root, CorpusConfig(seed=0, **SMALL))
     return root
 
 
 def test_same_seed_identical_files_other_seed_differs(corpus, tmp_path):
     again = tmp_path / "again"
-    make_corpus(again, seed=0, **SMALL)
+    make_corpus(again, CorpusConfig(seed=0, **SMALL))
     assert _hashes(again) == _hashes(corpus) and len(_hashes(corpus)) == 12 * 5
     assert (again / "manifest.csv").read_bytes() == (corpus / "manifest.csv").read_bytes()
     other = tmp_path / "other"
-    make_corpus(other, seed=1, **SMALL)
+    make_corpus(other, CorpusConfig(seed=1, **SMALL))
     assert not set(_hashes(other).values()) & set(_hashes(corpus).values())
 
 
@@ -77,7 +77,7 @@ def test_clips_are_clean_audio_at_class_independent_levels(corpus):
 def test_classes_are_learnable_by_a_simple_model(tmp_path):
     """Nearest class mean on band energies + temporal-modulation statistics beats chance by far."""
     root = tmp_path / "c"
-    make_corpus(root, n_per_class=12, seconds=2.0, speech=False, seed=3)
+    make_corpus(root, CorpusConfig(n_per_class=12, seconds=2.0, speech=False, seed=3))
     feats, labels, splits = [], [], []
     for row in _rows(root):
         x, _fs = sf.read(root / row["path"])
@@ -107,16 +107,16 @@ def test_classes_are_learnable_by_a_simple_model(tmp_path):
 
 def test_reuse_and_conflicts(corpus, tmp_path):
     stamp = (corpus / "corpus.json").stat().st_mtime_ns
-    info = make_corpus(corpus, seed=0, **SMALL)  # same config: reused untouched
+    info = make_corpus(corpus, CorpusConfig(seed=0, **SMALL))  # same config: reused untouched
     assert (corpus / "corpus.json").stat().st_mtime_ns == stamp and info["n_clips"] == 60
     with pytest.raises(InputError, match="another config"):
-        make_corpus(corpus, seed=1, **SMALL)
+        make_corpus(corpus, CorpusConfig(seed=1, **SMALL))
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty"):
-        make_corpus(tmp_path / "busy", **SMALL)
+        make_corpus(tmp_path / "busy", CorpusConfig(**SMALL))
     with pytest.raises(InputError):
-        make_corpus(tmp_path / "few", n_per_class=2, speech=False)
+        make_corpus(tmp_path / "few", CorpusConfig(n_per_class=2, speech=False))
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # no leftovers
 
 
@@ -131,7 +131,7 @@ def test_sources_read_the_corpus(corpus):
 def test_open_source_builtin_makes_the_cache(tmp_path, monkeypatch):
     import wavjepa_nat.data.corpus as corpus_mod
 
-    monkeypatch.setattr(corpus_mod, "make_corpus", lambda root: make_corpus(root, **SMALL))
+    monkeypatch.setattr(corpus_mod, "make_corpus", lambda root: make_corpus(root, CorpusConfig(**SMALL)))
     src = open_source("builtin", cache_dir=tmp_path / "cache")
     assert (tmp_path / "cache" / "corpus.json").is_file() and len(src) == 60
 
@@ -139,8 +139,8 @@ def test_open_source_builtin_makes_the_cache(tmp_path, monkeypatch):
 @pytest.mark.skipif(not espeak_available(), reason="espeak-ng not installed")
 def test_spoken_word_classes(tmp_path):
     kw = {"n_per_class": 3, "seconds": 1.5, "speech": True, "words": ("yes", "down")}
-    make_corpus(tmp_path / "a", **kw)
-    make_corpus(tmp_path / "b", **kw)
+    make_corpus(tmp_path / "a", CorpusConfig(**kw))
+    make_corpus(tmp_path / "b", CorpusConfig(**kw))
     assert _hashes(tmp_path / "a") == _hashes(tmp_path / "b")
     rows = _rows(tmp_path / "a")
     assert {"word_yes", "word_down"} <= {r["label"] for r in rows}
@@ -159,8 +159,8 @@ def test_speech_true_without_espeak_is_an_input_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(corpus_mod.shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="espeak"):
-        make_corpus(tmp_path / "x", speech=True)
-    assert make_corpus(tmp_path / "y", n_per_class=3, seconds=0.5, speech="auto")["config"]["speech"] is False
+        make_corpus(tmp_path / "x", CorpusConfig(speech=True))
+    assert make_corpus(tmp_path / "y", CorpusConfig(n_per_class=3, seconds=0.5, speech="auto"))["config"]["speech"] is False
 
 
 def test_cli_make_corpus(tmp_path):
@@ -177,3 +177,38 @@ def test_cli_make_corpus(tmp_path):
     assert again.exit_code == 0 and "already present" in again.output
     clash = CliRunner().invoke(app, args[:-1] + ["--seed", "4", "--no-speech"])
     assert isinstance(clash.exception, InputError)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_per_class": 2}, "--n-per-class"),
+    ({"seconds": 0.0}, "--seconds"),
+    ({"seconds": float("nan")}, "--seconds"),
+    ({"fs": 4000}, "--fs"),
+    ({"seed": -1}, "--seed"),
+    ({"speech": "maybe"}, "speech"),
+    ({"words": ()}, "words"),
+    ({"words": ("yes", "yes")}, "words"),
+    ({"words": ("../up",)}, "words"),
+])
+def test_config_checks_itself(kwargs, message):
+    with pytest.raises(InputError, match=message) as err:
+        CorpusConfig(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--n-per-class", "2"], "--n-per-class"),
+    (["--seconds", "0.01"], "--seconds"),
+    (["--fs", "4000"], "--fs"),
+    (["--seed", "-2"], "--seed"),
+])
+def test_cli_bad_config_is_one_line_exit_2(tmp_path, extra, message):
+    import subprocess
+    import sys
+
+    out = tmp_path / "c"
+    result = subprocess.run([sys.executable, "-m", "wavjepa_nat.cli", "make-corpus", "--out", str(out), *extra],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert not out.exists()

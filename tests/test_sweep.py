@@ -10,7 +10,7 @@ import pytest
 import torch
 from _fake_encoder import FakeEncoder, cli_inprocess, export_tiny
 
-from wavjepa_nat.data.corpus import make_corpus
+from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank
 from wavjepa_nat.robustness.report import load_results
@@ -27,7 +27,7 @@ def world(tmp_path_factory):
     cfg = SceneConfig(rt60=(0.2, 0.9), noise_bed_seconds=2.0, noise_sources=(0, 1), scenes_per_room=2,
                       split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 8.0), source_distance=(0.5, 2.0))
     simulate_bank(root / "bank.h5", cfg, 24, progress=False)
-    make_corpus(root / "corpus", n_per_class=4, seconds=1.0, speech=False)
+    make_corpus(root / "corpus", CorpusConfig(n_per_class=4, seconds=1.0, speech=False))
     export_tiny(root / "nat.safetensors", channels=2)
     export_tiny(root / "mono.safetensors", channels=1)
     rt = np.sort(RIRBank(root / "bank.h5").rt60()[RIRBank(root / "bank.h5").select(split="test")])

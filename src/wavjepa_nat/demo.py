@@ -50,7 +50,7 @@ def _saved_settings(run: Path) -> dict:
 
 
 def run_demo(cfg: DemoConfig, log=print) -> Path:
-    from wavjepa_nat.data.corpus import make_corpus
+    from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
     from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.robustness.sweep import run_sweep
@@ -74,7 +74,7 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
 
     step("2/5 making the built-in corpus")
     corpus = out / "corpus"
-    summary = make_corpus(corpus, n_per_class=cfg.n_per_class, seconds=cfg.clip_seconds, seed=cfg.seed, speech="auto")
+    summary = make_corpus(corpus, CorpusConfig(n_per_class=cfg.n_per_class, seconds=cfg.clip_seconds, seed=cfg.seed))
     log(f"   {len(summary['classes'])} classes, {summary['n_clips']} clips ({summary['splits']})")
 
     models = {}

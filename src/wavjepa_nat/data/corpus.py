@@ -1,6 +1,6 @@
 """A built-in labelled corpus that needs no download: procedural sound events (+ spoken words).
 
-`make_corpus(out_dir)` writes
+`make_corpus(out_dir, CorpusConfig(...))` writes
 
     out_dir/<class>/<class>_0000.wav ...   16-bit WAV, one folder per class
     out_dir/manifest.csv                   path,label,split (seeded split, stratified per class)
@@ -23,38 +23,82 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import numbers
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve
 
-from wavjepa_nat.dsp import resample
+from wavjepa_nat.data.splits import stratified_split
+from wavjepa_nat.dsp import clip_rng, resample
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.progress import progress_bar
+from wavjepa_nat.scenes.config import SPLITS
+from wavjepa_nat.scenes.noise import builtin_noise
 
 LEVEL_RANGE_DB = (-40.0, -30.0)  # RMS dBFS of written clips: same for all classes; impacts (crest
 # factor up to ~32 dB) then peak below -8 dBFS, so peak limiting, which would leak the class, never acts
 BACKGROUND_SNR_DB = (25.0, 45.0)  # faint pink background below the events
-SPLIT_FRACTIONS = (("train", 0.7), ("val", 0.15), ("test", 0.15))
 DEFAULT_WORDS = ("yes", "no", "up", "down")
 VOICE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2")
 
 
-@dataclass
+MIN_SECONDS = 0.1
+MIN_FS = 8000
+
+
+@dataclass(frozen=True)
 class CorpusConfig:
-    n_per_class: int = 40
+    """What the corpus holds (stored in corpus.json; an existing corpus is reused only when it matches).
+
+    `speech="auto"` means "when espeak-ng is installed" and is resolved to True or False on construction;
+    speech=True without espeak-ng is an InputError."""
+
+    n_per_class: int = 40  # >= 3: every class gets train, val and test clips
     seconds: float = 4.0
     fs: int = 16000
     seed: int = 0
-    speech: bool = False  # resolved: "auto" becomes True or False before it is stored
-    words: tuple[str, ...] = field(default_factory=lambda: DEFAULT_WORDS)
+    speech: bool | str = "auto"
+    words: tuple[str, ...] = DEFAULT_WORDS
+
+    def __post_init__(self) -> None:
+        if not _whole(self.n_per_class) or self.n_per_class < 3:
+            raise InputError("--n-per-class (CorpusConfig.n_per_class) must be at least 3 so that every class "
+                             f"has train, val and test clips, got {self.n_per_class!r}")
+        if not _real(self.seconds) or self.seconds < MIN_SECONDS:
+            raise InputError(f"--seconds (CorpusConfig.seconds) must be at least {MIN_SECONDS} s, "
+                             f"got {self.seconds!r}")
+        if not _whole(self.fs) or self.fs < MIN_FS:
+            raise InputError(f"--fs (CorpusConfig.fs) must be at least {MIN_FS} Hz, got {self.fs!r}")
+        if not _whole(self.seed) or self.seed < 0:
+            raise InputError(f"--seed (CorpusConfig.seed) must be a whole number >= 0, got {self.seed!r}")
+        if self.speech not in (True, False, "auto"):
+            raise InputError(f"CorpusConfig.speech must be True, False or 'auto', got {self.speech!r}")
+        words = tuple(self.words) if isinstance(self.words, (list, tuple)) else None
+        if not words or len(set(words)) != len(words) or not all(
+                isinstance(w, str) and re.fullmatch(r"[\w'-]+", w) for w in words):
+            raise InputError("CorpusConfig.words must be distinct words of letters, digits, ' or - "
+                             f"(each names a class folder), got {self.words!r}")
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "speech", resolve_speech(self.speech))
+
+
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ---------------------------------------------------------------- building blocks (vectorised numpy)
@@ -95,15 +139,6 @@ def _band_noise(rng, n: int, fs: int, lo: float, hi: float) -> np.ndarray:
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / fs)
     spec[(f < lo) | (f > hi)] = 0
-    x = np.fft.irfft(spec, n)
-    return x / (np.std(x) + 1e-12)
-
-
-def _pink(rng, n: int, fs: int) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / fs)
-    spec[1:] /= np.sqrt(f[1:])
-    spec[0] = 0
     x = np.fft.irfft(spec, n)
     return x / (np.std(x) + 1e-12)
 
@@ -317,26 +352,12 @@ def _finish(event: np.ndarray, rng, fs: int) -> np.ndarray:
     """Add a faint pink background and set a level drawn from the same range for every class."""
     event_rms = np.sqrt(np.mean(event**2)) + 1e-12
     snr = rng.uniform(*BACKGROUND_SNR_DB)
-    x = event + _pink(rng, len(event), fs) * event_rms * 10 ** (-snr / 20)
+    x = event + builtin_noise("pink", rng, len(event), fs) * event_rms * 10 ** (-snr / 20)
     x *= 10 ** (rng.uniform(*LEVEL_RANGE_DB) / 20) / np.sqrt(np.mean(x**2))
     peak = np.max(np.abs(x))
     if peak > 0.99:  # never clip the 16-bit file; rare with the headroom above
         x *= 0.99 / peak
     return x.astype(np.float32)
-
-
-def _clip_rng(seed: int, class_index: int, clip_index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, class_index, clip_index])
-
-
-def _stratified_splits(cfg: CorpusConfig, class_index: int) -> list[str]:
-    """Split names for the clips of one class: seeded, every split non-empty."""
-    n = cfg.n_per_class
-    n_val = max(1, round(SPLIT_FRACTIONS[1][1] * n))
-    n_test = max(1, round(SPLIT_FRACTIONS[2][1] * n))
-    names = ["val"] * n_val + ["test"] * n_test + ["train"] * (n - n_val - n_test)
-    order = np.random.default_rng([cfg.seed, class_index, 1_000_003]).permutation(n)
-    return [names[i] for i in order]
 
 
 def resolve_speech(speech: bool | str) -> bool:
@@ -379,57 +400,39 @@ def _existing(out: Path, cfg: CorpusConfig) -> dict | None:
     return info
 
 
-def make_corpus(
-    out_dir: str | Path,
-    n_per_class: int = 40,
-    seconds: float = 4.0,
-    fs: int = 16000,
-    seed: int = 0,
-    speech: bool | str = "auto",
-    words: tuple[str, ...] = DEFAULT_WORDS,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Write the corpus to out_dir (atomically: built next to it, then renamed) and return its info.
-
-    An existing corpus with the same config is reused as is.
-    """
-    if n_per_class < 3:
-        raise InputError("n_per_class must be >= 3 so that every class has train, val and test clips")
-    if seconds <= 0 or fs < 8000:
-        raise InputError("seconds must be positive and fs at least 8000 Hz")
-    cfg = CorpusConfig(
-        int(n_per_class), float(seconds), int(fs), int(seed), resolve_speech(speech), tuple(words)
-    )
+def make_corpus(out_dir: str | Path, cfg: CorpusConfig | None = None, progress: bool = False) -> dict:
+    """Write the corpus (default: CorpusConfig()) to out_dir (atomically: built next to it, then renamed)
+    and return its info. An existing corpus with the same config is reused as is.
+    progress: show a progress bar over the clips."""
+    cfg = CorpusConfig() if cfg is None else cfg
     out = Path(out_dir)
     found = _existing(out, cfg)
     if found is not None:
         return found
 
     classes = corpus_classes(cfg)
-    total = len(classes) * cfg.n_per_class
     n = round(cfg.seconds * cfg.fs)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     rows: list[tuple[str, str, str]] = []
-    done = 0
+    bar = progress_bar(len(classes) * cfg.n_per_class, "making corpus", enabled=progress, transient=True)
     try:
-        for ci, name in enumerate(classes):
-            (tmp / name).mkdir()
-            splits = _stratified_splits(cfg, ci)
-            if name in PROCEDURAL_CLASSES:
-                clips = (
-                    _finish(PROCEDURAL_CLASSES[name](rng, n, cfg.fs), rng, cfg.fs)
-                    for rng in (_clip_rng(cfg.seed, ci, i) for i in range(cfg.n_per_class))
-                )
-            else:
-                clips = iter(_speech_clips(cfg, ci, name.removeprefix("word_"), n, tmp))
-            for i, clip in enumerate(clips):
-                rel = f"{name}/{name}_{i:04d}.wav"
-                sf.write(tmp / rel, clip, cfg.fs, subtype="PCM_16")
-                rows.append((rel, name, splits[i]))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+        with bar as advance:
+            for ci, name in enumerate(classes):
+                (tmp / name).mkdir()
+                splits = stratified_split([name] * cfg.n_per_class, cfg.seed)
+                if name in PROCEDURAL_CLASSES:
+                    clips = (
+                        _finish(PROCEDURAL_CLASSES[name](rng, n, cfg.fs), rng, cfg.fs)
+                        for rng in (clip_rng(cfg.seed, ci, i) for i in range(cfg.n_per_class))
+                    )
+                else:
+                    clips = iter(_speech_clips(cfg, ci, name.removeprefix("word_"), n, tmp))
+                for i, clip in enumerate(clips):
+                    rel = f"{name}/{name}_{i:04d}.wav"
+                    sf.write(tmp / rel, clip, cfg.fs, subtype="PCM_16")
+                    rows.append((rel, name, splits[i]))
+                    advance()
         with open(tmp / "manifest.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(("path", "label", "split"))
@@ -444,7 +447,7 @@ def make_corpus(
 
 
 def _speech_clips(cfg: CorpusConfig, class_index: int, word: str, n: int, tmp: Path) -> list[np.ndarray]:
-    rngs = [_clip_rng(cfg.seed, class_index, i) for i in range(cfg.n_per_class)]
+    rngs = [clip_rng(cfg.seed, class_index, i) for i in range(cfg.n_per_class)]
     params = [_speech_params(rng) for rng in rngs]
     paths = [tmp / f".speak_{word}_{i}.wav" for i in range(cfg.n_per_class)]
     with ThreadPoolExecutor(max_workers=4) as pool:  # espeak-ng runs as subprocesses: threads suffice
@@ -469,7 +472,7 @@ def _trim_silence(x: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
 def _info(cfg: CorpusConfig, classes: list[str], rows) -> dict:
     from wavjepa_nat import __version__
 
-    counts = {s: sum(1 for r in rows if r[2] == s) for s, _ in SPLIT_FRACTIONS}
+    counts = {s: sum(1 for r in rows if r[2] == s) for s in SPLITS}
     return {
         "format": "wavjepa-nat corpus",
         "version": __version__,

@@ -20,15 +20,14 @@ import numpy as np
 
 from wavjepa_nat.data.clips import ClipConfig, prepare_clip
 from wavjepa_nat.data.sources import AudioItem, decode_audio, open_source
+from wavjepa_nat.data.splits import SPLITS, stratified_split
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.robustness.conditions import stream_id
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "eval": "test", "evaluation": "test"}
-FRACTIONS = (0.7, 0.15, 0.15)
 
 
 @dataclass
@@ -86,16 +85,8 @@ def _assign_splits(entries: list[_Entry], seed: int) -> str:
         for e, s in zip(entries, own):
             e.split = s
         return "the data set's own"
-    by_class: dict[str, list[_Entry]] = {}
-    for e in entries:
-        by_class.setdefault(e.labels[0], []).append(e)
-    for label, group in by_class.items():
-        order = np.random.default_rng([seed, stream_id(label)]).permutation(len(group))
-        n = len(group)
-        n_test = max(1, round(FRACTIONS[2] * n)) if n >= 2 else 0
-        n_val = round(FRACTIONS[1] * n) if n - n_test >= 3 else 0
-        for rank, i in enumerate(order):
-            group[i].split = "test" if rank < n_test else ("val" if rank < n_test + n_val else "train")
+    for e, s in zip(entries, stratified_split([e.labels[0] for e in entries], seed)):
+        e.split = s
     return f"a seeded stratified split (seed {seed}; 70/15/15 %)"
 
 
