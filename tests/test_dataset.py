@@ -1,29 +1,52 @@
-"""NaturalisticCrops / NaturalisticDataModule: shapes, worker splitting, determinism, CPU == GPU-mode crops."""
+"""The training stream (data.stream): shapes, workers, determinism, CPU == GPU-mode crops, step indexing,
+streamed shards, and the bank being optional for dry clips."""
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from test_augment import FakeBank
 
 from wavjepa_nat.data.augment import AugmentConfig
-from wavjepa_nat.data.dataset import NaturalisticCrops, NaturalisticDataModule, stack_crops
+from wavjepa_nat.data.augment_torch import NaturalisticAugment
 from wavjepa_nat.data.clips import ClipConfig
-from wavjepa_nat.data.sources import AudioItem
+from wavjepa_nat.data.sources import FolderSource, WebDatasetSource
+from wavjepa_nat.data.stream import TrainingBatches, TrainingData, crops_on_device
 from wavjepa_nat.errors import InputError
 
 CLIP = ClipConfig(fs=16000, clip_seconds=1.0)
 
 
-def items(n=6):
+def _signals(n):
     rng = np.random.default_rng(0)
-    out = []
     for i in range(n):
         fs = 16000 if i % 2 == 0 else 22050
-        audio = rng.standard_normal((1 + i % 2, int(fs * (0.6 + 0.3 * i)))).astype(np.float32)
-        out.append(AudioItem(audio=audio, fs=fs, key=f"clip{i}"))
-    return out
+        yield f"clip{i}", rng.standard_normal((int(fs * (0.6 + 0.3 * i)), 1 + i % 2)).astype(np.float32) * 0.1, fs
+
+
+def folder(tmp_path, n=6) -> FolderSource:
+    root = tmp_path / "audio"
+    root.mkdir(exist_ok=True)
+    for key, x, fs in _signals(n):
+        sf.write(root / f"{key}.wav", x, fs, subtype="FLOAT")
+    return FolderSource(root)
+
+
+def shards(tmp_path, n=6) -> WebDatasetSource:
+    path = tmp_path / "shard000.tar"
+    with tarfile.open(path, "w") as tar:
+        for key, x, fs in _signals(n):
+            buf = io.BytesIO()
+            sf.write(buf, x, fs, format="WAV", subtype="FLOAT")
+            info = tarfile.TarInfo(f"{key}.wav")
+            info.size = len(buf.getvalue())
+            tar.addfile(info, io.BytesIO(buf.getvalue()))
+    return WebDatasetSource(str(path), repeat=True)
 
 
 def aug(**kw):
@@ -31,78 +54,110 @@ def aug(**kw):
     return AugmentConfig(**{**base, **kw})
 
 
-def test_cpu_mode_yields_normalised_binaural_crops():
-    crops = list(NaturalisticCrops(items(4), FakeBank(), CLIP, aug()))
-    assert len(crops) == 4 * 3
-    for c in crops:
-        assert c.shape == (2, 4000) and c.dtype == np.float32
-        assert abs(float(c.mean())) < 1e-4 and float(c.var()) == pytest.approx(1.0, abs=1e-3)
+def take(stream, n_batches, num_workers=0):
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=num_workers)
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n_batches:
+            return out
+    return out
 
 
-def test_same_seed_same_crops_other_seed_differs():
-    a = np.stack(list(NaturalisticCrops(items(3), FakeBank(), CLIP, aug(seed=1))))
-    b = np.stack(list(NaturalisticCrops(items(3), FakeBank(), CLIP, aug(seed=1))))
-    c = np.stack(list(NaturalisticCrops(items(3), FakeBank(), CLIP, aug(seed=2))))
-    np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, c)
+def test_cpu_batches_are_normalised_binaural_crops(tmp_path):
+    (batch,) = take(TrainingBatches(folder(tmp_path), FakeBank(), CLIP, aug(), batch_clips=4), 1)
+    crops = batch["audio"]
+    assert crops.shape == (4 * 3, 2, 4000) and crops.dtype == torch.float32
+    flat = crops.flatten(1).double()
+    torch.testing.assert_close(flat.mean(1), torch.zeros(12, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(flat.var(1, correction=0), torch.ones(12, dtype=torch.float64), atol=1e-3, rtol=0)
 
 
-def test_gpu_mode_emits_draws_that_give_the_cpu_crops():
-    cfg = aug(seed=3)
-    cpu = np.stack(list(NaturalisticCrops(items(4), FakeBank(), CLIP, cfg, mode="cpu")))
-    loader = torch.utils.data.DataLoader(NaturalisticCrops(items(4), FakeBank(), CLIP, cfg, mode="gpu"), batch_size=4)
-    (batch,) = list(loader)
-    assert batch["dry"].shape == (4, CLIP.n_samples) and batch["crop_offsets"].shape == (4, 3)
-    dm = NaturalisticDataModule(items(4), FakeBank(), CLIP, cfg, batch_size=4, num_workers=0, augment_on="gpu")
-    crops = dm.on_after_batch_transfer(batch, 0)
-    np.testing.assert_allclose(crops.numpy(), cpu, atol=2e-4)
+def test_same_seed_same_batches_other_seed_differs(tmp_path):
+    source = folder(tmp_path, 3)
+    a, b, c = (take(TrainingBatches(source, FakeBank(), CLIP, aug(seed=s), batch_clips=1), 3) for s in (1, 1, 2))
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x["audio"], y["audio"], atol=0, rtol=0)
+    assert not torch.allclose(a[0]["audio"], c[0]["audio"])
 
 
-def test_datamodule_two_workers_split_the_clips_and_batch_by_clip():
-    n_items, b, cfg = 6, 2, aug()
-    seen = []
-
-    def collate(crops):
-        seen.append(len(crops))
-        return {"audio": stack_crops(crops), "n": len(crops)}
-
-    dm = NaturalisticDataModule(items(n_items), FakeBank(), CLIP, cfg, batch_size=b, num_workers=2, collate_fn=collate)
-    batches = list(dm.train_dataloader())
-    total = sum(x["n"] for x in batches)
-    assert total == n_items * cfg.n_crops  # every clip exactly once over the two workers
-    assert all(x["audio"].shape[1:] == (2, 4000) for x in batches)
-    assert all(x["n"] % cfg.n_crops == 0 and x["n"] <= b * cfg.n_crops for x in batches)
-    # Crops are not duplicated between workers (their seeds differ).
-    audio = torch.cat([x["audio"] for x in batches]).flatten(1)
-    assert torch.unique(audio, dim=0).shape[0] == total
+def test_gpu_mode_emits_draws_that_give_the_cpu_crops(tmp_path):
+    source, cfg = folder(tmp_path, 4), aug(seed=3)
+    (cpu,) = take(TrainingBatches(source, FakeBank(), CLIP, cfg, batch_clips=4), 1)
+    (gpu,) = take(TrainingBatches(source, FakeBank(), CLIP, cfg, batch_clips=4, augment_on="gpu"), 1)
+    assert gpu["scene"]["dry"].shape == (4, CLIP.n_samples) and gpu["scene"]["crop_offsets"].shape == (4, 3)
+    crops = crops_on_device(gpu, NaturalisticAugment(cfg))["audio"]
+    np.testing.assert_allclose(crops.numpy(), cpu["audio"].numpy(), atol=2e-4)
 
 
-def test_datamodule_default_collate_and_epochs_differ():
-    dm = NaturalisticDataModule(items(2), FakeBank(), CLIP, aug(channels=1), batch_size=2, num_workers=0)
-    loader = dm.train_dataloader()
-    (e0,) = list(loader)
-    (e1,) = list(loader)
-    assert e0.shape == (6, 1, 4000) and e0.dtype == torch.float32
-    assert not torch.allclose(e0, e1)  # a new epoch draws new scenes, SNRs and crops
+def test_two_workers_take_steps_in_turn_and_cover_an_epoch(tmp_path):
+    """Worker w makes steps w, w+2, ...: the loader yields steps in order, equal to a one-process stream."""
+    source, cfg = folder(tmp_path, 6), aug()
+    stream = TrainingBatches(source, FakeBank(), CLIP, cfg, batch_clips=2)
+    two = take(stream, 3, num_workers=2)
+    for step, batch in enumerate(two):
+        torch.testing.assert_close(batch["audio"], stream.batch_at(step)["audio"], atol=0, rtol=0)
+    audio = torch.cat([b["audio"] for b in two]).flatten(1)
+    assert torch.unique(audio, dim=0).shape[0] == 6 * cfg.n_crops  # no crop repeated
 
 
-def test_datamodule_gpu_mode_with_collate_fn():
-    def collate(crops):
-        return {"audio": torch.stack(crops), "context_idx": torch.arange(3)}
-
-    dm = NaturalisticDataModule(items(2), FakeBank(), CLIP, aug(), batch_size=2, num_workers=0,
-                                collate_fn=collate, augment_on="gpu")
-    (batch,) = list(dm.train_dataloader())
-    out = dm.on_after_batch_transfer(batch, 0)
-    assert out["audio"].shape == (6, 2, 4000) and out["context_idx"].device == out["audio"].device
+def test_resumed_stream_continues_with_the_same_batches(tmp_path):
+    source = folder(tmp_path, 5)
+    unbroken = take(TrainingBatches(source, FakeBank(), CLIP, aug(), batch_clips=2), 6)
+    resumed = take(TrainingBatches(source, FakeBank(), CLIP, aug(), batch_clips=2, start_step=4), 2)
+    for a, b in zip(unbroken[4:], resumed):
+        torch.testing.assert_close(a["audio"], b["audio"], atol=0, rtol=0)
 
 
-def test_datamodule_validates_bank():
+def test_epochs_differ(tmp_path):
+    source = folder(tmp_path, 2)
+    e0, e1 = take(TrainingBatches(source, FakeBank(), CLIP, aug(channels=1), batch_clips=2), 2)
+    assert e0["audio"].shape == (6, 1, 4000)
+    assert not torch.allclose(e0["audio"], e1["audio"])  # a new epoch draws new scenes, SNRs and crops
+
+
+def test_masks_come_with_the_batch(tmp_path):
+    calls = []
+
+    def masks(n_crops, crop_samples, generator):
+        calls.append((n_crops, crop_samples))
+        return {"context_idx": torch.randint(0, 10, (n_crops, 4), generator=generator)}
+
+    for mode in ("cpu", "gpu"):
+        (batch,) = take(TrainingBatches(folder(tmp_path, 2), FakeBank(), CLIP, aug(), 2, masks, mode), 1)
+        assert batch["context_idx"].shape == (6, 4)
+    assert calls == [(6, 4000), (6, 4000)]
+    a = take(TrainingBatches(folder(tmp_path, 2), FakeBank(), CLIP, aug(), 2, masks), 2)
+    assert not torch.equal(a[0]["context_idx"], a[1]["context_idx"])  # each step its own masks
+
+
+def test_streamed_shards_split_over_workers(tmp_path):
+    """WebDataset shards: each worker reads its own share; batches of B clips; no crop repeated."""
+    source, cfg = shards(tmp_path, 6), aug()
+    batches = take(TrainingBatches(source, FakeBank(), CLIP, cfg, batch_clips=2), 3)
+    assert [b["audio"].shape for b in batches] == [(6, 2, 4000)] * 3
+    audio = torch.cat([b["audio"] for b in batches]).flatten(1)
+    assert torch.unique(audio, dim=0).shape[0] == 18
+
+
+def test_dry_clips_need_no_bank(tmp_path):
+    (batch,) = take(TrainingBatches(folder(tmp_path, 2), None, CLIP, aug(clean_ratio=1.0, channels=1), 2), 1)
+    assert batch["audio"].shape == (6, 1, 4000) and torch.isfinite(batch["audio"]).all()
+    with pytest.raises(InputError, match="bank"):
+        TrainingBatches(folder(tmp_path, 2), None, CLIP, aug(clean_ratio=0.5), 2)
+
+
+def test_stream_validates_bank_and_options(tmp_path):
+    source = folder(tmp_path, 2)
     with pytest.raises(InputError, match="Hz"):
-        NaturalisticDataModule(items(2), FakeBank(fs=8000), CLIP, aug()).setup("fit")
+        TrainingBatches(source, FakeBank(fs=8000), CLIP, aug(), 2)
     with pytest.raises(InputError, match="no scenes"):
-        NaturalisticDataModule(items(2), FakeBank(), CLIP, aug(split="test")).setup("fit")
+        TrainingBatches(source, FakeBank(), CLIP, aug(split="test"), 2)
     with pytest.raises(InputError, match="not found"):
-        NaturalisticDataModule(items(2), "/nonexistent/bank.h5", CLIP, aug()).setup("fit")
-    with pytest.raises(InputError):
-        NaturalisticDataModule(items(2), FakeBank(), CLIP, aug(), augment_on="tpu")
+        TrainingBatches(source, "/nonexistent/bank.h5", CLIP, aug(), 2)
+    with pytest.raises(InputError, match="augment_on"):
+        TrainingBatches(source, FakeBank(), CLIP, aug(), 2, augment_on="tpu")
+    with pytest.raises(InputError, match="shorter than a crop"):
+        TrainingBatches(source, FakeBank(), ClipConfig(fs=16000, clip_seconds=0.2), aug(), 2)
+    with pytest.raises(InputError, match="num_workers"):
+        TrainingData(source, FakeBank(), CLIP, aug(), 2, num_workers=-1)

@@ -11,9 +11,9 @@ import torch
 from scipy.signal import fftconvolve
 
 from wavjepa_nat.data.augment import AugmentConfig
-from wavjepa_nat.data.dataset import NaturalisticDataModule
 from wavjepa_nat.data.clips import ClipConfig
-from wavjepa_nat.data.sources import AudioItem
+from wavjepa_nat.data.sources import FolderSource
+from wavjepa_nat.data.stream import TrainingBatches, TrainingData
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank
 from wavjepa_nat.scenes import SceneConfig
 
@@ -28,9 +28,14 @@ def bank_path(tmp_path_factory):
     return path
 
 
-def items(n):
+def clips(tmp_path, n) -> FolderSource:
     rng = np.random.default_rng(0)
-    return [AudioItem(rng.standard_normal((1, 12000 + 1000 * i)).astype(np.float32), 16000, f"c{i}") for i in range(n)]
+    root = tmp_path / "clips"
+    root.mkdir(exist_ok=True)
+    for i in range(n):
+        sf.write(root / f"c{i}.wav", 0.1 * rng.standard_normal(12000 + 1000 * i).astype(np.float32), 16000,
+                 subtype="FLOAT")
+    return FolderSource(root)
 
 
 @pytest.mark.parametrize("noise", ["bed", "sources"])
@@ -40,28 +45,25 @@ def test_two_workers_read_the_bank_and_cpu_equals_gpu_mode(bank_path, tmp_path, 
         sf.write(tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32), 16000)
         noise_paths = (str(tmp_path / "noise.wav"),)
     cfg = AugmentConfig(clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths, seed=5)
+    source = clips(tmp_path, 6)
     out = {}
     for mode in ("cpu", "gpu"):
-        dm = NaturalisticDataModule(items(6), bank_path, CLIP, cfg, batch_size=2, num_workers=2, augment_on=mode)
-        dm.setup("fit")
-        batches = [dm.on_after_batch_transfer(b, 0) for b in dm.train_dataloader()]
+        dm = TrainingData(source, bank_path, CLIP, cfg, batch_clips=2, num_workers=2, augment_on=mode)
+        loader = iter(dm.train_dataloader())
+        batches = [dm.on_after_batch_transfer(next(loader), 0)["audio"] for _ in range(3)]
         out[mode] = torch.cat(batches)
     assert out["cpu"].shape == (12, 2, 4000) and torch.isfinite(out["cpu"]).all()
     torch.testing.assert_close(out["gpu"], out["cpu"], atol=2e-4, rtol=1e-4)
     assert torch.unique(out["cpu"].flatten(1), dim=0).shape[0] == 12  # workers do not repeat each other
 
 
-def test_val_split_and_bad_bank(bank_path, tmp_path):
+def test_bad_bank(bank_path, tmp_path):
     from wavjepa_nat.errors import InputError
 
-    dm = NaturalisticDataModule(items(2), bank_path, CLIP, AugmentConfig(n_crops=2, crop_samples=4000),
-                                batch_size=2, num_workers=0, val_source_spec=items(2))
-    val = list(dm.val_dataloader())
-    assert val[0].shape == (4, 2, 4000)
     with pytest.raises(InputError, match="Hz"):
-        NaturalisticDataModule(items(2), bank_path, ClipConfig(fs=8000), AugmentConfig()).setup("fit")
+        TrainingBatches(clips(tmp_path, 2), bank_path, ClipConfig(fs=8000), AugmentConfig(), 2)
     with pytest.raises(InputError, match="no scenes"):
-        NaturalisticDataModule(items(2), bank_path, CLIP, AugmentConfig(rt60=(5.0, 6.0))).setup("fit")
+        TrainingBatches(clips(tmp_path, 2), bank_path, CLIP, AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000), 2)
 
 
 def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):

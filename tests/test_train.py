@@ -104,3 +104,63 @@ def test_bad_inputs(corpus_and_bank, tmp_path):
                                  "--snr", "40..5"] + common), "LO > HI")
     _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r6"),
                                  "--clip-seconds", "1.0"] + common), "shorter than one crop")
+
+
+# ---------------------------------------------------------------- WavJEPA (mono): dry clips, no bank
+
+
+def _mono_cfg(data, out, **kw):
+    base = dict(data=str(data), out=str(out), preset="tiny", channels=1, clean_ratio=1.0, batch_clips=1,
+                n_crops=2, clip_seconds=2.5, num_workers=1, ckpt_every=1000, log_every=5, seed=4,
+                model_overrides={"total_steps": 6, "warmup_steps": 2, "ema_ramp_steps": 6})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize("layout", ["folder", "manifest"])
+def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and_bank, tmp_path, layout):
+    import wavjepa_nat
+    from wavjepa_nat.nat_model.export import export_weights
+
+    corpus, _ = corpus_and_bank
+    if layout == "folder":  # plain audio files, labels from sub-folders, no manifest
+        data = tmp_path / "audio"
+        for wav in sorted(corpus.rglob("*.wav"))[:8]:
+            (data / wav.parent.name).mkdir(parents=True, exist_ok=True)
+            (data / wav.parent.name / wav.name).write_bytes(wav.read_bytes())
+    else:
+        data = corpus / "manifest.csv"
+    unbroken = StepLosses()
+    train(_mono_cfg(data, tmp_path / "a", max_steps=6), progress=False, callbacks=[unbroken])
+    first, second = StepLosses(), StepLosses()
+    train(_mono_cfg(data, tmp_path / "b", max_steps=3), progress=False, callbacks=[first])
+    last = train(_mono_cfg(data, tmp_path / "b", max_steps=6, resume=True), progress=False, callbacks=[second])
+    assert sorted(second.losses) == [4, 5, 6]
+    for step in range(1, 7):
+        resumed = first.losses.get(step, second.losses.get(step))
+        assert resumed == pytest.approx(unbroken.losses[step], rel=1e-5, abs=1e-7), step
+    exported = export_weights(last, tmp_path / "mono.safetensors")
+    encoder = wavjepa_nat.load_model(exported)
+    assert encoder.channels == 1
+    audio = torch.randn(2, 1, 32160)
+    with torch.inference_mode():
+        frames = encoder(audio)
+        again = wavjepa_nat.load_model(last)(audio)
+    assert frames.shape[:2] == (2, 200) and torch.isfinite(frames).all()
+    torch.testing.assert_close(frames, again)  # the export holds the checkpoint's weights
+
+
+def test_the_readme_mono_command_runs_without_a_bank(corpus_and_bank, tmp_path):
+    corpus, _ = corpus_and_bank
+    result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "1.0", "--preset", "tiny",
+                   "--max-steps", "2", "--batch-clips", "1", "--n-crops", "2", "--clip-seconds", "2.5",
+                   "--num-workers", "1", "--out", str(tmp_path / "clean")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "clean" / "last.ckpt").is_file()
+
+
+def test_wet_clips_without_a_bank_are_refused_before_anything_starts(corpus_and_bank, tmp_path):
+    corpus, _ = corpus_and_bank
+    result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "0.5", "--out", str(tmp_path / "r")])
+    _assert_one_line_error(result, "--bank is required")
+    assert not (tmp_path / "r").exists()

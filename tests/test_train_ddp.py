@@ -13,14 +13,15 @@ import torch
 from wavjepa_nat.data.augment import AugmentConfig
 from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import open_source
-from wavjepa_nat.data.step_stream import StepBatches
+from wavjepa_nat.data.stream import TrainingBatches
 
 
 def _stream(corpus, bank, rank, world_size):
     aug = AugmentConfig(clean_ratio=0.5, channels=2, n_crops=2, crop_samples=8000, seed=5)
-    collate = lambda crops, b: (b, np.stack(crops))  # the global batch index and the crops
-    return StepBatches(open_source(str(corpus)), str(bank), ClipConfig(fs=16000, clip_seconds=2.5), aug,
-                       batch_clips=2, collate_fn=collate, rank=rank, world_size=world_size)
+    stream = TrainingBatches(open_source(str(corpus)), str(bank), ClipConfig(fs=16000, clip_seconds=2.5), aug,
+                             batch_clips=2)
+    stream.rank, stream.world_size = rank, world_size  # as TrainingData sets them from the trainer
+    return stream
 
 
 def test_ranks_take_interleaved_global_batches(corpus_and_bank):
@@ -29,11 +30,10 @@ def test_ranks_take_interleaved_global_batches(corpus_and_bank):
     ranks = [_stream(corpus, bank, r, 2) for r in range(2)]
     for step in range(3):
         for r, stream in enumerate(ranks):
-            b, crops = stream.batch(step)
-            want_b, want = single.batch(2 * step + r)  # rank r at step s = global batch 2s + r of one process
-            assert b == want_b == 2 * step + r
+            crops = stream.batch_at(step)["audio"]
+            want = single.batch_at(2 * step + r)["audio"]  # rank r at step s = global batch 2s + r of one process
             np.testing.assert_array_equal(crops, want)
-    assert not np.array_equal(ranks[0].batch(0)[1], ranks[1].batch(0)[1])
+    assert not np.array_equal(ranks[0].batch_at(0)["audio"], ranks[1].batch_at(0)["audio"])
 
 
 SCRIPT = """

@@ -1,6 +1,8 @@
 """wavjepa-nat: naturalistic binaural scenes, WavJEPA(-Nat) training and robustness sweeps."""
 
-__version__ = "0.1.0"
+from wavjepa_nat.version import package_version
+
+__version__ = package_version()
 
 
 def load_model(path):

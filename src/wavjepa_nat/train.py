@@ -2,11 +2,15 @@
 
     from wavjepa_nat.train import TrainConfig, train
     train(TrainConfig(data="corpus/", bank="bank.h5", out="runs/nat", preset="tiny", max_steps=300))
+    train(TrainConfig(data="corpus/", channels=1, clean_ratio=1.0, out="runs/clean"))   # no bank needed
 
 The run directory holds config.yaml (the resolved TrainConfig), last.ckpt, checkpoints/ every
 `ckpt_every` steps, and CSV + TensorBoard logs. Checkpoints carry the model config (they
 rebuild the model alone) and the train config. `resume=True` continues from last.ckpt exactly:
-batches are indexed by step (data.step_stream), so the losses equal those of an unbroken run.
+batches are indexed by step (data.stream), so the losses equal those of an unbroken run.
+
+`TrainConfig` is the one place where an option, its default and its help live: `wavjepa-nat train`
+builds its flags from the fields' metadata.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,56 +28,97 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from torch.utils.data import DataLoader
 
-from wavjepa_nat import __version__
 from wavjepa_nat.data.augment import AugmentConfig
-from wavjepa_nat.data.dataset import NaturalisticDataModule
 from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import open_source
-from wavjepa_nat.data.step_stream import StepBatches, is_indexable, seeded_collate
+from wavjepa_nat.data.stream import AUGMENT_ON, TrainingData
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model import MaskCollator, get_preset
+from wavjepa_nat.nat_model.config import PRESETS
 from wavjepa_nat.nat_model.lightning_module import WavJEPAModule
-from wavjepa_nat.rir_bank import RIRBank
+from wavjepa_nat.version import package_version
+
+
+def _opt(default, help: str, flag: str | None = None, **kw):
+    """A TrainConfig field with its CLI help (and flag, when it is not --field-name)."""
+    meta = {"help": help, **({"flag": flag} if flag else {})}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={**meta, **kw})
+    return field(default=default, metadata={**meta, **kw})
 
 
 @dataclass
 class TrainConfig:
-    data: str = ""  # folder, manifest (.csv/.jsonl), WebDataset shards (brace pattern) or "builtin"
-    bank: str = ""  # the RIR bank (HDF5)
-    out: str = "runs/run"
-    preset: str = "tiny"  # tiny | small | base | large
-    channels: int = 2  # 2: WavJEPA-Nat (binaural), 1: WavJEPA (mono)
-    clean_ratio: float = 0.0  # probability (per clip) that a clip stays dry
-    snr: tuple[float, float] = (5.0, 40.0)
-    max_steps: int = 300
-    batch_clips: int = 2  # clips per step per device; each gives n_crops crops
-    n_crops: int = 8
-    clip_seconds: float = 10.0
-    num_workers: int = 2
-    ckpt_every: int = 100
-    log_every: int = 10
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    precision: str = "auto"  # auto: bf16-mixed on GPU, 32-true on CPU (bf16 on CPU is ~10x slower)
-    augment_on: str = "cpu"  # cpu: in DataLoader workers; gpu: batched on the device after transfer
-    compile: bool = False
-    grad_checkpointing: bool = False
-    resume: bool = False
-    model_overrides: dict = field(default_factory=dict)  # e.g. {"lr": 1e-3, "warmup_steps": 50}
+    data: str = _opt("", "Training audio: a folder, a .csv/.jsonl manifest, WebDataset shards "
+                         "('unbal_train{000..869}.tar') or 'builtin'.")
+    bank: str = _opt("", "RIR bank (HDF5) from `simulate-rirs`; its train split is used. Not needed when "
+                         "--clean-ratio is 1 (every clip dry).")
+    out: str = _opt("runs/run", "Run directory: config.yaml, last.ckpt, checkpoints/, logs.")
+    preset: str = _opt("tiny", "Model size: tiny (CPU, minutes) | small | base (the paper) | large.")
+    channels: int = _opt(2, "2: WavJEPA-Nat (binaural), 1: WavJEPA (mono).")
+    clean_ratio: float = _opt(0.0, "Probability that a clip stays dry (drawn per clip).")
+    snr: tuple[float, float] = _opt((5.0, 40.0), "SNR range LO..HI in dB for wet clips.", range=True)
+    max_steps: int = _opt(300, "Optimizer steps.")
+    batch_clips: int = _opt(2, "Clips per step per device; each gives --n-crops crops.")
+    n_crops: int = _opt(8, "2.01 s crops per clip.")
+    clip_seconds: float = _opt(10.0, "Clips are padded or cut to this length (s).")
+    num_workers: int = _opt(2, "DataLoader worker processes.")
+    ckpt_every: int = _opt(100, "Save a checkpoint every N steps.")
+    log_every: int = _opt(10, "Log metrics every N steps.")
+    seed: int = _opt(0, "Seed of data order, augmentation, masks and initialisation.")
+    accelerator: str = _opt("auto", "auto | cpu | gpu.")
+    devices: str = _opt("auto", "Devices per node (DDP when > 1): auto or a number.")
+    num_nodes: int = _opt(1, "Nodes (under torchrun or SLURM).")
+    precision: str = _opt("auto", "auto (bf16-mixed on GPU, 32-true on CPU, where bf16 is slow) or a "
+                                  "Lightning precision string.")
+    augment_on: str = _opt("cpu", "cpu (in DataLoader workers) | gpu (batched on the device after transfer).")
+    compile: bool = _opt(False, "torch.compile the model.")
+    grad_checkpointing: bool = _opt(False, "Trade compute for activation memory.")
+    resume: bool = _opt(False, "Continue OUT/last.ckpt exactly where it stopped.")
+    lr: float | None = _opt(None, "Peak learning rate (default: the preset's).")
+    ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out its "
+                                      "level, erasing the ILD) | joint (statistics pooled over both ears: the ILD "
+                                      "reaches the model). Default: the preset's.")
+    model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).", cli=False)
+
+    def __post_init__(self) -> None:
+        self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
+        if not str(self.data).strip():
+            raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
+        if not self.bank and self.clean_ratio < 1.0:
+            raise InputError(f"--bank is required unless --clean-ratio is 1 (every clip dry); it is {self.clean_ratio}")
+        if self.preset not in PRESETS:
+            raise InputError(f"--preset must be one of {', '.join(PRESETS)}; got '{self.preset}'")
+        for name in ("max_steps", "batch_clips", "n_crops", "ckpt_every", "log_every", "num_nodes"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.num_workers < 0 or self.seed < 0:
+            raise InputError(f"--num-workers and --seed must be >= 0, got {self.num_workers}, {self.seed}")
+        if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
+            raise InputError(f"--clip-seconds must be a positive number, got {self.clip_seconds}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"--lr must be a positive number, got {self.lr}")
+        if self.augment_on not in AUGMENT_ON:
+            raise InputError(f"--augment-on must be one of {', '.join(AUGMENT_ON)}, got '{self.augment_on}'")
+        if self.devices != "auto" and not (str(self.devices).isdigit() and int(self.devices) >= 1):
+            raise InputError(f"--devices must be 'auto' or a number >= 1, got '{self.devices}'")
+        if not isinstance(self.model_overrides, dict):
+            raise InputError(f"model_overrides must be a mapping, got {self.model_overrides!r}")
+        self.augment_config(crop_samples=1)  # the augmentation's own checks (clean ratio, SNR, channels)
 
     @classmethod
-    def from_sources(cls, yaml_path: str | None, flags: dict) -> "TrainConfig":
+    def from_sources(cls, yaml_path: str | None, flags: dict) -> TrainConfig:
         """Defaults <- YAML file <- flags that were given (not None)."""
         values = {}
         if yaml_path:
             path = Path(yaml_path)
             if not path.is_file():
                 raise InputError(f"--config file not found: {path}")
-            loaded = yaml.safe_load(path.read_text()) or {}
+            try:
+                loaded = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as err:
+                raise InputError(f"--config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
             if not isinstance(loaded, dict):
                 raise InputError(f"--config {path} must hold a mapping of option: value")
             values.update(loaded)
@@ -81,43 +127,33 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(f"unknown training option(s): {', '.join(unknown)}")
-        if "snr" in values:
-            values["snr"] = tuple(float(v) for v in values["snr"])
-        return cls(**values)
+        try:
+            return cls(**values)
+        except TypeError as err:  # e.g. a YAML string where a number belongs
+            raise InputError(f"training options: {err}") from None
 
+    def model_config(self):
+        overrides = dict(self.model_overrides)
+        overrides.update({k: v for k, v in (("lr", self.lr), ("ear_norm", self.ear_norm)) if v is not None})
+        model_cfg = get_preset(self.preset, channels=self.channels, grad_checkpointing=self.grad_checkpointing,
+                               compile=self.compile, **overrides)
+        # Short runs: keep the reference's schedule shapes but fit them into max_steps (one replace: the
+        # config validates warmup <= total on construction).
+        fit = {}
+        if "total_steps" not in overrides:
+            fit["total_steps"] = self.max_steps
+        if "warmup_steps" not in overrides:
+            fit["warmup_steps"] = min(model_cfg.warmup_steps, max(1, self.max_steps // 10))
+        if "ema_ramp_steps" not in overrides:
+            fit["ema_ramp_steps"] = min(model_cfg.ema_ramp_steps, self.max_steps)
+        return dataclasses.replace(model_cfg, **fit)
 
-def _check(cfg: TrainConfig) -> None:
-    if not cfg.data:
-        raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
-    if not cfg.bank and cfg.clean_ratio < 1.0:
-        raise InputError("--bank is required unless --clean-ratio is 1")
-    if cfg.channels not in (1, 2):
-        raise InputError(f"--channels must be 1 or 2, got {cfg.channels}")
-    if not 0.0 <= cfg.clean_ratio <= 1.0:
-        raise InputError(f"--clean-ratio must lie in [0, 1], got {cfg.clean_ratio}")
-    if cfg.max_steps < 1 or cfg.batch_clips < 1 or cfg.n_crops < 1:
-        raise InputError("--max-steps, --batch-clips and --n-crops must be >= 1")
-    if cfg.augment_on not in ("cpu", "gpu"):
-        raise InputError(f"--augment-on must be cpu or gpu, got '{cfg.augment_on}'")
+    def clip_config(self, fs: int) -> ClipConfig:
+        return ClipConfig(fs=fs, clip_seconds=self.clip_seconds)
 
-
-def _model_config(cfg: TrainConfig):
-    try:
-        model_cfg = get_preset(cfg.preset, channels=cfg.channels, grad_checkpointing=cfg.grad_checkpointing,
-                               compile=cfg.compile, **cfg.model_overrides)
-    except KeyError:
-        raise InputError(f"--preset must be one of tiny, small, base, large; got '{cfg.preset}'") from None
-    # Short runs: keep the reference's schedule shapes but fit them into max_steps (one replace: the
-    # config validates warmup <= total on construction).
-    fit = {}
-    if "total_steps" not in cfg.model_overrides:
-        fit["total_steps"] = cfg.max_steps
-    if "warmup_steps" not in cfg.model_overrides:
-        fit["warmup_steps"] = min(model_cfg.warmup_steps, max(1, cfg.max_steps // 10))
-    if "ema_ramp_steps" not in cfg.model_overrides:
-        fit["ema_ramp_steps"] = min(model_cfg.ema_ramp_steps, cfg.max_steps)
-    model_cfg = dataclasses.replace(model_cfg, **fit)
-    return model_cfg
+    def augment_config(self, crop_samples: int) -> AugmentConfig:
+        return AugmentConfig(clean_ratio=self.clean_ratio, snr_db=self.snr, channels=self.channels,
+                             n_crops=self.n_crops, crop_samples=crop_samples, seed=self.seed)
 
 
 def _check_resume_channels(ckpt: Path, channels: int) -> None:
@@ -149,7 +185,6 @@ class _StepProgressBar(RichProgressBar):
 
 def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None) -> Path:
     """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning callbacks."""
-    _check(cfg)
     out = Path(cfg.out)
     last = out / "last.ckpt"
     if cfg.resume and not last.is_file():
@@ -159,24 +194,19 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     if cfg.resume:
         _check_resume_channels(last, cfg.channels)
 
-    model_cfg = _model_config(cfg)
+    model_cfg = cfg.model_config()
     if int(round(cfg.clip_seconds * model_cfg.fs)) < model_cfg.crop_samples:
         raise InputError(f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
                          f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)")
-    clip_cfg = ClipConfig(fs=model_cfg.fs, clip_seconds=cfg.clip_seconds)
-    aug_cfg = AugmentConfig(clean_ratio=cfg.clean_ratio, snr_db=cfg.snr, channels=cfg.channels, n_crops=cfg.n_crops,
-                            crop_samples=model_cfg.crop_samples, seed=cfg.seed)
-    if cfg.bank:
-        bank = RIRBank(cfg.bank)  # InputError if missing or not a bank
-        if bank.fs != model_cfg.fs:
-            raise InputError(f"the bank {cfg.bank} is at {bank.fs} Hz but the model and data run at {model_cfg.fs} Hz")
-        if cfg.clean_ratio < 1.0 and len(bank.select(split="train")) == 0:
-            raise InputError(f"the bank {cfg.bank} has no train-split scenes")
-    source = open_source(cfg.data)  # InputError if missing or empty
+    clip_cfg, aug_cfg = cfg.clip_config(model_cfg.fs), cfg.augment_config(model_cfg.crop_samples)
+    source = open_source(cfg.data, shuffle=True, seed=cfg.seed, repeat=True)  # InputError if missing or empty
+    # Checks the bank (sample rate, train-split scenes) before anything is written.
+    data = TrainingData(source, cfg.bank or None, clip_cfg, aug_cfg, cfg.batch_clips, cfg.num_workers,
+                        masks=MaskCollator(model_cfg, seed=cfg.seed).masks, augment_on=cfg.augment_on)
 
     out.mkdir(parents=True, exist_ok=True)
     resolved = {"train": asdict(cfg), "model": model_cfg.to_dict(), "clip": asdict(clip_cfg),
-                "augment": asdict(aug_cfg), "package_version": __version__}
+                "augment": asdict(aug_cfg), "package_version": package_version()}
     (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
 
     _quiet_lightning()
@@ -184,7 +214,6 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     on_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     precision = cfg.precision if cfg.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
     module = WavJEPAModule(model_cfg)
-    datamodule = _DataModule(cfg, source, clip_cfg, aug_cfg, MaskCollator(model_cfg, seed=cfg.seed))
 
     class StoreConfig(Callback):
         def on_save_checkpoint(self, trainer, pl_module, checkpoint):
@@ -207,37 +236,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
-        use_distributed_sampler=False,  # our streams split themselves across ranks and workers
+        use_distributed_sampler=False,  # the stream splits itself across ranks and workers
         deterministic=False,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if cfg.resume else None)
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if cfg.resume else None)
     trainer.save_checkpoint(str(last), weights_only=False)  # full state, so --resume continues exactly
     return last
-
-
-class _DataModule(L.LightningDataModule):
-    """Step-indexed batches (exact resume) for list sources; the data stage's streaming module for shards."""
-
-    def __init__(self, cfg: TrainConfig, source, clip_cfg: ClipConfig, aug_cfg: AugmentConfig, collator):
-        super().__init__()
-        self.cfg, self.source, self.clip_cfg, self.aug_cfg, self.collator = cfg, source, clip_cfg, aug_cfg, collator
-        self._inner = None
-
-    def train_dataloader(self) -> DataLoader:
-        cfg = self.cfg
-        if is_indexable(self.source) and cfg.augment_on == "cpu":
-            trainer = self.trainer
-            stream = StepBatches(self.source, cfg.bank, self.clip_cfg, self.aug_cfg, cfg.batch_clips,
-                                 seeded_collate(self.collator, cfg.seed),
-                                 start_step=trainer.global_step if trainer else 0,  # restored before this call
-                                 rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
-            return DataLoader(stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=torch.cuda.is_available())
-        # Streaming sources (WebDataset shards) or augmentation on the GPU: the data stage's module
-        # (resuming then continues the schedule and weights exactly, but not the data order).
-        self._inner = NaturalisticDataModule(cfg.data, cfg.bank, self.clip_cfg, self.aug_cfg, cfg.batch_clips,
-                                             cfg.num_workers, collate_fn=self.collator, augment_on=cfg.augment_on)
-        self._inner.trainer = self.trainer
-        return self._inner.train_dataloader()
-
-    def on_after_batch_transfer(self, batch, dataloader_idx):
-        return self._inner.on_after_batch_transfer(batch, dataloader_idx) if self._inner is not None else batch

@@ -324,12 +324,23 @@ def keep_freed_memory() -> bool:
 
 
 class Augmenter:
-    """Holds a bank, its scene pool and the noise recordings; turns dry clips into crops (CPU path)."""
+    """Holds a bank, its scene pool and the noise recordings; turns dry clips into crops (CPU path).
+
+    The one place where a bank is checked against the augmentation: its sample rate, and scenes in the split
+    (and RT60 range). bank=None is allowed when every clip stays dry (clean_ratio == 1).
+    """
 
     def __init__(self, bank, cfg: AugmentConfig, fs: int, noise_recordings: list[np.ndarray] | None = None):
+        self.bank, self.cfg, self.fs = bank, cfg, int(fs)
+        if bank is None:
+            if cfg.clean_ratio < 1.0:
+                raise InputError(f"an RIR bank (--bank) is needed unless every clip stays dry "
+                                 f"(clean ratio 1; it is {cfg.clean_ratio})")
+            self.pool, self.noise_recordings, self.brir_len = np.zeros(0, np.int64), [], 1
+            self.cut_cache: dict[int, tuple[int, int]] = {}
+            return
         if int(bank.fs) != int(fs):
             raise InputError(f"the RIR bank is at {bank.fs} Hz but clips are at {fs} Hz; they must match")
-        self.bank, self.cfg, self.fs = bank, cfg, int(fs)
         self.pool = np.asarray(bank.select(split=cfg.split, rt60=cfg.rt60), dtype=np.int64)
         if len(self.pool) == 0 and cfg.clean_ratio < 1.0:
             rt = f" with RT60 in {cfg.rt60}" if cfg.rt60 else ""
@@ -339,7 +350,7 @@ class Augmenter:
         self.noise_recordings = noise_recordings or []
         # One BRIR length for every clip (clean ones too), so per-clip inputs stack into batches.
         self.brir_len = int(bank.brir_length)
-        self.cut_cache: dict[int, tuple[int, int]] = {}  # scene -> BRIR cut, taps (see gather_scenes)
+        self.cut_cache = {}  # scene -> BRIR cut, taps (see gather_scenes)
 
     def draw(self, rng: np.random.Generator, n_clips: int, clip_samples: int) -> ClipDraws:
         return draw_clip_params(rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings))

@@ -131,10 +131,27 @@ def parse_labels(value: Any) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(";") if t.strip())
 
 
-def _shard_slot() -> tuple[int, int]:
-    """(slot, n_slots) of this process among all DDP ranks x DataLoader workers."""
-    rank, world_size, worker, num_workers = pytorch_worker_info()
-    return rank * num_workers + worker, world_size * num_workers
+@dataclass(frozen=True)
+class ProcessSlot:
+    """Where this process stands among all DDP ranks x DataLoader workers (as webdataset splits shards)."""
+
+    rank: int
+    world_size: int
+    worker: int
+    num_workers: int
+
+    @property
+    def index(self) -> int:
+        return self.rank * self.num_workers + self.worker
+
+    @property
+    def count(self) -> int:
+        return self.world_size * self.num_workers
+
+
+def process_slot() -> ProcessSlot:
+    """This process's slot: env RANK/WORLD_SIZE or torch.distributed, and the DataLoader worker info."""
+    return ProcessSlot(*pytorch_worker_info())
 
 
 # ---------------------------------------------------------------- the common base
@@ -200,19 +217,28 @@ class _FileEntry:
     split: str | None = None
 
 
-class _FileListSource(AudioSource):
+class FileListSource(AudioSource):
+    """A source with random access: `item(i)` decodes the i-th listed file (step-indexed training needs it)."""
+
     entries: list[_FileEntry]
+
+    def item(self, index: int) -> AudioItem | None:
+        """The decoded file at `index` of the list, or None when it is unreadable (counted in stats)."""
+        entry = self.entries[index]
+        decoded = self._decode(entry.path, entry.path)
+        if decoded is None:
+            return None
+        return AudioItem(decoded[0], decoded[1], entry.key, entry.labels, entry.split)
 
     def _iter_epoch(self, epoch: int) -> Iterator[AudioItem]:
         order = list(range(len(self.entries)))
         if self.shuffle:
             self._rng(epoch).shuffle(order)
-        slot, n_slots = _shard_slot()
-        for i in order[slot::n_slots]:
-            entry = self.entries[i]
-            decoded = self._decode(entry.path, entry.path)
-            if decoded is not None:
-                yield AudioItem(decoded[0], decoded[1], entry.key, entry.labels, entry.split)
+        slot = process_slot()
+        for i in order[slot.index :: slot.count]:
+            item = self.item(i)
+            if item is not None:
+                yield item
 
     def __len__(self) -> int:
         """Files listed (before skipping bad ones, over all workers)."""
@@ -224,7 +250,7 @@ class _FileListSource(AudioSource):
         return sorted({label for e in self.entries for label in e.labels})
 
 
-class FolderSource(_FileListSource):
+class FolderSource(FileListSource):
     """Every audio file under `root`. With labels_from="parent", the label is the file's folder name,
     so a folder holding one subfolder per class is a labelled task."""
 
@@ -259,7 +285,7 @@ class FolderSource(_FileListSource):
         return f"FolderSource({str(self.root)!r}, {len(self.entries)} files)"
 
 
-class ManifestSource(_FileListSource):
+class ManifestSource(FileListSource):
     """A CSV (header row) or JSONL manifest with `path` (relative to the manifest's folder, or absolute),
     optional `label`/`labels` (';'-separated or a JSON list) and optional `split`.
 
@@ -395,8 +421,7 @@ class WebDatasetSource(AudioSource):
         src = wds.split_by_worker(wds.split_by_node(src))
         samples = wds.tarfile_to_samples(handler=self._tar_error)(src)  # pipeline stages are curried
         if self.shuffle_buffer > 0:
-            slot, _ = _shard_slot()
-            rng = random.Random(self.seed * 1_000_003 + epoch * 7919 + slot)
+            rng = random.Random(self.seed * 1_000_003 + epoch * 7919 + process_slot().index)
             samples = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(samples)
         for sample in samples:
             yield from self._item(sample)

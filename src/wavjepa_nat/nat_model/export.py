@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from wavjepa_nat import __version__
+from wavjepa_nat.version import package_version
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.config import ModelConfig
 from wavjepa_nat.nat_model.encoder import Encoder
@@ -99,7 +99,7 @@ def export_weights(ckpt_or_module: Any, out_path: str | os.PathLike) -> Path:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": json.dumps(enc.config.to_dict()),
-        "wavjepa_nat_version": __version__,
+        "wavjepa_nat_version": package_version(),
         "source": "context_encoder",
     }
     tmp = out.with_name(out.name + ".tmp")

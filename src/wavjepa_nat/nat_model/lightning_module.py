@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from wavjepa_nat import __version__
+from wavjepa_nat.version import package_version
 from wavjepa_nat.nat_model.config import ModelConfig
 from wavjepa_nat.nat_model.jepa import WavJEPA
 
@@ -94,4 +94,4 @@ class WavJEPAModule(L.LightningModule):
         self.model.ema_update(ema_momentum_at(self.global_step, self.cfg))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["wavjepa_nat_version"] = __version__
+        checkpoint["wavjepa_nat_version"] = package_version()

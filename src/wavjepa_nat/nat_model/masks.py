@@ -121,19 +121,21 @@ class MaskCollator:
             raise InputError(
                 f"crops must be ({self.cfg.channels}, samples) arrays for this model, got {tuple(audio.shape[1:])}"
             )
-        B, C, S = audio.shape
-        T = n_frames(S, self.cfg.conv_spec)
-        G = self.cfg.target_groups
+        return {"audio": audio, **self.masks(audio.shape[0], audio.shape[2], generator)}
+
+    def masks(self, n_crops: int, crop_samples: int, generator: torch.Generator | None = None) -> dict:
+        """The index sets for n_crops crops of crop_samples samples (no audio needed: the training stream
+        draws them in the workers also when the crops are made later, on the GPU)."""
+        C, T, G = self.cfg.channels, n_frames(crop_samples, self.cfg.conv_spec), self.cfg.target_groups
         gen = generator if generator is not None else self._generator()
-        masks = [sample_time_masks(T, self.cfg, gen) for _ in range(B)]
+        masks = [sample_time_masks(T, self.cfg, gen) for _ in range(n_crops)]
         ctx = [expand_to_tokens(m[0].nonzero().squeeze(1), T, C) for m in masks]
         tgt = [expand_to_tokens(g.nonzero().squeeze(1), T, C) for m in masks for g in m[1]]  # crop-major
         context_idx, context_valid = pad_sets(ctx)
         target_idx, target_valid = pad_sets(tgt)
         return {
-            "audio": audio,
             "context_idx": context_idx,
             "context_valid": context_valid,
-            "target_idx": target_idx.view(B, G, -1),
-            "target_valid": target_valid.view(B, G, -1),
+            "target_idx": target_idx.view(n_crops, G, -1),
+            "target_valid": target_valid.view(n_crops, G, -1),
         }

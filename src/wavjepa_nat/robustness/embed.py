@@ -220,7 +220,7 @@ def embed_files(
     """
     import h5py
 
-    from wavjepa_nat import __version__
+    from wavjepa_nat.version import package_version
     from wavjepa_nat.audio import read_audio
 
     embedder = Embedder(encoder, device=device, batch_size=batch_size)
@@ -254,7 +254,7 @@ def embed_files(
         f.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
         f.create_dataset("keys", data=np.asarray(keys, dtype=object), dtype=h5py.string_dtype())
         f.attrs["model_config"] = _config_json(encoder)
-        f.attrs["version"] = __version__
+        f.attrs["version"] = package_version()
         f.attrs["sample_rate"] = embedder.sample_rate
         f.attrs["hop_ms"] = float(encoder.hop_ms)
         f.attrs["channels"] = embedder.channels

@@ -1,0 +1,209 @@
+"""Training batches: the one data path of `train`, for every source, augmenting on the CPU or the GPU.
+
+    source (AudioItem) -> prepare_clip (10 s mono) -> draws + scene inputs -> crops -> masks -> batch
+
+One batch per optimizer step, for this rank. Two kinds of source:
+- file lists (folders, manifests, the built-in corpus) are **step-indexed**: the batch of global batch
+  index g = step * world_size + rank holds the clips at positions g*B .. g*B+B-1 of an endless,
+  epoch-shuffled file list, and every random draw for it (crop offsets, clean/wet, scene, SNR, masks) comes
+  from (seed, position) and (seed, g). So a batch depends on nothing but the step number: a run resumed at
+  step N gets batch N next, with any number of workers or ranks. Worker w of W makes steps w, w+W, ... and
+  the DataLoader's round-robin puts them back in order.
+- WebDataset shards are **streamed**: each (rank, worker) slot reads its own share of the shards (the
+  source splits itself) and groups its clips into batches; the draws come from (seed, start step, slot,
+  batch counter). A resumed run continues the schedule and weights exactly, not the data order.
+
+Where the arithmetic runs:
+- augment_on="cpu": the workers make the crops; a batch is {"audio": (B*n_crops, C, S), masks...};
+- augment_on="gpu": the workers make the draws and read the scenes; a batch is {"scene": the dict of
+  augment_torch.to_torch_batch, masks...} and `TrainingData.on_after_batch_transfer` makes the crops on the
+  device. Both consume the same draws, so they give the same crops (up to fp32 rounding).
+
+A bank is needed only when some clips are wet (clean_ratio < 1). It is opened once to check it, then
+lazily in each process that iterates (h5py handles must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch, keep_freed_memory
+from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip
+from wavjepa_nat.data.sources import AudioItem, AudioSource, FileListSource, process_slot
+from wavjepa_nat.dsp import clip_rng
+from wavjepa_nat.errors import InputError
+
+AUGMENT_ON = ("cpu", "gpu")
+# (n_crops, crop_samples, generator) -> the mask index tensors of a batch (nat_model.MaskCollator.masks)
+MaskFn = Callable[[int, int, torch.Generator], dict]
+
+# Stream ids of clip_rng, so that clip draws, streamed batches and masks never share a random stream.
+_CLIP_STREAM, _SHARD_STREAM, _MASK_STREAM = 17, 23, 29
+
+
+def open_bank(bank: Any):
+    """An RIRBank from a path, a bank-like object passed through (tests, in-memory banks), or None."""
+    if bank is None or (isinstance(bank, str) and not bank):
+        return None
+    if isinstance(bank, (str, Path)):
+        from wavjepa_nat.rir_bank import RIRBank  # InputError when missing or not a bank
+
+        return RIRBank(bank)
+    return bank
+
+
+def mask_generator(seed: int, *key: int) -> torch.Generator:
+    """The torch generator of one batch's masks, seeded by (seed, key): independent of workers and restarts."""
+    return torch.Generator().manual_seed(int(clip_rng(seed, _MASK_STREAM, *key).integers(2**62)))
+
+
+class TrainingBatches(IterableDataset):
+    """Yields one training batch (a dict, see the module docstring) per step, from `start_step` on, forever."""
+
+    def __init__(self, source: AudioSource, bank: Any, clip_cfg: ClipConfig, aug_cfg: AugmentConfig,
+                 batch_clips: int, masks: MaskFn | None = None, augment_on: str = "cpu", start_step: int = 0):
+        if augment_on not in AUGMENT_ON:
+            raise InputError(f"augment_on must be one of {', '.join(AUGMENT_ON)}, got '{augment_on}'")
+        if batch_clips < 1 or start_step < 0:
+            raise InputError(f"batch_clips must be >= 1 and start_step >= 0, got {batch_clips}, {start_step}")
+        if clip_cfg.n_samples < aug_cfg.crop_samples:
+            raise InputError(f"clips of {clip_cfg.clip_seconds} s are shorter than a crop "
+                             f"({aug_cfg.crop_samples} samples)")
+        if isinstance(source, FileListSource) and len(source) == 0:
+            raise InputError(f"the data source {source!r} lists no audio files")
+        self.source, self.bank_ref = source, bank
+        self.clip_cfg, self.aug_cfg = clip_cfg, aug_cfg
+        self.batch_clips, self.masks, self.augment_on = int(batch_clips), masks, augment_on
+        self.start_step = int(start_step)
+        slot = process_slot()  # TrainingData sets the trainer's rank and world size before iterating
+        self.rank, self.world_size = slot.rank, slot.world_size
+        self._augmenter: Augmenter | None = None
+        self._pid: int | None = None
+        self._orders: dict[int, np.ndarray] = {}
+        self.augmenter()  # checks the bank against the configs now, in the calling process
+
+    def augmenter(self) -> Augmenter:
+        """Opened once per process: a forked worker never reuses its parent's HDF5 handle."""
+        if self._augmenter is None or self._pid != os.getpid():
+            self._augmenter = Augmenter(open_bank(self.bank_ref), self.aug_cfg, self.clip_cfg.fs)
+            self._pid = os.getpid()
+        return self._augmenter
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_augmenter"], state["_pid"] = None, None  # workers open their own bank
+        return state
+
+    # ---------------------------------------------------------------- one batch from its clips
+
+    def _batch(self, items: list[AudioItem], rngs: list[np.random.Generator], generator: torch.Generator) -> dict:
+        aug, n = self.augmenter(), self.clip_cfg.n_samples
+        dry, draws, inputs = [], [], []
+        for item, rng in zip(items, rngs):
+            dry.append(prepare_clip(item, self.clip_cfg, rng))
+            draws.append(aug.draw(rng, 1, n))
+            inputs.append(aug.gather(draws[-1], n))
+        masks = self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator) \
+            if self.masks is not None else {}
+        if self.augment_on == "gpu":
+            scene = [to_torch_batch(d[None], dr, inp) for d, dr, inp in zip(dry, draws, inputs)]
+            return {"scene": {k: torch.cat([s[k] for s in scene]) for k in scene[0]}, **masks}
+        crops = [augment_batch(d[None], dr, inp, self.aug_cfg) for d, dr, inp in zip(dry, draws, inputs)]
+        return {"audio": torch.from_numpy(np.concatenate(crops)), **masks}
+
+    # ---------------------------------------------------------------- step-indexed file lists
+
+    def _order(self, epoch: int) -> np.ndarray:
+        """The file order of an epoch: the same permutation in every process."""
+        if epoch not in self._orders:
+            self._orders = {epoch: np.random.default_rng([self.aug_cfg.seed, epoch, 11]).permutation(len(self.source))}
+        return self._orders[epoch]
+
+    def _item(self, position: int) -> AudioItem:
+        """The clip at an absolute position of the endless list; unreadable files give way to the next one."""
+        n = len(self.source)
+        for attempt in range(n):
+            p = position + attempt
+            item = self.source.item(int(self._order(p // n)[p % n]))
+            if item is not None:
+                return item
+        raise InputError(f"no readable audio in {self.source!r}")
+
+    def batch_at(self, step: int) -> dict:
+        """The batch of a step for this rank (file-list sources)."""
+        global_batch = step * self.world_size + self.rank
+        positions = [global_batch * self.batch_clips + j for j in range(self.batch_clips)]
+        rngs = [clip_rng(self.aug_cfg.seed, _CLIP_STREAM, p) for p in positions]
+        items = [self._item(p) for p in positions]
+        return self._batch(items, rngs, mask_generator(self.aug_cfg.seed, global_batch))
+
+    # ---------------------------------------------------------------- streamed shards
+
+    def _streamed(self) -> Iterator[dict]:
+        slot = process_slot()
+        items: list[AudioItem] = []
+        counter = 0
+        for item in self.source:
+            items.append(item)
+            if len(items) < self.batch_clips:
+                continue
+            key = (self.start_step, slot.index, counter)
+            rngs = [clip_rng(self.aug_cfg.seed, _SHARD_STREAM, *key, j) for j in range(len(items))]
+            yield self._batch(items, rngs, mask_generator(self.aug_cfg.seed, _SHARD_STREAM, *key))
+            items, counter = [], counter + 1
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        if info is not None and self.augment_on == "cpu":
+            keep_freed_memory()  # a worker process: its per-clip temporaries reuse freed pages
+        if not isinstance(self.source, FileListSource):
+            yield from self._streamed()
+            return
+        worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        step = self.start_step + worker
+        while True:
+            yield self.batch_at(step)
+            step += n_workers
+
+
+def crops_on_device(batch: dict, augment: NaturalisticAugment) -> dict:
+    """A batch from augment_on="gpu" (already on the device) -> the same batch with "audio" crops in it."""
+    if "scene" not in batch:
+        return batch
+    batch = dict(batch)
+    batch["audio"] = augment(batch.pop("scene"))
+    return batch
+
+
+class TrainingData(L.LightningDataModule):
+    """The Lightning side of TrainingBatches: a DataLoader that starts at the trainer's step (restored before
+    the loader is made, so a resumed run continues its batches), and on-device augmentation."""
+
+    def __init__(self, source: AudioSource, bank: Any, clip_cfg: ClipConfig, aug_cfg: AugmentConfig,
+                 batch_clips: int, num_workers: int, masks: MaskFn | None = None, augment_on: str = "cpu"):
+        super().__init__()
+        if num_workers < 0:
+            raise InputError(f"num_workers must be >= 0, got {num_workers}")
+        self.num_workers = int(num_workers)
+        self.batches = TrainingBatches(source, bank, clip_cfg, aug_cfg, batch_clips, masks, augment_on)
+        self.augment = NaturalisticAugment(aug_cfg)
+
+    def train_dataloader(self) -> DataLoader:
+        if self.trainer is not None:  # restored from the checkpoint before this is called
+            batches = self.batches
+            batches.start_step = self.trainer.global_step
+            batches.rank, batches.world_size = self.trainer.global_rank, self.trainer.world_size
+        return DataLoader(self.batches, batch_size=None, num_workers=self.num_workers,
+                          pin_memory=torch.cuda.is_available())
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return crops_on_device(batch, self.augment)
