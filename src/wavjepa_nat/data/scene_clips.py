@@ -1,17 +1,115 @@
-"""Rendering a dry clip through bank scenes, for listening (`wavjepa-nat render`): the training augmentation
+"""A dry clip rendered through bank scenes, for listening (`wavjepa-nat render`): the training augmentation
 (source BRIR, direct-path delay removed, the scene's noise at an SNR) on a whole clip, without crops or
 instance normalisation, scaled only to stay below full scale."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wavjepa_nat.data.augment import AugmentConfig, Augmenter, render_wet
+from wavjepa_nat.dsp import set_rms_db
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.scenes.config import SPLITS
 
 PEAK = 0.99  # peak-safe: the loudest sample of a rendering is at most this (both ears scaled together)
 LEVEL_DB = -14.0  # the dry clip's RMS level before rendering, as for training clips
+
+
+@dataclass(frozen=True)
+class SceneClipConfig:
+    """Which scenes a dry clip is rendered in, and how."""
+
+    scene: int | None = None  # one fixed scene of the bank; None: `n` random scenes
+    n: int = 1
+    snr_db: tuple[float, float] = (5.0, 40.0)  # drawn uniformly per rendering (lo == hi: one value)
+    split: str | None = None  # random scenes from this bank split only (None: all)
+    noise_files: tuple[str, ...] = ()  # recordings through the scene's noise sources; () = its noise bed
+    compensate_delay: bool = True  # remove the direct-path delay, as in training
+    seconds: float | None = None  # keep only the first `seconds` of the clip
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "snr_db", tuple(self.snr_db))
+        object.__setattr__(self, "noise_files", tuple(str(p) for p in self.noise_files))
+        if self.scene is not None and self.n > 1:
+            raise InputError("give either --scene (one rendering) or --n (random scenes), not both")
+        if self.scene is not None and self.scene < 0:
+            raise InputError(f"--scene must be >= 0, got {self.scene}")
+        if self.n < 1:
+            raise InputError(f"--n must be at least 1, got {self.n}")
+        lo_hi = self.snr_db
+        if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or lo_hi[0] > lo_hi[1]:
+            raise InputError(f"--snr must be a finite value or LO..HI with LO <= HI, got {lo_hi}")
+        if self.split is not None and self.split not in SPLITS:
+            raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{self.split}'")
+        if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise InputError(f"--seconds must be positive, got {self.seconds}")
+        if self.seed < 0:
+            raise InputError(f"--seed must be >= 0, got {self.seed}")
+
+
+@dataclass
+class SceneClip:
+    audio: np.ndarray  # (2, S) float32 at the bank's rate, peak-safe
+    scene: int
+    snr_db: float
+    delay: int  # samples of direct-path delay removed (0 with compensate_delay=False)
+    meta: dict  # the scene's metadata in the bank
+
+
+def read_dry_clip(path: str | Path, fs: int, seconds: float | None = None) -> np.ndarray:
+    """A clip (S,) from any soundfile format, mixed to mono, at fs, cut to `seconds`, at LEVEL_DB RMS."""
+    from wavjepa_nat.audio import read_audio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input audio not found: {path}")
+    try:
+        x, _ = read_audio(path, fs=int(fs), mono=True)
+    except (RuntimeError, OSError, ValueError) as err:  # libsndfile names the problem; one line is enough
+        raise InputError(f"cannot read {path}: {err}") from None
+    dry = x[0] if seconds is None else x[0, : round(seconds * fs)]
+    if dry.size == 0 or not np.isfinite(dry).all():
+        raise InputError(f"{path} holds no usable audio")
+    return set_rms_db(dry, LEVEL_DB) if np.max(np.abs(dry)) > 0 else dry
+
+
+def peak_safe(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    return x * (peak / top) if top > peak else x
+
+
+def render_scene_clips(bank, dry: np.ndarray, cfg: SceneClipConfig) -> list[SceneClip]:
+    """cfg.n binaural renderings of a dry clip (S,) at the bank's rate (cfg.scene: that scene, once).
+
+    The SNR is measured over the whole clip (render_wet), as there are no crops."""
+    if cfg.scene is not None and not 0 <= cfg.scene < len(bank):
+        raise InputError(f"--scene {cfg.scene} is out of range: the bank holds scenes 0..{len(bank) - 1}")
+    aug_cfg = AugmentConfig(
+        snr_db=cfg.snr_db,
+        compensate_direct_delay=cfg.compensate_delay,
+        n_crops=1,
+        crop_samples=1,
+        split=None if cfg.scene is not None else cfg.split,
+        noise="sources" if cfg.noise_files else "bed",
+        noise_paths=cfg.noise_files,
+        seed=cfg.seed,
+    )
+    aug = Augmenter(bank, aug_cfg, bank.fs)
+    draws = aug.draw(np.random.default_rng(cfg.seed), cfg.n, dry.shape[-1])
+    if cfg.scene is not None:
+        draws.scene[:] = cfg.scene
+    inputs = aug.gather(draws, dry.shape[-1])
+    clips = []
+    for i in range(cfg.n):
+        snr, delay = float(draws.snr_db[i]), int(inputs.delay[i])
+        wet = render_wet(dry, inputs.brir[i], inputs.noise[i], snr, delay)
+        clips.append(SceneClip(peak_safe(wet), int(draws.scene[i]), snr, delay, dict(inputs.meta[i])))
+    return clips
 
 
 def output_paths(out: Path, n: int) -> list[Path]:
@@ -23,32 +121,12 @@ def output_paths(out: Path, n: int) -> list[Path]:
     return [out / f"render_{k:03d}.wav" for k in range(n)]
 
 
-def peak_safe(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
-    top = float(np.max(np.abs(x))) if x.size else 0.0
-    return x * (peak / top) if top > peak else x
+def write_scene_clips(clips: list[SceneClip], out: Path, fs: int) -> list[Path]:
+    """2-channel 16-bit wavs (see output_paths); returns their paths."""
+    import soundfile as sf
 
-
-def render_clips(
-    bank,
-    dry: np.ndarray,
-    n: int,
-    scene: int | None,
-    cfg: AugmentConfig,
-    seed: int,
-    noise_recordings: list[np.ndarray] | None = None,
-) -> list[tuple[np.ndarray, dict]]:
-    """n binaural renderings (2, S) of a dry clip (S,), each with its scene id, metadata and SNR.
-
-    The SNR is measured over the whole clip (render_wet), as there are no crops."""
-    aug = Augmenter(bank, cfg, bank.fs, noise_recordings)
-    rng = np.random.default_rng(seed)
-    draws = aug.draw(rng, n, dry.shape[-1])
-    if scene is not None:
-        draws.scene[:] = scene
-    inputs = aug.gather(draws, dry.shape[-1])
-    out = []
-    for i in range(n):
-        wet = render_wet(dry, inputs.brir[i], inputs.noise[i], float(draws.snr_db[i]), int(inputs.delay[i]))
-        info = dict(inputs.meta[i], scene=int(draws.scene[i]), snr_db=float(draws.snr_db[i]), delay=int(inputs.delay[i]))
-        out.append((peak_safe(wet), info))
-    return out
+    paths = output_paths(Path(out), len(clips))
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for path, clip in zip(paths, clips):
+        sf.write(str(path), clip.audio.T, int(fs), subtype="PCM_16")
+    return paths

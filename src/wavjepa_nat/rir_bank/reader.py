@@ -34,7 +34,7 @@ class RIRBank:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(f"RIR bank not found: {self.path}")
+            raise InputError(f"RIR bank not found: {self.path} (make one with `wavjepa-nat simulate-rirs`)")
         try:
             with h5py.File(self.path, "r") as f:
                 self.attrs = attrs_dict(f)
