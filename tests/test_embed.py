@@ -10,13 +10,8 @@ import torch
 from _fake_encoder import FakeEncoder
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.embed import (
-    BINAURAL_FOR_MONO,
-    MONO_FOR_BINAURAL,
-    Embedder,
-    embed_files,
-    frame_geometry,
-)
+from wavjepa_nat.nat_model.inference import BINAURAL_FOR_MONO, MONO_FOR_BINAURAL, Embedder, frame_geometry
+from wavjepa_nat.robustness.embed import embed_files
 
 RNG = np.random.default_rng(0)
 

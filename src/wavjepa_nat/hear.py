@@ -7,7 +7,7 @@
 Timestamps lie on the encoder's own regular 10 ms grid (frame centres); the last one is never past
 the clip's end. Clips of any length work: long clips are cut into 2.01 s windows that continue the
 grid, short ones are zero-padded and only frames fully inside the clip are kept (see
-robustness/embed.py). A two-channel (WavJEPA-Nat) model receives the mono HEAR audio on both ears.
+nat_model/inference.py). A two-channel (WavJEPA-Nat) model receives the mono HEAR audio on both ears.
 Scene embeddings are the mean of the timestamp embeddings over the clip.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.embed import Embedder
+from wavjepa_nat.nat_model.inference import Embedder
 
 
 class HearModel(torch.nn.Module):

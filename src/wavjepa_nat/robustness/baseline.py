@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from wavjepa_nat.robustness.embed import match_channels
+from wavjepa_nat.nat_model.inference import match_channels
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
