@@ -6,17 +6,16 @@ from pathlib import Path
 
 import typer
 
+from wavjepa_nat.audio import AUDIO_EXTENSIONS
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
 
 
 def find_audio(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     raise InputError(f"input not found: {path}")
 
 
@@ -24,7 +23,7 @@ def find_audio(path: Path) -> list[Path]:
 def embed(
     model: Path = typer.Option(..., "--model", "-m", help="Checkpoint (.ckpt) or exported encoder (.safetensors)."),
     input: Path = typer.Option(..., "--input", "-i", help="An audio file, or a folder searched recursively "
-                               f"for {', '.join(sorted(AUDIO_SUFFIXES))}."),
+                               f"for {', '.join(sorted(AUDIO_EXTENSIONS))}."),
     out: Path = typer.Option(Path("embeddings.h5"), "--out", "-o", help="Output HDF5 file."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="2.01 s windows per forward pass."),
@@ -37,16 +36,15 @@ def embed(
     model config and package version as attributes. Mono files given to a binaural model are duplicated
     to both ears; binaural files given to a mono model are averaged.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from wavjepa_nat import load_model
+    from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.robustness.embed import embed_files
 
     if not model.is_file():
         raise InputError(f"checkpoint not found: {model}")
     paths = find_audio(input)
     if not paths:
-        raise InputError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {input}")
+        raise InputError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {input}")
     if device.startswith("cuda"):
         import torch
 
@@ -54,8 +52,7 @@ def embed(
             raise InputError(f"--device {device}: CUDA is not available on this machine")
     keys = [p.name if input.is_file() else p.relative_to(input).as_posix() for p in paths]
     encoder = load_model(model)
-    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task("embed", total=len(paths))
+    with progress_bar(total=len(paths), description="embedding") as advance:
         path = embed_files(encoder, paths, out, device=device, batch_size=batch_size, keys=keys,
-                           on_file=lambda i: bar.advance(task))
+                           on_file=lambda i: advance())
     typer.echo(f"wrote {path}: {len(paths)} file(s), {encoder.output_dim}-d embeddings")
