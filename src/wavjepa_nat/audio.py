@@ -11,6 +11,10 @@ import soundfile as sf
 
 from wavjepa_nat.dsp import resample
 
+# File endings read as audio wherever a folder is searched (noise folders, folder sources, files to embed);
+# libsndfile reads all of these.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+
 
 def read_audio(path: str | Path, fs: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
     """Read any soundfile-supported file as float32, shape (channels, samples).

@@ -34,11 +34,11 @@ import webdataset as wds
 from webdataset.shardlists import expand_urls
 from webdataset.utils import pytorch_worker_info
 
+from wavjepa_nat.audio import AUDIO_EXTENSIONS
 from wavjepa_nat.errors import InputError
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 SILENCE_PEAK = 1e-6  # a file whose peak is below this is treated as silent (digital zero or dither only)
 # Keys under which AudioSet-style WebDataset json records keep their labels, most specific first.
 LABEL_KEYS = ("labels", "label", "human_labels", "class_labels", "tags", "categories", "text")

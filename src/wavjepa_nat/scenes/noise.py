@@ -15,12 +15,11 @@ import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.signal import fftconvolve
 
-from wavjepa_nat.audio import read_audio
+from wavjepa_nat.audio import AUDIO_EXTENSIONS, read_audio
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.diffuse import binaural_diffuse_noise
 
 BUILTIN_NOISES = ("white", "pink", "brown", "babble", "hum", "traffic", "modulated")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def coloured_noise(rng: np.random.Generator, n: int, fs: int, slope_db_per_octave: float) -> np.ndarray:
