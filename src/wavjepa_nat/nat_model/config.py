@@ -7,6 +7,7 @@ its model with nothing else. `base` follows the WavJEPA paper (arXiv 2509.23238)
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,10 +99,8 @@ class ModelConfig:
 
     @property
     def hop_samples(self) -> int:
-        hop = 1
-        for _, s in self.conv_spec:
-            hop *= s
-        return hop
+        """Input samples between two output frames: the product of the conv strides."""
+        return math.prod(s for _, s in self.conv_spec)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -6,7 +6,6 @@ at time frame `t`. Every count (frames, tokens, positions) is derived from the c
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -37,10 +36,6 @@ def receptive_field(conv_spec: ConvSpec) -> int:
         field += (k - 1) * jump
         jump *= s
     return field
-
-
-def hop_samples(conv_spec: ConvSpec) -> int:
-    return math.prod(s for _, s in conv_spec)
 
 
 class WaveformEncoder(nn.Module):
@@ -176,7 +171,7 @@ class Encoder(nn.Module):
         self.output_dim = cfg.channels * cfg.embed_dim
         self.sample_rate = cfg.fs
         self.crop_samples = cfg.crop_samples
-        self.hop_samples = hop_samples(cfg.conv_spec)
+        self.hop_samples = cfg.hop_samples
         self.hop_ms = 1000.0 * self.hop_samples / cfg.fs
         self.receptive_field = receptive_field(cfg.conv_spec)
         n_front = 1 if (cfg.share_ear_encoders or cfg.channels == 1) else cfg.channels
