@@ -135,7 +135,7 @@ class Embedder:
         self.geometry = frame_geometry(self.encoder, self.device)
         self.notes: list[str] = []
 
-    def _note(self, note: str | None) -> None:
+    def note(self, note: str | None) -> None:
         if note and note not in self.notes:
             self.notes.append(note)
 
@@ -173,7 +173,7 @@ class Embedder:
     def _chunks(self, audio: np.ndarray):
         """Adapted audio in chunks of clips, so that memory stays bounded for many long clips."""
         audio, note = match_channels(audio, self.channels)
-        self._note(note)
+        self.note(note)
         per_clip = len(self.geometry.window_starts(audio.shape[-1]))
         step = max(1, (4 * self.batch_size) // per_clip)
         for i in range(0, len(audio), step):

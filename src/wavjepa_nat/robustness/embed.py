@@ -55,7 +55,7 @@ def embed_files(
             raise InputError(f"cannot read audio file {path}: {err}") from None
         if audio.shape[0] > 2:
             audio = audio.mean(axis=0, keepdims=True)
-            embedder._note("inputs with more than 2 channels averaged to mono")
+            embedder.note("inputs with more than 2 channels averaged to mono")
         emb, ts = embedder.timestamp_embeddings(audio[None])
         scene.append(emb[0].mean(axis=0))
         frames.append(emb[0])
