@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,11 +12,10 @@ from wavjepa_nat.cli.app import app
 
 @app.command("report")
 def report(
-    dirs: list[Path] = typer.Argument(
-        ..., help="Result folders (each holds results.json, as written by a robustness sweep)."
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged report (created if needed)."),
-    title: str = typer.Option(None, "--title", help="Report title."),
+    dirs: Annotated[list[Path], typer.Argument(
+        help="Result folders (each holds results.json, as written by a robustness sweep).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the merged report (created if needed).")],
+    title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
     """Merge the results of one or more sweeps into one report: report.md, report.html (self-contained,
     plots embedded), results.json, results.csv and plots/*.png.
