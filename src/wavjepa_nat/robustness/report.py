@@ -14,7 +14,6 @@ import functools
 import json
 import math
 from collections.abc import Sequence
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import jinja2
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.robustness.conditions import KINDS, Condition
 from wavjepa_nat.robustness.plots import make_plots
+from wavjepa_nat.version import package_version
 
 RESULTS_FORMAT = "wavjepa-nat-robustness-results"
 
@@ -258,7 +258,7 @@ def write_report(
     title = title or setup.get("title") or "wavjepa-nat robustness report"
     paths = {k: out_dir / n for k, n in [("json", "results.json"), ("csv", "results.csv"),
                                           ("md", "report.md"), ("html", "report.html")]}
-    payload = {"format": RESULTS_FORMAT, "version": version("wavjepa-nat"), "title": title,
+    payload = {"format": RESULTS_FORMAT, "version": package_version(), "title": title,
                "setup": setup, "rows": [_row_dict(r) for r in rows]}
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     _csv(rows, paths["csv"])
