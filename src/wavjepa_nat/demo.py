@@ -53,11 +53,13 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
     from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.rir_bank import simulate_bank
-    from wavjepa_nat.robustness.sweep import run_sweep
+    from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
     from wavjepa_nat.scenes import SceneConfig
     from wavjepa_nat.train import TrainConfig, train
 
     get_preset("tiny", ear_norm=cfg.ear_norm)  # a bad value fails now, not after the bank is simulated
+    sweep_cfg = SweepConfig(snr_db=cfg.snr, rt60_bins=cfg.rt60_bins, seed=cfg.seed,
+                            max_clips_per_class=cfg.max_clips_per_class, clip_seconds=cfg.clip_seconds)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -95,9 +97,8 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
 
     step("4/5 robustness sweep (clean, SNR, RT60) on held-out clips in unseen rooms")
     report = out / "report"
-    run_sweep(models=[models["nat"], models["clean"]], task=str(corpus), bank=str(bank), snr_values=cfg.snr,
-              rt60_bins=cfg.rt60_bins, out_dir=report, seed=cfg.seed, max_clips_per_class=cfg.max_clips_per_class,
-              clip_seconds=cfg.clip_seconds, title="wavjepa-nat demo: WavJEPA-Nat vs a clean twin (tiny, CPU)")
+    run_sweep([models["nat"], models["clean"]], str(corpus), str(bank), sweep_cfg, out_dir=report,
+              title="wavjepa-nat demo: WavJEPA-Nat vs a clean twin (tiny, CPU)")
 
     step(f"5/5 report written to {report}/report.md and report.html")
     if not (report / "report.md").is_file():

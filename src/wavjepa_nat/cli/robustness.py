@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,29 +12,30 @@ from wavjepa_nat.cli.app import app
 
 @app.command("robustness")
 def robustness(
-    models: list[str] = typer.Option(
-        ..., "--model", "-m", help="Checkpoint (.ckpt) or export (.safetensors); repeat to compare models."),
-    task: str = typer.Option(
-        "builtin", "--task", help="Labelled data: a folder with one subfolder per class, a .csv/.jsonl manifest "
-        "with labels (and optionally a split column), a corpus folder, or 'builtin'."),
-    bank: Path = typer.Option(..., "--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise."),
-    out: Path = typer.Option(..., "--out", "-o", help="Report folder (created if needed)."),
-    snr: str = typer.Option(
-        "-5..20", "--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'."),
-    rt60: str = typer.Option(
-        "auto", "--rt60", help="Measured-RT60 bins in s: LO..HI (standard edges 0.1/0.3/0.6/1.0/1.5/2.0 inside "
-        "it), LO..HI:STEP, explicit edges A,B,C, 'auto' (the bank's test-split range), or 'none'."),
-    grid: bool = typer.Option(False, "--grid/--no-grid", help="Also run every SNR x RT60 combination."),
-    probe_train: str = typer.Option(
-        "clean", "--probe-train", help="Train the probes on 'clean' training clips, or 'matched': under the "
-        "same condition."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the renderings, the task split and the probes."),
-    max_clips_per_class: int = typer.Option(
-        None, "--max-clips-per-class", min=1, help="At most this many clips per class in each split."),
-    clip_seconds: float = typer.Option(4.0, "--clip-seconds", help="Seconds of each clip used (from its start)."),
-    device: str = typer.Option("cpu", "--device", help="torch device for the models, e.g. cpu or cuda."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="2.01 s windows per forward pass."),
-    title: str = typer.Option(None, "--title", help="Report title."),
+    models: Annotated[list[str], typer.Option(
+        "--model", "-m", help="Checkpoint (.ckpt) or export (.safetensors); repeat to compare models.")],
+    bank: Annotated[Path, typer.Option("--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (created if needed).")],
+    task: Annotated[str, typer.Option(
+        "--task", help="Labelled data: a folder with one subfolder per class, a .csv/.jsonl manifest with labels "
+        "(and optionally a split column), a corpus folder, or 'builtin'.")] = "builtin",
+    snr: Annotated[str, typer.Option(
+        "--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")] = "-5..20",
+    rt60: Annotated[str, typer.Option(
+        "--rt60", help="Measured-RT60 bins in s: LO..HI (standard edges 0.1/0.3/0.6/1.0/1.5/2.0 inside it), "
+        "LO..HI:STEP, explicit edges A,B,C, 'auto' (the bank's test-split range), or 'none'.")] = "auto",
+    grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Also run every SNR x RT60 combination.")] = False,
+    probe_train: Annotated[str, typer.Option(
+        "--probe-train", help="Train the probes on 'clean' training clips, or 'matched': under the same "
+        "condition.")] = "clean",
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the renderings, the task split and the probes.")] = 0,
+    max_clips_per_class: Annotated[int | None, typer.Option(
+        "--max-clips-per-class", min=1, help="At most this many clips per class in each split.")] = None,
+    clip_seconds: Annotated[float, typer.Option(
+        "--clip-seconds", help="Seconds of each clip used (from its start).")] = 4.0,
+    device: Annotated[str, typer.Option("--device", help="torch device for the models, e.g. cpu or cuda.")] = "cpu",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="2.01 s windows per forward pass.")] = 16,
+    title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
     """Measure how each model degrades under noise and reverberation.
 
@@ -46,22 +48,14 @@ def robustness(
 
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
-    from wavjepa_nat.errors import InputError
-    from wavjepa_nat.robustness.conditions import check_probe_train, parse_rt60_bins, parse_snr
+    # The config checks the arguments first, before torch and the models are imported / read.
+    from wavjepa_nat.robustness.sweep import SweepConfig, check_models, run_sweep
 
-    # Argument errors first, before torch and the models are imported / read.
-    snr_values = parse_snr(snr)
-    bins = rt60 if rt60.strip().lower() == "auto" else parse_rt60_bins(rt60)
-    check_probe_train(probe_train)
-    for m in models:
-        if not Path(m).is_file():
-            raise InputError(f"checkpoint not found: {m}")
-
-    from wavjepa_nat.robustness.sweep import run_sweep
-
-    rows = run_sweep(models, task, bank, snr_values, bins, grid=grid, probe_train=probe_train, out_dir=out,
-                     seed=seed, max_clips_per_class=max_clips_per_class, device=device, progress=True,
-                     clip_seconds=clip_seconds, batch_size=batch_size, title=title)
+    cfg = SweepConfig(snr_db=snr, rt60_bins=rt60, grid=grid, probe_train=probe_train, seed=seed,
+                      clip_seconds=clip_seconds, max_clips_per_class=max_clips_per_class, device=device,
+                      batch_size=batch_size)
+    check_models(models)
+    rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
     n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})
     typer.echo(f"wrote {out / 'report.md'} and report.html, results.json, results.csv, plots/ "

@@ -1,7 +1,7 @@
 """The robustness sweep: models x conditions -> probe score, drop vs clean, embedding drift, localisation.
 
-    rows = run_sweep(["runs/nat/last.ckpt", "runs/clean/last.ckpt"], "builtin", "bank.h5",
-                     snr_values="-5..20", rt60_bins="0.2..1.6", out_dir="reports/r1")
+    cfg = SweepConfig(snr_db="-5..20", rt60_bins="0.2..1.6")
+    rows = run_sweep(["runs/nat/last.ckpt", "runs/clean/last.ckpt"], "builtin", "bank.h5", cfg, out_dir="reports/r1")
 
 For every condition (robustness/conditions.py) the test clips are rendered once, and the same arrays are
 embedded by every model and by the log-mel baseline. Per model and condition:
@@ -22,14 +22,16 @@ embedded by every model and by the log-mel baseline. Per model and condition:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import (
     CLEAN,
     Condition,
@@ -40,9 +42,10 @@ from wavjepa_nat.robustness.conditions import (
     parse_rt60_bins,
     parse_snr,
 )
-from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig
-from wavjepa_nat.robustness.render import ScenePools, render
-from wavjepa_nat.robustness.report import ResultRow, write_report
+
+if TYPE_CHECKING:
+    from wavjepa_nat.robustness.render import ScenePools
+    from wavjepa_nat.robustness.report import ResultRow
 
 SETUP_NOTES = [
     ("Conditions: clean = the dry clip on both ears; SNR = the dry clip on both ears plus binaural noise from a "
@@ -66,20 +69,41 @@ SETUP_NOTES = [
 
 @dataclasses.dataclass
 class SweepConfig:
-    snr_db: list[float]
-    rt60_bins: list[tuple[float, float]]
-    grid: bool = False
-    probe_train: str = "clean"
-    seed: int = 0
+    """What a sweep runs; checks itself on construction (InputError naming the CLI flag).
+
+    snr_db and rt60_bins take lists or the CLI syntax ("-5..20", "0.2..1.6", "0.2,0.5,1.0", "none");
+    rt60_bins "auto" = the standard bins over the bank's test-split range (resolved by run_sweep, empty
+    ones left out). The config, resolved, is stored in the report's results.json.
+    """
+
+    snr_db: list[float] | str = "-5..20"
+    rt60_bins: list[tuple[float, float]] | str = "auto"
+    grid: bool = False  # also every SNR x RT60 pair
+    probe_train: str = "clean"  # "clean" | "matched"
+    seed: int = 0  # seeds the renderings, the task split and the probes
     clip_seconds: float = 4.0
     max_clips_per_class: int | None = None
     device: str = "cpu"
     batch_size: int = 16
 
     def __post_init__(self):
+        self.snr_db = parse_snr(self.snr_db) if isinstance(self.snr_db, str) else [float(s) for s in self.snr_db]
+        if not all(math.isfinite(s) for s in self.snr_db):
+            raise InputError(f"--snr: SNRs must be finite numbers, got {self.snr_db}")
+        if isinstance(self.rt60_bins, str):
+            auto = self.rt60_bins.strip().lower() == "auto"
+            self.rt60_bins = "auto" if auto else parse_rt60_bins(self.rt60_bins)
+        else:
+            self.rt60_bins = [(float(lo), float(hi)) for lo, hi in self.rt60_bins]
+            if any(not 0 <= lo < hi for lo, hi in self.rt60_bins):
+                raise InputError(f"--rt60: each bin needs 0 <= LO < HI, got {self.rt60_bins}")
         check_probe_train(self.probe_train)
         if not self.clip_seconds > 0:
             raise InputError(f"--clip-seconds must be positive, got {self.clip_seconds}")
+        if self.max_clips_per_class is not None and self.max_clips_per_class < 1:
+            raise InputError(f"--max-clips-per-class must be at least 1, got {self.max_clips_per_class}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
 
 
 # ---------------------------------------------------------------- models
@@ -117,37 +141,49 @@ def check_models(models: Sequence) -> None:
             raise InputError(f"checkpoint not found: {m}")
 
 
+def _as_dict(config) -> dict | None:
+    """A model's or baseline's config as a plain dict (for the report)."""
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if dataclasses.is_dataclass(config):
+        return dataclasses.asdict(config)
+    return config
+
+
 def _describe(name: str, spec, embedder) -> dict:
-    cfg = getattr(embedder, "encoder", None)
-    cfg = getattr(cfg, "config", None)
-    if hasattr(cfg, "to_dict"):
-        cfg = cfg.to_dict()
-    elif dataclasses.is_dataclass(cfg):
-        cfg = dataclasses.asdict(cfg)
-    return {"name": name, "path": str(spec) if isinstance(spec, (str, os.PathLike)) else type(spec).__name__,
-            "channels": embedder.channels, "embedding_dim": int(embedder.output_dim), "config": cfg}
+    if spec is None:
+        path = "non-learned baseline"
+    else:
+        path = str(spec) if isinstance(spec, (str, os.PathLike)) else type(spec).__name__
+    config = getattr(embedder, "cfg", None) or getattr(getattr(embedder, "encoder", None), "config", None)
+    return {"name": name, "path": path, "channels": embedder.channels,
+            "embedding_dim": int(embedder.output_dim), "config": _as_dict(config)}
 
 
 def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> list[tuple[str, object, dict]]:
-    """(name, embedder, description) for each model, then the log-mel baseline(s)."""
-    from wavjepa_nat import load_model
+    """(name, embedder, description) for each model, then the log-mel baseline(s).
+
+    A model is a checkpoint / export path, a loaded encoder (the nat_model Encoder interface), or a ready
+    embedder: any object with `scene_embeddings(audio (n, C, S)) -> (n, D)`, `channels`, `output_dim`,
+    `sample_rate` and `notes` (as the baseline has).
+    """
+    from wavjepa_nat.nat_model.export import load_model
+    from wavjepa_nat.nat_model.inference import Embedder
     from wavjepa_nat.robustness.baseline import LogMelBaseline, LogMelConfig
-    from wavjepa_nat.robustness.embed import Embedder
 
     out = []
     for name, spec in zip(model_names(models), models):
-        encoder = load_model(spec) if isinstance(spec, (str, os.PathLike)) else spec
-        if int(encoder.sample_rate) != int(fs):
-            raise InputError(f"model {name} runs at {encoder.sample_rate} Hz but the bank is at {fs} Hz")
-        emb = Embedder(encoder, device=device, batch_size=batch_size, name=name)
+        model = load_model(spec) if isinstance(spec, (str, os.PathLike)) else spec
+        if int(model.sample_rate) != int(fs):
+            raise InputError(f"model {name} runs at {model.sample_rate} Hz but the bank is at {fs} Hz")
+        emb = model if hasattr(model, "scene_embeddings") else Embedder(model, device=device,
+                                                                         batch_size=batch_size, name=name)
         out.append((name, emb, _describe(name, spec, emb)))
     mel = LogMelConfig(sample_rate=int(fs), fmax=min(8000.0, fs / 2))
     baselines = [LogMelBaseline(2, mel)]
     if any(e.channels == 1 for _, e, _ in out):  # a like-for-like reference for mono models
         baselines.append(LogMelBaseline(1, mel))
-    for b in baselines:
-        out.append((b.name, b, {"name": b.name, "path": "non-learned baseline", "channels": b.channels,
-                                "embedding_dim": b.output_dim, "config": dataclasses.asdict(b.cfg)}))
+    out += [(b.name, b, _describe(b.name, None, b)) for b in baselines]
     return out
 
 
@@ -162,32 +198,17 @@ def cosine_to_clean(clean: np.ndarray, other: np.ndarray) -> float:
     return float(np.clip(np.mean(np.sum(a * b, axis=1)), -1.0, 1.0))
 
 
-@contextmanager
-def _progress_bar(enabled: bool, total: int):
-    """Yields advance(description): a rich bar over models x conditions, or a no-op."""
-    if not enabled:
-        yield lambda desc=None: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn()) as bar:
-        task = bar.add_task("robustness sweep", total=total)
-        yield lambda desc=None: bar.update(task, advance=1, description=desc or "robustness sweep")
-
-
-def _resolve_bins(rt60_bins, pools_all_measured: np.ndarray, notes: list[str]) -> list[tuple[float, float]]:
-    if isinstance(rt60_bins, str) and rt60_bins.strip().lower() == "auto":
-        bins = auto_rt60_bins(pools_all_measured)
-        last = len(bins) - 1
-        keep = [b for i, b in enumerate(bins) if np.any(
-            (pools_all_measured >= b[0]) & ((pools_all_measured <= b[1]) if i == last else (pools_all_measured < b[1])))]
-        if len(keep) < len(bins):
-            notes.append("--rt60 auto: standard bins without test-split BRIRs were left out")
-        return keep
-    if isinstance(rt60_bins, str):
-        return parse_rt60_bins(rt60_bins)
-    return [tuple(map(float, b)) for b in (rt60_bins or [])]
+def _resolve_bins(rt60_bins, test_measured: np.ndarray, notes: list[str]) -> list[tuple[float, float]]:
+    """The configured bins, or for "auto" the standard bins over the test split's range that hold a BRIR."""
+    if rt60_bins != "auto":
+        return list(rt60_bins)
+    bins = auto_rt60_bins(test_measured)
+    last = len(bins) - 1
+    keep = [b for i, b in enumerate(bins) if np.any(
+        (test_measured >= b[0]) & ((test_measured <= b[1]) if i == last else (test_measured < b[1])))]
+    if len(keep) < len(bins):
+        notes.append("--rt60 auto: standard bins without test-split BRIRs were left out")
+    return keep
 
 
 # ---------------------------------------------------------------- the sweep
@@ -196,51 +217,46 @@ def _resolve_bins(rt60_bins, pools_all_measured: np.ndarray, notes: list[str]) -
 def run_sweep(
     models: Sequence[str | Path | object],
     task: str | Path,
-    bank: str | Path,
-    snr_values: str | Sequence[float] = "-5..20",
-    rt60_bins: str | Sequence[tuple[float, float]] = "auto",
-    grid: bool = False,
-    probe_train: str = "clean",
+    bank: str | Path | object,
+    config: SweepConfig | None = None,
+    *,
     out_dir: str | Path | None = None,
-    seed: int = 0,
-    max_clips_per_class: int | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-    clip_seconds: float = 4.0,
-    batch_size: int = 16,
     title: str | None = None,
+    progress: bool = True,
 ) -> list[ResultRow]:
     """Run the sweep; write the report into out_dir when given. Returns the result rows.
 
-    models: checkpoint / export paths, or loaded encoders (the nat_model Encoder interface).
-    snr_values / rt60_bins: lists, or the CLI syntax ("-5..20", "0.2..1.6", "0.2,0.5,1.0", "none";
-    rt60 "auto" = the standard bins over the bank's test-split range, empty ones left out).
+    models: checkpoint / export paths, loaded encoders (the nat_model Encoder interface) or embedders
+    (see load_embedders). task: the labelled data (robustness/task.py). bank: an RIR bank path or RIRBank.
     """
     import torch
 
-    from wavjepa_nat import __version__
     from wavjepa_nat.rir_bank import RIRBank
+    from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig
+    from wavjepa_nat.robustness.render import ScenePools, render
+    from wavjepa_nat.robustness.report import ResultRow, write_report
     from wavjepa_nat.robustness.task import load_task
+    from wavjepa_nat.version import package_version
 
+    cfg = config or SweepConfig()
     notes: list[str] = []
-    snrs = parse_snr(snr_values) if isinstance(snr_values, str) else [float(s) for s in snr_values]
     check_models(models)
     rir = bank if isinstance(bank, RIRBank) else RIRBank(bank)
     test_measured = rir.rt60()[rir.select(split="test")]
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
-    bins = _resolve_bins(rt60_bins, test_measured, notes)
-    cfg = SweepConfig(snrs, bins, grid, probe_train, seed, clip_seconds, max_clips_per_class, device, batch_size)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine")
-    test_pools = ScenePools(rir, bins, ("test",), strict=True)
-    train_pools = ScenePools(rir, bins, ("train", "val"), strict=False)
-    data = load_task(task, rir.fs, clip_seconds, seed, max_clips_per_class)
-    embedders = load_embedders(models, rir.fs, device, batch_size)
-    conditions = build_conditions(snrs, bins, grid)
+    cfg = dataclasses.replace(cfg, rt60_bins=_resolve_bins(cfg.rt60_bins, test_measured, notes))
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {cfg.device}: CUDA is not available on this machine")
+    test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
+    train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
+    data = load_task(task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class)
+    embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)
+    conditions = build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid)
     binaural = any(e.channels == 2 for _, e, _ in embedders)
     kind = "multilabel" if data.multilabel else "multiclass"
-    probe_cfg = ProbeConfig(seed=seed)
+    probe_cfg = ProbeConfig(seed=cfg.seed)
+    seed = cfg.seed
     y_train, y_test = data.targets("train"), data.targets("test")
     train_ids, test_ids = data.clip_ids("train"), data.clip_ids("test")
     dry_train, dry_test = data.clips["train"], data.clips["test"]
@@ -250,7 +266,7 @@ def run_sweep(
 
     clean_probe, loc_probe, clean_emb, clean_score = {}, {}, {}, {}
     rows: list[ResultRow] = []
-    with _progress_bar(progress, (len(conditions) + 1) * len(embedders)) as advance:
+    with progress_bar((len(conditions) + 1) * len(embedders), "robustness sweep", enabled=progress) as advance:
         # Probes on clean training data (also the clean reference in matched mode).
         train_audio, _ = render(dry_train, CLEAN, train_pools, seed, "train", train_ids)
         loc_audio, loc_az = loc_train(CLEAN) if binaural else (None, None)
@@ -258,7 +274,7 @@ def run_sweep(
             clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio), y_train)
             if emb.channels == 2:
                 loc_probe[name] = AngleProbe(probe_cfg).fit(emb.scene_embeddings(loc_audio), loc_az)
-            advance(f"probes: {name}")
+            advance(description=f"probes: {name}")
 
         for cond in conditions:
             audio, az = render(dry_test, cond, test_pools, seed, "test", test_ids)
@@ -266,11 +282,11 @@ def run_sweep(
                 test_loc, test_az = render(dry_test, cond, test_pools, seed, "loc", test_ids, spatial=True)
             else:
                 test_loc, test_az = audio, az
-            matched = probe_train == "matched" and cond != CLEAN
+            matched = cfg.probe_train == "matched" and cond != CLEAN
             if matched:
                 m_audio, _ = render(dry_train, cond, train_pools, seed, "train", train_ids)
                 m_loc, m_az = loc_train(cond) if binaural else (None, None)
-            for name, emb, desc in embedders:
+            for name, emb, _ in embedders:
                 x = emb.scene_embeddings(audio)
                 probe = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(m_audio), y_train) if matched \
                     else clean_probe[name]
@@ -288,14 +304,14 @@ def run_sweep(
                     rt60_bin=cond.rt60_bin, metric=result.metric, score=result.score,
                     drop_vs_clean=result.score - clean_score[name], clean_cosine=cosine_to_clean(clean_emb[name], z),
                     loc_error_deg=loc, n_clips=len(dry_test), task=data.name))
-                advance(f"{cond.label}: {name}")
+                advance(description=f"{cond.label}: {name}")
 
     notes += data.notes + train_pools.notes
     for name, emb, _ in embedders:
         notes += [f"{name}: {n}" for n in emb.notes]
     setup = {
         "title": title or "wavjepa-nat robustness report",
-        "versions": {"wavjepa-nat": __version__, "torch": torch.__version__, "numpy": np.__version__},
+        "versions": {"wavjepa-nat": package_version(), "torch": torch.__version__, "numpy": np.__version__},
         "seeds": {"sweep": seed, "probe": probe_cfg.seed},
         "notes": SETUP_NOTES + notes,
         "config": dataclasses.asdict(cfg),
