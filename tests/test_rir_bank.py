@@ -97,12 +97,12 @@ def test_killed_run_resumes_to_the_same_bank(bank_path, tmp_path):
     done = len(list(parts.glob("part-*.h5")))
     assert 1 <= done < N // 8, "the run should have been killed part-way"
     assert not out.exists()  # nothing that looks like a finished bank
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert not parts.exists()
     assert_same_bank(bank_path, out)
     # Rerunning a finished bank does nothing.
-    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0 and "already complete" in again.stdout
 
 
@@ -136,16 +136,25 @@ def test_verify_passes_and_catches_damage(bank_path, tmp_path):
     (["--noise-sources", "0..x"], "not a number"),
     (["--shard", "3/2"], "--shard"),
     (["--engine", "magic"], "--engine"),
+    # checked by SceneConfig itself (the CLI only parses)
+    (["--rt60", "0..1"], "--rt60"),
+    (["--distance", "0.1..2"], "--distance"),
+    (["--fs", "4000"], "--fs"),
+    (["--noise-sources", "-1..2"], "--noise-sources"),
+    (["--scenes-per-room", "0"], "--scenes-per-room"),
+    (["--noise-bed-seconds", "0"], "--noise-bed-seconds"),
+    (["--seed", "-3"], "--seed"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, extra, message):
     not_sofa = tmp_path / "fake.sofa"
     not_sofa.write_text("not hdf5")
     extra = [str(not_sofa) if e == "NOTSOFA" else e for e in extra]
     result = subprocess.run(CLI + ["simulate-rirs", "--out", str(tmp_path / "x.h5"), "--n-scenes", "2"] + extra,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_existing_output_with_other_config_is_refused(bank_path, tmp_path):
@@ -153,19 +162,19 @@ def test_existing_output_with_other_config_is_refused(bank_path, tmp_path):
     shutil.copy(bank_path, copy)
     result = subprocess.run(CLI + ["simulate-rirs", "--out", str(copy), "--n-scenes", str(N), "--rt60", "0.3..0.9",
                                    "--workers", "1"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2 and "different config" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_info_and_verify_cli(bank_path, tmp_path):
     info = subprocess.run(CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path / "plots")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert info.returncode == 0, info.stderr
     assert "rt60_measured_s" in info.stdout and "spherical" in info.stdout
     assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == ["azimuth.png", "distance.png", "drr.png",
                                                                            "rt60.png"]
     verify = subprocess.run(CLI + ["bank", "verify", str(bank_path), "--n-check", "1"], capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, check=False)
     assert verify.returncode == 0 and "OK" in verify.stdout
 
 

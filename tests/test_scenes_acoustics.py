@@ -5,11 +5,11 @@ import pyroomacoustics as pra
 import pytest
 from scipy.signal import coherence
 
+from tests.scene_helpers import render_at
 from wavjepa_nat.scenes import SceneConfig, Simulator
 from wavjepa_nat.scenes.acoustics import ild_db, itd_seconds, measure_t30
 from wavjepa_nat.scenes.brir import FastEngine
 from wavjepa_nat.scenes.hrtf import KEMAR_PATH, load_hrtf
-from tests.scene_helpers import render_at
 
 FS = 16000
 HRTFS = ["spherical", pytest.param("kemar", marks=pytest.mark.skipif(
@@ -109,8 +109,8 @@ def test_same_seed_same_scene_other_seed_other_scene():
 
 
 def test_sampled_geometry_is_consistent():
-    from wavjepa_nat.scenes.sampler import sample_scene
     from wavjepa_nat.scenes.hrtf import directions_to_unit
+    from wavjepa_nat.scenes.sampler import sample_scene
 
     cfg = SceneConfig()
     for index in range(0, 200, 7):
