@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from wavjepa_nat.rir_bank.reader import RIRBank
+from wavjepa_nat.scenes.config import SPLITS
 
 
 def _quantiles(x: np.ndarray) -> dict:
@@ -24,8 +25,8 @@ def bank_summary(bank: RIRBank) -> dict:
     return {
         "path": str(bank.path),
         "scenes": len(bank),
-        "rooms": int(len(np.unique(m["room_id"]))),
-        "splits": {s: int(np.sum(m["split"] == s)) for s in ("train", "val", "test")},
+        "rooms": len(np.unique(m["room_id"])),
+        "splits": {s: int(np.sum(m["split"] == s)) for s in SPLITS},
         "fs": bank.fs,
         "hrtf": bank.attrs["hrtf_name"],
         "hrtf_sha256": bank.attrs["hrtf_sha256"][:16],

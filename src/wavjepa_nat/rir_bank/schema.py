@@ -15,8 +15,6 @@ and renamed at the very end, so a killed run never leaves a file that looks fini
 
 from __future__ import annotations
 
-import json
-
 import h5py
 import numpy as np
 
@@ -107,7 +105,3 @@ def read_config(f: h5py.File) -> SceneConfig:
 
 def attrs_dict(f: h5py.File) -> dict:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-
-
-def config_json(attrs: dict) -> dict:
-    return json.loads(attrs["config"])
