@@ -10,6 +10,7 @@ import torch
 
 from wavjepa_nat.rir_bank import simulate_bank
 from wavjepa_nat.scenes import SceneConfig
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.train import TrainConfig, train
 
 CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
@@ -164,3 +165,64 @@ def test_wet_clips_without_a_bank_are_refused_before_anything_starts(corpus_and_
     result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "0.5", "--out", str(tmp_path / "r")])
     _assert_one_line_error(result, "--bank is required")
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- kill -9 and resume
+
+KILLED = """
+import json, os, signal, sys, torch, lightning as L
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.train import TrainConfig, train
+
+class KillAfter(L.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == int(sys.argv[4]):
+            os.kill(os.getpid(), signal.SIGKILL)  # as a scheduler's kill -9: no cleanup, no last.ckpt
+
+torch.set_num_threads(1)
+cfg = TrainConfig(**json.loads(sys.argv[1]), out=sys.argv[2], max_steps=int(sys.argv[3]))
+train(cfg, progress=False, callbacks=[KillAfter()])
+"""
+
+
+def test_a_killed_run_resumes_from_its_newest_checkpoint(corpus_and_bank, tmp_path):
+    import json
+
+    corpus, bank = corpus_and_bank
+    options = dict(data=str(corpus), bank=str(bank), preset="tiny", channels=2, clean_ratio=0.5, batch_clips=1,
+                   n_crops=2, clip_seconds=2.5, num_workers=0, ckpt_every=2, log_every=5, seed=7)
+    unbroken = StepLosses()
+    train(TrainConfig(**options, out=str(tmp_path / "a"), max_steps=6), progress=False, callbacks=[unbroken])
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED)
+    run = tmp_path / "b"
+    killed = subprocess.run([sys.executable, str(script), json.dumps(options), str(run), "6", "5"],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (run / "last.ckpt").exists() and (run / "checkpoints" / "step0000004.ckpt").is_file()
+    (run / "checkpoints" / "step0000005.ckpt").write_bytes(b"PK\x03\x04 truncated")  # a half-written file
+    # Starting afresh on top of it is refused; --resume continues from step 4 (the truncated one is skipped).
+    with pytest.raises(InputError, match="already holds a run"):
+        train(TrainConfig(**options, out=str(run), max_steps=6), progress=False)
+    resumed = StepLosses()
+    train(TrainConfig(**options, out=str(run), max_steps=6, resume=True), progress=False, callbacks=[resumed])
+    assert sorted(resumed.losses) == [5, 6]
+    for step in (5, 6):
+        assert resumed.losses[step] == pytest.approx(unbroken.losses[step], rel=1e-5, abs=1e-7), step
+    assert not list((run / "checkpoints").glob("*-v1.ckpt"))
+
+
+def test_resume_refuses_other_data_and_keeps_the_schedule(corpus_and_bank, tmp_path, capsys):
+    corpus, bank = corpus_and_bank
+    schedule = {"total_steps": 4, "warmup_steps": 1, "ema_ramp_steps": 4}
+    train(_cfg(corpus, bank, tmp_path / "r", max_steps=2, model_overrides=schedule), progress=False)
+    with pytest.raises(InputError, match="--seed 3 -> 4"):
+        train(_cfg(corpus, bank, tmp_path / "r", max_steps=4, model_overrides=schedule, resume=True, seed=4),
+              progress=False)
+    # Without the schedule pinned, a larger --max-steps keeps the run's own schedule (over 2 steps) and says so.
+    train(_cfg(corpus, bank, tmp_path / "s", max_steps=2), progress=False)
+    capsys.readouterr()
+    last = train(_cfg(corpus, bank, tmp_path / "s", max_steps=3, resume=True), progress=False)
+    assert "own learning-rate and EMA schedule (over 2 steps)" in capsys.readouterr().err
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 3 and ckpt["hyper_parameters"]["total_steps"] == 2

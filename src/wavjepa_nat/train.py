@@ -6,8 +6,9 @@
 
 The run directory holds config.yaml (the resolved TrainConfig), last.ckpt, checkpoints/ every
 `ckpt_every` steps, and CSV + TensorBoard logs. Checkpoints carry the model config (they
-rebuild the model alone) and the train config. `resume=True` continues from last.ckpt exactly:
-batches are indexed by step (data.stream), so the losses equal those of an unbroken run.
+rebuild the model alone) and the train config. `resume=True` continues from the newest readable
+checkpoint (last.ckpt or checkpoints/, so also after a kill -9) exactly, with the run's own model config
+and schedule: batches are indexed by step (data.stream), so the losses equal those of an unbroken run.
 
 `TrainConfig` is the one place where an option, its default and its help live: `wavjepa-nat train`
 builds its flags from the fields' metadata.
@@ -19,6 +20,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -33,9 +35,9 @@ from wavjepa_nat.data.augment import AugmentConfig
 from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import open_source
 from wavjepa_nat.data.stream import AUGMENT_ON, TrainingData
-from wavjepa_nat.errors import InputError
+from wavjepa_nat.errors import InputError, warn
 from wavjepa_nat.nat_model import MaskCollator, get_preset
-from wavjepa_nat.nat_model.config import PRESETS
+from wavjepa_nat.nat_model.config import PRESETS, ModelConfig
 from wavjepa_nat.nat_model.lightning_module import WavJEPAModule
 from wavjepa_nat.version import package_version
 
@@ -156,10 +158,67 @@ class TrainConfig:
                              n_crops=self.n_crops, crop_samples=crop_samples, seed=self.seed)
 
 
-def _check_resume_channels(ckpt: Path, channels: int) -> None:
-    saved = torch.load(ckpt, map_location="cpu", weights_only=False).get("hyper_parameters", {})
-    if "channels" in saved and int(saved["channels"]) != channels:
-        raise InputError(f"{ckpt} is a {saved['channels']}-channel model but --channels is {channels}")
+# Options that define the data and the model: a resumed run must keep them, or it would not continue the run.
+RESUME_KEEPS = ("data", "bank", "preset", "channels", "clean_ratio", "snr", "batch_clips", "n_crops", "clip_seconds",
+                "seed", "lr", "ear_norm", "model_overrides")
+
+
+def _read_checkpoint(path: Path) -> dict | None:
+    """A checkpoint's contents (tensors memory-mapped, no pickled code), or None with a warning when it is
+    truncated or not a checkpoint (a run killed while writing it)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - zip, pickle and OS errors alike mean "unusable"
+        warn(f"skipping unreadable checkpoint {path} ({str(err).splitlines()[0][:120]})")
+        return None
+    if not isinstance(ckpt, dict) or "global_step" not in ckpt or "state_dict" not in ckpt:
+        warn(f"skipping {path}: not a training checkpoint")
+        return None
+    return ckpt
+
+
+def newest_checkpoint(out: Path) -> tuple[Path, dict] | None:
+    """The readable checkpoint of a run directory with the most steps (last.ckpt wins a tie)."""
+    best = None
+    for path in [out / "last.ckpt", *sorted((out / "checkpoints").glob("*.ckpt"))]:
+        ckpt = _read_checkpoint(path) if path.is_file() else None
+        if ckpt is not None and (best is None or int(ckpt["global_step"]) > int(best[1]["global_step"])):
+            best = (path, ckpt)
+    return best
+
+
+def _same_option(name: str, saved, now) -> bool:
+    if name in ("data", "bank") and saved and now and saved != now:
+        return os.path.realpath(saved) == os.path.realpath(now)  # the same file, spelled another way
+    return saved == now
+
+
+def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None]:
+    """(checkpoint, its model config) to continue from, after checking that cfg continues that run."""
+    found = newest_checkpoint(out) if out.is_dir() else None
+    if not cfg.resume:
+        if found is not None:
+            raise InputError(f"{out} already holds a run (checkpoint at step {found[1]['global_step']}: {found[0]}); "
+                             "use --resume to continue it or choose another --out")
+        return None, None
+    if found is None:
+        raise InputError(f"--resume: no readable checkpoint in {out} (last.ckpt or checkpoints/*.ckpt)")
+    path, ckpt = found
+    saved_model = ckpt.get("hyper_parameters", {})
+    if "channels" in saved_model and int(saved_model["channels"]) != cfg.channels:
+        raise InputError(f"{path} is a {saved_model['channels']}-channel model but --channels is {cfg.channels}")
+    saved = json.loads(json.dumps(ckpt.get("wavjepa_nat_train_config", {}).get("train", {})))  # tuples -> lists
+    now = json.loads(json.dumps(asdict(cfg)))
+    changed = [k for k in RESUME_KEEPS if k in saved and not _same_option(k, saved[k], now[k])]
+    if changed:
+        listed = ", ".join(f"--{k.replace('_', '-')} {saved[k]} -> {now[k]}" for k in changed)
+        raise InputError(f"--resume continues the run in {out} with its own options; these differ: {listed}")
+    total = int(saved_model.get("total_steps", cfg.max_steps))
+    if cfg.max_steps != total:
+        warn(f"resuming at step {ckpt['global_step']} with the run's own learning-rate and EMA schedule "
+             f"(over {total} steps); --max-steps {cfg.max_steps} only sets where training stops"
+             + (" (past the schedule's end the learning rate stays at its final value)" if cfg.max_steps > total else ""))
+    return path, saved_model
 
 
 class _NoAdverts(logging.Filter):
@@ -187,14 +246,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning callbacks."""
     out = Path(cfg.out)
     last = out / "last.ckpt"
-    if cfg.resume and not last.is_file():
-        raise InputError(f"--resume: no checkpoint to resume at {last}")
-    if not cfg.resume and last.is_file():
-        raise InputError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-    if cfg.resume:
-        _check_resume_channels(last, cfg.channels)
-
-    model_cfg = cfg.model_config()
+    resume_from, saved_model = _resume_point(cfg, out)
+    # A resumed run keeps the model config it was started with (its schedule included).
+    model_cfg = ModelConfig.from_dict(saved_model) if saved_model else cfg.model_config()
     if int(round(cfg.clip_seconds * model_cfg.fs)) < model_cfg.crop_samples:
         raise InputError(f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
                          f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)")
@@ -239,6 +293,6 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         use_distributed_sampler=False,  # the stream splits itself across ranks and workers
         deterministic=False,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if cfg.resume else None)
-    trainer.save_checkpoint(str(last), weights_only=False)  # full state, so --resume continues exactly
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
+    trainer.save_checkpoint(str(last), weights_only=False)  # full state (not only weights): --resume continues exactly
     return last
