@@ -2,6 +2,7 @@
 
 import base64
 import csv
+import html as html_lib
 import json
 import re
 
@@ -139,3 +140,95 @@ def test_cli_report_merges(tmp_path):
     rc, _out, err = cli("report", tmp_path / "a", tmp_path, "--out", tmp_path / "m2")  # tmp_path: no results
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "not a results directory" in err and not (tmp_path / "m2").exists()
+
+
+# ---------------------------------------------------------------- a report computed from known embeddings
+
+
+def _md_table_rows(md: str, head: str) -> list[list[str]]:
+    """The body rows (cells) of the report.md table whose head line is `head`."""
+    lines = md.splitlines()
+    start = lines.index(head) + 2  # head, rule
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def _md_table(md: str, heading: str) -> dict[str, list[str]]:
+    """The table under a '### heading' line of report.md: condition -> its cells."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"### {heading}"))
+    return {cells[0]: cells for cells in _md_table_rows(md, lines[start + 2])}  # heading, blank, head
+
+
+def _html_table_rows(page: str, table_id: str) -> list[list[str]]:
+    """The body rows (cells) of the report.html table with that id."""
+    body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', page, re.DOTALL).group(1)
+    return [[html_lib.unescape(c) for c in re.findall(r"<td>(.*?)</td>", tr)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)]
+
+
+@pytest.fixture(scope="module")
+def oracle_report(tmp_path_factory):
+    from _oracle import Oracle
+
+    from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
+    from wavjepa_nat.rir_bank import simulate_bank
+    from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
+    from wavjepa_nat.robustness.task import load_task
+    from wavjepa_nat.scenes.config import SceneConfig
+
+    root = tmp_path_factory.mktemp("oracle")
+    scenes = SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=1.0, noise_sources=(0, 1), scenes_per_room=2,
+                         split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 6.0), source_distance=(0.5, 2.0))
+    simulate_bank(root / "bank.h5", scenes, 20, progress=False)
+    make_corpus(root / "corpus", CorpusConfig(n_per_class=10, seconds=0.5, speech=False))
+    cfg = SweepConfig(snr_db=[-5.0, 5.0], rt60_bins="none", clip_seconds=0.5)
+    oracle = Oracle(load_task(root / "corpus", 16000, cfg.clip_seconds, cfg.seed))
+    run_sweep([oracle], str(root / "corpus"), root / "bank.h5", cfg, out_dir=root / "report", progress=False)
+    return oracle, root / "report"
+
+
+def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
+    """Accuracy, drop and drift of the oracle, computed here with sklearn from the embeddings it returned,
+    are the numbers in report.md, report.html and results.json."""
+    from sklearn.metrics import accuracy_score
+    from sklearn.metrics.pairwise import cosine_similarity
+    from sklearn.preprocessing import StandardScaler
+
+    oracle, out = oracle_report
+    rows, _ = load_results(out)
+    n_test = rows[0].n_clips
+    train = next(c for c in oracle.calls if len(c["class"]) != n_test)
+    tests = sorted((c for c in oracle.calls if len(c["class"]) == n_test), key=lambda c: -np.median(c["snr_db"]))
+    assert len(tests) == 3  # clean, 5 dB, -5 dB
+    scaler = StandardScaler().fit(train["embeddings"])
+    z_clean = scaler.transform(tests[0]["embeddings"])
+    acc = {label: accuracy_score(c["true"], c["class"]) for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
+    drift = {label: float(np.mean(np.diag(cosine_similarity(z_clean, scaler.transform(c["embeddings"])))))
+             for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
+    assert acc["clean"] == 1.0 and acc["SNR -5 dB"] < 0.8  # the oracle's design: the report has a drop to show
+
+    md = _md_table((out / "report.md").read_text(), "oracle")
+    page = {cells[0]: cells for cells in _html_table_rows((out / "report.html").read_text(), "model-0")}
+    by_label = {r.cond.label: r for r in rows if r.model == "oracle"}
+    for label, score in acc.items():
+        # condition | metric | score | drop vs clean | drift | loc. error | clips
+        want = [label, "accuracy", f"{score:.3f}", f"{score - acc['clean']:.3f}", f"{drift[label]:.4f}", "N/A",
+                str(n_test)]
+        assert md[label] == want and page[label] == want
+        assert by_label[label].score == pytest.approx(score)
+        assert by_label[label].clean_cosine == pytest.approx(drift[label], abs=1e-6)
+    # the comparison table (conditions x models) holds each score of results.json, in both renderings
+    md_text = (out / "report.md").read_text()
+    head = next(line for line in md_text.splitlines() if line.startswith("| task | metric | condition |"))
+    models = [c.strip() for c in head.strip("|").split("|")][3:]
+    md_cmp = {cells[2]: dict(zip(models, cells[3:])) for cells in _md_table_rows(md_text, head)}
+    page_cmp = {cells[2]: dict(zip(models, cells[3:]))
+                for cells in _html_table_rows((out / "report.html").read_text(), "comparison")}
+    assert {r.model for r in rows} == set(models)
+    for r in rows:
+        assert md_cmp[r.cond.label][r.model] == page_cmp[r.cond.label][r.model] == f"{r.score:.3f}"
