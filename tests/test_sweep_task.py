@@ -34,7 +34,7 @@ def test_folder_task_gets_a_seeded_stratified_split(folder):
         labels = [lab[0] for lab in task.labels[split]]
         assert sorted(set(labels)) == task.classes and all(labels.count(c) == n for c in task.classes)
     # the splits partition the clips; the same seed gives the same split, another seed another
-    keys = sum((task.keys[s] for s in ("train", "val", "test")), [])
+    keys = [k for s in ("train", "val", "test") for k in task.keys[s]]
     assert len(keys) == len(set(keys)) == 30
     assert load_task(folder, FS, clip_seconds=0.5, seed=0).keys == task.keys
     assert load_task(folder, FS, clip_seconds=0.5, seed=1).keys["test"] != task.keys["test"]
