@@ -8,6 +8,8 @@
     noise_brir   (N, M, 2, L)  float32, the first meta/n_noise[i] slots are used
     noise_bed    (N, 2, B)     float32, binaural noise at the configured RMS level
     meta/<name>  one column per metadata field (see META_COLUMNS)
+    checksums/<brir|noise_brir|noise_bed|meta>  (N,) uint32 CRC32 of each scene's bytes (checksums.py);
+                 absent in banks written before they were stored, which still open
 
 A file is a bank only when attrs["complete"] is True: files are written under another name
 and renamed at the very end, so a killed run never leaves a file that looks finished.

@@ -1,25 +1,38 @@
-"""Writing a bank: parallel, resumable, atomic, shardable.
+"""Writing a bank: parallel, resumable, atomic, shardable, safe against a second writer.
 
 Work is cut into blocks of consecutive scenes. Each worker process simulates a block and
-writes it as a small part file (under a temporary name, then renamed), in `OUT.parts/`.
-A killed run leaves only whole part files; rerun with the same arguments, it skips them.
-When every block is there, the parts are assembled into `OUT.tmp`, which is renamed to
-OUT. Since every scene depends only on (seed, index), a resumed, sharded or parallel run
-gives the same arrays as one uninterrupted single-process run.
+writes it as a small part file in `OUT.parts/` (under a name unique to the process, fsynced,
+then renamed). A killed run leaves only whole part files; rerun with the same arguments, it
+checks and skips them. When every block is there, the parts are assembled into a temporary
+file beside OUT, which is read back and checked (every scene present once, non-zero finite
+BRIRs, every per-scene checksum) before it is renamed to OUT. Since every scene depends only
+on (seed, index), a resumed, sharded or parallel run gives the same arrays as one
+uninterrupted single-process run.
+
+A run holds an exclusive lock (`flock` on `OUT.lock`) from before it touches any file until
+it ends; a second run (or `bank merge`) on the same OUT meanwhile stops at once with a
+one-line error. The kernel drops the lock of a killed process, so it never goes stale.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import json
 import multiprocessing as mp
 import os
+import secrets
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.schema import META_COLUMNS, attrs_dict, bank_attrs, create_datasets, meta_row
 from wavjepa_nat.scenes import SceneConfig, Simulator
 
@@ -30,9 +43,109 @@ def shard_range(n_scenes: int, shard: tuple[int, int]) -> tuple[int, int]:
     k, n = shard
     if not (1 <= k <= n):
         raise InputError(f"--shard must be K/N with 1 <= K <= N, got {k}/{n}")
+    if n > n_scenes:
+        raise InputError(f"--shard {k}/{n}: {n} shards of {n_scenes} scene(s) would leave some empty; "
+                         f"use at most {n_scenes} shards")
     return (k - 1) * n_scenes // n, k * n_scenes // n
 
 
+# -- files: unique temporary names, fsync, atomic rename, one writer per OUT ----------------------
+def unique_tmp(path: Path) -> Path:
+    """A temporary name beside `path`, unique to this process (so no other writer can truncate it)."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    except OSError:
+        if directory:
+            return  # some filesystems cannot open directories: the rename is still atomic
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Make the finished file `tmp` durable and atomically give it the name `path`."""
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent, directory=True)
+
+
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
+
+
+@contextlib.contextmanager
+def exclusive_lock(out: Path):
+    """Hold the exclusive lock of bank `out` (flock on OUT.lock) for the duration of the block.
+
+    The lock file is opened without truncating anything, so a process that does not get the
+    lock has changed nothing. InputError (one line) if another process holds it.
+    """
+    path = lock_path(out)
+    for _ in range(100):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            raise InputError(f"cannot create the lock file {path} ({err.strerror}); is {out.parent} writable?") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise InputError(f"{out} is being written by another process{holder}; wait for it to finish "
+                             f"or choose another --out") from None
+        except OSError as err:
+            os.close(fd)
+            raise InputError(f"cannot lock {path} ({err.strerror})") from None
+        # A finishing holder unlinks the lock file: the file locked must still be the one named `path`.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    else:  # pragma: no cover - only under a storm of writers
+        raise InputError(f"could not take the lock {path}; try again")
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                 .encode())
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it: see the samestat check above
+        os.close(fd)
+
+
+def _lock_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return f" ({text})" if text else ""
+
+
+def _remove_stale_tmp(out: Path, parts: Path | None = None) -> None:
+    """Temporary files left by killed runs (safe to remove: we hold the lock)."""
+    stale = glob.glob(glob.escape(str(out)) + ".*.tmp") + [str(out) + ".tmp"]
+    if parts is not None and parts.is_dir():
+        stale += glob.glob(glob.escape(str(parts)) + "/*.tmp")
+    for name in stale:
+        if os.path.isfile(name) and not os.path.islink(name):
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+
+# -- part files ------------------------------------------------------------------------------------
 def _part_path(parts: Path, start: int, stop: int) -> Path:
     return parts / f"part-{start:08d}-{stop:08d}.h5"
 
@@ -53,13 +166,37 @@ def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> None:
 
 
 def _write_part(path: Path, cfg: SceneConfig, scenes) -> None:
-    tmp = path.with_suffix(".tmp")
-    with h5py.File(tmp, "w") as f:
-        f.attrs["config"] = cfg.to_json()
-        f.create_dataset("scene_index", (len(scenes),), np.int64)
-        create_datasets(f, len(scenes), cfg)
-        write_rows(f, 0, scenes, cfg.noise_sources[1])
-    os.replace(tmp, path)  # atomic: a part file is whole or absent
+    tmp = unique_tmp(path)
+    try:
+        with h5py.File(tmp, "w-") as f:
+            f.attrs["config"] = cfg.to_json()
+            f.create_dataset("scene_index", (len(scenes),), np.int64)
+            create_datasets(f, len(scenes), cfg)
+            write_rows(f, 0, scenes, cfg.noise_sources[1])
+            checksums.write(f, checksums.compute(f))  # of the bytes as stored
+        commit(tmp, path)  # atomic: a part file is whole or absent
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _part_ok(path: Path, start: int, stop: int, cfg: SceneConfig) -> bool:
+    """Whether a part file left by an earlier run is whole and this run's (else it is removed)."""
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            ok = (f.attrs.get("config") == cfg.to_json()
+                  and np.array_equal(f["scene_index"][()], np.arange(start, stop))
+                  and checksums.has_checksums(f))
+            if ok:
+                want, got = checksums.stored(f), checksums.compute(f)
+                ok = all(np.array_equal(want.get(name), got[name]) for name in checksums.NAMES)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError):  # unreadable, truncated: redo it
+        ok = False
+    if not ok:
+        path.unlink()
+    return ok
 
 
 _SIMULATOR: Simulator | None = None
@@ -77,34 +214,104 @@ def _run_block(job: tuple[int, int, str]) -> tuple[int, float, float]:
     return stop - start, sum(s.timings["brir"] for s in scenes), sum(s.timings["noise_bed"] for s in scenes)
 
 
+# -- assembling parts or shards into a bank --------------------------------------------------------
+def _open_sources(sources: list[Path]) -> list[h5py.File]:
+    handles = []
+    try:
+        for p in sources:
+            try:
+                f = h5py.File(p, "r")
+            except OSError as err:
+                raise InputError(f"{p} is not a readable HDF5 file ({err})") from None
+            handles.append(f)
+            if "scene_index" not in f or not len(f["scene_index"]):
+                raise InputError(f"{p} holds no scenes")
+    except BaseException:
+        for f in handles:
+            f.close()
+        raise
+    return sorted(handles, key=lambda f: int(f["scene_index"][0]))
+
+
 def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expected: range) -> None:
-    """Concatenate part files or shard banks (in scene order) into a complete bank at `out`."""
-    handles = sorted((h5py.File(p, "r") for p in sources), key=lambda f: int(f["scene_index"][0]))
+    """Concatenate part files or shard banks (in scene order) into a complete bank at `out`.
+
+    Every row read is checked against its source's stored checksum (where it has them); the
+    assembled file is read back and checked before it is renamed to `out`. The caller holds
+    the lock of `out`.
+    """
+    handles = _open_sources(sources)
+    tmp = unique_tmp(out)
     try:
         order = np.concatenate([f["scene_index"][()] for f in handles])
         if not np.array_equal(order, np.arange(expected.start, expected.stop)):
             raise InputError(f"the pieces do not cover scenes {expected.start}..{expected.stop - 1} exactly once")
-        tmp = out.with_name(out.name + ".tmp")
-        with h5py.File(tmp, "w") as dst:
+        crcs = {name: [] for name in checksums.NAMES}
+        with h5py.File(tmp, "w-") as dst:
             dst.create_dataset("scene_index", data=order)
             create_datasets(dst, len(order), cfg)
             row = 0
             for src in handles:
                 n = len(src["scene_index"])
-                for name in ("brir", "noise_brir", "noise_bed"):
+                want = checksums.stored(src)
+                for name in checksums.ARRAYS:
                     for i in range(n):  # chunk by chunk: memory stays at one scene
-                        dst[name][row + i] = src[name][i]
+                        data = src[name][i]
+                        crc = checksums.array_crc(data)
+                        if want is not None and crc != want[name][i]:
+                            raise InputError(f"{src.filename}: scene {int(src['scene_index'][i])} {name} does not "
+                                             f"match its checksum (the file is damaged); nothing was written")
+                        dst[name][row + i] = data
+                        crcs[name].append(crc)
+                meta = checksums.meta_crcs(src)
+                if want is not None and not np.array_equal(meta, want["meta"]):
+                    raise InputError(f"{src.filename}: metadata does not match its checksums (the file is damaged); "
+                                     f"nothing was written")
+                crcs["meta"].append(meta)
                 for name in META_COLUMNS:
                     dst["meta"][name][row: row + n] = src["meta"][name][()]
                 row += n
+            crcs = {name: np.array(crcs[name], np.uint32) for name in checksums.ARRAYS} | {
+                "meta": np.concatenate(crcs["meta"]).astype(np.uint32)}
+            checksums.write(dst, crcs)
             dst.attrs.update(attrs)
             dst.attrs["complete"] = True
+        _check_assembled(tmp, expected, crcs, cfg)
+        commit(tmp, out)
     finally:
         for f in handles:
             f.close()
-    os.replace(tmp, out)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
+def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) -> None:
+    """Read back an assembled bank: every scene once, complete, non-zero finite BRIRs, checksums as copied."""
+    def fail(what: str):
+        raise InputError(f"the assembled bank failed its check ({what}); nothing was written")
+
+    with h5py.File(path, "r") as f:
+        n = len(expected)
+        if not f.attrs.get("complete") or not np.array_equal(f["scene_index"][()], np.arange(expected.start,
+                                                                                              expected.stop)):
+            fail("scene index or completeness")
+        shapes = {"brir": (n, 2, cfg.brir_length), "noise_brir": (n, cfg.noise_sources[1], 2, cfg.brir_length),
+                  "noise_bed": (n, 2, cfg.noise_bed_length)}
+        if any(f[name].shape != shape for name, shape in shapes.items()):
+            fail("array shapes")
+        if any(len(f["meta"][name]) != n for name in META_COLUMNS):
+            fail("metadata lengths")
+        for i in range(n):
+            brir = f["brir"][i]
+            if not np.any(brir) or not np.all(np.isfinite(brir)):
+                fail(f"scene {expected.start + i} has an all-zero or non-finite BRIR")
+        got = checksums.compute(f)
+        for name in checksums.NAMES:
+            if not np.array_equal(got[name], crcs[name]) or not np.array_equal(f[checksums.GROUP][name][()], crcs[name]):
+                fail(f"{name} checksums")
+
+
+# -- simulate-rirs ---------------------------------------------------------------------------------
 def _check_existing(out: Path, attrs: dict) -> bool:
     """True if `out` is already this bank; InputError if it is a different one."""
     if not out.exists():
@@ -120,6 +327,23 @@ def _check_existing(out: Path, attrs: dict) -> bool:
     return bool(old.get("complete"))
 
 
+def make_parent(out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the folder {out.parent} for {out} ({err.strerror})") from None
+
+
+def _write_json(path: Path, value) -> None:
+    tmp = unique_tmp(path)
+    try:
+        tmp.write_text(json.dumps(value))
+        commit(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
 def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int = 1,
                   shard: tuple[int, int] = (1, 1), progress: bool = True) -> dict:
     """Simulate scenes [shard range of n_scenes] into `out`. Returns a small summary dict."""
@@ -131,36 +355,47 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
     # rather than in pool initialisers (which a Pool would restart forever).
     simulator = Simulator(cfg)
     attrs = bank_attrs(cfg, simulator.hrtf.name, simulator.hrtf.sha256, shard, n_scenes)
-    if _check_existing(out, attrs):
-        return {"out": str(out), "scenes": hi - lo, "simulated": 0, "already_complete": True}
+    done = {"out": str(out), "scenes": hi - lo, "simulated": 0, "already_complete": True}
+    if _check_existing(out, attrs):  # read-only: a complete bank only ever appears by an atomic rename
+        return done
+    make_parent(out)
+    with exclusive_lock(out):
+        if _check_existing(out, attrs):  # finished by another process since the check above
+            return done
+        parts = out.with_name(out.name + ".parts")
+        _remove_stale_tmp(out, parts)
+        stamp = parts / "run.json"
+        run = {"config": cfg.to_json(), "shard": attrs["shard"], "n_scenes_total": n_scenes}
+        if stamp.exists():
+            try:
+                old_run = json.loads(stamp.read_text())
+            except (OSError, ValueError):
+                old_run = None
+            if old_run != run:
+                raise InputError(f"{parts} holds an interrupted run with a different config; remove it or use its "
+                                 f"arguments")
+        parts.mkdir(exist_ok=True)
+        _write_json(stamp, run)
 
-    parts = out.with_name(out.name + ".parts")
-    stamp = parts / "run.json"
-    run = {"config": cfg.to_json(), "shard": attrs["shard"], "n_scenes_total": n_scenes}
-    if parts.exists() and stamp.exists() and json.loads(stamp.read_text()) != run:
-        raise InputError(f"{parts} holds an interrupted run with a different config; remove it or use its arguments")
-    parts.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(run))
-
-    jobs = [(s, min(s + BLOCK, hi), str(parts)) for s in range(lo, hi, BLOCK)]
-    todo = [j for j in jobs if not _part_path(parts, j[0], j[1]).exists()]
-    timings = np.zeros(2)
-    with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
-        if workers <= 1:
-            global _SIMULATOR
-            _SIMULATOR = simulator
-            results = map(_run_block, todo)
-            for n, t_brir, t_bed in results:
-                timings += (t_brir, t_bed)
-                advance(n)
-        else:
-            os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
-            with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-                for n, t_brir, t_bed in pool.imap_unordered(_run_block, todo):
+        jobs = [(s, min(s + BLOCK, hi), str(parts)) for s in range(lo, hi, BLOCK)]
+        todo = [j for j in jobs if not _part_ok(_part_path(parts, j[0], j[1]), j[0], j[1], cfg)]
+        timings = np.zeros(2)
+        with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
+            if workers <= 1:
+                global _SIMULATOR
+                _SIMULATOR = simulator
+                results = map(_run_block, todo)
+                for n, t_brir, t_bed in results:
                     timings += (t_brir, t_bed)
                     advance(n)
-    assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi))
-    shutil.rmtree(parts)
+            else:
+                os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
+                with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+                    for n, t_brir, t_bed in pool.imap_unordered(_run_block, todo):
+                        timings += (t_brir, t_bed)
+                        advance(n)
+        assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi))
+        shutil.rmtree(parts)
     return {"out": str(out), "scenes": hi - lo, "simulated": sum(j[1] - j[0] for j in todo),
             "already_complete": False, "brir_seconds": timings[0], "noise_bed_seconds": timings[1]}
 

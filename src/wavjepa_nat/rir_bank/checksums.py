@@ -1,0 +1,84 @@
+"""Per-scene CRC32 checksums, stored in a bank so that `bank verify` catches any changed byte.
+
+    checksums/brir        (N,) uint32   CRC32 of row i of `brir` (its little-endian float32 bytes)
+    checksums/noise_brir  (N,) uint32   ... of row i of `noise_brir` (all M slots, used or not)
+    checksums/noise_bed   (N,) uint32   ... of row i of `noise_bed`
+    checksums/meta        (N,) uint32   ... of scene_index[i] and every meta/<name>[i], in META_COLUMNS order
+
+Banks written before checksums were stored have no `checksums` group; they still open, and
+`bank verify` says it cannot check their bytes without re-simulating.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import h5py
+import numpy as np
+
+from wavjepa_nat.rir_bank.schema import META_COLUMNS
+
+GROUP = "checksums"
+ARRAYS = ("brir", "noise_brir", "noise_bed")
+NAMES = ARRAYS + ("meta",)
+ALGORITHM = "crc32"
+
+
+def array_crc(row: np.ndarray) -> int:
+    """CRC32 of an array's values as little-endian float32 bytes."""
+    return zlib.crc32(np.ascontiguousarray(row, dtype="<f4").tobytes())
+
+
+def _value_bytes(value, dtype: np.dtype) -> bytes:
+    if dtype.kind in "OSU":
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        return struct.pack("<Q", len(raw)) + raw
+    return np.ascontiguousarray(value, dtype=dtype.newbyteorder("<")).tobytes()
+
+
+def meta_crcs(f: h5py.File, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """CRC32 of each scene's metadata (its scene_index and its row of every meta column)."""
+    stop = len(f["scene_index"]) if stop is None else stop
+    columns = [(f["scene_index"][start:stop], f["scene_index"].dtype)]
+    columns += [(f["meta"][name][start:stop], f["meta"][name].dtype) for name in META_COLUMNS]
+    out = np.zeros(stop - start, np.uint32)
+    for k in range(stop - start):
+        crc = 0
+        for values, dtype in columns:
+            crc = zlib.crc32(_value_bytes(values[k], dtype), crc)
+        out[k] = crc
+    return out
+
+
+def has_checksums(f: h5py.File) -> bool:
+    return GROUP in f
+
+
+def stored(f: h5py.File) -> dict[str, np.ndarray] | None:
+    """The stored checksums {name: (N,) uint32}, or None for a bank written without them."""
+    if GROUP not in f:
+        return None
+    return {name: f[GROUP][name][()] for name in NAMES if name in f[GROUP]}
+
+
+def write(f: h5py.File, crcs: dict[str, np.ndarray]) -> None:
+    group = f.require_group(GROUP)
+    group.attrs["algorithm"] = ALGORITHM
+    for name in NAMES:
+        if name in group:
+            del group[name]
+        group.create_dataset(name, data=np.asarray(crcs[name], np.uint32))
+
+
+def compute(f: h5py.File, progress=None) -> dict[str, np.ndarray]:
+    """Checksums of every scene of an open bank-shaped file, read row by row (memory: one scene)."""
+    n = len(f["scene_index"])
+    crcs = {name: np.zeros(n, np.uint32) for name in ARRAYS}
+    for i in range(n):
+        for name in ARRAYS:
+            crcs[name][i] = array_crc(f[name][i])
+        if progress:
+            progress(1)
+    crcs["meta"] = meta_crcs(f)
+    return crcs
