@@ -1,10 +1,13 @@
-"""`bank verify`: the schema, finiteness of every value, and a re-simulation of a sample."""
+"""`bank verify`: the schema, finiteness of every value, the stored per-scene checksums (any
+changed byte), and a re-simulation of a sample."""
 
 from __future__ import annotations
 
 import h5py
 import numpy as np
 
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.reader import RIRBank
 from wavjepa_nat.rir_bank.schema import FORMAT, META_COLUMNS, SCHEMA_VERSION
 from wavjepa_nat.scenes import SPLITS, Simulator
@@ -22,6 +25,9 @@ def check_schema(path) -> list[str]:
         for key in ("fs", "config", "package_version", "hrtf_name", "hrtf_sha256", "seed", "complete"):
             if key not in f.attrs:
                 problems.append(f"attrs: missing '{key}'")
+        sizes = ("brir_length", "noise_bed_length", "max_noise_sources")
+        if "scene_index" not in f or any(key not in f.attrs for key in sizes):
+            return problems + [f"attrs or scene_index: missing one of {sizes} or scene_index"]
         n, L, B = len(f["scene_index"]), int(f.attrs["brir_length"]), int(f.attrs["noise_bed_length"])
         m = int(f.attrs["max_noise_sources"])
         expected = {"brir": (n, 2, L), "noise_brir": (n, m, 2, L), "noise_bed": (n, 2, B)}
@@ -31,25 +37,42 @@ def check_schema(path) -> list[str]:
         for name in META_COLUMNS:
             if f"meta/{name}" not in f or len(f["meta"][name]) != n:
                 problems.append(f"meta/{name}: missing or wrong length")
+        if checksums.has_checksums(f):
+            for name in checksums.NAMES:
+                d = f[checksums.GROUP].get(name)
+                if not isinstance(d, h5py.Dataset) or d.shape != (n,) or d.dtype != np.uint32:
+                    problems.append(f"{checksums.GROUP}/{name}: expected uint32 ({n},)")
     return problems
 
 
-def check_values(bank: RIRBank, progress=None) -> list[str]:
+def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -> list[str]:
+    """Every array finite, every BRIR non-zero, metadata finite, and every scene's bytes equal to their
+    stored checksums (a bank written before checksums were stored gets a note instead)."""
     problems = []
-    for i in range(len(bank)):
-        scene = bank[i]
-        for name, arr in (("brir", scene.brir), ("noise_brir", scene.noise_brirs), ("noise_bed", scene.noise_bed)):
-            if not np.all(np.isfinite(arr)):
-                problems.append(f"scene {i}: {name} has non-finite values")
-        if not np.any(scene.brir):
-            problems.append(f"scene {i}: brir is all zeros")
-        for key, value in scene.meta.items():
-            if isinstance(value, (float, np.ndarray)) and not np.all(np.isfinite(value)):
-                problems.append(f"scene {i}: meta {key} is not finite")
-        if scene.meta["split"] not in SPLITS:
-            problems.append(f"scene {i}: split {scene.meta['split']!r}")
-        if progress:
-            progress(1)
+    with h5py.File(bank.path, "r") as f:
+        want = checksums.stored(f)
+        if want is None and notes is not None:
+            notes.append("checksums: absent (a bank written before they were stored); changed bytes can only be "
+                         "found by re-simulating (--n-check)")
+        for i in range(len(bank)):
+            rows = {name: f[name][i] for name in ARRAYS}  # whole rows: every stored byte is checked
+            for name, arr in rows.items():
+                if not np.all(np.isfinite(arr)):
+                    problems.append(f"scene {i}: {name} has non-finite values")
+                if want is not None and checksums.array_crc(arr) != want[name][i]:
+                    problems.append(f"scene {i}: {name} does not match its stored checksum (changed bytes)")
+            if not np.any(rows["brir"]):
+                problems.append(f"scene {i}: brir is all zeros")
+            for key, value in bank.scene_meta(i).items():
+                if isinstance(value, (float, np.ndarray)) and not np.all(np.isfinite(value)):
+                    problems.append(f"scene {i}: meta {key} is not finite")
+            if bank.meta["split"][i] not in SPLITS:
+                problems.append(f"scene {i}: split {bank.meta['split'][i]!r}")
+            if progress:
+                progress(1)
+        if want is not None:
+            for i in np.nonzero(checksums.meta_crcs(f) != want["meta"])[0]:
+                problems.append(f"scene {i}: metadata does not match its stored checksum (changed bytes)")
     return problems
 
 
@@ -73,13 +96,24 @@ def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-
     return problems
 
 
-def verify_bank(path, n_check: int = 3, seed: int = 0, progress=None) -> list[str]:
-    """All problems found (an empty list means the bank is sound)."""
-    problems = check_schema(path)
+def verify_bank(path, n_check: int = 3, seed: int = 0, progress=None, notes: list[str] | None = None) -> list[str]:
+    """All problems found (an empty list means the bank is sound). Remarks that are not problems (such as
+    a bank without checksums) are appended to `notes`."""
+    if n_check < 0:
+        raise InputError(f"--n-check must be 0 or more, got {n_check}")
+    try:
+        problems = check_schema(path)
+    except OSError as err:
+        raise InputError(f"{path} is not a readable HDF5 file ({err})") from None
     if problems:
         return problems
     bank = RIRBank(path)
-    problems += check_values(bank, progress)
-    if n_check > 0:
-        problems += resimulate(bank, n_check, seed)
+    try:
+        problems += check_values(bank, progress, notes)
+        if n_check > 0:
+            problems += resimulate(bank, n_check, seed)
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as err:  # HDF5 structures damaged under the data
+        problems.append(f"unreadable: {type(err).__name__}: {err}")
     return problems

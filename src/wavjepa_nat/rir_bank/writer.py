@@ -45,7 +45,7 @@ def shard_range(n_scenes: int, shard: tuple[int, int]) -> tuple[int, int]:
         raise InputError(f"--shard must be K/N with 1 <= K <= N, got {k}/{n}")
     if n > n_scenes:
         raise InputError(f"--shard {k}/{n}: {n} shards of {n_scenes} scene(s) would leave some empty; "
-                         f"use at most {n_scenes} shards")
+                         f"use at most {n_scenes} shard(s)")
     return (k - 1) * n_scenes // n, k * n_scenes // n
 
 
