@@ -8,7 +8,7 @@ from scipy.signal import fftconvolve
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank
 from wavjepa_nat.robustness.conditions import CLEAN, Condition, build_conditions, parse_rt60_bins, parse_snr
-from wavjepa_nat.robustness.render import ScenePools, render, render_clip
+from wavjepa_nat.robustness.degrade import ScenePools, degrade, degrade_clip
 from wavjepa_nat.scenes.config import SceneConfig
 
 FS = 16000
@@ -111,11 +111,11 @@ def test_snr_condition_is_dry_plus_noise_at_the_snr(bank):
     pools = ScenePools(bank, [], ("test",))
     dry = _dry()
     for snr in (-5.0, 0.0, 20.0):
-        audio, az = render_clip(dry, Condition("snr", snr), pools, np.random.default_rng(1))
+        audio, az = degrade_clip(dry, Condition("snr", snr), pools, np.random.default_rng(1))
         noise = audio - np.stack([dry, dry])
         assert _snr_db(np.stack([dry, dry]), noise) == pytest.approx(snr, abs=0.01)
         assert np.isnan(az)  # no BRIR: no direction
-    audio, _ = render_clip(dry, CLEAN, pools, np.random.default_rng(1))
+    audio, _ = degrade_clip(dry, CLEAN, pools, np.random.default_rng(1))
     np.testing.assert_array_equal(audio, np.stack([dry, dry]))
 
 
@@ -135,7 +135,7 @@ def test_rt60_condition_convolves_with_a_brir_from_the_bin(bank):
     pools = ScenePools(bank, bins, ("test",))
     dry = _dry(2)
     for b in bins:
-        audio, az = render_clip(dry, Condition("rt60", None, b), pools, np.random.default_rng(3))
+        audio, az = degrade_clip(dry, Condition("rt60", None, b), pools, np.random.default_rng(3))
         found = _match_scene(bank, pools.by_bin[b], dry, audio)
         assert found is not None
         scene, _ = found
@@ -147,7 +147,7 @@ def test_grid_condition_adds_the_scene_noise_at_the_snr(bank):
     bins = _bins_with_test_scenes(bank)
     pools = ScenePools(bank, bins, ("test",))
     dry = _dry(4)
-    audio, _ = render_clip(dry, Condition("snr_rt60", 5.0, bins[0]), pools, np.random.default_rng(5))
+    audio, _ = degrade_clip(dry, Condition("snr_rt60", 5.0, bins[0]), pools, np.random.default_rng(5))
     wet = None
     for scene in pools.by_bin[bins[0]]:  # find the scene by its noiseless rendering
         delay = round(float(bank.meta["direct_delay_s"][scene]) * bank.fs)
@@ -162,16 +162,16 @@ def test_renderings_are_seeded_per_condition_and_clip(bank):
     pools = ScenePools(bank, bins, ("test",))
     dry = np.stack([_dry(i) for i in range(3)])
     cond = Condition("snr_rt60", 0.0, bins[1])
-    a, az_a = render(dry, cond, pools, 0, "test", [11, 12, 13])
-    b, az_b = render(dry, cond, pools, 0, "test", [11, 12, 13])
+    a, az_a = degrade(dry, cond, pools, 0, "test", [11, 12, 13])
+    b, az_b = degrade(dry, cond, pools, 0, "test", [11, 12, 13])
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(az_a, az_b)
     # a clip's rendering does not depend on the other clips around it
-    c, _ = render(dry[1:2], cond, pools, 0, "test", [12])
+    c, _ = degrade(dry[1:2], cond, pools, 0, "test", [12])
     np.testing.assert_array_equal(a[1], c[0])
     # another seed or condition gives other audio
-    assert not np.array_equal(render(dry, cond, pools, 1, "test", [11, 12, 13])[0], a)
-    assert not np.array_equal(render(dry, Condition("snr_rt60", 5.0, bins[1]), pools, 0, "test", [11, 12, 13])[0], a)
+    assert not np.array_equal(degrade(dry, cond, pools, 1, "test", [11, 12, 13])[0], a)
+    assert not np.array_equal(degrade(dry, Condition("snr_rt60", 5.0, bins[1]), pools, 0, "test", [11, 12, 13])[0], a)
     # joint instance normalisation over (ears, time): zero mean, unit variance, ILD kept
     flat = a.reshape(3, -1)
     np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-5)
@@ -181,7 +181,7 @@ def test_renderings_are_seeded_per_condition_and_clip(bank):
 def test_spatial_rendering_gives_clean_clips_a_direction(bank):
     pools = ScenePools(bank, [], ("test",))
     dry = np.stack([_dry(7)])
-    audio, az = render(dry, CLEAN, pools, 0, "loc", [1], spatial=True)
+    audio, az = degrade(dry, CLEAN, pools, 0, "loc", [1], spatial=True)
     assert np.isfinite(az[0]) and az[0] in set(bank.meta["azimuth_deg"][pools.all])
     assert not np.allclose(audio[0, 0], audio[0, 1])  # two different ears
 

@@ -1,5 +1,5 @@
 """Sweep conditions: parsing --snr / --rt60 and the condition list (torch-free, so the CLI checks its
-arguments before importing anything heavy). Rendering a condition's audio is in robustness/render.py.
+arguments before importing anything heavy). Degrading a clip under a condition is in robustness/degrade.py.
 
     clean      the dry clip, duplicated to both ears
     snr        the dry clip on both ears + binaural noise from a test-split noise bed at the SNR

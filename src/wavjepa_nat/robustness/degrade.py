@@ -1,4 +1,4 @@
-"""Rendering a sweep condition's audio from the RIR bank (see robustness/conditions.py for the conditions).
+"""Degrading clips under a sweep condition, through the RIR bank (see robustness/conditions.py for the conditions).
 
 The noise and reverberation axes are kept separable:
 
@@ -82,7 +82,7 @@ class ScenePools:
 # ---------------------------------------------------------------- rendering
 
 
-def render_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator,
+def degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator,
                 spatial: bool = False) -> tuple[np.ndarray, float]:
     """One dry clip (S,) under a condition -> ((2, S) float32 before normalisation, source azimuth or nan).
 
@@ -104,7 +104,7 @@ def render_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.ran
     return np.asarray(audio, np.float32), azimuth
 
 
-def render(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role: str,
+def degrade(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role: str,
            clip_ids, spatial: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Dry clips (n, S) -> (instance-normalised audio (n, 2, S), azimuths (n,) deg, nan when dry).
 
@@ -114,5 +114,5 @@ def render(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role:
     az = np.full(len(dry), np.nan)
     for i, (x, cid) in enumerate(zip(dry, clip_ids)):
         rng = clip_rng(seed, stream_id(cond.key), stream_id(role), int(cid))
-        out[i], az[i] = render_clip(x, cond, pools, rng, spatial)
+        out[i], az[i] = degrade_clip(x, cond, pools, rng, spatial)
     return instance_norm(out), az

@@ -44,7 +44,7 @@ from wavjepa_nat.robustness.conditions import (
 )
 
 if TYPE_CHECKING:
-    from wavjepa_nat.robustness.render import ScenePools
+    from wavjepa_nat.robustness.degrade import ScenePools
     from wavjepa_nat.robustness.report import ResultRow
 
 SETUP_NOTES = [
@@ -133,11 +133,11 @@ def model_names(specs: Sequence) -> list[str]:
 
 
 def check_models(models: Sequence) -> None:
-    """Fail fast, before any work: every path given must exist."""
+    """Fail fast, before any work: every path given must exist (a file, or a Hugging Face style folder)."""
     if not models:
         raise InputError("no model given (--model)")
     for m in models:
-        if isinstance(m, (str, os.PathLike)) and not Path(m).is_file():
+        if isinstance(m, (str, os.PathLike)) and not (Path(m).is_file() or (Path(m) / "config.json").is_file()):
             raise InputError(f"checkpoint not found: {m}")
 
 
@@ -156,8 +156,14 @@ def _describe(name: str, spec, embedder) -> dict:
     else:
         path = str(spec) if isinstance(spec, (str, os.PathLike)) else type(spec).__name__
     config = getattr(embedder, "cfg", None) or getattr(getattr(embedder, "encoder", None), "config", None)
-    return {"name": name, "path": path, "channels": embedder.channels,
+    desc = {"name": name, "path": path, "channels": embedder.channels,
             "embedding_dim": int(embedder.output_dim), "config": _as_dict(config)}
+    source = getattr(getattr(embedder, "encoder", None), "source", None)  # set by load_model
+    if isinstance(source, dict):
+        from wavjepa_nat.nat_model.export import source_text
+
+        desc.update(source=source_text(source), source_info=source)
+    return desc
 
 
 def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> list[tuple[str, object, dict]]:
@@ -233,7 +239,7 @@ def run_sweep(
 
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig
-    from wavjepa_nat.robustness.render import ScenePools, render
+    from wavjepa_nat.robustness.degrade import ScenePools, degrade
     from wavjepa_nat.robustness.report import ResultRow, write_report
     from wavjepa_nat.robustness.task import load_task
     from wavjepa_nat.version import package_version
@@ -262,13 +268,13 @@ def run_sweep(
     dry_train, dry_test = data.clips["train"], data.clips["test"]
 
     def loc_train(cond: Condition):
-        return render(dry_train, cond, train_pools, seed, "loc-train", train_ids, spatial=True)
+        return degrade(dry_train, cond, train_pools, seed, "loc-train", train_ids, spatial=True)
 
     clean_probe, loc_probe, clean_emb, clean_score = {}, {}, {}, {}
     rows: list[ResultRow] = []
     with progress_bar((len(conditions) + 1) * len(embedders), "robustness sweep", enabled=progress) as advance:
         # Probes on clean training data (also the clean reference in matched mode).
-        train_audio, _ = render(dry_train, CLEAN, train_pools, seed, "train", train_ids)
+        train_audio, _ = degrade(dry_train, CLEAN, train_pools, seed, "train", train_ids)
         loc_audio, loc_az = loc_train(CLEAN) if binaural else (None, None)
         for name, emb, _ in embedders:
             clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio), y_train)
@@ -277,14 +283,14 @@ def run_sweep(
             advance(description=f"probes: {name}")
 
         for cond in conditions:
-            audio, az = render(dry_test, cond, test_pools, seed, "test", test_ids)
+            audio, az = degrade(dry_test, cond, test_pools, seed, "test", test_ids)
             if binaural and not cond.reverberant:  # a dry clip has no direction: render it spatially
-                test_loc, test_az = render(dry_test, cond, test_pools, seed, "loc", test_ids, spatial=True)
+                test_loc, test_az = degrade(dry_test, cond, test_pools, seed, "loc", test_ids, spatial=True)
             else:
                 test_loc, test_az = audio, az
             matched = cfg.probe_train == "matched" and cond != CLEAN
             if matched:
-                m_audio, _ = render(dry_train, cond, train_pools, seed, "train", train_ids)
+                m_audio, _ = degrade(dry_train, cond, train_pools, seed, "train", train_ids)
                 m_loc, m_az = loc_train(cond) if binaural else (None, None)
             for name, emb, _ in embedders:
                 x = emb.scene_embeddings(audio)
