@@ -10,19 +10,16 @@ rebuild the model alone) and the train config. `resume=True` continues from the 
 checkpoint (last.ckpt or checkpoints/, so also after a kill -9) exactly, with the run's own model config
 and schedule: batches are indexed by step (data.stream), so the losses equal those of an unbroken run.
 
-`TrainConfig` is the one place where an option, its default and its help live: `wavjepa-nat train`
-builds its flags from the fields' metadata.
+The options are train_config.TrainConfig (one place for each option, its default and its help).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -31,131 +28,15 @@ import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from wavjepa_nat.data.augment import AugmentConfig
-from wavjepa_nat.data.clips import ClipConfig
 from wavjepa_nat.data.sources import open_source
-from wavjepa_nat.data.stream import AUGMENT_ON, TrainingData
+from wavjepa_nat.data.stream import TrainingData
 from wavjepa_nat.errors import InputError, warn
-from wavjepa_nat.nat_model import MaskCollator, get_preset
-from wavjepa_nat.nat_model.config import PRESETS, ModelConfig
+from wavjepa_nat.nat_model import MaskCollator, ModelConfig
 from wavjepa_nat.nat_model.lightning_module import WavJEPAModule
+from wavjepa_nat.train_config import TrainConfig
 from wavjepa_nat.version import package_version
 
-
-def _opt(default, help: str, flag: str | None = None, **kw):
-    """A TrainConfig field with its CLI help (and flag, when it is not --field-name)."""
-    meta = {"help": help, **({"flag": flag} if flag else {})}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={**meta, **kw})
-    return field(default=default, metadata={**meta, **kw})
-
-
-@dataclass
-class TrainConfig:
-    data: str = _opt("", "Training audio: a folder, a .csv/.jsonl manifest, WebDataset shards "
-                         "('unbal_train{000..869}.tar') or 'builtin'.")
-    bank: str = _opt("", "RIR bank (HDF5) from `simulate-rirs`; its train split is used. Not needed when "
-                         "--clean-ratio is 1 (every clip dry).")
-    out: str = _opt("runs/run", "Run directory: config.yaml, last.ckpt, checkpoints/, logs.")
-    preset: str = _opt("tiny", "Model size: tiny (CPU, minutes) | small | base (the paper) | large.")
-    channels: int = _opt(2, "2: WavJEPA-Nat (binaural), 1: WavJEPA (mono).")
-    clean_ratio: float = _opt(0.0, "Probability that a clip stays dry (drawn per clip).")
-    snr: tuple[float, float] = _opt((5.0, 40.0), "SNR range LO..HI in dB for wet clips.", range=True)
-    max_steps: int = _opt(300, "Optimizer steps.")
-    batch_clips: int = _opt(2, "Clips per step per device; each gives --n-crops crops.")
-    n_crops: int = _opt(8, "2.01 s crops per clip.")
-    clip_seconds: float = _opt(10.0, "Clips are padded or cut to this length (s).")
-    num_workers: int = _opt(2, "DataLoader worker processes.")
-    ckpt_every: int = _opt(100, "Save a checkpoint every N steps.")
-    log_every: int = _opt(10, "Log metrics every N steps.")
-    seed: int = _opt(0, "Seed of data order, augmentation, masks and initialisation.")
-    accelerator: str = _opt("auto", "auto | cpu | gpu.")
-    devices: str = _opt("auto", "Devices per node (DDP when > 1): auto or a number.")
-    num_nodes: int = _opt(1, "Nodes (under torchrun or SLURM).")
-    precision: str = _opt("auto", "auto (bf16-mixed on GPU, 32-true on CPU, where bf16 is slow) or a "
-                                  "Lightning precision string.")
-    augment_on: str = _opt("cpu", "cpu (in DataLoader workers) | gpu (batched on the device after transfer).")
-    compile: bool = _opt(False, "torch.compile the model.")
-    grad_checkpointing: bool = _opt(False, "Trade compute for activation memory.")
-    resume: bool = _opt(False, "Continue OUT/last.ckpt exactly where it stopped.")
-    lr: float | None = _opt(None, "Peak learning rate (default: the preset's).")
-    ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out its "
-                                      "level, erasing the ILD) | joint (statistics pooled over both ears: the ILD "
-                                      "reaches the model). Default: the preset's.")
-    model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).", cli=False)
-
-    def __post_init__(self) -> None:
-        self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
-        if not str(self.data).strip():
-            raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
-        if not self.bank and self.clean_ratio < 1.0:
-            raise InputError(f"--bank is required unless --clean-ratio is 1 (every clip dry); it is {self.clean_ratio}")
-        if self.preset not in PRESETS:
-            raise InputError(f"--preset must be one of {', '.join(PRESETS)}; got '{self.preset}'")
-        for name in ("max_steps", "batch_clips", "n_crops", "ckpt_every", "log_every", "num_nodes"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.num_workers < 0 or self.seed < 0:
-            raise InputError(f"--num-workers and --seed must be >= 0, got {self.num_workers}, {self.seed}")
-        if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
-            raise InputError(f"--clip-seconds must be a positive number, got {self.clip_seconds}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"--lr must be a positive number, got {self.lr}")
-        if self.augment_on not in AUGMENT_ON:
-            raise InputError(f"--augment-on must be one of {', '.join(AUGMENT_ON)}, got '{self.augment_on}'")
-        if self.devices != "auto" and not (str(self.devices).isdigit() and int(self.devices) >= 1):
-            raise InputError(f"--devices must be 'auto' or a number >= 1, got '{self.devices}'")
-        if not isinstance(self.model_overrides, dict):
-            raise InputError(f"model_overrides must be a mapping, got {self.model_overrides!r}")
-        self.augment_config(crop_samples=1)  # the augmentation's own checks (clean ratio, SNR, channels)
-
-    @classmethod
-    def from_sources(cls, yaml_path: str | None, flags: dict) -> TrainConfig:
-        """Defaults <- YAML file <- flags that were given (not None)."""
-        values = {}
-        if yaml_path:
-            path = Path(yaml_path)
-            if not path.is_file():
-                raise InputError(f"--config file not found: {path}")
-            try:
-                loaded = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as err:
-                raise InputError(f"--config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
-            if not isinstance(loaded, dict):
-                raise InputError(f"--config {path} must hold a mapping of option: value")
-            values.update(loaded)
-        values.update({k: v for k, v in flags.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"unknown training option(s): {', '.join(unknown)}")
-        try:
-            return cls(**values)
-        except TypeError as err:  # e.g. a YAML string where a number belongs
-            raise InputError(f"training options: {err}") from None
-
-    def model_config(self):
-        overrides = dict(self.model_overrides)
-        overrides.update({k: v for k, v in (("lr", self.lr), ("ear_norm", self.ear_norm)) if v is not None})
-        model_cfg = get_preset(self.preset, channels=self.channels, grad_checkpointing=self.grad_checkpointing,
-                               compile=self.compile, **overrides)
-        # Short runs: keep the reference's schedule shapes but fit them into max_steps (one replace: the
-        # config validates warmup <= total on construction).
-        fit = {}
-        if "total_steps" not in overrides:
-            fit["total_steps"] = self.max_steps
-        if "warmup_steps" not in overrides:
-            fit["warmup_steps"] = min(model_cfg.warmup_steps, max(1, self.max_steps // 10))
-        if "ema_ramp_steps" not in overrides:
-            fit["ema_ramp_steps"] = min(model_cfg.ema_ramp_steps, self.max_steps)
-        return dataclasses.replace(model_cfg, **fit)
-
-    def clip_config(self, fs: int) -> ClipConfig:
-        return ClipConfig(fs=fs, clip_seconds=self.clip_seconds)
-
-    def augment_config(self, crop_samples: int) -> AugmentConfig:
-        return AugmentConfig(clean_ratio=self.clean_ratio, snr_db=self.snr, channels=self.channels,
-                             n_crops=self.n_crops, crop_samples=crop_samples, seed=self.seed)
+__all__ = ["TrainConfig", "newest_checkpoint", "train"]
 
 
 # Options that define the data and the model: a resumed run must keep them, or it would not continue the run.
@@ -249,6 +130,11 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     resume_from, saved_model = _resume_point(cfg, out)
     # A resumed run keeps the model config it was started with (its schedule included).
     model_cfg = ModelConfig.from_dict(saved_model) if saved_model else cfg.model_config()
+    init = None
+    if cfg.init_from and not saved_model:  # --init-from: the weights' architecture, this run's schedule
+        from wavjepa_nat.nat_model.export import init_from_weights, init_model_config
+
+        model_cfg, init = init_model_config(cfg.init_from, model_cfg, cfg.channels)
     if int(round(cfg.clip_seconds * model_cfg.fs)) < model_cfg.crop_samples:
         raise InputError(f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
                          f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)")
@@ -268,6 +154,8 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     on_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     precision = cfg.precision if cfg.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
     module = WavJEPAModule(model_cfg)
+    if init is not None:
+        init_from_weights(module.model, init)
 
     class StoreConfig(Callback):
         def on_save_checkpoint(self, trainer, pl_module, checkpoint):

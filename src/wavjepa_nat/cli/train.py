@@ -1,5 +1,5 @@
 """`wavjepa-nat train`: its flags are made from TrainConfig's fields (name, type, help), so that each
-option and its default live in one place (wavjepa_nat/train.py)."""
+option and its default live in one place (wavjepa_nat/train_config.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.ranges import parse_interval
-from wavjepa_nat.train import TrainConfig
+from wavjepa_nat.train_config import TrainConfig
 
 _HELP = """Train WavJEPA-Nat (binaural, naturalistic scenes) or WavJEPA (mono, --channels 1).
 

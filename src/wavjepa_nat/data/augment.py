@@ -41,6 +41,7 @@ from wavjepa_nat.dsp import (
 from wavjepa_nat.errors import InputError
 
 NOISE_MODES = ("bed", "sources")
+AUGMENT_ON = ("cpu", "gpu")  # where the arithmetic runs: DataLoader workers, or the device after transfer
 
 
 @dataclass

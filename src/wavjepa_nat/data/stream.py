@@ -35,14 +35,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch, keep_freed_memory
+from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig, Augmenter, augment_batch, keep_freed_memory
 from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
 from wavjepa_nat.data.clips import ClipConfig, prepare_clip
 from wavjepa_nat.data.sources import AudioItem, AudioSource, FileListSource, process_slot
 from wavjepa_nat.dsp import clip_rng
 from wavjepa_nat.errors import InputError
 
-AUGMENT_ON = ("cpu", "gpu")
 # (n_crops, crop_samples, generator) -> the mask index tensors of a batch (nat_model.MaskCollator.masks)
 MaskFn = Callable[[int, int, torch.Generator], dict]
 
