@@ -1,9 +1,15 @@
-"""The `wavjepa-nat` command line. Each sub-command lives in its own module and stays thin."""
+"""The `wavjepa-nat` command line. Each sub-command lives in its own module and stays thin.
+
+Every bad input ends the same way: one line on stderr (`error: ...`) and exit code 2, no traceback; usage
+errors of the option parser (an unknown option, a value that is not a number) included.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+import typer
 
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
@@ -13,9 +19,29 @@ for _module in ("bank", "corpus", "render", "train", "export", "embed", "robustn
     importlib.import_module(f"wavjepa_nat.cli.{_module}")
 
 
+def one_line(message: str) -> str:
+    """A message on one line: its lines joined (a library's multi-line advice must not spread the error)."""
+    return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(err))
+    except typer.Abort:
+        _fail("aborted", 1)
+    except typer.TyperException as err:  # the parser's usage errors (typer's click.ClickException)
+        if type(err).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as --help shows it
+            err.show()
+            sys.exit(2)
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _fail(f"{err.format_message()}{hint}", int(getattr(err, "exit_code", 2)))
+    if isinstance(code, int) and code:
+        sys.exit(code)
