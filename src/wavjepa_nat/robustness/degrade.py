@@ -78,6 +78,9 @@ class ScenePools:
     def azimuth(self, scene: int) -> float:
         return float(self.bank.meta["azimuth_deg"][scene])
 
+    def elevation(self, scene: int) -> float:
+        return float(self.bank.meta["elevation_deg"][scene])
+
 
 # ---------------------------------------------------------------- rendering
 
@@ -88,31 +91,43 @@ def degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.ra
 
     spatial=True renders clean/snr conditions through a random scene of the pool (for localisation).
     """
+    audio, scene = _degrade_clip(dry, cond, pools, rng, spatial)
+    return audio, (pools.azimuth(scene) if scene >= 0 else float("nan"))
+
+
+def _degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator,
+                  spatial: bool) -> tuple[np.ndarray, int]:
+    """degrade_clip's audio, and the scene whose BRIR it went through (-1 when it stayed dry)."""
     dry = np.asarray(dry, np.float32)
     pool = pools.pool(cond)
     # Both draws are always made, so the stream does not depend on the condition's kind.
     scene = int(pool[rng.integers(len(pool))])
     noise_u = float(rng.random())
-    if cond.reverberant or spatial:
+    spatialised = cond.reverberant or spatial
+    if spatialised:
         brir, delay = pools.brir(scene)
-        audio, azimuth = convolve(dry, brir, delay), pools.azimuth(scene)
+        audio = convolve(dry, brir, delay)
     else:
-        audio, azimuth = np.stack([dry, dry]), float("nan")
+        audio = np.stack([dry, dry])
     if cond.noisy:
         noise = loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1])
         audio = mix_at_snr(audio, noise, float(cond.snr_db))
-    return np.asarray(audio, np.float32), azimuth
+    return np.asarray(audio, np.float32), (scene if spatialised else -1)
 
 
 def degrade(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role: str,
-           clip_ids, spatial: bool = False) -> tuple[np.ndarray, np.ndarray]:
+           clip_ids, spatial: bool = False, elevation: bool = False):
     """Dry clips (n, S) -> (instance-normalised audio (n, 2, S), azimuths (n,) deg, nan when dry).
 
     `role` ("test", "train", "loc", ...) and `clip_ids` (stable per clip) seed each clip's draws.
+    elevation=True also returns the source elevations (n,) deg: (audio, azimuths, elevations).
     """
     out = np.empty((len(dry), 2, np.shape(dry)[-1]), np.float32)
     az = np.full(len(dry), np.nan)
+    el = np.full(len(dry), np.nan)
     for i, (x, cid) in enumerate(zip(dry, clip_ids)):
         rng = clip_rng(seed, stream_id(cond.key), stream_id(role), int(cid))
-        out[i], az[i] = degrade_clip(x, cond, pools, rng, spatial)
-    return instance_norm(out), az
+        out[i], scene = _degrade_clip(x, cond, pools, rng, spatial)
+        if scene >= 0:
+            az[i], el[i] = pools.azimuth(scene), pools.elevation(scene)
+    return (instance_norm(out), az, el) if elevation else (instance_norm(out), az)
