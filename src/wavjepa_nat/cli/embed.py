@@ -21,7 +21,9 @@ def find_audio(path: Path) -> list[Path]:
 
 @app.command("embed")
 def embed(
-    model: Path = typer.Option(..., "--model", "-m", help="Checkpoint (.ckpt) or exported encoder (.safetensors)."),
+    model: Path = typer.Option(..., "--model", "-m", help="Checkpoint (.ckpt), exported encoder "
+                               "(.safetensors), or the reference's published weights (.ckpt or Hugging Face "
+                               "folder)."),
     input: Path = typer.Option(..., "--input", "-i", help="An audio file, or a folder searched recursively "
                                f"for {', '.join(sorted(AUDIO_EXTENSIONS))}."),
     out: Path = typer.Option(Path("embeddings.h5"), "--out", "-o", help="Output HDF5 file."),
@@ -40,7 +42,7 @@ def embed(
     from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.robustness.embed import embed_files
 
-    if not model.is_file():
+    if not model.exists():
         raise InputError(f"checkpoint not found: {model}")
     paths = find_audio(input)
     if not paths:

@@ -61,6 +61,19 @@ class ModelConfig:
     target_block_rate: float = 0.25
     target_block_len: int = 10
     min_context_frac: float = 0.10  # redraw until the context keeps at least this fraction of frames
+    # --- variants that let imported reference weights (labhamlet/wavjepa) run exactly ---------------------
+    # The defaults are this project's model; nat_model/reference.py sets the reference's values on import.
+    # "ear_vector": sin-cos over time on every dim plus one vector per ear. "split": the reference's binaural
+    # layout: sin-cos over time on the first half of the dims; on the second half ear 0 gets zeros and ear 1
+    # the sin-cos code of position 0 (zeros, then ones). One channel: plain sin-cos over time in both.
+    pos_embedding: str = "ear_vector"
+    norm_first: bool = True  # pre-norm blocks; False: post-norm (torch's TransformerEncoderLayer default)
+    block_norm_eps: float = 1e-5  # eps of the LayerNorms inside the blocks (the reference: 1e-6)
+    ear_pool: str = "concat"  # a frame's output: the ears' tokens concatenated | "mean" of both (reference)
+    # Inference input handling (nat_model/inference.py): "native" = this project's Embedder; "wavjepa" = the
+    # reference's HEAR runtime: RMS to -14 dBFS, 2.01 s windows back to back, each instance-normalised over
+    # (channels, time), the zero padding of the last one masked out as attention keys.
+    runtime: str = "native"
     # --- runtime switches -----------------------------------------------------------------------------
     grad_checkpointing: bool = False
     compile: bool = False
@@ -92,6 +105,16 @@ class ModelConfig:
             problems.append(f"ear_embedding must be 'learned' or 'fixed', got {self.ear_embedding!r}")
         if self.ear_norm not in ("per_ear", "joint"):
             problems.append(f"ear_norm must be 'per_ear' or 'joint', got {self.ear_norm!r}")
+        if self.pos_embedding not in ("ear_vector", "split"):
+            problems.append(f"pos_embedding must be 'ear_vector' or 'split', got {self.pos_embedding!r}")
+        if self.pos_embedding == "split" and self.channels > 1 and (self.embed_dim % 4 or self.pred_dim % 4):
+            problems.append("pos_embedding 'split' needs embed_dim and pred_dim divisible by 4")
+        if not 0.0 < self.block_norm_eps < 1.0:
+            problems.append(f"block_norm_eps must be in (0, 1), got {self.block_norm_eps}")
+        if self.ear_pool not in ("concat", "mean"):
+            problems.append(f"ear_pool must be 'concat' or 'mean', got {self.ear_pool!r}")
+        if self.runtime not in ("native", "wavjepa"):
+            problems.append(f"runtime must be 'native' or 'wavjepa', got {self.runtime!r}")
         if self.target_groups < 1 or not 0.0 < self.min_context_frac < 1.0:
             problems.append("target_groups must be >= 1 and min_context_frac in (0, 1)")
         if problems:
@@ -115,6 +138,15 @@ class ModelConfig:
         if unknown:
             raise InputError(f"unknown model config keys: {', '.join(unknown)}")
         return cls(**d)
+
+
+# Fields that define the network and how it reads audio (not how it is trained): a model initialised from
+# saved weights takes these from the weights (train --init-from).
+ARCHITECTURE_FIELDS = (
+    "channels", "share_ear_encoders", "fs", "crop_samples", "conv_spec", "conv_dim", "ear_embedding", "ear_norm",
+    "embed_dim", "depth", "heads", "mlp_ratio", "pred_dim", "pred_depth", "pred_heads", "pos_embedding",
+    "norm_first", "block_norm_eps", "ear_pool", "runtime",
+)
 
 
 PRESETS: dict[str, ModelConfig] = {

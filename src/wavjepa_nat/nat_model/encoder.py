@@ -116,12 +116,23 @@ def sincos_1d(n: int, dim: int, device=None, dtype=torch.float32) -> torch.Tenso
 
 
 class EarTimePosition(nn.Module):
-    """Positional embedding (C*T, dim) in ear-major order: sin-cos over time + one vector per ear."""
+    """Positional embedding (C*T, dim) in ear-major order: sin-cos over time + one vector per ear.
 
-    def __init__(self, channels: int, dim: int, kind: str = "learned") -> None:
+    layout "split" (the reference WavJEPA-Nat's): sin-cos over time on the first dim/2 dims only, and a fixed
+    ear code on the other half: zeros for ear 0, the dim/2 sin-cos code of position 0 (dim/4 zeros, then
+    dim/4 ones) for ear 1. One channel: sin-cos over time on every dim in either layout.
+    """
+
+    def __init__(self, channels: int, dim: int, kind: str = "learned", layout: str = "ear_vector") -> None:
         super().__init__()
         self.channels = channels
-        if kind == "learned":
+        self.layout = layout
+        if layout == "split":
+            half = dim // 2
+            code = torch.zeros(channels, dim)
+            code[1::2, half + half // 2 :] = 1.0  # sin(0) = 0 on the first quarter, cos(0) = 1 on the second
+            self.register_buffer("ear", code, persistent=True)
+        elif kind == "learned":
             self.ear = nn.Parameter(torch.zeros(channels, dim))
             nn.init.trunc_normal_(self.ear, std=0.02)
         else:
@@ -132,9 +143,14 @@ class EarTimePosition(nn.Module):
             self.register_buffer("ear", sign[:, None] * alt[None], persistent=True)
 
     def forward(self, n_time: int, device=None, dtype=torch.float32) -> torch.Tensor:
-        time = sincos_1d(n_time, self.ear.shape[1], device=device, dtype=dtype)
+        dim = self.ear.shape[1]
         if self.channels == 1:
-            return time  # WavJEPA: time only
+            return sincos_1d(n_time, dim, device=device, dtype=dtype)  # WavJEPA: time only
+        if self.layout == "split":
+            time = sincos_1d(n_time, dim // 2, device=device, dtype=dtype)
+            time = torch.cat([time, time.new_zeros(n_time, dim - dim // 2)], dim=1)
+        else:
+            time = sincos_1d(n_time, dim, device=device, dtype=dtype)
         pos = time[None] + self.ear.to(dtype)[:, None, :]  # (C, T, dim)
         return pos.reshape(self.channels * n_time, -1)
 
@@ -160,7 +176,8 @@ class Encoder(nn.Module):
     """Per-ear frame embedding + ear/time positions + transformer.
 
     Used as the context encoder, the EMA target encoder, and (exported) the downstream model:
-    forward(audio (B, C, S)) -> (B, T, C * embed_dim), the ears' tokens at one time frame concatenated.
+    forward(audio (B, C, S)) -> (B, T, output_dim): the ears' tokens at one time frame concatenated
+    (C * embed_dim), or their mean (embed_dim) with ear_pool="mean", as the reference's HEAR runtime does.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -168,7 +185,7 @@ class Encoder(nn.Module):
         self.config = cfg
         self.channels = cfg.channels
         self.embed_dim = cfg.embed_dim
-        self.output_dim = cfg.channels * cfg.embed_dim
+        self.output_dim = cfg.embed_dim if cfg.ear_pool == "mean" else cfg.channels * cfg.embed_dim
         self.sample_rate = cfg.fs
         self.crop_samples = cfg.crop_samples
         self.hop_samples = cfg.hop_samples
@@ -178,8 +195,9 @@ class Encoder(nn.Module):
         self.frontends = nn.ModuleList(
             FrameEmbed(cfg.conv_spec, cfg.conv_dim, cfg.embed_dim) for _ in range(n_front)
         )
-        self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding)
-        self.transformer = Transformer(cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio)
+        self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding, cfg.pos_embedding)
+        self.transformer = Transformer(cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.norm_first,
+                                       cfg.block_norm_eps)
         init_weights(self.transformer)
         for f in self.frontends:
             init_weights(f.proj)
@@ -232,8 +250,14 @@ class Encoder(nn.Module):
             x = gather_tokens(x, keep_idx)
         return self.transformer(x, return_layers=return_layers, key_valid=keep_valid)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        x = self.encode(audio)  # (B, C*T, D)
+    def forward(self, audio: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, S) -> (B, T, output_dim). frame_valid (B, T) bool: False = a padding frame, which no
+        token attends to (both ears' tokens of that frame are masked out as keys); its output is unused."""
+        key_valid = None if frame_valid is None else frame_valid.repeat(1, self.channels)  # ear-major tokens
+        x = self.encode(audio, keep_valid=key_valid)  # (B, C*T, D)
         B, N, D = x.shape
         T = N // self.channels
-        return x.reshape(B, self.channels, T, D).transpose(1, 2).reshape(B, T, self.channels * D)
+        x = x.reshape(B, self.channels, T, D)
+        if self.config.ear_pool == "mean":
+            return x.mean(dim=1)
+        return x.transpose(1, 2).reshape(B, T, self.channels * D)

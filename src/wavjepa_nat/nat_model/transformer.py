@@ -1,5 +1,9 @@
 """Pre-norm transformer blocks on top of `F.scaled_dot_product_attention` (nanoGPT style).
 
+norm_first=False gives post-norm blocks, the arithmetic of torch's stock `nn.TransformerEncoderLayer`
+(x = norm1(x + attn(x)); x = norm2(x + mlp(x))), which the reference WavJEPA uses; `qkv` holds the stock
+`in_proj_weight` rows (q, k, v), so the reference's weights load unchanged.
+
 Padded batches: `key_valid` (B, N) bool marks real tokens; padded tokens are keys no query may attend
 to, so every real token's output equals the unpadded computation (padded outputs are garbage, ignored).
 key_valid=None (no padding) keeps attn_mask=None and with it the flash kernels on GPU.
@@ -30,25 +34,31 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, norm_first: bool = True,
+                 eps: float = 1e-5) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm_first = norm_first
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.norm_first:  # post-norm
+            x = self.norm1(x + self.attn(x, attn_mask))
+            return self.norm2(x + self.mlp(x))
         x = x + self.attn(self.norm1(x), attn_mask)
         return x + self.mlp(self.norm2(x))
 
 
 class Transformer(nn.Module):
-    """`depth` blocks and a final LayerNorm. Can return every block's (pre-norm) output for the teacher."""
+    """`depth` blocks and a final LayerNorm. Can return every block's output for the teacher."""
 
-    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float, norm_first: bool = True,
+                 norm_eps: float = 1e-5) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, norm_first, norm_eps) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.grad_checkpointing = False
 
