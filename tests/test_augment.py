@@ -1,4 +1,5 @@
-"""Naturalistic augmentation (numpy path): checked against scipy, signal-processing identities and statistics."""
+"""Naturalistic augmentation (numpy path): checked against scipy, signal-processing identities and
+statistics."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ def test_convolution_on_spans_equals_the_full_convolution(length, delay):
     h = synth_brir(rng, length=max(length, 1), direct=0, itd=0, decay=max(length, 1) / 3)
     spans = crop_spans(np.array([4000, 50, 1200, 8000, 3000]), 1000)
     assert spans.tolist() == [[50, 1050], [1200, 2200], [3000, 5000], [8000, 9000]]
-    full = np.pad(fftconvolve(x[None].astype(np.float64), h.astype(np.float64), axes=-1), ((0, 0), (0, s + delay)))
+    full = np.pad(fftconvolve(x[None].astype(np.float64), h.astype(np.float64), axes=-1),
+                  ((0, 0), (0, s + delay)))
     ref = np.concatenate([full[:, delay + a : delay + b] for a, b in spans], axis=1)
     out = convolve_spans(x, h, spans, delay)
     assert out.shape == (2, 5000) and out.dtype == np.float32
@@ -193,12 +195,15 @@ def test_training_snr_is_exact_over_the_crops(snr, seed, log_amp):
     """augment_clip measures the SNR over the samples its crops cover (scipy float64 reference)."""
     rng = np.random.default_rng(seed)
     s, crop, delay = 12000, 1500, 25
-    dry = (rng.standard_normal(s) * np.linspace(0.1, 3.0, s) * 10.0**log_amp).astype(np.float32)  # louder late
+    # louder late
+    dry = (rng.standard_normal(s) * np.linspace(0.1, 3.0, s) * 10.0**log_amp).astype(np.float32)
     brir = synth_brir(rng, length=900, direct=20, itd=3, decay=200)
     noise = rng.standard_normal((2, s)).astype(np.float32)
     offsets = rng.integers(0, s - crop + 1, size=4)
-    crops = augment_clip(dry, False, brir, noise, snr, delay, offsets, AugmentConfig(n_crops=4, crop_samples=crop))
-    full = np.pad(fftconvolve(dry[None].astype(np.float64), brir.astype(np.float64), axes=-1), ((0, 0), (0, s)))
+    crops = augment_clip(dry, False, brir, noise, snr, delay, offsets,
+                         AugmentConfig(n_crops=4, crop_samples=crop))
+    full = np.pad(fftconvolve(dry[None].astype(np.float64), brir.astype(np.float64), axes=-1),
+                  ((0, 0), (0, s)))
     wet = full[:, delay : delay + s]
     covered = np.zeros(s, bool)
     for o in offsets:
@@ -220,7 +225,8 @@ def test_noise_sources_mode_sums_every_noise_source():
     bank = FakeBank(n=2, length=800)
     s = 6000
     rec = np.random.default_rng(3).standard_normal(s).astype(np.float32)
-    cfg = AugmentConfig(split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1, crop_samples=1000)
+    cfg = AugmentConfig(split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1,
+                        crop_samples=1000)
     aug = Augmenter(bank, cfg, FS, noise_recordings=[rec])
     draws = aug.draw(np.random.default_rng(4), 1, s)
     inputs = aug.gather(draws, s)
@@ -239,7 +245,8 @@ def test_scene_without_noise_sources_falls_back_to_its_noise_bed():
     bank = FakeBank(n=2)
     for scene in bank.scenes:
         scene.noise_brirs = scene.noise_brirs[:0]
-    cfg = AugmentConfig(split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1, crop_samples=1000)
+    cfg = AugmentConfig(split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1,
+                        crop_samples=1000)
     aug = Augmenter(bank, cfg, FS, noise_recordings=[np.ones(100, np.float32)])
     draws = aug.draw(np.random.default_rng(6), 1, 5000)
     inputs = aug.gather(draws, 5000)
@@ -327,12 +334,16 @@ def test_mono_mode_averages_the_ears():
     dry = rng.standard_normal(s).astype(np.float32)
     brir = synth_brir(rng)
     noise = rng.standard_normal((2, s)).astype(np.float32)
-    offsets = np.array([0, 3000])  # the crops cover the clip: the SNR is measured over all of it, as in render_wet
-    mono = augment_clip(dry, False, brir, noise, 15.0, 40, offsets, AugmentConfig(channels=1, crop_samples=3000))
-    ref = instance_norm(take_crops(render_wet(dry, brir, noise, 15.0, 40).mean(0, keepdims=True), offsets, 3000))
+    # the crops cover the clip: the SNR is measured over all of it, as in render_wet
+    offsets = np.array([0, 3000])
+    mono = augment_clip(dry, False, brir, noise, 15.0, 40, offsets,
+                        AugmentConfig(channels=1, crop_samples=3000))
+    ref = instance_norm(take_crops(render_wet(dry, brir, noise, 15.0, 40).mean(0, keepdims=True), offsets,
+                                   3000))
     assert mono.shape == (2, 1, 3000)
     np.testing.assert_allclose(mono, ref, atol=1e-5)
-    clean = augment_clip(dry, True, brir, noise, 15.0, 0, offsets, AugmentConfig(channels=1, crop_samples=3000))
+    clean = augment_clip(dry, True, brir, noise, 15.0, 0, offsets,
+                         AugmentConfig(channels=1, crop_samples=3000))
     np.testing.assert_allclose(clean, instance_norm(take_crops(dry[None], offsets, 3000)), atol=1e-6)
 
 

@@ -1,4 +1,5 @@
-"""With a real HDF5 RIR bank: DataLoader workers reading it, CPU == GPU-mode crops, and `wavjepa-nat render`."""
+"""With a real HDF5 RIR bank: DataLoader workers reading it, CPU == GPU-mode crops, and
+`wavjepa-nat render`."""
 
 from __future__ import annotations
 
@@ -42,9 +43,11 @@ def clips(tmp_path, n) -> FolderSource:
 def test_two_workers_read_the_bank_and_cpu_equals_gpu_mode(bank_path, tmp_path, noise):
     noise_paths = ()
     if noise == "sources":
-        sf.write(tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32), 16000)
+        sf.write(tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32),
+                 16000)
         noise_paths = (str(tmp_path / "noise.wav"),)
-    cfg = AugmentConfig(clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths, seed=5)
+    cfg = AugmentConfig(clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths,
+                        seed=5)
     source = clips(tmp_path, 6)
     out = {}
     for mode in ("cpu", "gpu"):
@@ -63,11 +66,13 @@ def test_bad_bank(bank_path, tmp_path):
     with pytest.raises(InputError, match="Hz"):
         TrainingBatches(clips(tmp_path, 2), bank_path, ClipConfig(fs=8000), AugmentConfig(), 2)
     with pytest.raises(InputError, match="no scenes"):
-        TrainingBatches(clips(tmp_path, 2), bank_path, CLIP, AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000), 2)
+        TrainingBatches(clips(tmp_path, 2), bank_path, CLIP,
+                        AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000), 2)
 
 
 def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):
-    """Scenes seen before are read only up to their -80 dB cut (RIRBank.brir_head): same inputs as a first read."""
+    """Scenes seen before are read only up to their -80 dB cut (RIRBank.brir_head): same inputs as a first
+    read."""
     from wavjepa_nat.data.augment import Augmenter, gather_scenes
 
     bank = RIRBank(bank_path)
@@ -77,7 +82,8 @@ def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):
     draws = aug.draw(np.random.default_rng(7), 30, 16000)
     aug.gather(draws, 16000)  # fills the cache
     assert set(aug.cut_cache) == set(draws.scene.tolist())
-    cached, plain = aug.gather(draws, 16000), gather_scenes(bank, draws, 16000, cfg, brir_len=bank.brir_length)
+    cached, plain = (aug.gather(draws, 16000),
+                     gather_scenes(bank, draws, 16000, cfg, brir_len=bank.brir_length))
     for name in ("brir", "noise", "delay", "taps"):
         np.testing.assert_array_equal(getattr(cached, name), getattr(plain, name))
     assert (cached.taps < bank.brir_length).any()  # short-RT60 scenes end before the stored length
@@ -133,7 +139,8 @@ def clip_wav(tmp_path):
 
 def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     out = tmp_path / "scene.wav"
-    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--scene", 3, "--snr", 60, "--out", out) == 0
+    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--scene", 3, "--snr", 60,
+                   "--out", out) == 0
     y, fs = sf.read(out, always_2d=True)
     assert fs == 16000 and y.shape == (16000, 2) and np.abs(y).max() <= 0.99 + 1e-4
     # At 60 dB SNR the file is the clip through scene 3's BRIR, shifted by its direct-path delay.
@@ -147,7 +154,8 @@ def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
 
 def test_render_several_random_scenes(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     out = tmp_path / "many" / "out.wav"
-    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--n", 3, "--snr", "5..10", "--out", out) == 0
+    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--n", 3, "--snr", "5..10",
+                   "--out", out) == 0
     files = sorted(p.name for p in out.parent.iterdir())
     assert files == ["out_000.wav", "out_001.wav", "out_002.wav"]
     table = capsys.readouterr().out

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import simulate_bank
 from wavjepa_nat.scenes import SceneConfig
-from wavjepa_nat.errors import InputError
 from wavjepa_nat.train import TrainConfig, train
 
 CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
@@ -28,7 +28,8 @@ class StepLosses(L.Callback):
 
 def _cfg(corpus, bank, out, **kw):
     base = dict(data=str(corpus), bank=str(bank), out=str(out), preset="tiny", channels=2, clean_ratio=0.0,
-                batch_clips=1, n_crops=4, clip_seconds=2.5, num_workers=1, ckpt_every=1000, log_every=5, seed=3)
+                batch_clips=1, n_crops=4, clip_seconds=2.5, num_workers=1, ckpt_every=1000, log_every=5,
+                seed=3)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -65,9 +66,10 @@ def test_resume_gives_the_losses_of_an_unbroken_run(corpus_and_bank, tmp_path):
     train(_cfg(corpus, bank, tmp_path / "a", max_steps=10, model_overrides=schedule), progress=False,
           callbacks=[unbroken])
     first, second = StepLosses(), StepLosses()
-    train(_cfg(corpus, bank, tmp_path / "b", max_steps=5, model_overrides=schedule), progress=False, callbacks=[first])
-    train(_cfg(corpus, bank, tmp_path / "b", max_steps=10, model_overrides=schedule, resume=True), progress=False,
-          callbacks=[second])
+    train(_cfg(corpus, bank, tmp_path / "b", max_steps=5, model_overrides=schedule), progress=False,
+          callbacks=[first])
+    train(_cfg(corpus, bank, tmp_path / "b", max_steps=10, model_overrides=schedule, resume=True),
+          progress=False, callbacks=[second])
     assert sorted(second.losses) == list(range(6, 11))
     for step in range(1, 11):
         resumed = first.losses.get(step, second.losses.get(step))
@@ -86,16 +88,17 @@ def _assert_one_line_error(result, message):
 
 def test_bad_inputs(corpus_and_bank, tmp_path):
     corpus, bank = corpus_and_bank
-    common = ["--preset", "tiny", "--max-steps", "2", "--batch-clips", "1", "--n-crops", "2", "--num-workers", "0"]
+    common = ["--preset", "tiny", "--max-steps", "2", "--batch-clips", "1", "--n-crops", "2",
+              "--num-workers", "0"]
     _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(tmp_path / "nope.h5"), "--out",
                                  str(tmp_path / "r1")] + common), "not found")
     (tmp_path / "empty").mkdir()
-    _assert_one_line_error(_run(["--data", str(tmp_path / "empty"), "--bank", str(bank), "--out", str(tmp_path / "r2")]
-                                + common), "no audio")
+    _assert_one_line_error(_run(["--data", str(tmp_path / "empty"), "--bank", str(bank), "--out",
+                                 str(tmp_path / "r2")] + common), "no audio")
     bank8k = tmp_path / "bank8k.h5"
     simulate_bank(bank8k, SceneConfig(fs=8000, rt60=(0.2, 0.4), noise_bed_seconds=0.5), 4, progress=False)
-    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank8k), "--out", str(tmp_path / "r3")] + common),
-                           "8000 Hz")
+    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank8k), "--out",
+                                 str(tmp_path / "r3")] + common), "8000 Hz")
     ok = _run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r4"), "--channels", "2",
                "--seed", "1"] + common)
     assert ok.returncode == 0, ok.stderr[-3000:]
@@ -135,7 +138,8 @@ def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and
     train(_mono_cfg(data, tmp_path / "a", max_steps=6), progress=False, callbacks=[unbroken])
     first, second = StepLosses(), StepLosses()
     train(_mono_cfg(data, tmp_path / "b", max_steps=3), progress=False, callbacks=[first])
-    last = train(_mono_cfg(data, tmp_path / "b", max_steps=6, resume=True), progress=False, callbacks=[second])
+    last = train(_mono_cfg(data, tmp_path / "b", max_steps=6, resume=True), progress=False,
+                 callbacks=[second])
     assert sorted(second.losses) == [4, 5, 6]
     for step in range(1, 7):
         resumed = first.losses.get(step, second.losses.get(step))
@@ -162,7 +166,8 @@ def test_the_readme_mono_command_runs_without_a_bank(corpus_and_bank, tmp_path):
 
 def test_wet_clips_without_a_bank_are_refused_before_anything_starts(corpus_and_bank, tmp_path):
     corpus, _ = corpus_and_bank
-    result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "0.5", "--out", str(tmp_path / "r")])
+    result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "0.5", "--out",
+                   str(tmp_path / "r")])
     _assert_one_line_error(result, "--bank is required")
     assert not (tmp_path / "r").exists()
 
@@ -189,8 +194,9 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(corpus_and_bank, tmp_pa
     import json
 
     corpus, bank = corpus_and_bank
-    options = dict(data=str(corpus), bank=str(bank), preset="tiny", channels=2, clean_ratio=0.5, batch_clips=1,
-                   n_crops=2, clip_seconds=2.5, num_workers=0, ckpt_every=2, log_every=5, seed=7)
+    options = dict(data=str(corpus), bank=str(bank), preset="tiny", channels=2, clean_ratio=0.5,
+                   batch_clips=1, n_crops=2, clip_seconds=2.5, num_workers=0, ckpt_every=2, log_every=5,
+                   seed=7)
     unbroken = StepLosses()
     train(TrainConfig(**options, out=str(tmp_path / "a"), max_steps=6), progress=False, callbacks=[unbroken])
     script = tmp_path / "killed.py"
@@ -219,7 +225,8 @@ def test_resume_refuses_other_data_and_keeps_the_schedule(corpus_and_bank, tmp_p
     with pytest.raises(InputError, match="--seed 3 -> 4"):
         train(_cfg(corpus, bank, tmp_path / "r", max_steps=4, model_overrides=schedule, resume=True, seed=4),
               progress=False)
-    # Without the schedule pinned, a larger --max-steps keeps the run's own schedule (over 2 steps) and says so.
+    # Without the schedule pinned, a larger --max-steps keeps the run's own schedule (over 2 steps)
+    # and says so.
     train(_cfg(corpus, bank, tmp_path / "s", max_steps=2), progress=False)
     capsys.readouterr()
     last = train(_cfg(corpus, bank, tmp_path / "s", max_steps=3, resume=True), progress=False)

@@ -195,8 +195,8 @@ def _batch_cost(rows: int, n: int) -> float:
 
 
 def _block_starts(spans: list[tuple[int, int]], step: int) -> list[int]:
-    """Output positions where overlap-save blocks of `step` output samples start, so that they cover the spans:
-    a block that ends inside a gap still serves the next span if that begins before the block ends."""
+    """Output positions where overlap-save blocks of `step` output samples start, so that they cover the
+    spans: a block that ends inside a gap still serves the next span if that begins before the block ends."""
     starts: list[int] = []
     end = -1
     for a, b in spans:
@@ -224,7 +224,8 @@ def _plan_blocks(length: int, spans: list[tuple[int, int]], channels: int) -> tu
     return best, _block_starts(spans, best - length + 1)
 
 
-def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int = 0, trim: bool = True) -> np.ndarray:
+def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int = 0,
+                   trim: bool = True) -> np.ndarray:
     """Samples [delay + a, delay + b) of the linear convolution of a mono x (S,) with h (C, L), for each span
     (a, b), concatenated along time: (C, sum of b - a) float32.
 
@@ -264,7 +265,8 @@ def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int =
     np.multiply(spec[:channels, None], spec[None, channels : channels + k],
                 out=prod[: channels * k].reshape(channels, k, -1))
     prod[channels * k :] = 0.0
-    y = sfft.irfft(prod, block, axis=-1, workers=1, overwrite_x=True)[: channels * k].reshape(channels, k, block)
+    y = (sfft.irfft(prod, block, axis=-1, workers=1, overwrite_x=True)[: channels * k]
+         .reshape(channels, k, block))
     # The first length-1 samples of each circular block are wrapped; the rest is the linear convolution.
     out = np.empty((channels, sum(b - a for a, b in spans)), np.float32)
     pos = j = 0
@@ -281,7 +283,8 @@ def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int =
 
 
 def convolve(x: np.ndarray, h: np.ndarray, delay: int = 0) -> np.ndarray:
-    """Linear convolution of a mono x (S,) with h (C, L): samples [delay, delay + S) of the result, float32."""
+    """Linear convolution of a mono x (S,) with h (C, L): samples [delay, delay + S) of the result,
+    float32."""
     return convolve_spans(x, h, np.array([[0, np.shape(x)[-1]]]), delay)
 
 
@@ -301,4 +304,5 @@ def mix_at_snr(wet: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
         out = np.multiply(noise, np.float32(gain), dtype=np.float32)
         out += wet
         return out
-    return (wet.astype(np.float64) + noise.astype(np.float64) * gain).astype(np.float32)  # float32 would overflow
+    # float32 would overflow
+    return (wet.astype(np.float64) + noise.astype(np.float64) * gain).astype(np.float32)

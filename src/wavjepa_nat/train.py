@@ -40,8 +40,8 @@ __all__ = ["TrainConfig", "newest_checkpoint", "train"]
 
 
 # Options that define the data and the model: a resumed run must keep them, or it would not continue the run.
-RESUME_KEEPS = ("data", "bank", "preset", "channels", "clean_ratio", "snr", "batch_clips", "n_crops", "clip_seconds",
-                "seed", "lr", "ear_norm", "model_overrides")
+RESUME_KEEPS = ("data", "bank", "preset", "channels", "clean_ratio", "snr", "batch_clips", "n_crops",
+                "clip_seconds", "seed", "lr", "ear_norm", "model_overrides")
 
 
 def _read_checkpoint(path: Path) -> dict | None:
@@ -79,7 +79,8 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
     found = newest_checkpoint(out) if out.is_dir() else None
     if not cfg.resume:
         if found is not None:
-            raise InputError(f"{out} already holds a run (checkpoint at step {found[1]['global_step']}: {found[0]}); "
+            raise InputError(f"{out} already holds a run "
+                             f"(checkpoint at step {found[1]['global_step']}: {found[0]}); "
                              "use --resume to continue it or choose another --out")
         return None, None
     if found is None:
@@ -87,8 +88,10 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
     path, ckpt = found
     saved_model = ckpt.get("hyper_parameters", {})
     if "channels" in saved_model and int(saved_model["channels"]) != cfg.channels:
-        raise InputError(f"{path} is a {saved_model['channels']}-channel model but --channels is {cfg.channels}")
-    saved = json.loads(json.dumps(ckpt.get("wavjepa_nat_train_config", {}).get("train", {})))  # tuples -> lists
+        raise InputError(f"{path} is a {saved_model['channels']}-channel model "
+                         f"but --channels is {cfg.channels}")
+    # tuples -> lists
+    saved = json.loads(json.dumps(ckpt.get("wavjepa_nat_train_config", {}).get("train", {})))
     now = json.loads(json.dumps(asdict(cfg)))
     changed = [k for k in RESUME_KEEPS if k in saved and not _same_option(k, saved[k], now[k])]
     if changed:
@@ -98,7 +101,8 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
     if cfg.max_steps != total:
         warn(f"resuming at step {ckpt['global_step']} with the run's own learning-rate and EMA schedule "
              f"(over {total} steps); --max-steps {cfg.max_steps} only sets where training stops"
-             + (" (past the schedule's end the learning rate stays at its final value)" if cfg.max_steps > total else ""))
+             + (" (past the schedule's end the learning rate stays at its final value)"
+                if cfg.max_steps > total else ""))
     return path, saved_model
 
 
@@ -124,7 +128,8 @@ class _StepProgressBar(RichProgressBar):
 
 
 def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None) -> Path:
-    """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning callbacks."""
+    """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning
+    callbacks."""
     out = Path(cfg.out)
     last = out / "last.ckpt"
     resume_from, saved_model = _resume_point(cfg, out)
@@ -170,8 +175,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         precision=precision,
         # One log version per start: a resumed run must not overwrite the earlier metrics.
         logger=[CSVLogger(str(out), name="logs"), TensorBoardLogger(str(out), name="tensorboard")],
-        callbacks=[ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="step{step:07d}", auto_insert_metric_name=False,
-                                   every_n_train_steps=cfg.ckpt_every, save_top_k=-1, save_last=False), StoreConfig(),
+        callbacks=[ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="step{step:07d}",
+                                   auto_insert_metric_name=False, every_n_train_steps=cfg.ckpt_every,
+                                   save_top_k=-1, save_last=False), StoreConfig(),
                    *([_StepProgressBar()] if progress else []), *(callbacks or [])],
         log_every_n_steps=cfg.log_every,
         enable_progress_bar=progress,
@@ -181,6 +187,8 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         use_distributed_sampler=False,  # the stream splits itself across ranks and workers
         deterministic=False,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
-    trainer.save_checkpoint(str(last), weights_only=False)  # full state (not only weights): --resume continues exactly
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True)
+    # full state (not only weights): --resume continues exactly
+    trainer.save_checkpoint(str(last), weights_only=False)
     return last

@@ -54,21 +54,24 @@ class TrainConfig:
     grad_checkpointing: bool = _opt(False, "Trade compute for activation memory.")
     resume: bool = _opt(False, "Continue OUT/last.ckpt exactly where it stopped.")
     lr: float | None = _opt(None, "Peak learning rate (default: the preset's).")
-    ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out its "
-                                      "level, erasing the ILD) | joint (statistics pooled over both ears: the ILD "
-                                      "reaches the model). Default: the preset's.")
-    model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).", cli=False)
-    init_from: str | None = _opt(None, "Start from saved weights (continued pre-training or fine-tuning): an export "
-                                       "(.safetensors, e.g. from import-weights), a wavjepa-nat checkpoint, or the "
-                                       "reference's .ckpt / Hugging Face folder. The architecture comes from the "
-                                       "weights; --preset and the flags set the schedule.")
+    ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out "
+                                      "its level, erasing the ILD) | joint (statistics pooled over both "
+                                      "ears: the ILD reaches the model). Default: the preset's.")
+    model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).",
+                                 cli=False)
+    init_from: str | None = _opt(None, "Start from saved weights (continued pre-training or fine-tuning): an "
+                                       "export (.safetensors, e.g. from import-weights), a wavjepa-nat "
+                                       "checkpoint, or the reference's .ckpt / Hugging Face folder. The "
+                                       "architecture comes from the weights; --preset and the flags set the "
+                                       "schedule.")
 
     def __post_init__(self) -> None:
         self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
         if not str(self.data).strip():
             raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
         if not self.bank and self.clean_ratio < 1.0:
-            raise InputError(f"--bank is required unless --clean-ratio is 1 (every clip dry); it is {self.clean_ratio}")
+            raise InputError("--bank is required unless --clean-ratio is 1 (every clip dry); "
+                             f"it is {self.clean_ratio}")
         from wavjepa_nat.nat_model.config import PRESETS  # here, not at import: it loads torch
 
         if self.preset not in PRESETS:
@@ -120,8 +123,8 @@ class TrainConfig:
 
         overrides = dict(self.model_overrides)
         overrides.update({k: v for k, v in (("lr", self.lr), ("ear_norm", self.ear_norm)) if v is not None})
-        model_cfg = get_preset(self.preset, channels=self.channels, grad_checkpointing=self.grad_checkpointing,
-                               compile=self.compile, **overrides)
+        model_cfg = get_preset(self.preset, channels=self.channels,
+                               grad_checkpointing=self.grad_checkpointing, compile=self.compile, **overrides)
         # Short runs: keep the reference's schedule shapes but fit them into max_steps (one replace: the
         # config validates warmup <= total on construction).
         fit = {}

@@ -24,7 +24,8 @@ Options come from the defaults, then --config YAML, then the flags given here.
 
 Examples:
 
-  wavjepa-nat train --data corpus/ --bank bank.h5 --clean-ratio 0.0 --channels 2 --preset tiny --max-steps 300 --out runs/nat
+  wavjepa-nat train --data corpus/ --bank bank.h5 --clean-ratio 0.0 --channels 2 --preset tiny \
+--max-steps 300 --out runs/nat
 
   wavjepa-nat train --data corpus/ --channels 1 --clean-ratio 1.0 --preset tiny --out runs/clean   (no bank)
 """
@@ -63,7 +64,8 @@ def _train(config: Path | None = None, **flags) -> None:
 def _build_command():
     hints = typing.get_type_hints(TrainConfig)
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-                                default=typer.Option(None, "--config", help="YAML file of options (keys as the "
+                                default=typer.Option(None, "--config",
+                                                     help="YAML file of options (keys as the "
                                                      "flags, with _); flags given here override it."))]
     params += [_parameter(f, hints[f.name]) for f in fields(TrainConfig) if f.metadata.get("cli", True)]
 

@@ -75,11 +75,13 @@ class AugmentConfig:
         if self.channels not in (1, 2):
             raise InputError(f"channels must be 1 or 2, got {self.channels}")
         if self.n_crops < 1 or self.crop_samples < 1:
-            raise InputError(f"n_crops and crop_samples must be positive, got {self.n_crops}, {self.crop_samples}")
+            raise InputError(f"n_crops and crop_samples must be positive, "
+                             f"got {self.n_crops}, {self.crop_samples}")
         if self.noise not in NOISE_MODES:
             raise InputError(f"noise must be one of {NOISE_MODES}, got '{self.noise}'")
         if self.brir_tail_db is not None and not (math.isfinite(self.brir_tail_db) and self.brir_tail_db < 0):
-            raise InputError(f"brir_tail_db must be negative (dB re the BRIR energy) or None, got {self.brir_tail_db}")
+            raise InputError(f"brir_tail_db must be negative (dB re the BRIR energy) or None, "
+                             f"got {self.brir_tail_db}")
         if self.noise == "sources" and not self.noise_paths and self.clean_ratio < 1.0:
             raise InputError("noise='sources' needs noise recordings (noise_paths)")
 
@@ -215,7 +217,8 @@ def gather_scenes(
             noises[i] = loop_segment(bank.noise_bed(scene), draws.noise_u[i], clip_samples)
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
-    noise = noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)
+    noise = (noises[0][None] if n == 1 else np.stack(noises) if n
+             else np.zeros((0, 2, clip_samples), np.float32))
     brir, noise = np.asarray(brir, np.float32), np.asarray(noise, np.float32)
     return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
 
@@ -235,7 +238,8 @@ def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     return np.asarray(spans, np.int64).reshape(-1, 2)
 
 
-def render_wet(dry: np.ndarray, brir: np.ndarray, noise: np.ndarray, snr_db: float, delay: int = 0) -> np.ndarray:
+def render_wet(dry: np.ndarray, brir: np.ndarray, noise: np.ndarray, snr_db: float,
+               delay: int = 0) -> np.ndarray:
     """The binaural rendering (2, S) of a dry mono clip (S,) through a BRIR (2, L), shifted `delay` samples
     earlier, plus binaural noise (2, >= S) at snr_db."""
     dry = np.asarray(dry, np.float32)
@@ -267,7 +271,8 @@ def augment_clip(
     else:
         spans = crop_spans(offsets, cfg.crop_samples)
         h = np.asarray(brir, np.float32)
-        wet = convolve_spans(dry, h if taps is None else h[..., :taps], spans, delay, trim=taps is None)  # (2, U)
+        wet = convolve_spans(dry, h if taps is None else h[..., :taps], spans, delay,
+                             trim=taps is None)  # (2, U)
         noise = np.asarray(noise, np.float32)
         noise = np.concatenate([noise[..., a:b] for a, b in spans.tolist()], axis=-1)
         audio = mix_at_snr(wet, noise, snr_db)

@@ -1,7 +1,8 @@
 """The naturalistic augmentation, batched in torch: same semantics as augment.py, runs on GPU or CPU.
 
 The random draws come from augment.draw_clip_params on the CPU (in DataLoader workers); this module does only
-arithmetic, so for the same draws and inputs it returns the same crops as augment.augment_batch (fp32 allclose).
+arithmetic, so for the same draws and inputs it returns the same crops as augment.augment_batch
+(fp32 allclose).
 
 Per batch of B clips:
     dry (B, S), is_clean (B,), brir (B, 2, L), noise (B, 2, S),
@@ -37,12 +38,14 @@ def instance_norm_torch(crops: torch.Tensor, eps: float = 1e-12) -> torch.Tensor
 
 
 def crop_coverage(crop_offsets: torch.Tensor, crop_samples: int, clip_samples: int) -> torch.Tensor:
-    """(B, n) crop offsets -> (B, S) float mask, 1 where a crop covers the sample: the SNR is measured there."""
+    """(B, n) crop offsets -> (B, S) float mask, 1 where a crop covers the sample: the SNR is measured
+    there."""
     b = crop_offsets.shape[0]
     offsets = crop_offsets.to(torch.long)
     edges = torch.zeros(b, clip_samples + 1, device=offsets.device, dtype=torch.int32)
     ones = torch.ones_like(offsets, dtype=torch.int32)
-    edges.scatter_add_(1, offsets, ones).scatter_add_(1, (offsets + crop_samples).clamp(max=clip_samples), -ones)
+    edges.scatter_add_(1, offsets, ones).scatter_add_(1, (offsets + crop_samples).clamp(max=clip_samples),
+                                                      -ones)
     return (edges.cumsum(dim=1)[:, :clip_samples] > 0).float()
 
 
@@ -59,13 +62,15 @@ def convolve_torch(x: torch.Tensor, h: torch.Tensor, delay: torch.Tensor | None 
     X = torch.fft.rfft(x.float(), n=nfft)  # one rfft of the clip serves both ears
     if delay is not None:  # the shift goes on X (B, F), half the work of shifting Y (B, 2, F)
         k = torch.arange(nfft // 2 + 1, device=x.device, dtype=torch.long)
-        turns = torch.remainder(k[None] * delay.to(torch.long)[:, None], nfft).float() / nfft  # exact integers
+        # exact integers
+        turns = torch.remainder(k[None] * delay.to(torch.long)[:, None], nfft).float() / nfft
         X = X * torch.polar(torch.ones_like(turns), (2 * torch.pi) * turns)
     return torch.fft.irfft(torch.fft.rfft(h.float(), n=nfft) * X[:, None], n=nfft)[..., :s]
 
 
 def _mean_power(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, C, S) and a (B, S) 0/1 mask -> (B,) mean square over the masked samples of all channels, in float64."""
+    """(B, C, S) and a (B, S) 0/1 mask -> (B,) mean square over the masked samples of all channels, in
+    float64."""
     energy = torch.linalg.vector_norm(x * mask[:, None], dim=(1, 2), dtype=torch.float64).square()
     return energy / (mask.sum(dim=1, dtype=torch.float64) * x.shape[1]).clamp(min=1.0)
 

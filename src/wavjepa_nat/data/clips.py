@@ -22,8 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from wavjepa_nat.dsp import resample, set_rms_db
 from wavjepa_nat.data.sources import SILENCE_PEAK, AudioItem
+from wavjepa_nat.dsp import resample, set_rms_db
 from wavjepa_nat.errors import InputError
 
 

@@ -218,7 +218,7 @@ class _FileEntry:
 
 
 class FileListSource(AudioSource):
-    """A source with random access: `item(i)` decodes the i-th listed file (step-indexed training needs it)."""
+    """A source with random access: `item(i)` decodes the i-th listed file (step-indexed training uses it)."""
 
     entries: list[_FileEntry]
 

@@ -61,12 +61,14 @@ def open_bank(bank: Any):
 
 
 def mask_generator(seed: int, *key: int) -> torch.Generator:
-    """The torch generator of one batch's masks, seeded by (seed, key): independent of workers and restarts."""
+    """The torch generator of one batch's masks, seeded by (seed, key): independent of workers and
+    restarts."""
     return torch.Generator().manual_seed(int(clip_rng(seed, _MASK_STREAM, *key).integers(2**62)))
 
 
 class TrainingBatches(IterableDataset):
-    """Yields one training batch (a dict, see the module docstring) per step, from `start_step` on, forever."""
+    """Yields one training batch (a dict, see the module docstring) per step, from `start_step` on,
+    forever."""
 
     def __init__(self, source: AudioSource, bank: Any, clip_cfg: ClipConfig, aug_cfg: AugmentConfig,
                  batch_clips: int, masks: MaskFn | None = None, augment_on: str = "cpu", start_step: int = 0):
@@ -104,7 +106,8 @@ class TrainingBatches(IterableDataset):
 
     # ---------------------------------------------------------------- one batch from its clips
 
-    def _batch(self, items: list[AudioItem], rngs: list[np.random.Generator], generator: torch.Generator) -> dict:
+    def _batch(self, items: list[AudioItem], rngs: list[np.random.Generator],
+               generator: torch.Generator) -> dict:
         aug, n = self.augmenter(), self.clip_cfg.n_samples
         dry, draws, inputs = [], [], []
         for item, rng in zip(items, rngs):
@@ -124,7 +127,8 @@ class TrainingBatches(IterableDataset):
     def _order(self, epoch: int) -> np.ndarray:
         """The file order of an epoch: the same permutation in every process."""
         if epoch not in self._orders:
-            self._orders = {epoch: np.random.default_rng([self.aug_cfg.seed, epoch, 11]).permutation(len(self.source))}
+            self._orders = {epoch: np.random.default_rng([self.aug_cfg.seed, epoch, 11])
+                            .permutation(len(self.source))}
         return self._orders[epoch]
 
     def _item(self, position: int) -> AudioItem:
