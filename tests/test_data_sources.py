@@ -285,7 +285,7 @@ def test_bad_files_are_skipped_counted_and_never_nan(tmp_path, caplog):
 
 def test_truncation_check_parses_the_riff_header():
     """Independent check of the header logic: a hand-built RIFF with a declared data size."""
-    from wavjepa_nat.data.sources import _wav_truncated
+    from wavjepa_nat.audio import wav_truncated as _wav_truncated
 
     fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, FS, 2 * FS, 2, 16)
     head = b"RIFF" + struct.pack("<I", 36 + 400) + b"WAVE" + fmt + b"data" + struct.pack("<I", 400)

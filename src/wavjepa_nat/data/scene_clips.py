@@ -68,10 +68,7 @@ def read_dry_clip(path: str | Path, fs: int, seconds: float | None = None) -> np
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input audio not found: {path}")
-    try:
-        x, _ = read_audio(path, fs=int(fs), mono=True)
-    except (RuntimeError, OSError, ValueError) as err:  # libsndfile names the problem; one line is enough
-        raise InputError(f"cannot read {path}: {err}") from None
+    x, _ = read_audio(path, fs=int(fs), mono=True)  # InputError naming the file: unreadable, cut short, NaN
     dry = x[0] if seconds is None else x[0, : round(seconds * fs)]
     if dry.size == 0 or not np.isfinite(dry).all():
         raise InputError(f"{path} holds no usable audio")

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import random
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import webdataset as wds
 from webdataset.shardlists import expand_urls
 from webdataset.utils import pytorch_worker_info
 
-from wavjepa_nat.audio import AUDIO_EXTENSIONS
+from wavjepa_nat.audio import AUDIO_EXTENSIONS, wav_truncated
 from wavjepa_nat.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -56,22 +55,6 @@ class AudioItem:
 # ---------------------------------------------------------------- decoding
 
 
-def _wav_truncated(head: bytes, size: int) -> bool:
-    """True when a RIFF/WAVE header declares more data than the file holds.
-
-    libsndfile silently shortens such files; a cut download would then pass for a short clip.
-    """
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return False
-    pos = 12
-    while pos + 8 <= len(head):
-        chunk, length = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
-        if chunk == b"data":
-            return length != 0xFFFFFFFF and pos + 8 + length > size  # 0xFFFFFFFF: streamed, size unknown
-        pos += 8 + length + (length & 1)
-    return False
-
-
 def decode_audio(data: str | Path | bytes, name: str = "") -> tuple[np.ndarray | None, int, str]:
     """Decode a file path or encoded bytes to float32 (channels, samples).
 
@@ -88,7 +71,7 @@ def decode_audio(data: str | Path | bytes, name: str = "") -> tuple[np.ndarray |
             handle = str(data)
         if size == 0:
             return None, 0, "empty"
-        if _wav_truncated(head, size):
+        if wav_truncated(head, size):
             return None, 0, "truncated"
         f = sf.SoundFile(handle)
     # libsndfile, OS and format errors alike: a bad file must not stop training.

@@ -42,10 +42,15 @@ class RIRBank:
                     raise InputError(f"{self.path} is not a wavjepa-nat RIR bank")
                 if not self.attrs.get("complete"):
                     raise InputError(f"{self.path} is an incomplete bank (a run was interrupted); rerun simulate-rirs")
-                self.config = read_config(f)
+                try:
+                    self.config = read_config(f)
+                except (ValueError, TypeError, KeyError) as err:  # InputError is a ValueError too
+                    why = str(err).splitlines()[0] if str(err) else type(err).__name__
+                    raise InputError(f"{self.path}: the stored scene config is damaged ({why})") from None
                 self.meta = {name: f["meta"][name][()] for name in META_COLUMNS}
-        except OSError as err:
-            raise InputError(f"{self.path} is not a readable HDF5 file ({err})") from None
+        except (OSError, KeyError) as err:
+            raise InputError(f"{self.path} is not a readable HDF5 file or misses bank data ({err})") from None
+        self._check_attrs()
         for name in ("split", "materials", "noise_signals"):
             self.meta[name] = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in self.meta[name]])
         self.fs = int(self.attrs["fs"])
@@ -56,6 +61,22 @@ class RIRBank:
         self._ds = None
         self._map: np.ndarray | None = None  # the file's bytes, memory-mapped (per process)
         self._row_offsets: dict[tuple[str, int], int] = {}  # (dataset, row) -> byte offset; -1: not mappable
+
+    def _check_attrs(self) -> None:
+        """The stored sizes agree with the stored config (a flipped byte in either is a damaged bank)."""
+        cfg, a = self.config, self.attrs
+        expect = {"fs": cfg.fs, "brir_length": cfg.brir_length, "noise_bed_length": cfg.noise_bed_length,
+                  "max_noise_sources": cfg.noise_sources[1]}
+        wrong = [f"{k}={a.get(k)!r} (its config says {v})" for k, v in expect.items() if a.get(k) != v]
+        n = len(self.meta["scene_index"])
+        lengths = {name: len(col) for name, col in self.meta.items() if len(col) != n}
+        for name, col in self.meta.items():  # noise columns are NaN-padded; every other number is finite
+            if not name.startswith("noise_") and col.dtype.kind == "f" and not np.isfinite(col).all():
+                rows = np.unique(np.nonzero(~np.isfinite(col))[0])
+                wrong.append(f"meta/{name} is not finite for scene(s) {', '.join(map(str, rows[:5]))}")
+        if wrong or lengths:
+            raise InputError(f"{self.path} is damaged: " + "; ".join(
+                wrong + [f"meta/{k} has {v} rows, not {n}" for k, v in lengths.items()]))
 
     # -- lazy, per-process file handle -------------------------------------------------------
     def _h5(self) -> h5py.File:

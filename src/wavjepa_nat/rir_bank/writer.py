@@ -31,6 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from wavjepa_nat.checks import check_disk, check_memory, check_output_file, gib
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.schema import META_COLUMNS, attrs_dict, bank_attrs, create_datasets, meta_row
@@ -327,6 +328,20 @@ def _check_existing(out: Path, attrs: dict) -> bool:
     return bool(old.get("complete"))
 
 
+def check_bank_resources(out: Path, cfg: SceneConfig, n: int, workers: int) -> None:
+    """Before any work: `out` can be written, the disk holds the bank (its parts and the assembled file
+    exist together for a moment) and memory holds one scene per worker."""
+    check_output_file(out, "--out")
+    sizes = (f"{n} scenes x {gib(cfg.scene_bytes)} (BRIRs of {cfg.brir_length / cfg.fs:.2f} s for up to "
+             f"{1 + cfg.noise_sources[1]} sources, a {cfg.noise_bed_seconds:g} s noise bed)")
+    parts = out.with_name(out.name + ".parts")
+    done = sum(p.stat().st_size for p in parts.glob("*") if p.is_file()) if parts.is_dir() else 0
+    check_disk(out, max(0, 2 * n * cfg.scene_bytes - done), f"the bank ({sizes})",
+               "use fewer --n-scenes, a shorter --noise-bed-seconds or smaller --rt60 / --noise-sources")
+    check_memory(workers * cfg.scene_memory_bytes, f"simulating {workers} scene(s) at once (--workers)",
+                 "use a shorter --noise-bed-seconds, smaller --rt60 / --noise-sources or fewer --workers")
+
+
 def make_parent(out: Path) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -349,8 +364,11 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
     """Simulate scenes [shard range of n_scenes] into `out`. Returns a small summary dict."""
     out = Path(out)
     if n_scenes < 1:
-        raise InputError("--n-scenes must be at least 1")
+        raise InputError(f"--n-scenes must be at least 1, got {n_scenes}")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     lo, hi = shard_range(n_scenes, shard)
+    check_bank_resources(out, cfg, hi - lo, workers)
     # Build one simulator here: bad --hrtf / --engine / --noise-dir fail now, in this process,
     # rather than in pool initialisers (which a Pool would restart forever).
     simulator = Simulator(cfg)

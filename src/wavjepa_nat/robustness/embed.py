@@ -24,6 +24,18 @@ def _config_json(encoder: torch.nn.Module) -> str:
     return json.dumps(config, default=str, sort_keys=True)
 
 
+def check_embeddings_out(out_h5: str | Path) -> None:
+    """Before any work: --out can be written, and an existing file there is an HDF5 file (embeddings
+    written before), not something else that replacing it would destroy."""
+    import h5py
+
+    from wavjepa_nat.checks import check_output_file
+
+    out = check_output_file(out_h5, "--out")
+    if out.is_file() and out.stat().st_size and not h5py.is_hdf5(out):
+        raise InputError(f"--out {out} exists and is not an HDF5 file; it is left alone: choose another --out")
+
+
 def embed_files(
     encoder: torch.nn.Module,
     paths: Sequence[str | Path],
@@ -44,19 +56,20 @@ def embed_files(
     from wavjepa_nat.audio import read_audio
     from wavjepa_nat.version import package_version
 
+    check_embeddings_out(out_h5)
     embedder = Embedder(encoder, device=device, batch_size=batch_size)
     paths = [Path(p) for p in paths]
     keys = list(keys) if keys is not None else [str(p) for p in paths]
     scene, frames, stamps, offsets = [], [], [], [0]
     for i, path in enumerate(paths):
-        try:
-            audio, _ = read_audio(path, fs=embedder.sample_rate, mono=False)
-        except (RuntimeError, ValueError, OSError) as err:  # LibsndfileError is a RuntimeError
-            raise InputError(f"cannot read audio file {path}: {err}") from None
+        # InputError naming the file when it is unreadable, cut short or holds NaN / inf samples.
+        audio, _ = read_audio(path, fs=embedder.sample_rate, mono=False)
         if audio.shape[0] > 2:
             audio = audio.mean(axis=0, keepdims=True)
             embedder.note("inputs with more than 2 channels averaged to mono")
         emb, ts = embedder.timestamp_embeddings(audio[None])
+        if not np.isfinite(emb).all():
+            raise InputError(f"the model gives non-finite embeddings for {path}; nothing was written")
         scene.append(emb[0].mean(axis=0))
         frames.append(emb[0])
         stamps.append(ts[0])

@@ -17,7 +17,10 @@ from wavjepa_nat.errors import InputError
 SPLITS = ("train", "val", "test")
 ENGINES = ("fast", "reference")
 MIN_FS = 8000
+MAX_FS = 192000
+MAX_RT60_S = 20.0  # beyond the longest reverberation of real enclosures (large cathedrals: ~10-12 s)
 HEAD_CLEARANCE_M = 0.3  # sources start at least this far from the head centre (the head has a radius)
+MAX_ROOM_HEIGHT_M = 12.0  # the sampler's highest ceiling (scenes/sampler.py)
 
 # The `simulate-rirs` flag of each field that has one, so that a message names what the user typed.
 FLAGS = {
@@ -69,12 +72,20 @@ class SceneConfig:
             value = getattr(self, f)
             if isinstance(value, list):  # JSON and library callers: store tuples, as the CLI does
                 object.__setattr__(self, f, tuple(value))
-        self._check_number("fs", integer=True, lo=MIN_FS, why=f"at least {MIN_FS} Hz")
-        self._check_range("rt60", above=0.0, unit="s")
+        self._check_number("fs", integer=True, lo=MIN_FS, hi=MAX_FS, why=f"{MIN_FS}..{MAX_FS} Hz")
+        self._check_range("rt60", above=0.0, hi=MAX_RT60_S, unit="s")
         self._check_range("room_length", above=0.0, unit="m")
         self._check_range("noise_sources", lo=0, integer=True)
         self._check_range("source_distance", lo=HEAD_CLEARANCE_M, unit="m",
                           why=f"must start at {HEAD_CLEARANCE_M} m or more (the head has a radius)")
+        # Sources are placed inside the room: a farther bound would only lengthen every BRIR (brir_length
+        # follows it) while the distances drawn stay within the room.
+        longest = self.room_length[1]
+        reach = math.floor(10 * math.sqrt(2 * longest**2 + MAX_ROOM_HEIGHT_M**2)) / 10
+        if self.source_distance[1] > reach:
+            raise InputError(f"{_name('source_distance')} must end at {reach:g} m or less: sources are "
+                             f"placed inside rooms whose longest side is at most {longest:g} m (room_length), got "
+                             f"{self.source_distance[0]:g}..{self.source_distance[1]:g} m")
         self._check_range("source_elevation", lo=-90.0, hi=90.0, unit="degrees")
         self._check_range("listener_height", above=0.0, unit="m")
         if not isinstance(self.hrtf, str) or not (self.hrtf in ("spherical", "kemar")
@@ -129,6 +140,18 @@ class SceneConfig:
     @property
     def noise_bed_length(self) -> int:
         return round(self.noise_bed_seconds * self.fs)
+
+    @property
+    def scene_bytes(self) -> int:
+        """Bytes a scene takes in a bank: its BRIRs (target and noise-source slots) and noise bed, float32."""
+        return 4 * 2 * ((1 + self.noise_sources[1]) * self.brir_length + self.noise_bed_length)
+
+    @property
+    def scene_memory_bytes(self) -> int:
+        """About what simulating one scene holds in memory at its peak: the noise signals and their float64
+        convolution with the BRIRs (about five arrays of noise-bed plus BRIR length per source)."""
+        n = self.noise_bed_length + self.brir_length
+        return 8 * n * (5 * (1 + self.noise_sources[1]) + 6)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

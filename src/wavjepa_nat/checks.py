@@ -1,0 +1,99 @@
+"""Checks every command makes before its long work starts: can the output be written, and do the disk and
+the memory hold what the inputs ask for. Each failure is an InputError naming the flag and, for sizes, the
+GiB it would need.
+
+    check_output_file(out, "--out")          # a file will be written at `out`
+    check_output_dir(out, "--out")           # a folder will be made (or filled) at `out`
+    check_disk(out, n_bytes, "the bank")     # the file system of `out` has room for n_bytes
+    check_memory(n_bytes, "one scene")       # this machine's memory holds n_bytes
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from wavjepa_nat.errors import InputError
+
+GIB = 1024**3
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / GIB:,.1f} GiB" if n_bytes >= 0.1 * GIB else f"{n_bytes / 1024**2:,.1f} MiB"
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _probe_writable(folder: Path, path: Path, flag: str) -> None:
+    """Create and remove a file in `folder`: the only test that holds for root, read-only mounts and /proc."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".wavjepa-nat-probe-", dir=folder)
+    except OSError as err:
+        raise InputError(f"{flag} {path}: cannot write in {folder} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _check_parent(path: Path, flag: str) -> None:
+    """The folders above `path` exist or can be made, and the nearest existing one is writable."""
+    anchor = _nearest_existing(path.parent)
+    if not anchor.is_dir():
+        raise InputError(f"{flag} {path}: {anchor} is a file, not a folder")
+    _probe_writable(anchor, path, flag)
+
+
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """`path` can be written as a file (its folders are made if needed): not a folder, and writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"{flag} {path} exists and is not writable")
+    _check_parent(path, flag)
+    return path
+
+
+def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
+    """`path` is a folder, or can be made one: not a file, and writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag} {path} is a file; give a folder")
+    if path.is_dir():
+        _probe_writable(path, path, flag)
+    else:
+        _check_parent(path, flag)
+    return path
+
+
+def check_disk(path: str | Path, n_bytes: float, what: str, hint: str = "") -> None:
+    """The file system that will hold `path` has n_bytes free."""
+    anchor = _nearest_existing(Path(path))
+    try:
+        free = shutil.disk_usage(anchor if anchor.is_dir() else anchor.parent).free
+    except OSError:
+        return  # no answer (a special file system): the write itself will tell
+    if n_bytes > free:
+        raise InputError(f"{what} would need {gib(n_bytes)} on disk, but {anchor} has {gib(free)} free"
+                         + (f"; {hint}" if hint else ""))
+
+
+def total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def check_memory(n_bytes: float, what: str, hint: str = "") -> None:
+    """This machine's memory holds n_bytes (what a single step of the work keeps in memory at once)."""
+    total = total_memory()
+    if n_bytes > total:
+        raise InputError(f"{what} would need {gib(n_bytes)} of memory, but this machine has {gib(total)}"
+                         + (f"; {hint}" if hint else ""))
