@@ -33,7 +33,7 @@ def check_embeddings_out(out_h5: str | Path) -> None:
 
     out = check_output_file(out_h5, "--out")
     if out.is_file() and out.stat().st_size and not h5py.is_hdf5(out):
-        raise InputError(f"--out {out} exists and is not an HDF5 file; it is left alone: choose another --out")
+        raise InputError(f"--out {out} exists and is not an HDF5 file; choose another --out (it is kept)")
 
 
 def embed_files(
@@ -82,7 +82,8 @@ def embed_files(
     tmp = out_h5.with_name(out_h5.name + ".tmp")
     with h5py.File(tmp, "w") as f:
         d = embedder.output_dim
-        f.create_dataset("scene", data=np.stack(scene).astype(np.float32) if scene else np.zeros((0, d), np.float32))
+        empty = np.zeros((0, d), np.float32)
+        f.create_dataset("scene", data=np.stack(scene).astype(np.float32) if scene else empty)
         f.create_dataset("frames", data=np.concatenate(frames) if frames else np.zeros((0, d), np.float32))
         f.create_dataset("timestamps_ms", data=np.concatenate(stamps) if stamps else np.zeros(0))
         f.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
