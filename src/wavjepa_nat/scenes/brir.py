@@ -37,10 +37,17 @@ def rotate_to_head(vectors: np.ndarray, yaw_deg: float) -> np.ndarray:
     return np.stack([c * x + s * y, -s * x + c * y, vectors[:, 2]], axis=1)
 
 
-def interp_bands(band_values: np.ndarray, freqs: np.ndarray, centers: np.ndarray = BAND_CENTERS) -> np.ndarray:
+def interp_bands(band_values: np.ndarray, freqs: np.ndarray,
+                 centers: np.ndarray = BAND_CENTERS) -> np.ndarray:
     """Per-band values (bands, ...) to a smooth function of frequency (..., F), linear in log f."""
     logf = np.log2(np.maximum(freqs, 1.0))
     return np.stack([np.interp(logf, np.log2(centers[: len(v)]), v) for v in np.atleast_2d(band_values.T)])
+
+
+def band_basis(freqs: np.ndarray, centers: np.ndarray = BAND_CENTERS) -> np.ndarray:
+    """(bands, F) functions with sum_b values[b] basis[b] == interp_bands(values, freqs, centers)[0]: the hat
+    functions of linear interpolation in log f (constant beyond the first and last centre)."""
+    return interp_bands(np.eye(len(centers)), freqs, centers)
 
 
 class FastEngine:
@@ -53,6 +60,7 @@ class FastEngine:
         self.length = cfg.brir_length
         self.air = air_absorption()
         self._rooms: dict[int, tuple[dict, np.ndarray]] = {}
+        self._bases: dict[tuple, np.ndarray] = {}
         self.tail_freqs = stft_freqs(cfg.fs)
         self.tail_power, self.tail_coherence = hrtf.diffuse_field(np.maximum(self.tail_freqs, 1.0))
 
@@ -105,16 +113,25 @@ class FastEngine:
 
         pre = int(PRE_S * self.fs)
         n_fft = 1 << int(np.ceil(np.log2((t_end + FADE_S) * self.fs + 2 * pre + 256)))
-        freqs = np.fft.rfftfreq(n_fft, 1.0 / self.fs)
         band_gain = damping * np.exp(-0.5 * self.air[: len(damping), None] * r[None, :])  # (bands, n)
+        weights = band_gain * (fade / (4 * np.pi * r))[None, :]
         # pyroomacoustics has fewer bands at low rates (6 at 8 kHz): interpolate on its own centres.
-        gain = interp_bands(band_gain, freqs, np.asarray(centers)) * (fade / (4 * np.pi * r))[:, None]  # (n, F)
-        phase = np.exp(-2j * np.pi * np.outer(tau + pre / self.fs, freqs))
-        spectrum = self.hrtf.render_paths(rotate_to_head(vectors / r[:, None], spec.yaw_deg), gain * phase, freqs)
+        basis = self._basis(n_fft, np.asarray(centers, dtype=np.float64))
+        directions = rotate_to_head(vectors / r[:, None], spec.yaw_deg)
+        spectrum = self.hrtf.render_images(directions, tau + pre / self.fs, weights, basis, self.fs / n_fft)
         return np.fft.irfft(spectrum, n_fft, axis=-1)[:, pre:]
 
-    def _tail(self, band_rt60: np.ndarray, level: float, t_end: float, rng: np.random.Generator) -> np.ndarray:
+    def _basis(self, n_fft: int, centers: np.ndarray) -> np.ndarray:
+        """band_basis on the rfft grid of n_fft, cached (a few FFT sizes recur)."""
+        key = (n_fft, centers.tobytes())
+        if key not in self._bases:
+            self._bases[key] = band_basis(np.fft.rfftfreq(n_fft, 1.0 / self.fs), centers)
+        return self._bases[key]
+
+    def _tail(self, band_rt60: np.ndarray, level: float, t_end: float,
+              rng: np.random.Generator) -> np.ndarray:
         rt60 = interp_bands(band_rt60, self.tail_freqs)[0]
-        tail = binaural_diffuse_noise(rng, self.length, self.fs, level**2 * self.tail_power, self.tail_coherence, rt60)
+        power = level**2 * self.tail_power
+        tail = binaural_diffuse_noise(rng, self.length, self.fs, power, self.tail_coherence, rt60)
         t = np.arange(self.length) / self.fs
         return tail * np.clip((t - (t_end - FADE_S / 2)) / FADE_S, 0.0, 1.0)

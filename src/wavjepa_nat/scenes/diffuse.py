@@ -1,18 +1,24 @@
 """Binaural diffuse noise: two ear signals with a given spectrum and interaural coherence.
 
 Used twice: for the late reverberation tail (with a per-frequency exponential decay) and for
-the diffuse part of the noise beds (stationary). Two independent white noises are mixed in
-the STFT domain, per bin: left = Z1, right = g Z1 + sqrt(1 - g^2) Z2, where g is the
-diffuse-field coherence of the head. Starting from time-domain white noise keeps the output
-level exact: a bin gain G gives a per-sample power equal to the mean of G^2.
+the diffuse part of the noise beds (stationary). The noise is made directly in the STFT domain:
+independent complex Gaussian frames Z1, Z2 (256 samples, hop 128) are mixed per bin,
+left = Z1, right = g Z1 + sqrt(1 - g^2) Z2, where g is the diffuse-field coherence of the head,
+shaped by the bin gains, inverse-transformed and overlap-added with a square-root Hann window.
+The window's squares sum to one at this hop, so the per-sample power is exactly the mean of the
+squared bin gains (over the two-sided spectrum), at every sample, as for white noise through
+those gains.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import istft, stft
+import scipy.fft as sfft
 
 STFT_LEN = 256
+HOP = STFT_LEN // 2
+# sqrt of the periodic Hann window: its squares overlap-add to exactly 1 at a hop of half a frame.
+_WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(STFT_LEN) / STFT_LEN))
 
 
 def binaural_diffuse_noise(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
@@ -21,18 +27,72 @@ def binaural_diffuse_noise(rng: np.random.Generator, n_samples: int, fs: int, po
 
     power: (2, STFT_LEN // 2 + 1) per-ear power spectrum (per-sample power of white noise = 1);
     coherence: (STFT_LEN // 2 + 1,) interaural coherence; rt60: optional per-bin decay time (s),
-    which makes the amplitude fall by 60 dB over rt60 seconds from t = 0.
+    which makes the amplitude fall by 60 dB over rt60 seconds from t = 0 (frame m is centred at m * HOP).
     """
-    hop = STFT_LEN // 2
-    noise = rng.standard_normal((2, n_samples)).astype(np.float32)
-    _, times, z = stft(noise, fs=fs, nperseg=STFT_LEN, noverlap=hop, boundary="even")
-    g = coherence[:, None]
-    mixed = np.stack([z[0], g * z[0] + np.sqrt(np.maximum(1 - g**2, 0.0)) * z[1]])
-    gains = np.sqrt(power)[:, :, None]
+    n_frames = -(-n_samples // HOP) + 1
+    bins = STFT_LEN // 2 + 1
+    # E|X_k|^2 = STFT_LEN G_k^2 gives a frame power of mean_k G_k^2 after irfft (1 / N normalisation);
+    # real and imaginary parts carry half each, the DC and Nyquist bins are real. The parts are uniform with
+    # unit variance, not Gaussian (4x cheaper to draw): each output sample sums hundreds of them, so it is
+    # Gaussian all the same (central limit), and only second moments (spectrum, coherence) are specified.
+    z = rng.random((2, n_frames, bins, 2), dtype=np.float32)
+    scale = np.full(bins, np.sqrt(STFT_LEN / 2.0) * np.sqrt(12.0), np.float32)
+    scale[[0, -1]] = np.sqrt(STFT_LEN) * np.sqrt(12.0)
+    z -= 0.5
+    z[..., 0, 1] = 0.0
+    z[..., -1, 1] = 0.0
+    z = z.view(np.complex64)[..., 0] * scale  # (2, frames, bins)
+    g = np.asarray(coherence, np.float32)
+    mixed = np.empty_like(z)
+    mixed[0] = z[0]
+    mixed[1] = g * z[0] + np.sqrt(np.maximum(1 - g**2, 0.0)).astype(np.float32) * z[1]
+    gains = np.sqrt(np.asarray(power, np.float32))[:, None, :]  # (2, 1, bins)
     if rt60 is not None:
-        gains = gains * np.exp(-6.9078 * times[None, None, :] / rt60[None, :, None])
-    _, out = istft(mixed * gains, fs=fs, nperseg=STFT_LEN, noverlap=hop)
-    return out[:, :n_samples]
+        times = np.arange(n_frames) * (HOP / fs)
+        decay = np.exp(-6.9078 * times[:, None] / np.asarray(rt60, np.float64)[None, :]).astype(np.float32)
+        gains = gains * decay[None]
+    frames = sfft.irfft(mixed * gains, STFT_LEN, axis=-1, workers=1) * _WINDOW.astype(np.float32)
+    out = np.zeros((2, n_frames + 1, HOP), np.float64)  # buffer sample b is output sample b - HOP
+    out[:, :n_frames] += frames[..., :HOP]
+    out[:, 1:] += frames[..., HOP:]
+    return out.reshape(2, -1)[:, HOP: HOP + n_samples]
+
+
+def stationary_binaural_noise(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
+                              coherence: np.ndarray) -> np.ndarray:
+    """(2, n_samples) float32 stationary diffuse noise, as binaural_diffuse_noise without a decay, but made in
+    one FFT of the whole signal: the spectrum and coherence (on the STFT grid) are interpolated onto its bins.
+    The result is periodic: it loops without a seam."""
+    bins = n_samples // 2 + 1
+    gains, g = _fine_spectra(n_samples, fs, np.asarray(power, np.float64), np.asarray(coherence, np.float64))
+    z = rng.random((2, bins, 2), dtype=np.float32)
+    z -= 0.5
+    z = z.view(np.complex64)[..., 0]  # unit-variance uniform parts (see binaural_diffuse_noise)
+    z *= np.float32(np.sqrt(12.0 * n_samples / 2.0))
+    z[:, 0] = z[:, 0].real * np.float32(np.sqrt(2.0))
+    if n_samples % 2 == 0:
+        z[:, -1] = z[:, -1].real * np.float32(np.sqrt(2.0))
+    right = g * z[0]
+    right += np.sqrt(np.maximum(1 - g**2, 0.0)) * z[1]
+    z[1] = right
+    z *= gains
+    return sfft.irfft(z, n_samples, axis=-1, workers=1)
+
+
+_FINE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _fine_spectra(n_samples: int, fs: int, power: np.ndarray, coherence: np.ndarray):
+    """Gains (2, bins) and coherence (bins,) on the rfft grid of n_samples, float32; cached."""
+    key = (n_samples, fs, power.tobytes(), coherence.tobytes())
+    if key not in _FINE:
+        if len(_FINE) > 8:
+            _FINE.clear()
+        f = np.fft.rfftfreq(n_samples, 1.0 / fs)
+        grid = stft_freqs(fs)
+        gains = np.sqrt(np.stack([np.interp(f, grid, p) for p in power])).astype(np.float32)
+        _FINE[key] = gains, np.interp(f, grid, coherence).astype(np.float32)
+    return _FINE[key]
 
 
 def stft_freqs(fs: int) -> np.ndarray:

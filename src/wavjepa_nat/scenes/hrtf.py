@@ -38,6 +38,22 @@ def fibonacci_sphere(n: int) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
 
 
+def delay_phases(delays: np.ndarray, df: float, n_bins: int, dtype=np.complex128) -> np.ndarray:
+    """exp(-2j pi k df t) for each delay t (n,) and bin k < n_bins: (n, n_bins) of dtype.
+
+    Factored as exp(-2j pi (q m) df t) exp(-2j pi r df t) with k = q m + r: two small tables of
+    exponentials (in float64) and one complex product per element, instead of one complex exponential
+    per element.
+    """
+    t = -2j * np.pi * df * np.asarray(delays, dtype=np.float64)[:, None]
+    m = max(1, int(np.sqrt(n_bins)))
+    q = -(-n_bins // m)
+    coarse = np.exp(t * (m * np.arange(q))).astype(dtype, copy=False)
+    fine = np.exp(t * np.arange(m)).astype(dtype, copy=False)
+    table = coarse[:, :, None] * fine[:, None, :]
+    return table.reshape(len(t), q * m)[:, :n_bins]
+
+
 def directions_to_unit(azimuth_deg, elevation_deg) -> np.ndarray:
     az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
     return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
@@ -59,6 +75,18 @@ class HRTF(ABC):
     def render_paths(self, directions: np.ndarray, path_spectra: np.ndarray, freqs: np.ndarray) -> np.ndarray:
         """Sum of sound paths at the ears (2, F): each path's spectrum (n, F) through the HRTF of its direction."""
         return np.einsum("nf,nef->ef", path_spectra, self.spectra(directions, freqs))
+
+    def render_images(self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray,
+                      basis: np.ndarray, df: float) -> np.ndarray:
+        """Sum at the ears (2, F) of image sources on the FFT grid f_k = k df (k < F = basis.shape[1]).
+
+        Image i arrives from unit direction directions[i] (head frame) after delays[i] seconds with gain
+        sum_b weights[b, i] basis[b, f]: per-band gains times smooth band functions (see band_basis).
+        """
+        # complex64: each path's rounding error (~1e-7) is far below the float32 of the stored response.
+        gains = (weights.T @ basis).astype(np.float32)
+        paths = gains * delay_phases(delays, df, basis.shape[1], np.complex64)
+        return self.render_paths(directions, paths, np.arange(basis.shape[1]) * df)
 
     def diffuse_field(self, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Diffuse-field power per ear (2, F) and interaural coherence (F,).
@@ -88,23 +116,45 @@ class SphericalHead(HRTF):
 
     radius: float = 0.0875
 
-    def spectra(self, directions: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    def ear_terms(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per direction (n, 3) and ear: the shadow filter's high-frequency gain alpha (n, 2) and the
+        Woodworth delay (n, 2, seconds re the head centre)."""
         directions = np.atleast_2d(directions)
+        cos_theta = np.clip(directions @ np.stack([LEFT_EAR, -LEFT_EAR], axis=1), -1.0, 1.0)
+        theta = np.arccos(cos_theta)  # 0 = facing the ear
+        alpha_min, theta_min = 0.1, np.radians(150.0)
+        alpha = (1 + alpha_min / 2) + (1 - alpha_min / 2) * np.cos(theta / theta_min * np.pi)
+        a_c = self.radius / SPEED_OF_SOUND
+        delay = np.where(theta < np.pi / 2, -a_c * cos_theta, a_c * (theta - np.pi / 2))
+        return alpha, delay
+
+    def lowpass(self, freqs: np.ndarray) -> np.ndarray:
+        """The one-pole part of the shadow filter: shadow = alpha + (1 - alpha) * lowpass."""
         omega = 2 * np.pi * np.asarray(freqs, dtype=np.float64)
-        w0 = SPEED_OF_SOUND / self.radius
-        out = np.empty((len(directions), 2, len(omega)), dtype=np.complex128)
-        for ear, axis in enumerate((LEFT_EAR, -LEFT_EAR)):
-            theta = np.arccos(np.clip(directions @ axis, -1.0, 1.0))[:, None]  # 0 = facing the ear
-            alpha_min, theta_min = 0.1, np.radians(150.0)
-            alpha = (1 + alpha_min / 2) + (1 - alpha_min / 2) * np.cos(theta / theta_min * np.pi)
-            shadow = (1 + 1j * alpha * omega / (2 * w0)) / (1 + 1j * omega / (2 * w0))
-            # Woodworth: the path to the ear relative to the head centre.
-            delay = np.where(
-                theta < np.pi / 2,
-                -self.radius / SPEED_OF_SOUND * np.cos(theta),
-                self.radius / SPEED_OF_SOUND * (theta - np.pi / 2),
-            )
-            out[:, ear] = shadow * np.exp(-1j * omega * delay)
+        return 1.0 / (1 + 1j * omega * self.radius / (2 * SPEED_OF_SOUND))
+
+    def spectra(self, directions: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        omega = 2 * np.pi * np.asarray(freqs, dtype=np.float64)
+        alpha, delay = self.ear_terms(directions)
+        # (1 + j alpha w / 2w0) / (1 + j w / 2w0) == alpha + (1 - alpha) / (1 + j w / 2w0)
+        shadow = alpha[..., None] + (1 - alpha[..., None]) * self.lowpass(freqs)
+        return shadow * np.exp(-1j * omega * delay[..., None])
+
+    def render_images(self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray,
+                      basis: np.ndarray, df: float) -> np.ndarray:
+        # shadow = alpha + (1 - alpha) L(f) with one L for all directions: per ear, two weighted sums of the
+        # images' delayed, band-shaped spectra, then one multiplication by L. No per-image filter.
+        n_bins = basis.shape[1]
+        alpha, delay = self.ear_terms(directions)
+        gains = (weights.T @ basis).astype(np.float32)  # (n, F); complex64 below, as in HRTF.render_images
+        out = np.empty((2, n_bins), np.complex128)
+        low = self.lowpass(np.arange(n_bins) * df)
+        for ear in range(2):
+            paths = gains * delay_phases(delays + delay[:, ear], df, n_bins, np.complex64)
+            mix = np.stack([alpha[:, ear], 1 - alpha[:, ear]]).astype(np.float32)
+            flat = mix @ paths.view(np.float32)  # real mixing weights times complex rows, as one real product
+            both = flat.view(np.complex64).astype(np.complex128)
+            out[ear] = both[0] + low * both[1]
         return out
 
 
@@ -135,7 +185,14 @@ class SofaHRTF(HRTF):
         used, slot = np.unique(self.nearest(directions), return_inverse=True)
         onehot = csr_matrix((np.ones(len(slot)), (slot, np.arange(len(slot)))), shape=(len(used), len(slot)))
         summed = onehot @ path_spectra  # (n_used, F)
-        return np.einsum("uf,uef->ef", summed, self._grid_spectra(freqs)[used])
+        grid = self._grid_spectra(freqs)
+        if path_spectra.dtype == np.complex64:  # the image renderer's precision: a complex64 copy of the grid
+            key = (len(freqs), float(freqs[-1]), "c64")
+            if key not in self._spectra_cache:
+                self._spectra_cache[key] = grid.astype(np.complex64)
+            grid = self._spectra_cache[key]
+        spectra = grid[used]  # (n_used, 2, F)
+        return (summed[:, None, :] * spectra).sum(axis=0)
 
     def _grid_spectra(self, freqs: np.ndarray) -> np.ndarray:
         key = (len(freqs), float(freqs[-1]))

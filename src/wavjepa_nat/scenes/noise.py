@@ -12,12 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import scipy.fft as sfft
 from scipy.fft import irfft, next_fast_len, rfft
-from scipy.signal import fftconvolve
 
 from wavjepa_nat.audio import AUDIO_EXTENSIONS, read_audio
+from wavjepa_nat.dsp import fft_len, mean_power, trim_tail
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.scenes.diffuse import binaural_diffuse_noise
+from wavjepa_nat.scenes.diffuse import stationary_binaural_noise
 
 BUILTIN_NOISES = ("white", "pink", "brown", "babble", "hum", "traffic", "modulated")
 
@@ -111,17 +112,38 @@ class NoiseMaker:
     def bed(self, noise_brirs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
         """(2, bed_length) float32 at bed_rms_db, and the names of the noises used."""
         n_src, _, brir_len = noise_brirs.shape
-        diffuse = binaural_diffuse_noise(rng, self.bed_length, self.fs, self.diffuse_power, self.diffuse_coherence)
-        diffuse /= np.sqrt(np.mean(diffuse**2)) + 1e-12
-        if n_src == 0:
-            bed, names = diffuse, []
-        else:
-            # Noise longer than the bed by one BRIR, then 'valid' convolution: no onset ramp.
-            pairs = [self.signal(rng, self.bed_length + brir_len - 1) for _ in range(n_src)]
-            signals = np.stack([p[0] for p in pairs]) * 10 ** (rng.uniform(-6.0, 0.0, n_src) / 20)[:, None]
-            point = fftconvolve(signals[:, None, :], noise_brirs.astype(np.float64), mode="valid", axes=-1).sum(0)
-            point /= np.sqrt(np.mean(point**2)) + 1e-12
-            bed = point + diffuse * 10 ** (rng.uniform(-12.0, 0.0) / 20)
-            names = [p[1] for p in pairs]
-        bed *= 10 ** (self.bed_rms_db / 20) / (np.sqrt(np.mean(bed**2)) + 1e-20)
+        diffuse = stationary_binaural_noise(rng, self.bed_length, self.fs, self.diffuse_power,
+                                            self.diffuse_coherence)
+        target = 10 ** (self.bed_rms_db / 20)
+        if n_src == 0:  # one scaling pass, float32 (rounding changes the level by < 1e-6 dB)
+            diffuse *= np.float32(target / (np.sqrt(mean_power(diffuse)) + 1e-20))
+            return diffuse, []
+        diffuse /= np.sqrt(mean_power(diffuse)) + 1e-12
+        # Noise longer than the bed by one BRIR, then 'valid' convolution: no onset ramp.
+        pairs = [self.signal(rng, self.bed_length + brir_len - 1) for _ in range(n_src)]
+        signals = np.stack([p[0] for p in pairs]) * 10 ** (rng.uniform(-6.0, 0.0, n_src) / 20)[:, None]
+        point = valid_convolution_sum(signals, noise_brirs, self.bed_length)
+        point /= np.sqrt(np.mean(point**2)) + 1e-12
+        bed = point + diffuse * 10 ** (rng.uniform(-12.0, 0.0) / 20)
+        names = [p[1] for p in pairs]
+        bed *= target / (np.sqrt(np.mean(bed**2)) + 1e-20)
         return bed.astype(np.float32), names
+
+
+def valid_convolution_sum(signals: np.ndarray, brirs: np.ndarray, n_out: int) -> np.ndarray:
+    """sum over s of the 'valid' convolution of signals (S, n_out + L - 1) with brirs (S, 2, L): (2, n_out).
+
+    One float32 FFT per signal and per BRIR row, the products summed over sources before one inverse FFT
+    per ear. Each BRIR is first cut where its remaining energy is below float32 resolution (dsp.trim_tail),
+    and the signals' first samples that only the cut zeros would have met are skipped: the same output,
+    shorter FFTs.
+    """
+    n_src, _, brir_len = brirs.shape
+    taps = max(trim_tail(np.asarray(b, np.float32)).shape[-1] for b in brirs)
+    h = np.asarray(brirs[..., :taps], np.float32)
+    x = np.asarray(signals[:, brir_len - taps:], np.float32)  # (S, n_out + taps - 1)
+    size = fft_len(x.shape[-1])
+    spec_x = sfft.rfft(x, size, axis=-1, workers=1)  # (S, F)
+    spec_h = sfft.rfft(h, size, axis=-1, workers=1)  # (S, 2, F)
+    total = np.einsum("sf,sef->ef", spec_x, spec_h)
+    return sfft.irfft(total, size, axis=-1, workers=1)[:, taps - 1: taps - 1 + n_out].astype(np.float64)

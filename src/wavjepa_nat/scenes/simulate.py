@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wavjepa_nat.scenes.absorption import SURFACES, surface_areas
-from wavjepa_nat.scenes.acoustics import drr_db, measure_rt60_mid, measure_t30
+from wavjepa_nat.scenes.acoustics import measure_response
 from wavjepa_nat.scenes.brir import FastEngine
 from wavjepa_nat.scenes.config import SceneConfig
 from wavjepa_nat.scenes.diffuse import stft_freqs
@@ -55,6 +55,8 @@ class Simulator:
         t2 = time.perf_counter()
 
         delay = float(spec.distance_m[0] / SPEED_OF_SOUND)
+        measured = measure_response(brirs[0], cfg.fs, delay)
+        t3 = time.perf_counter()
         areas = surface_areas(spec.room.dims)
         mean_alpha = sum(areas[s] * info["alpha"][s] for s in SURFACES) / sum(areas.values())
         meta = {
@@ -66,9 +68,12 @@ class Simulator:
             "absorption": mean_alpha,  # area-weighted, per octave band 125 Hz .. 8 kHz
             "band_rt60": info["band_rt60"],  # Eyring, per octave band
             "rt60_target": spec.room.rt60_target,
-            "rt60_measured": measure_rt60_mid(brirs[0], cfg.fs),  # T_mid per ear
-            "rt60_broadband": measure_t30(brirs[0], cfg.fs),  # broadband T30 per ear
-            "drr_db": drr_db(brirs[0], cfg.fs, delay),
+            "rt60_measured": measured["rt60_measured"],  # T_mid per ear
+            "rt60_broadband": measured["rt60_broadband"],  # broadband T30 per ear
+            "t30_band": measured["t30_band"],  # (ear, octave band 125 Hz .. 8 kHz) T30, NaN above fs's reach
+            "edt": measured["edt"],  # early decay time per ear (broadband)
+            "c50_db": measured["c50_db"],  # clarity per ear (broadband)
+            "drr_db": measured["drr_db"],
             "azimuth_deg": float(spec.azimuth_deg[0]),
             "elevation_deg": float(spec.elevation_deg[0]),
             "distance_m": float(spec.distance_m[0]),
@@ -84,4 +89,5 @@ class Simulator:
             "noise_distance_m": spec.distance_m[1:],
             "noise_signals": ",".join(noise_names),
         }
-        return SimulatedScene(index, brirs[0], brirs[1:], bed, meta, {"brir": t1 - t0, "noise_bed": t2 - t1})
+        return SimulatedScene(index, brirs[0], brirs[1:], bed, meta, {"brir": t1 - t0, "noise_bed": t2 - t1,
+                                                                           "measure": t3 - t2})
