@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from wavjepa_nat.checks import check_output_dir, check_output_file
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.ranges import parse_int_interval, parse_interval
@@ -89,6 +90,8 @@ def info(
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.rir_bank.info import bank_summary, write_histograms
 
+    if plots:
+        check_output_dir(plots, "--plots")
     bank = RIRBank(path)
     summary = bank_summary(bank)
     if as_json:
@@ -132,6 +135,8 @@ def verify(
 
     if n_check < 0:
         raise InputError(f"--n-check must be 0 or more, got {n_check}")
+    if seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {seed}")
     n = len(RIRBank(path))
     notes: list[str] = []
     with Progress(transient=True) as bar:
@@ -157,5 +162,6 @@ def merge(
     """Join shards into one bank, identical to a bank written by a single process."""
     from wavjepa_nat.rir_bank import merge_banks
 
+    check_output_file(out, "--out")
     merge_banks(shards, out)
     typer.echo(f"wrote {out} from {len(shards)} shards")

@@ -39,6 +39,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve
 
+from wavjepa_nat.checks import check_disk, check_memory, check_output_dir
 from wavjepa_nat.data.splits import stratified_split
 from wavjepa_nat.dsp import clip_rng, resample
 from wavjepa_nat.errors import InputError
@@ -55,6 +56,8 @@ VOICE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f
 
 MIN_SECONDS = 0.1
 MIN_FS = 8000
+MAX_FS = 192000
+CLIP_MEMORY_ARRAYS = 12  # float64 arrays of a clip's length alive at once while one clip is made
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,8 @@ class CorpusConfig:
         if not _real(self.seconds) or self.seconds < MIN_SECONDS:
             raise InputError(f"--seconds (CorpusConfig.seconds) must be at least {MIN_SECONDS} s, "
                              f"got {self.seconds!r}")
-        if not _whole(self.fs) or self.fs < MIN_FS:
-            raise InputError(f"--fs (CorpusConfig.fs) must be at least {MIN_FS} Hz, got {self.fs!r}")
+        if not _whole(self.fs) or not MIN_FS <= self.fs <= MAX_FS:
+            raise InputError(f"--fs (CorpusConfig.fs) must be {MIN_FS}..{MAX_FS} Hz, got {self.fs!r}")
         if not _whole(self.seed) or self.seed < 0:
             raise InputError(f"--seed (CorpusConfig.seed) must be a whole number >= 0, got {self.seed!r}")
         if self.speech not in (True, False, "auto"):
@@ -375,10 +378,10 @@ def corpus_classes(cfg: CorpusConfig) -> list[str]:
 
 def default_corpus_dir() -> Path:
     """Cache folder for open_source('builtin'): $WAVJEPA_NAT_CACHE or ~/.cache/wavjepa-nat."""
-    from wavjepa_nat import __version__
+    from wavjepa_nat.version import package_version
 
     base = Path(os.environ.get("WAVJEPA_NAT_CACHE", Path.home() / ".cache" / "wavjepa-nat"))
-    return base / f"corpus-{__version__}-{'speech' if espeak_available() else 'nospeech'}"
+    return base / f"corpus-{package_version()}-{'speech' if espeak_available() else 'nospeech'}"
 
 
 def _config_json(cfg: CorpusConfig) -> dict:
@@ -392,7 +395,12 @@ def _existing(out: Path, cfg: CorpusConfig) -> dict | None:
     meta = out / "corpus.json"
     if not meta.is_file():
         raise InputError(f"{out} exists, is not empty and is not a corpus; choose another --out")
-    info = json.loads(meta.read_text())
+    try:
+        info = json.loads(meta.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"{meta} is damaged ({err}); remove {out} or choose another --out") from None
+    if not isinstance(info, dict):
+        raise InputError(f"{meta} is damaged (not a JSON object); remove {out} or choose another --out")
     if info.get("config") != _config_json(cfg):
         raise InputError(
             f"{out} holds a corpus made with another config ({info.get('config')}); choose another --out"
@@ -405,13 +413,17 @@ def make_corpus(out_dir: str | Path, cfg: CorpusConfig | None = None, progress: 
     and return its info. An existing corpus with the same config is reused as is.
     progress: show a progress bar over the clips."""
     cfg = CorpusConfig() if cfg is None else cfg
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, "--out")
     found = _existing(out, cfg)
     if found is not None:
         return found
 
     classes = corpus_classes(cfg)
     n = round(cfg.seconds * cfg.fs)
+    what = f"the corpus ({len(classes)} classes x {cfg.n_per_class} clips x {cfg.seconds:g} s at {cfg.fs} Hz)"
+    check_disk(out, 2 * n * len(classes) * cfg.n_per_class, what, "use a smaller --n-per-class or --seconds")
+    check_memory(CLIP_MEMORY_ARRAYS * 8 * n, f"one {cfg.seconds:g} s clip at {cfg.fs} Hz",
+                 "use a smaller --seconds")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     rows: list[tuple[str, str, str]] = []
@@ -470,12 +482,12 @@ def _trim_silence(x: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
 
 
 def _info(cfg: CorpusConfig, classes: list[str], rows) -> dict:
-    from wavjepa_nat import __version__
+    from wavjepa_nat.version import package_version
 
     counts = {s: sum(1 for r in rows if r[2] == s) for s in SPLITS}
     return {
         "format": "wavjepa-nat corpus",
-        "version": __version__,
+        "version": package_version(),
         "config": _config_json(cfg),
         "classes": classes,
         "n_clips": len(rows),
