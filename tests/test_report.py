@@ -215,13 +215,20 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
     md = _md_table((out / "report.md").read_text(), "oracle")
     page = {cells[0]: cells for cells in _html_table_rows((out / "report.html").read_text(), "model-0")}
     by_label = {r.cond.label: r for r in rows if r.model == "oracle"}
+    from scipy.stats import binomtest
+
     for label, score in acc.items():
-        # condition | metric | score | drop vs clean | drift | loc. error | clips
-        want = [label, "accuracy", f"{score:.3f}", f"{score - acc['clean']:.3f}", f"{drift[label]:.4f}", "N/A",
-                str(n_test)]
+        # condition | metric | score [95% CI] | drop vs clean | drift [95% CI] | loc. error | clips | seconds
+        ci = binomtest(round(score * n_test), n_test).proportion_ci(0.95, method="wilson")  # independent Wilson
+        r = by_label[label]
+        want = [label, "accuracy", f"{score:.3f} [{ci.low:.3f}, {ci.high:.3f}]", f"{score - acc['clean']:.3f}",
+                f"{drift[label]:.4f} [{r.drift_ci[0]:.4f}, {r.drift_ci[1]:.4f}]", "N/A", str(n_test),
+                f"{r.seconds:.1f}"]
         assert md[label] == want and page[label] == want
-        assert by_label[label].score == pytest.approx(score)
-        assert by_label[label].clean_cosine == pytest.approx(drift[label], abs=1e-6)
+        assert r.score == pytest.approx(score)
+        assert r.score_ci == pytest.approx((ci.low, ci.high), abs=1e-9)
+        assert r.clean_cosine == pytest.approx(drift[label], abs=1e-6)
+        assert r.drift_ci[0] <= r.clean_cosine + 1e-9 <= r.drift_ci[1] + 2e-9
     # the comparison table (conditions x models) holds each score of results.json, in both renderings
     md_text = (out / "report.md").read_text()
     head = next(line for line in md_text.splitlines() if line.startswith("| task | metric | condition |"))
@@ -231,4 +238,5 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
                 for cells in _html_table_rows((out / "report.html").read_text(), "comparison")}
     assert {r.model for r in rows} == set(models)
     for r in rows:
-        assert md_cmp[r.cond.label][r.model] == page_cmp[r.cond.label][r.model] == f"{r.score:.3f}"
+        cell = f"{r.score:.3f} [{r.score_ci[0]:.3f}, {r.score_ci[1]:.3f}]"
+        assert md_cmp[r.cond.label][r.model] == page_cmp[r.cond.label][r.model] == cell

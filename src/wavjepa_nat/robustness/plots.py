@@ -20,6 +20,7 @@ import numpy as np
 from wavjepa_nat.robustness.conditions import bin_text
 
 VALUE_LABELS = {"score": None, "loc_error_deg": "localisation error (deg)"}
+CI_OF = {"score": "score_ci", "loc_error_deg": "loc_ci", "clean_cosine": "drift_ci"}  # rows' 95 % intervals
 
 
 def slug(text: str) -> str:
@@ -33,6 +34,11 @@ def _models(rows) -> list[str]:
 def _value(row, value: str) -> float | None:
     v = getattr(row, value)
     return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _ci(row, value: str) -> tuple[float, float] | None:
+    ci = getattr(row, CI_OF.get(value, ""), None)
+    return None if ci is None or not all(np.isfinite(ci)) else (float(ci[0]), float(ci[1]))
 
 
 def _ylabel(rows, value: str) -> str:
@@ -60,6 +66,7 @@ def _figure(path: Path, title: str, xlabel: str, ylabel: str, size=(6, 4), legen
 def _line_plot(rows, path: Path, title: str, value: str, condition: str, key: Callable, xlabel: str,
                tick: Callable | None = None) -> Path | None:
     """A line per model over key(row) of the rows of one condition; the clean score dashed in the same colour.
+    95 % intervals: error bars on the points, a shaded band around the clean line.
 
     With tick, the keys are placed at equal spacing and labelled tick(key); else key is the x value.
     """
@@ -69,14 +76,24 @@ def _line_plot(rows, path: Path, title: str, value: str, condition: str, key: Ca
     keys = sorted({key(r) for r in cond_rows})
     x_of = (lambda k: keys.index(k)) if tick else (lambda k: k)
     colors = {m: f"C{i}" for i, m in enumerate(_models(rows))}
-    with _figure(path, f"{title} (dashed: clean)", xlabel, _ylabel(rows, value)) as (_, ax):
-        for model in _models(cond_rows):
-            pts = sorted((x_of(key(r)), _value(r, value)) for r in cond_rows if r.model == model)
-            ax.plot(*zip(*pts), marker="o", color=colors[model], label=model)
+    models = _models(cond_rows)
+    shift = 0.03 * (max(keys) - min(keys) if not tick and len(keys) > 1 else 1.0)  # bars side by side
+    with _figure(path, f"{title} (dashed: clean; bars: 95% CI)", xlabel, _ylabel(rows, value)) as (_, ax):
+        for j, model in enumerate(models):
+            pts = sorted((x_of(key(r)), _value(r, value), _ci(r, value))
+                         for r in cond_rows if r.model == model)
+            xs = np.array([p[0] for p in pts], np.float64) + (j - (len(models) - 1) / 2) * shift
+            ys = np.array([p[1] for p in pts])
+            err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for _, y, ci in pts]).T.clip(min=0)
+            ax.errorbar(xs, ys, yerr=err if np.any(err) else None, marker="o", color=colors[model],
+                        label=model, capsize=3, elinewidth=1)
         for r in rows:
             v = _value(r, value)
             if r.condition == "clean" and v is not None:
                 ax.axhline(v, color=colors[r.model], linestyle="--", linewidth=1, alpha=0.8)
+                ci = _ci(r, value)
+                if ci is not None:
+                    ax.axhspan(ci[0], ci[1], color=colors[r.model], alpha=0.08, linewidth=0)
         if tick:
             ax.set_xticks(range(len(keys)), [tick(k) for k in keys])
     return path
@@ -95,7 +112,8 @@ def plot_vs_rt60(rows, path: Path, title: str, value: str = "score") -> Path | N
 
 def plot_heatmap(rows, model: str, path: Path, title: str, value: str = "score") -> Path | None:
     """SNR (rows) x RT60 bin (columns) grid of one model; blank cells where not run."""
-    grid_rows = [r for r in rows if r.condition == "snr_rt60" and r.model == model and _value(r, value) is not None]
+    grid_rows = [r for r in rows
+                 if r.condition == "snr_rt60" and r.model == model and _value(r, value) is not None]
     if not grid_rows:
         return None
     snrs = sorted({r.snr_db for r in grid_rows}, reverse=True)

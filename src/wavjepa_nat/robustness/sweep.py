@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ from wavjepa_nat.robustness.conditions import (
     check_probe_train,
     parse_rt60_bins,
     parse_snr,
+    stream_id,
 )
 
 if TYPE_CHECKING:
@@ -106,18 +108,33 @@ class SweepConfig:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
 
 
+class SweepIncomplete(InputError):
+    """A model broke during the sweep: the report holds the other models' results (and says what broke).
+    `rows` are all the results computed."""
+
+    def __init__(self, message: str, rows: list):
+        super().__init__(message)
+        self.rows = rows
+
+
 # ---------------------------------------------------------------- models
 
 
 def model_names(specs: Sequence) -> list[str]:
-    """Short unique names: the file stem, else parent/stem, else the whole path; a repeat gets '#k'."""
-    paths = [Path(s) if isinstance(s, (str, os.PathLike)) else None for s in specs]
+    """Short unique names: the file stem, else parent/stem, else the whole path (hear:MODULE[:weights stem] for
+    HEAR modules); a repeat gets '#k'."""
+    from wavjepa_nat.robustness.hear_models import hear_name, is_hear_spec
+
+    paths = [Path(s) if isinstance(s, (str, os.PathLike)) and not is_hear_spec(s) else None for s in specs]
 
     def forms(p: Path) -> tuple[str, str, str]:
         return p.stem, f"{p.parent.name}/{p.stem}", str(p)
 
     names = []
     for i, (spec, p) in enumerate(zip(specs, paths)):
+        if is_hear_spec(spec):
+            names.append(hear_name(spec))
+            continue
         if p is None:
             names.append(str(getattr(spec, "name", None) or f"model{i + 1}"))
             continue
@@ -134,10 +151,15 @@ def model_names(specs: Sequence) -> list[str]:
 
 def check_models(models: Sequence) -> None:
     """Fail fast, before any work: every path given must exist (a file, or a Hugging Face style folder)."""
+    from wavjepa_nat.robustness.hear_models import check_hear_spec, is_hear_spec
+
     if not models:
         raise InputError("no model given (--model)")
     for m in models:
-        if isinstance(m, (str, os.PathLike)) and not (Path(m).is_file() or (Path(m) / "config.json").is_file()):
+        if is_hear_spec(m):
+            check_hear_spec(m)
+        elif isinstance(m, (str, os.PathLike)) and not (Path(m).is_file()
+                                                        or (Path(m) / "config.json").is_file()):
             raise InputError(f"checkpoint not found: {m}")
 
 
@@ -163,22 +185,37 @@ def _describe(name: str, spec, embedder) -> dict:
         from wavjepa_nat.nat_model.export import source_text
 
         desc.update(source=source_text(source), source_info=source)
+    if hasattr(embedder, "describe"):  # a HEAR module: kind, source, its own sample rate, input, config
+        desc.update(embedder.describe())
+    desc.setdefault("kind", getattr(embedder, "kind", None) or (
+        "non-learned baseline" if spec is None else
+        source.get("kind", "wavjepa-nat model") if isinstance(source, dict) else "embedder"))
+    desc.setdefault("source", path)
+    desc.setdefault("sample_rate", int(embedder.sample_rate))
+    desc.setdefault("input", "binaural (both ears)" if embedder.channels == 2
+                    else "mono mixdown (mean of the two ears)")
     return desc
 
 
 def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> list[tuple[str, object, dict]]:
     """(name, embedder, description) for each model, then the log-mel baseline(s).
 
-    A model is a checkpoint / export path, a loaded encoder (the nat_model Encoder interface), or a ready
-    embedder: any object with `scene_embeddings(audio (n, C, S)) -> (n, D)`, `channels`, `output_dim`,
+    A model is a checkpoint / export path, "hear:MODULE[:WEIGHTS]" (an installed HEAR 2021 module, checked on
+    a short input here: robustness/hear_models.py), a loaded encoder (the nat_model Encoder interface), or a
+    ready embedder: any object with `scene_embeddings(audio (n, C, S)) -> (n, D)`, `channels`, `output_dim`,
     `sample_rate` and `notes` (as the baseline has).
     """
     from wavjepa_nat.nat_model.export import load_model
     from wavjepa_nat.nat_model.inference import Embedder
     from wavjepa_nat.robustness.baseline import LogMelBaseline, LogMelConfig
+    from wavjepa_nat.robustness.hear_models import HearEmbedder, is_hear_spec
 
     out = []
     for name, spec in zip(model_names(models), models):
+        if is_hear_spec(spec):
+            emb = HearEmbedder(spec, int(fs), device=device, batch_size=batch_size, name=name)
+            out.append((name, emb, _describe(name, spec, emb)))
+            continue
         model = load_model(spec) if isinstance(spec, (str, os.PathLike)) else spec
         if int(model.sample_rate) != int(fs):
             raise InputError(f"model {name} runs at {model.sample_rate} Hz but the bank is at {fs} Hz")
@@ -196,12 +233,17 @@ def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> l
 # ---------------------------------------------------------------- small helpers
 
 
-def cosine_to_clean(clean: np.ndarray, other: np.ndarray) -> float:
-    """Embedding drift: the mean cosine similarity of matching rows, in [-1, 1] (1 = no drift)."""
+def row_cosines(clean: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The cosine similarity of each pair of matching rows, in [-1, 1]."""
     a, b = np.asarray(clean, np.float64), np.asarray(other, np.float64)
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return float(np.clip(np.mean(np.sum(a * b, axis=1)), -1.0, 1.0))
+    return np.clip(np.sum(a * b, axis=1), -1.0, 1.0)
+
+
+def cosine_to_clean(clean: np.ndarray, other: np.ndarray) -> float:
+    """Embedding drift: the mean cosine similarity of matching rows, in [-1, 1] (1 = no drift)."""
+    return float(np.clip(np.mean(row_cosines(clean, other)), -1.0, 1.0))
 
 
 def _resolve_bins(rt60_bins, test_measured: np.ndarray, notes: list[str]) -> list[tuple[float, float]]:
@@ -238,9 +280,11 @@ def run_sweep(
     import torch
 
     from wavjepa_nat.rir_bank import RIRBank
-    from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig
     from wavjepa_nat.robustness.degrade import ScenePools, degrade
+    from wavjepa_nat.robustness.hear_models import HearModuleError
+    from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig, angular_error_deg
     from wavjepa_nat.robustness.report import ResultRow, write_report
+    from wavjepa_nat.robustness.stats import ClipOutcome, clip_outcome, mean_interval, paired_tests
     from wavjepa_nat.robustness.task import load_task
     from wavjepa_nat.version import package_version
 
@@ -256,8 +300,8 @@ def run_sweep(
         raise InputError(f"--device {cfg.device}: CUDA is not available on this machine")
     test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
     train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
+    embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)  # HEAR modules checked here
     data = load_task(task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class)
-    embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)
     conditions = build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid)
     binaural = any(e.channels == 2 for _, e, _ in embedders)
     kind = "multilabel" if data.multilabel else "multiclass"
@@ -272,14 +316,32 @@ def run_sweep(
 
     clean_probe, loc_probe, clean_emb, clean_score = {}, {}, {}, {}
     rows: list[ResultRow] = []
-    with progress_bar((len(conditions) + 1) * len(embedders), "robustness sweep", enabled=progress) as advance:
+    outcomes: dict[str, dict[str, ClipOutcome]] = {}  # condition label -> model -> per-clip results
+    setup_seconds: dict[str, float] = {}  # model -> seconds to embed the training clips and fit its probes
+    failures: list[str] = []
+    broken: set[str] = set()
+
+    def record(name: str, stage: str, err: Exception) -> None:
+        """A HEAR module that breaks the API mid-sweep: recorded, and the other models go on."""
+        failures.append(f"{err} (during {stage}); {name} has no results from there on")
+        broken.add(name)
+
+    t0 = time.perf_counter()
+    n_steps = (len(conditions) + 1) * len(embedders)
+    with progress_bar(n_steps, "robustness sweep", enabled=progress) as advance:
         # Probes on clean training data (also the clean reference in matched mode).
         train_audio, _ = degrade(dry_train, CLEAN, train_pools, seed, "train", train_ids)
         loc_audio, loc_az = loc_train(CLEAN) if binaural else (None, None)
         for name, emb, _ in embedders:
-            clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio), y_train)
-            if emb.channels == 2:
-                loc_probe[name] = AngleProbe(probe_cfg).fit(emb.scene_embeddings(loc_audio), loc_az)
+            start = time.perf_counter()
+            try:
+                clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio),
+                                                                     y_train)
+                if emb.channels == 2:
+                    loc_probe[name] = AngleProbe(probe_cfg).fit(emb.scene_embeddings(loc_audio), loc_az)
+            except HearModuleError as err:
+                record(name, "probe training", err)
+            setup_seconds[name] = time.perf_counter() - start
             advance(description=f"probes: {name}")
 
         for cond in conditions:
@@ -292,42 +354,73 @@ def run_sweep(
             if matched:
                 m_audio, _ = degrade(dry_train, cond, train_pools, seed, "train", train_ids)
                 m_loc, m_az = loc_train(cond) if binaural else (None, None)
+            boot_seed = seed ^ stream_id(cond.key)  # the same clip resamples for every model of a condition
             for name, emb, _ in embedders:
-                x = emb.scene_embeddings(audio)
-                probe = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(m_audio), y_train) if matched \
-                    else clean_probe[name]
-                result = probe.evaluate(x, y_test)
-                z = clean_probe[name].scaler.transform(x)  # drift in the clean probe's standardised space
-                if cond == CLEAN:
-                    clean_emb[name], clean_score[name] = z, result.score
-                loc = None
-                if emb.channels == 2:
-                    lp = AngleProbe(probe_cfg).fit(emb.scene_embeddings(m_loc), m_az) if matched \
-                        else loc_probe[name]
-                    loc = lp.evaluate(x if test_loc is audio else emb.scene_embeddings(test_loc), test_az).score
+                advance(description=f"{cond.label}: {name}")
+                if name in broken:
+                    continue
+                start = time.perf_counter()
+                try:
+                    x = emb.scene_embeddings(audio)
+                    probe = clean_probe[name]
+                    if matched:
+                        probe = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(m_audio), y_train)
+                    result = probe.evaluate(x, y_test)
+                    outcome = clip_outcome(probe, x, y_test, result.metric)
+                    z = clean_probe[name].scaler.transform(x)  # drift in the clean probe's standardised space
+                    if cond == CLEAN:
+                        clean_emb[name], clean_score[name] = z, result.score
+                    cos = row_cosines(clean_emb[name], z)
+                    loc = loc_ci = None
+                    if emb.channels == 2:
+                        lp = loc_probe[name]
+                        if matched:
+                            lp = AngleProbe(probe_cfg).fit(emb.scene_embeddings(m_loc), m_az)
+                        x_loc = x if test_loc is audio else emb.scene_embeddings(test_loc)
+                        outcome.loc_err = angular_error_deg(lp.predict(x_loc), test_az)
+                        loc, loc_ci = float(outcome.loc_err.mean()), mean_interval(outcome.loc_err, boot_seed)
+                except HearModuleError as err:
+                    record(name, cond.label, err)
+                    continue
+                outcomes.setdefault(cond.label, {})[name] = outcome
                 rows.append(ResultRow(
                     model=name, model_channels=emb.channels, condition=cond.kind, snr_db=cond.snr_db,
                     rt60_bin=cond.rt60_bin, metric=result.metric, score=result.score,
-                    drop_vs_clean=result.score - clean_score[name], clean_cosine=cosine_to_clean(clean_emb[name], z),
-                    loc_error_deg=loc, n_clips=len(dry_test), task=data.name))
-                advance(description=f"{cond.label}: {name}")
+                    drop_vs_clean=result.score - clean_score[name], clean_cosine=float(np.mean(cos)),
+                    loc_error_deg=loc, n_clips=len(dry_test), task=data.name,
+                    score_ci=outcome.score_interval(boot_seed), drift_ci=mean_interval(cos, boot_seed),
+                    loc_ci=loc_ci, seconds=round(time.perf_counter() - start, 3)))
 
+    tests = paired_tests(outcomes, task=data.name, seed=seed)
+    loc_rows = []
+    if binaural:  # lateral angle, front-back and azimuth, linear and MLP probes, + GCC-PHAT baseline
+        from wavjepa_nat.robustness.localisation import localisation_sweep
+
+        loc_rows = localisation_sweep(embedders, conditions, data, train_pools, test_pools, seed,
+                                      cfg.probe_train, probe_cfg, progress=progress)
     notes += data.notes + train_pools.notes
     for name, emb, _ in embedders:
         notes += [f"{name}: {n}" for n in emb.notes]
+    descriptions = [dict(desc, probe_seconds=round(setup_seconds.get(name, 0.0), 3))
+                    for name, _, desc in embedders]
     setup = {
         "title": title or "wavjepa-nat robustness report",
         "versions": {"wavjepa-nat": package_version(), "torch": torch.__version__, "numpy": np.__version__},
-        "seeds": {"sweep": seed, "probe": probe_cfg.seed},
+        "seeds": {"sweep": seed, "probe": probe_cfg.seed, "bootstrap": seed},
         "notes": SETUP_NOTES + notes,
+        "failures": failures,
         "config": dataclasses.asdict(cfg),
-        "models": [desc for _, _, desc in embedders],
+        "models": descriptions,
         "task": dict(data.summary(), spec=str(task)),
         "bank": _bank_summary(rir, test_pools),
         "conditions": [{"condition": c.label, "test_scenes": len(test_pools.pool(c))} for c in conditions],
+        "sweep_seconds": round(time.perf_counter() - t0, 2),
     }
     if out_dir is not None:
-        write_report(rows, setup, out_dir, setup["title"])
+        write_report(rows, setup, out_dir, setup["title"], tests, localisation=loc_rows)
+    if failures:
+        where = "" if out_dir is None else f"; the other models' results are in {Path(out_dir) / 'report.md'}"
+        raise SweepIncomplete("; ".join(failures) + where, rows)
     return rows
 
 
