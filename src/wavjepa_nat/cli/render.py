@@ -50,6 +50,7 @@ def render_cmd(
 
     from wavjepa_nat.data.scene_clips import (
         SceneClipConfig,
+        check_outputs,
         read_dry_clip,
         render_scene_clips,
         write_scene_clips,
@@ -59,6 +60,7 @@ def render_cmd(
     cfg = SceneClipConfig(scene=scene, n=n, snr_db=parse_interval(snr, "--snr"), split=split,
                           noise_files=tuple(noise_files or ()), compensate_delay=compensate_delay, seconds=seconds,
                           seed=seed)
+    check_outputs(out, cfg.n)
     bank = RIRBank(bank_path)
     clips = render_scene_clips(bank, read_dry_clip(input_path, bank.fs, cfg.seconds), cfg)
     paths = write_scene_clips(clips, out, bank.fs)

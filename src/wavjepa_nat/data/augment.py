@@ -40,6 +40,7 @@ from wavjepa_nat.dsp import (
 )
 from wavjepa_nat.errors import InputError
 
+MAX_SNR_DB = 100.0  # beyond any recording's dynamic range: noise below 16-bit resolution, or no signal
 NOISE_MODES = ("bed", "sources")
 AUGMENT_ON = ("cpu", "gpu")  # where the arithmetic runs: DataLoader workers, or the device after transfer
 
@@ -69,9 +70,12 @@ class AugmentConfig:
             self.rt60 = tuple(float(v) for v in self.rt60)
         self.noise_paths = tuple(str(p) for p in self.noise_paths)
         if not 0.0 <= self.clean_ratio <= 1.0:
-            raise InputError(f"clean_ratio must lie in [0, 1], got {self.clean_ratio}")
+            raise InputError(f"--clean-ratio (clean_ratio) must lie in [0, 1], got {self.clean_ratio}")
         if len(self.snr_db) != 2 or not np.all(np.isfinite(self.snr_db)) or self.snr_db[0] > self.snr_db[1]:
-            raise InputError(f"snr_db must be a finite (lo, hi) with lo <= hi, got {self.snr_db}")
+            raise InputError(f"--snr (snr_db) must be a finite LO..HI with LO <= HI, got {self.snr_db}")
+        if max(abs(v) for v in self.snr_db) > MAX_SNR_DB:  # 10**(SNR/20) leaves float range far beyond this
+            raise InputError(f"--snr (snr_db) must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got "
+                             f"{self.snr_db[0]:g}..{self.snr_db[1]:g}")
         if self.channels not in (1, 2):
             raise InputError(f"channels must be 1 or 2, got {self.channels}")
         if self.n_crops < 1 or self.crop_samples < 1:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, render_wet
+from wavjepa_nat.checks import check_memory, check_output_dir, check_output_file
+from wavjepa_nat.data.augment import MAX_SNR_DB, AugmentConfig, Augmenter, render_wet
 from wavjepa_nat.dsp import set_rms_db
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.config import SPLITS
@@ -44,6 +45,9 @@ class SceneClipConfig:
         lo_hi = self.snr_db
         if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or lo_hi[0] > lo_hi[1]:
             raise InputError(f"--snr must be a finite value or LO..HI with LO <= HI, got {lo_hi}")
+        if max(abs(v) for v in lo_hi) > MAX_SNR_DB:
+            raise InputError(f"--snr must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, "
+                             f"got {lo_hi[0]:g}..{lo_hi[1]:g}")
         if self.split is not None and self.split not in SPLITS:
             raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{self.split}'")
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -96,6 +100,9 @@ def render_scene_clips(bank, dry: np.ndarray, cfg: SceneClipConfig) -> list[Scen
         noise_paths=cfg.noise_files,
         seed=cfg.seed,
     )
+    # Every rendering is held in memory (float32, both ears) until they are written.
+    check_memory(cfg.n * 2 * 4 * (dry.shape[-1] + bank.brir_length), f"{cfg.n} rendering(s) (--n)",
+                 "render fewer at once, or a shorter --seconds")
     aug = Augmenter(bank, aug_cfg, bank.fs)
     draws = aug.draw(np.random.default_rng(cfg.seed), cfg.n, dry.shape[-1])
     if cfg.scene is not None:
@@ -116,6 +123,15 @@ def output_paths(out: Path, n: int) -> list[Path]:
             return [out]
         return [out.with_name(f"{out.stem}_{k:03d}.wav") for k in range(n)]
     return [out / f"render_{k:03d}.wav" for k in range(n)]
+
+
+def check_outputs(out: Path, n: int) -> None:
+    """Before any work: where the renderings go can be written (see output_paths)."""
+    out = Path(out)
+    if out.suffix.lower() != ".wav":
+        check_output_dir(out, "--out")
+    for path in output_paths(out, 1)[:1] if n == 1 else output_paths(out, 2)[:1]:  # all share one folder
+        check_output_file(path, "--out")
 
 
 def write_scene_clips(clips: list[SceneClip], out: Path, fs: int) -> list[Path]:
