@@ -551,78 +551,63 @@ def test_init_from_loads_encoder_teacher_and_predictor(tmp_path):
 # ---------------------------------------------------------------- end to end: robustness over an import
 
 
-def test_robustness_compares_an_imported_and_a_trained_model(corpus_and_bank, tmp_path, monkeypatch, capsys):
-    """import -> train --init-from (2 steps) -> robustness --model SRC --model last.ckpt: one report naming
-    each model's source."""
-    import soundfile as sf
-
+def _main(monkeypatch, capsys, argv):
     from wavjepa_nat.cli import main
-    from wavjepa_nat.train import TrainConfig, train
 
-    corpus, bank = corpus_and_bank
-    src = save(RefJEPA(2, **SMALL), SMALL, tmp_path, "lightning-compiled")
-    last = train(
-        TrainConfig(
-            data=str(corpus),
-            bank=str(bank),
-            out=str(tmp_path / "run"),
-            preset="tiny",
-            channels=2,
-            batch_clips=1,
-            n_crops=2,
-            clip_seconds=2.5,
-            num_workers=0,
-            max_steps=2,
-            ckpt_every=1000,
-            log_every=1,
-            init_from=str(src),
-        ),
-        progress=False,
-    )
-    trained = wavjepa_nat.load_model(last)
-    assert trained.config.embed_dim == SMALL["width"] and trained.config.runtime == "wavjepa"
-    task = tmp_path / "task"
-    for label in ("a", "b"):
-        (task / label).mkdir(parents=True)
-        for i in range(4):
-            t = np.arange(8000) / SR
-            tone = np.sin(2 * np.pi * (300 if label == "a" else 1200) * t) * 0.3
-            sf.write(
-                task / label / f"{i}.wav", tone + 0.01 * np.random.default_rng(i).standard_normal(8000), SR
-            )
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "wavjepa-nat",
-            "robustness",
-            "--model",
-            str(src),
-            "--model",
-            str(last),
-            "--bank",
-            str(bank),
-            "--task",
-            str(task),
-            "--out",
-            str(tmp_path / "report"),
-            "--snr",
-            "10",
-            "--rt60",
-            "none",
-            "--clip-seconds",
-            "0.5",
-        ],
-    )
+    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", *map(str, argv)])
     try:
         main()
     except SystemExit as exc:
         assert not exc.code, capsys.readouterr().err
-    results = json.loads((tmp_path / "report" / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(corpus_and_bank, tmp_path_factory):
+    """A reference checkpoint (compiled names) and a 2-step run of this project initialised from it
+    (`train --init-from` a reference .ckpt directly)."""
+    from wavjepa_nat.train import TrainConfig, train
+
+    corpus, bank = corpus_and_bank
+    root = tmp_path_factory.mktemp("e2e")
+    src = save(RefJEPA(2, **SMALL), SMALL, root, "lightning-compiled")
+    options = dict(preset="tiny", channels=2, batch_clips=1, n_crops=2, clip_seconds=2.5, num_workers=0,
+                   max_steps=2, ckpt_every=1000, log_every=1)
+    last = train(TrainConfig(data=str(corpus), bank=str(bank), out=str(root / "run"), init_from=str(src),
+                             **options), progress=False)
+    return src, last
+
+
+def test_the_readme_published_weights_commands_run_as_written(corpus_and_bank, trained, tmp_path, monkeypatch,
+                                                              capsys):
+    """README: import-weights, then robustness --model IMPORTED --model runs/nat/last.ckpt (a 2-step run
+    initialised from a reference checkpoint with compiled names): one report naming each model's source."""
+    import re
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- published-weights -->\n```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [shlex.split(c, comments=True) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+    assert [c[1] for c in commands] == ["import-weights", "robustness"]
+    corpus, bank = corpus_and_bank
+    monkeypatch.chdir(tmp_path)  # the files the commands name, made here
+    save(RefJEPA(2, **SMALL, seed=4), SMALL, tmp_path, "hf-safetensors").rename(tmp_path / "wavjepa-nat-base")
+    (tmp_path / "corpus").symlink_to(corpus)
+    (tmp_path / "bank.h5").symlink_to(bank)
+    (tmp_path / "runs" / "nat").mkdir(parents=True)
+    shutil.copy(trained[1], tmp_path / "runs" / "nat" / "last.ckpt")
+    for argv in commands:
+        assert argv[0] == "wavjepa-nat"
+        _main(monkeypatch, capsys, argv[1:])
+    results = json.loads(Path("reports/published/results.json").read_text())
     models = {m["name"]: m for m in results["setup"]["models"]}
-    assert models["ref-lightning-compiled"]["source"].startswith("reference Lightning checkpoint")
-    assert models["ref-lightning-compiled"]["source_info"]["reference"] == "labhamlet/wavjepa"
+    imported = models["wavjepa-nat-base"]
+    assert "imported from reference Hugging Face folder" in imported["source"]
+    assert imported["source_info"]["imported_from"]["reference"] == "labhamlet/wavjepa"
+    assert imported["channels"] == 2 and imported["embedding_dim"] == SMALL["width"]
     assert models["last"]["source"].startswith("wavjepa-nat checkpoint")
-    assert {r["model"] for r in results["rows"]} >= {"ref-lightning-compiled", "last"}
-    md = (tmp_path / "report" / "report.md").read_text()
-    assert "reference Lightning checkpoint" in md and "wavjepa-nat checkpoint" in md
+    assert models["last"]["config"]["runtime"] == "wavjepa"  # trained from the reference's architecture
+    assert {r["model"] for r in results["rows"]} >= {"wavjepa-nat-base", "last"}
+    md = Path("reports/published/report.md").read_text()
+    assert "imported from reference Hugging Face folder" in md and "wavjepa-nat checkpoint" in md

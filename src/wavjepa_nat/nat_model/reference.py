@@ -538,9 +538,9 @@ def convert(ref: ReferenceWeights) -> ImportedModel:
     if "pos_encoding_decoder" in st:
         _check_table(ref, "pos_encoding_decoder", cfg.pred_dim, cfg)
 
-    enc = Encoder(cfg)
-    n_front = len(enc.frontends)
-    encoder_sd = {k: v.clone() for k, v in enc.state_dict().items()}  # pos.ear (fixed) comes from here
+    template = {k: tuple(v.shape) for k, v in _meta_encoder(cfg).state_dict().items()}
+    n_front = 1 if cfg.share_ear_encoders or cfg.channels == 1 else cfg.channels
+    encoder_sd = {f"pos.{k}": v for k, v in _positions(cfg, cfg.embed_dim).items()}  # fixed, not imported
     target_sd = dict(encoder_sd) if layout["has_teacher"] else None
     predictor_sd: dict[str, torch.Tensor] | None = {} if layout["has_decoder"] else None
     for g in required:
@@ -556,9 +556,7 @@ def convert(ref: ReferenceWeights) -> ImportedModel:
                     target_sd[key] = value
                 else:
                     predictor_sd[key] = value
-    if (
-        "post_extraction_mapper.weight" not in groups["encoder"]
-    ):  # the reference has none when the widths agree
+    if "post_extraction_mapper.weight" not in groups["encoder"]:  # none in the reference when widths agree
         for c in range(n_front):
             encoder_sd[f"frontends.{c}.proj.weight"] = torch.eye(cfg.embed_dim)
             encoder_sd[f"frontends.{c}.proj.bias"] = torch.zeros(cfg.embed_dim)
@@ -567,13 +565,23 @@ def convert(ref: ReferenceWeights) -> ImportedModel:
             if not k.startswith("transformer."):
                 target_sd[k] = v.clone()
     if predictor_sd is not None:
-        from wavjepa_nat.nat_model.jepa import Predictor
-
-        own = Predictor(cfg).state_dict()
-        predictor_sd = {**{k: v for k, v in own.items() if k.startswith("pos.")}, **predictor_sd}
-    enc.load_state_dict(encoder_sd, strict=True)  # every tensor of the Encoder is accounted for
+        predictor_sd.update({f"pos.{k}": v for k, v in _positions(cfg, cfg.pred_dim).items()})
+    # Every tensor of the Encoder is accounted for, with its shape.
+    shapes = {k: tuple(v.shape) for k, v in encoder_sd.items()}
+    assert shapes == template, sorted(set(template) ^ set(shapes))
     source = describe_source(ref, cfg, layout)
     return ImportedModel(cfg, encoder_sd, target_sd, predictor_sd, source)
+
+
+def _meta_encoder(cfg: ModelConfig) -> Encoder:
+    """An Encoder without storage or initialisation (its names and shapes; cheap at any size)."""
+    with torch.device("meta"):
+        return Encoder(cfg)
+
+
+def _positions(cfg: ModelConfig, dim: int) -> dict[str, torch.Tensor]:
+    """The fixed positional buffers of an EarTimePosition (the reference's are computed, never learned)."""
+    return dict(EarTimePosition(cfg.channels, dim, cfg.ear_embedding, cfg.pos_embedding).state_dict())
 
 
 def _sha256(path: Path) -> str:
@@ -608,7 +616,7 @@ def import_reference(path: str | Path, allow_pickle: bool = False) -> ImportedMo
 def load_reference_encoder(path: str | Path, allow_pickle: bool = False, ref: ReferenceWeights | None = None):
     """The reference model as this project's Encoder (eval mode), with `.source` describing the file."""
     imported = convert(ref if ref is not None else read_reference(path, allow_pickle))
-    enc = Encoder(imported.config)
+    enc = _meta_encoder(imported.config).to_empty(device="cpu")  # every tensor is loaded below
     enc.load_state_dict(imported.encoder, strict=True)
     enc.source = imported.source
     return enc.eval()
