@@ -434,6 +434,22 @@ class WebDatasetSource(AudioSource):
 # ---------------------------------------------------------------- picking a source from a string
 
 
+def check_readable(source: AudioSource, spec: str | Path, tries: int = 32) -> None:
+    """Before training: a file-list source can decode some of its files (up to `tries` of them, spread over
+    the list, are attempted), so that a folder of unreadable audio stops now with one line naming a file."""
+    if not isinstance(source, FileListSource) or len(source) == 0:
+        return
+    picks = sorted(set(np.linspace(0, len(source) - 1, min(tries, len(source))).round().astype(int)))
+    problems = []
+    for i in picks:
+        entry = source.entries[i]
+        _, _, status = decode_audio(entry.path, entry.path)
+        if status == "read":
+            return
+        problems.append(f"{entry.path} ({status})")
+    raise InputError(f"{spec}: none of {len(picks)} file(s) tried could be read as audio, e.g. {problems[0]}")
+
+
 def open_source(spec: str | Path, cache_dir: str | Path | None = None, **kw) -> AudioSource:
     """Pick a source from a string:
 

@@ -222,16 +222,16 @@ def read_sofa(path: str | Path, fs: int) -> SofaHRTF:
             if convention != "SimpleFreeFieldHRIR":
                 raise InputError(f"{path} is a SOFA file of convention '{convention}', not SimpleFreeFieldHRIR")
             ir = np.asarray(f["Data.IR"][()], dtype=np.float64)
-            file_fs = int(np.ravel(f["Data.SamplingRate"][()])[0])
+            file_fs = float(np.ravel(f["Data.SamplingRate"][()])[0])
             pos = np.asarray(f["SourcePosition"][()], dtype=np.float64)
             pos_type = f["SourcePosition"].attrs.get("Type", b"spherical")
             receivers = np.asarray(f["ReceiverPosition"][()], dtype=np.float64).reshape(-1, 3)
     except InputError:
         raise
-    except (OSError, KeyError) as err:
-        raise InputError(f"{path} is not a readable SOFA HRTF file ({err.__class__.__name__}: {err})") from None
-    if ir.ndim != 3 or ir.shape[1] != 2:
-        raise InputError(f"{path}: expected Data.IR of shape (M, 2, N), got {ir.shape}")
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as err:
+        raise InputError(f"{path} is not a readable SOFA HRTF file ({type(err).__name__}: {err})") from None
+    _check_sofa(path, ir, file_fs, pos, fs)
+    file_fs = int(round(file_fs))
     if receivers.shape[0] == 2 and receivers[0, 1] < receivers[1, 1]:
         ir = ir[:, ::-1]  # receiver 0 must be the left ear (positive y)
     if (pos_type.decode() if isinstance(pos_type, bytes) else str(pos_type)) == "cartesian":
@@ -259,6 +259,29 @@ def read_sofa(path: str | Path, fs: int) -> SofaHRTF:
                     lf_delay=lf_delay)
     _normalise_low_frequency(hrtf)
     return hrtf
+
+
+MIN_HRIR_SECONDS = 0.002  # shorter responses cannot hold a head's delays and filtering
+
+
+def _check_sofa(path: Path, ir: np.ndarray, file_fs: float, pos: np.ndarray, fs: int) -> None:
+    """Refuse a SOFA file whose data would give NaN, silent or meaningless BRIRs (naming the file)."""
+    if ir.ndim != 3 or ir.shape[1] != 2 or ir.shape[0] < 1:
+        raise InputError(f"{path}: expected Data.IR of shape (M directions, 2 ears, N taps), got {ir.shape}")
+    if not (np.isfinite(file_fs) and file_fs >= 1000):
+        raise InputError(f"{path}: Data.SamplingRate must be a rate of at least 1000 Hz, got {file_fs:g}")
+    n_min = int(np.ceil(MIN_HRIR_SECONDS * file_fs))
+    if ir.shape[2] * fs / file_fs < max(n_min * fs / file_fs, 16):
+        raise InputError(f"{path}: HRIRs of {ir.shape[2]} samples at {file_fs:g} Hz are too short "
+                         f"(at least {MIN_HRIR_SECONDS * 1000:g} ms are needed)")
+    bad = int(ir.size - np.count_nonzero(np.isfinite(ir)))
+    if bad:
+        raise InputError(f"{path}: Data.IR holds {bad} non-finite value(s) (NaN or inf)")
+    if not np.any(ir):
+        raise InputError(f"{path}: Data.IR is all zeros")
+    if pos.ndim != 2 or pos.shape[0] != ir.shape[0] or pos.shape[1] < 2 or not np.isfinite(pos).all():
+        raise InputError(f"{path}: SourcePosition must hold one finite position per measured direction "
+                         f"({ir.shape[0]}), got shape {pos.shape}")
 
 
 def _lowpass_peak_times(ir: np.ndarray, fs: int) -> np.ndarray:

@@ -78,10 +78,10 @@ def list_noise_files(noise_dir: str | Path) -> list[Path]:
 
 @lru_cache(maxsize=32)
 def _read_noise_file(path: str, fs: int) -> np.ndarray:
-    audio, _ = read_audio(path, fs=fs, mono=True)
+    audio, _ = read_audio(path, fs=fs, mono=True)  # InputError naming the file: unreadable, cut, NaN/inf
     x = audio[0].astype(np.float64)
     if not np.any(x):
-        raise InputError(f"noise file {path} is silent")
+        raise InputError(f"--noise-dir: noise file {path} is silent")
     return x / (np.std(x) + 1e-12)
 
 
@@ -100,6 +100,8 @@ class NoiseMaker:
                  diffuse_power: np.ndarray, diffuse_coherence: np.ndarray):
         self.fs, self.bed_length, self.bed_rms_db = fs, bed_length, bed_rms_db
         self.files = list_noise_files(noise_dir) if noise_dir else None
+        for path in self.files or ():  # every recording is read (and checked) now, before any scene
+            _read_noise_file(str(path), fs)
         self.diffuse_power, self.diffuse_coherence = diffuse_power, diffuse_coherence
 
     def signal(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
