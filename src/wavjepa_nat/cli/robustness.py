@@ -13,12 +13,19 @@ from wavjepa_nat.cli.app import app
 @app.command("robustness")
 def robustness(
     models: Annotated[list[str], typer.Option(
-        "--model", "-m", help="Checkpoint (.ckpt) or export (.safetensors); repeat to compare models.")],
+        "--model", "-m", help="Checkpoint (.ckpt) or export (.safetensors), or hear:MODULE[:WEIGHTS] for an "
+        "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to compare "
+        "models.")],
     bank: Annotated[Path, typer.Option("--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (created if needed).")],
     task: Annotated[str, typer.Option(
-        "--task", help="Labelled data: a folder with one subfolder per class, a .csv/.jsonl manifest with labels "
-        "(and optionally a split column), a corpus folder, or 'builtin'.")] = "builtin",
+        "--task", help="Labelled data: a HEAR task folder (task_metadata.json, labelvocabulary.csv, split json "
+        "files, audio in <rate>/<split>/; also a nat-hear copy), a folder with one subfolder per class, a "
+        ".csv/.jsonl manifest with labels (and optionally a split column), a corpus folder, or 'builtin'.")
+    ] = "builtin",
+    test_fold: Annotated[int | None, typer.Option(
+        "--test-fold", min=0, help="k-fold HEAR tasks: the test fold (default: the last; the one before it is "
+        "validation).")] = None,
     snr: Annotated[str, typer.Option(
         "--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")] = "-5..20",
     rt60: Annotated[str, typer.Option(
@@ -44,7 +51,12 @@ def robustness(
     pair. Renderings are seeded, so every model sees exactly the same audio. Per model and condition: linear
     probe score (accuracy, or mAP for multi-label tasks), its change from clean, the embedding drift
     (cosine similarity to the clean embedding, 1 = none) and, for two-channel models, the localisation error of an
-    azimuth probe. A log-mel statistics baseline is always included.
+    azimuth probe. A log-mel statistics baseline is always included. Every score has a 95% interval; paired
+    tests over the same clips say which differences between models are significant.
+
+    HEAR modules (--model hear:MODULE[:WEIGHTS]) are imported, loaded and checked on a short input before any
+    work; one that is missing or breaks the API is a one-line error. One that breaks later is recorded in the
+    report, the other models' results are written, and the command exits 2 naming it.
 
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
@@ -53,7 +65,7 @@ def robustness(
 
     cfg = SweepConfig(snr_db=snr, rt60_bins=rt60, grid=grid, probe_train=probe_train, seed=seed,
                       clip_seconds=clip_seconds, max_clips_per_class=max_clips_per_class, device=device,
-                      batch_size=batch_size)
+                      batch_size=batch_size, test_fold=test_fold)
     check_models(models)
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})

@@ -87,7 +87,8 @@ class ScenePools:
 
 def degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator,
                 spatial: bool = False) -> tuple[np.ndarray, float]:
-    """One dry clip (S,) under a condition -> ((2, S) float32 before normalisation, source azimuth or nan).
+    """One dry clip (S,) or (2, S) under a condition -> ((2, S) float32 before normalisation, source azimuth
+    or nan).
 
     spatial=True renders clean/snr conditions through a random scene of the pool (for localisation).
     """
@@ -104,11 +105,11 @@ def _degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.r
     scene = int(pool[rng.integers(len(pool))])
     noise_u = float(rng.random())
     spatialised = cond.reverberant or spatial
-    if spatialised:
+    if spatialised:  # a two-channel clip (a naturalistic copy) goes through the BRIR as the mean of its ears
         brir, delay = pools.brir(scene)
-        audio = convolve(dry, brir, delay)
-    else:
-        audio = np.stack([dry, dry])
+        audio = convolve(dry if dry.ndim == 1 else dry.mean(axis=0), brir, delay)
+    else:  # mono: on both ears; two-channel: as it is
+        audio = np.stack([dry, dry]) if dry.ndim == 1 else dry.copy()
     if cond.noisy:
         noise = loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1])
         audio = mix_at_snr(audio, noise, float(cond.snr_db))

@@ -87,6 +87,7 @@ class SweepConfig:
     max_clips_per_class: int | None = None
     device: str = "cpu"
     batch_size: int = 16
+    test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
 
     def __post_init__(self):
         self.snr_db = parse_snr(self.snr_db) if isinstance(self.snr_db, str) else [float(s) for s in self.snr_db]
@@ -106,6 +107,8 @@ class SweepConfig:
             raise InputError(f"--max-clips-per-class must be at least 1, got {self.max_clips_per_class}")
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.test_fold is not None and self.test_fold < 0:
+            raise InputError(f"--test-fold must be 0 or more, got {self.test_fold}")
 
 
 class SweepIncomplete(InputError):
@@ -301,7 +304,8 @@ def run_sweep(
     test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
     train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
     embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)  # HEAR modules checked here
-    data = load_task(task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class)
+    data = load_task(task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class,
+                     test_fold=cfg.test_fold)
     conditions = build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid)
     binaural = any(e.channels == 2 for _, e, _ in embedders)
     kind = "multilabel" if data.multilabel else "multiclass"

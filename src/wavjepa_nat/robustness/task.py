@@ -1,13 +1,17 @@
 """A labelled task for a sweep: dry clips per split with their labels.
 
-`--task` is anything `data.sources.open_source` reads that carries labels: a folder with one subfolder per
+`--task` is a HEAR 2021 task folder (task_metadata.json, labelvocabulary.csv, split json files, audio in
+<sample rate>/<split>/: robustness/hear_task.py; its own splits, the last fold as test fold for k-fold tasks),
+or anything `data.sources.open_source` reads that carries labels: a folder with one subfolder per
 class, a CSV/JSONL manifest with `label`(s) (and optionally `split`), a corpus folder, WebDataset shards
 with json labels, or "builtin" (the procedural corpus). Splits are the data set's own when every item
 has one (train and test present), else a seeded split, stratified by (first) label: 70 / 15 / 15 %.
 A clip with several labels makes the task multi-label (probe metric mAP instead of accuracy).
 
 Clips are mono, `clip_seconds` long from the file's start (zero-padded), at the bank's sample rate, at an
-RMS of -14 dBFS (as training clips are).
+RMS of -14 dBFS (as training clips are). A HEAR task whose audio is all two-channel (a naturalistic copy
+written by `wavjepa-nat nat-hear`) keeps both ears: clips (n, 2, S), used as they are under the clean and
+SNR conditions (robustness/degrade.py).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class Task:
     name: str
     classes: list[str]
     multilabel: bool
-    clips: dict[str, np.ndarray]  # split -> (n, S) float32 dry clips
+    clips: dict[str, np.ndarray]  # split -> (n, S) float32 dry clips, or (n, 2, S) for binaural tasks
     labels: dict[str, list[tuple[str, ...]]]  # split -> labels per clip
     keys: dict[str, list[str]]
     split_source: str
@@ -65,10 +69,19 @@ class Task:
         """Stable per-clip ids (seed renderings): independent of which other clips are in the task."""
         return [stream_id(k) for k in self.keys[split]]
 
+    hear: dict | None = None  # a HEAR task's metadata (with its nat_hear recipe for naturalistic copies)
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.clips["test"].ndim == 3 else 1
+
     def summary(self) -> dict:
-        return {"name": self.name, "classes": self.classes, "multilabel": self.multilabel,
-                "splits": self.split_source, "clips": {s: len(self.keys[s]) for s in SPLITS},
-                "skipped_unreadable": self.skipped}
+        out = {"name": self.name, "classes": self.classes, "multilabel": self.multilabel,
+               "splits": self.split_source, "clips": {s: len(self.keys[s]) for s in SPLITS},
+               "skipped_unreadable": self.skipped, "channels": self.channels}
+        if self.hear is not None:
+            out["hear_metadata"] = self.hear
+        return out
 
 
 def _entries(source) -> list[_Entry]:
@@ -104,24 +117,62 @@ def _cap(entries: list[_Entry], cap: int | None, seed: int) -> list[_Entry]:
     return [e for i, e in enumerate(entries) if i in keep]
 
 
+def _hear_entries(spec, fs: int, test_fold: int | None) -> tuple[list[_Entry], object, list[str]]:
+    """A HEAR task folder's clips as entries with their splits; (entries, HearTask, notes)."""
+    from wavjepa_nat.robustness.hear_task import audio_files, read_hear_task
+
+    hear = read_hear_task(spec, test_fold)
+    rate, files = audio_files(hear, fs)
+    notes = [f"HEAR task {hear.name}: splits: {hear.splits_text}; audio read from {rate}/"
+             + (f" and resampled to {fs} Hz" if rate != fs else "")]
+    if hear.nat_hear is not None:
+        recipe = hear.nat_hear
+        bank_hash = str(recipe.get("bank", {}).get("sha256", ""))[:12]
+        notes.append(f"HEAR task {hear.name} is a naturalistic copy (nat-hear: SNR {recipe.get('snr_db')}, "
+                     f"RT60 {recipe.get('rt60_s')}, bank sha256 {bank_hash}..., seed {recipe.get('seed')})")
+    entries = [_Entry(f"{split}/{file}", hear.labels[split][file], hear.roles[split], path=str(path))
+               for split, paths in files.items() for file, path in paths]
+    return entries, hear, notes
+
+
+def _all_two_channel(entries: list[_Entry]) -> bool:
+    """Whether every file is two-channel (headers only)."""
+    import soundfile as sf
+
+    try:
+        return bool(entries) and all(sf.info(e.path).channels == 2 for e in entries if e.path)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported when it is decoded
+        return False
+
+
 def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 0,
-              max_clips_per_class: int | None = None, level_db: float = -14.0) -> Task:
-    """Read a labelled data set into dry clips per split (see the module docstring)."""
+              max_clips_per_class: int | None = None, level_db: float = -14.0,
+              test_fold: int | None = None) -> Task:
+    """Read a labelled data set into dry clips per split (see the module docstring).
+
+    test_fold: the test fold of a k-fold HEAR task (default: the last).
+    """
+    from wavjepa_nat.robustness.hear_task import is_hear_task
+
     if max_clips_per_class is not None and max_clips_per_class < 1:
         raise InputError("--max-clips-per-class must be at least 1")
-    source = open_source(spec)
-    entries = _entries(source)
+    hear, hear_notes = None, []
+    if is_hear_task(spec):
+        entries, hear, hear_notes = _hear_entries(spec, fs, test_fold)
+    else:
+        entries = _entries(open_source(spec))
     unlabelled = sum(1 for e in entries if not e.labels)
     entries = [e for e in entries if e.labels]
-    classes = sorted({c for e in entries for c in e.labels})
+    classes = hear.classes if hear is not None else sorted({c for e in entries for c in e.labels})
     if len(classes) < 2:
         which = f" ('{classes[0]}')" if classes else ""
         raise InputError(f"task {spec} has {len(classes)} class{which}; a probe needs at least two "
                          "(a folder needs one subfolder per class, a manifest a 'label' column)")
-    split_source = _assign_splits(entries, seed)
+    split_source = hear.splits_text if hear is not None else _assign_splits(entries, seed)
     entries = _cap(entries, max_clips_per_class, seed)
 
     cfg = ClipConfig(fs=fs, clip_seconds=clip_seconds, level_db=level_db, pad="loop", crop_random=False)
+    binaural = hear is not None and _all_two_channel(entries)
     clips = {s: [] for s in SPLITS}
     labels = {s: [] for s in SPLITS}
     keys = {s: [] for s in SPLITS}
@@ -135,14 +186,23 @@ def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 
                 skipped += 1
                 continue
             item = AudioItem(audio, file_fs, e.key, e.labels, e.split)
-        clips[e.split].append(prepare_clip(item, cfg, mono=True))
+        clip = prepare_clip(item, cfg, mono=not binaural)
+        if binaural and clip.shape[0] != 2:
+            clip = np.repeat(clip[:1], 2, axis=0)
+        clips[e.split].append(clip)
         labels[e.split].append(e.labels)
         keys[e.split].append(e.key)
     n = cfg.n_samples
-    arrays = {s: np.stack(c) if c else np.zeros((0, n), np.float32) for s, c in clips.items()}
-    multilabel = any(len(e.labels) > 1 for e in entries)
+    empty = (0, 2, n) if binaural else (0, n)
+    arrays = {s: np.stack(c) if c else np.zeros(empty, np.float32) for s, c in clips.items()}
+    multilabel = hear.multilabel if hear is not None else any(len(e.labels) > 1 for e in entries)
     name = "builtin" if str(spec) == "builtin" else Path(str(spec)).name
-    task = Task(name, classes, multilabel, arrays, labels, keys, split_source, skipped + unlabelled)
+    task = Task(name, classes, multilabel, arrays, labels, keys, split_source, skipped + unlabelled,
+                hear=hear.metadata if hear is not None else None)
+    task.notes += hear_notes
+    if binaural:
+        task.notes.append("the task's audio is two-channel: clean and SNR conditions use both of its ears as "
+                          "they are; RT60 conditions convolve the mean of the two ears with the bank's BRIRs")
     if unlabelled:
         task.notes.append(f"{unlabelled} unlabelled clip(s) of the task were left out")
     if skipped:

@@ -1,0 +1,272 @@
+"""Naturalistic copies of HEAR tasks ("Nat-HEAR"): every clip rendered through a scene of an RIR bank.
+
+    cfg = NatHearConfig(snr="0", rt60="1.0..1.5", seed=0)
+    make_nat_hear("hear/esc50", "bank.h5", "nat/esc50-snr0", cfg)
+
+Each clip of the task (mono mixdown of its file, resampled to the bank's rate, full length) goes through a
+scene's source BRIR (test-split scenes for the task's test split, train-split scenes for all its other
+splits; only scenes whose *measured* RT60 lies in --rt60 when given), direct-path delay compensated, plus
+that scene's own binaural noise bed at an SNR (fixed, --snr 0; drawn uniformly from --snr LO..HI; or none,
+--snr none). The rendered clip keeps the dry file's RMS level (both ears jointly), scaled down where it
+would clip; it is written as a two-channel 16-bit WAV (row 0 = left ear) under the same name.
+
+The copy has the HEAR layout, so HEAR tooling evaluates it unchanged: task_metadata.json (the task's own,
+plus a `nat_hear` block recording the bank's path, sha256, config and HRTF, the seed and the options),
+labelvocabulary.csv and the split files copied, audio in OUT/<bank rate>/<split>/, and
+OUT/nat_hear_clips.csv: per clip its scene, source azimuth, elevation and distance, measured RT60 and SNR.
+
+Deterministic: every draw is a function of (seed, split, file name). Resumable: clips are written under a
+temporary name and renamed, so a file that exists is complete; a rerun with the same options skips them, a
+rerun with other options into the same OUT is refused. task_metadata.json is written last, so an
+interrupted copy is not mistaken for a finished task. A ladder (several SNRs) is one command per rung.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.ranges import parse_interval
+
+RECIPE = "nat_hear.json"  # written first: the options a resumed run must match
+CLIPS_CSV = "nat_hear_clips.csv"
+PEAK = 0.999
+CSV_FIELDS = ["split", "file", "scene", "scene_index", "room_id", "bank_split", "azimuth_deg",
+              "elevation_deg", "distance_m", "rt60_measured_s", "snr_db"]
+
+
+@dataclasses.dataclass
+class NatHearConfig:
+    """The options of a copy; checks itself (InputError naming the flag)."""
+
+    snr: str | float | None = "5..40"  # "none", a fixed SNR ("0"), or a range "LO..HI" (uniform)
+    rt60: str | None = None  # None / "none": any scene of the split; "LO..HI": measured RT60 in [LO, HI]
+    seed: int = 0
+    test_fold: int | None = None  # k-fold tasks: the fold that gets test-split scenes (default: the last)
+
+    def __post_init__(self):
+        text = "none" if self.snr is None else str(self.snr).strip()
+        if text.lower() in ("", "none", "off"):
+            self.snr_range = None
+        else:
+            lo, hi = parse_interval(text, "--snr")
+            if not (-100 <= lo and hi <= 100):
+                raise InputError(f"--snr: SNRs must lie within -100..100 dB, got '{text}'")
+            self.snr_range = (lo, hi)
+        rt = "none" if self.rt60 is None else str(self.rt60).strip()
+        if rt.lower() in ("", "none", "off"):
+            self.rt60_bin = None
+        else:
+            lo, hi = parse_interval(rt, "--rt60")
+            if lo < 0 or lo >= hi:
+                raise InputError(f"--rt60: give a bin LO..HI with 0 <= LO < HI, got '{rt}'")
+            self.rt60_bin = (lo, hi)
+        if self.test_fold is not None and self.test_fold < 0:
+            raise InputError(f"--test-fold must be 0 or more, got {self.test_fold}")
+
+    def options(self) -> dict:
+        return {"snr_db": list(self.snr_range) if self.snr_range else None,
+                "rt60_s": list(self.rt60_bin) if self.rt60_bin else None, "seed": int(self.seed),
+                "test_fold": self.test_fold}
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _check_out(out: Path, task_root: Path) -> None:
+    if out.resolve() == task_root.resolve():
+        raise InputError(f"--out {out} is the task folder itself; write the copy somewhere else")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / RECIPE).is_file():
+        raise InputError(f"--out {out} is a folder that holds other files (not a nat-hear copy); choose an "
+                         "empty or new folder")
+    parent = out.parent if not out.exists() else out
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: {parent} is not writable")
+
+
+def _pools(rir, bin_: tuple[float, float] | None, splits: tuple[str, ...]):
+    from wavjepa_nat.robustness.degrade import ScenePools
+
+    return ScenePools(rir, [bin_] if bin_ else [], splits, strict=True)
+
+
+def _read_dry(path: Path, fs: int) -> tuple[np.ndarray, str | None]:
+    """The file's mono mixdown at fs (full length), or (None, why) when unreadable."""
+    from wavjepa_nat.data.sources import decode_audio
+    from wavjepa_nat.dsp import resample
+
+    audio, file_fs, status = decode_audio(str(path), str(path))
+    if status != "read":
+        return None, status
+    return np.ascontiguousarray(resample(audio.mean(axis=0), int(file_fs), fs), np.float32), None
+
+
+def _render(dry: np.ndarray, pools, scene: int, snr: float | None, noise_u: float) -> tuple[np.ndarray, bool]:
+    """(2, S) float32 at the dry clip's RMS, and whether it was scaled down to avoid clipping."""
+    from wavjepa_nat.dsp import convolve, loop_segment, mix_at_snr
+
+    brir, delay = pools.brir(scene)
+    wet = convolve(dry, brir, delay)
+    if snr is not None:
+        wet = mix_at_snr(wet, np.asarray(loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1]),
+                                         np.float32), snr)
+    rms_dry = float(np.sqrt(np.mean(np.square(dry, dtype=np.float64))))
+    rms_wet = float(np.sqrt(np.mean(np.square(wet, dtype=np.float64))))
+    out = wet * (rms_dry / rms_wet if rms_wet > 0 else 0.0)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    limited = peak > PEAK
+    if limited:
+        out = out * (PEAK / peak)
+    return out.astype(np.float32), limited
+
+
+def _complete(path: Path, frames: int) -> bool:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - anything unreadable is rewritten
+        return False
+    return info.channels == 2 and info.frames == frames
+
+
+def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, progress: bool = True) -> dict:
+    """Write the naturalistic copy of a HEAR task (see the module docstring). Returns a summary dict:
+    clips written, skipped (already complete), unreadable, gain-limited, and the output paths."""
+    import soundfile as sf
+
+    from wavjepa_nat.dsp import clip_rng
+    from wavjepa_nat.progress import progress_bar
+    from wavjepa_nat.rir_bank import RIRBank
+    from wavjepa_nat.robustness.conditions import stream_id
+    from wavjepa_nat.robustness.hear_task import METADATA, VOCABULARY, read_hear_task
+    from wavjepa_nat.version import package_version
+
+    cfg = config or NatHearConfig()
+    task_dir, out = Path(str(task_dir)), Path(str(out))
+    if not (task_dir / METADATA).is_file():
+        raise InputError(f"--task-dir {task_dir} is not a HEAR task folder (no {METADATA})")
+    hear = read_hear_task(task_dir, cfg.test_fold)
+    _check_out(out, task_dir)
+    rir = bank if isinstance(bank, RIRBank) else RIRBank(bank)
+    fs = rir.fs
+    from wavjepa_nat.robustness.hear_task import audio_files
+
+    src_rate, files = audio_files(hear, fs)
+    pools = {"test": _pools(rir, cfg.rt60_bin, ("test",)), "train": _pools(rir, cfg.rt60_bin, ("train",))}
+    try:
+        bank_config = json.loads(rir.attrs.get("config", "null"))
+    except (TypeError, ValueError):
+        bank_config = rir.attrs.get("config")
+    recipe = {
+        "format": "wavjepa-nat nat-hear copy",
+        "source_task": str(task_dir.resolve()),
+        "source_sample_rate": src_rate,
+        "bank": {"path": str(Path(rir.path).resolve()), "sha256": file_sha256(Path(rir.path)),
+                 "fs": fs, "hrtf": rir.attrs.get("hrtf_name"), "hrtf_sha256": rir.attrs.get("hrtf_sha256"),
+                 "engine": rir.attrs.get("engine"), "seed": rir.attrs.get("seed"), "config": bank_config},
+        **cfg.options(),
+        "scene_splits": {split: "test" if role == "test" else "train"
+                         for split, role in hear.roles.items()},
+        "level": "each rendered clip at the RMS of its dry file (both ears jointly), scaled down where it "
+                 f"would exceed a peak of {PEAK}",
+        "wavjepa_nat_version": package_version(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / RECIPE).is_file():
+        try:
+            old = json.loads((out / RECIPE).read_text())
+        except ValueError:
+            old = None
+        keys = ("source_task", "bank", "snr_db", "rt60_s", "seed", "test_fold")
+        if not isinstance(old, dict) or any(old.get(k) != recipe.get(k) for k in keys):
+            changed = [k for k in keys if not isinstance(old, dict) or old.get(k) != recipe.get(k)]
+            raise InputError(f"--out {out} holds a nat-hear copy made with other options "
+                             f"({', '.join(changed)} differ); choose another --out, or delete it to start "
+                             "over")
+    _atomic_write_text(out / RECIPE, json.dumps(recipe, indent=2, default=str) + "\n")
+
+    records, written, skipped, unreadable, limited = [], 0, 0, [], 0
+    measured = rir.rt60()
+    total = sum(len(v) for v in files.values())
+    with progress_bar(total, "nat-hear", enabled=progress) as advance:
+        for split, paths in files.items():
+            scene_split = "test" if hear.roles[split] == "test" else "train"
+            pool = pools[scene_split]
+            scenes = pool.by_bin[cfg.rt60_bin] if cfg.rt60_bin else pool.all
+            folder = out / str(fs) / split
+            folder.mkdir(parents=True, exist_ok=True)
+            for file, path in paths:
+                rng = clip_rng(cfg.seed, stream_id(split), stream_id(file))
+                scene = int(scenes[rng.integers(len(scenes))])
+                u_snr, noise_u = float(rng.random()), float(rng.random())  # always drawn: a stable stream
+                snr = None
+                if cfg.snr_range is not None:
+                    lo, hi = cfg.snr_range
+                    snr = lo + (hi - lo) * u_snr
+                target = folder / file
+                dry, why = _read_dry(path, fs)
+                if dry is None:
+                    unreadable.append(f"{split}/{file} ({why})")
+                    advance()
+                    continue
+                if _complete(target, dry.shape[-1]):
+                    skipped += 1
+                else:
+                    wav, lim = _render(dry, pool, scene, snr, noise_u)
+                    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+                    sf.write(str(tmp), wav.T, fs, subtype="PCM_16", format="WAV")
+                    os.replace(tmp, target)
+                    written += 1
+                    limited += bool(lim)
+                m = rir.meta
+                records.append({
+                    "split": split, "file": file, "scene": scene, "scene_index": int(m["scene_index"][scene]),
+                    "room_id": int(m["room_id"][scene]), "bank_split": str(m["split"][scene]),
+                    "azimuth_deg": round(float(m["azimuth_deg"][scene]), 3),
+                    "elevation_deg": round(float(m["elevation_deg"][scene]), 3),
+                    "distance_m": round(float(m["distance_m"][scene]), 4),
+                    "rt60_measured_s": round(float(measured[scene]), 4),
+                    "snr_db": "" if snr is None else round(snr, 3)})
+                advance(description=f"nat-hear: {split}")
+    if unreadable:
+        raise InputError(f"{len(unreadable)} clip(s) of {task_dir} could not be read, e.g. {unreadable[0]}; "
+                         "the copy is incomplete (rerun to resume once fixed)")
+
+    tmp_csv = out / f".{CLIPS_CSV}.tmp-{os.getpid()}"
+    with open(tmp_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        w.writerows(records)
+    os.replace(tmp_csv, out / CLIPS_CSV)
+    shutil.copyfile(task_dir / VOCABULARY, out / VOCABULARY)
+    for split in files:
+        shutil.copyfile(task_dir / f"{split}.json", out / f"{split}.json")
+    metadata = dict(hear.metadata, nat_hear=dict(recipe, clips_csv=CLIPS_CSV, sample_rates=[fs]))
+    _atomic_write_text(out / METADATA, json.dumps(metadata, indent=2, default=str) + "\n")
+    return {"out": out, "written": written, "skipped": skipped, "gain_limited": limited,
+            "clips": len(records), "sample_rate": fs, "metadata": out / METADATA,
+            "clips_csv": out / CLIPS_CSV}
