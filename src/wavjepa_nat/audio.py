@@ -44,12 +44,9 @@ def _first_line(err: Exception) -> str:
     return text[0] if text else type(err).__name__
 
 
-def read_audio(path: str | Path, fs: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
-    """Read any soundfile-supported file as float32, shape (channels, samples).
-
-    With mono=True the channels are averaged to one. With fs given, the audio is resampled.
-    Raises InputError (naming the file) for a missing, unreadable, empty, truncated or non-finite file.
-    """
+def probe_audio(path: str | Path) -> Path:
+    """Cheap checks of a file's header (no samples read): it exists, is not empty, is not a WAV cut short,
+    and libsndfile recognises it. InputError naming the file otherwise."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -62,6 +59,20 @@ def read_audio(path: str | Path, fs: int | None = None, mono: bool = True) -> tu
         raise InputError(f"audio file {path} is empty")
     if wav_truncated(head, size):
         raise InputError(f"audio file {path} is truncated: its header declares more audio than it holds")
+    try:
+        sf.info(str(path))
+    except Exception as err:  # noqa: BLE001 - libsndfile, format and OS errors alike: the file is unusable
+        raise InputError(f"cannot read audio file {path}: {_first_line(err)}") from None
+    return path
+
+
+def read_audio(path: str | Path, fs: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Read any soundfile-supported file as float32, shape (channels, samples).
+
+    With mono=True the channels are averaged to one. With fs given, the audio is resampled.
+    Raises InputError (naming the file) for a missing, unreadable, empty, truncated or non-finite file.
+    """
+    path = probe_audio(path)
     try:
         with sf.SoundFile(str(path)) as f:
             declared, file_fs = f.frames, f.samplerate

@@ -97,3 +97,23 @@ def check_memory(n_bytes: float, what: str, hint: str = "") -> None:
     if n_bytes > total:
         raise InputError(f"{what} would need {gib(n_bytes)} of memory, but this machine has {gib(total)}"
                          + (f"; {hint}" if hint else ""))
+
+
+def check_torch_device(device: str, flag: str = "--device") -> str:
+    """A torch device string that names a device this machine has (cpu, cuda, cuda:K, mps)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(f"{flag} {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{flag} {device}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"{flag} {device}: MPS is not available on this machine")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"{flag} {device}: use cpu, cuda[:K] or mps")
+    return device

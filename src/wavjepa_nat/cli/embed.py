@@ -39,19 +39,17 @@ def embed(
     to both ears; binaural files given to a mono model are averaged.
     """
     from wavjepa_nat import load_model
+    from wavjepa_nat.checks import check_torch_device
     from wavjepa_nat.progress import progress_bar
-    from wavjepa_nat.robustness.embed import embed_files
+    from wavjepa_nat.robustness.embed import check_embeddings_out, embed_files
 
     if not model.exists():
         raise InputError(f"checkpoint not found: {model}")
     paths = find_audio(input)
     if not paths:
         raise InputError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {input}")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device}: CUDA is not available on this machine")
+    check_torch_device(device, "--device")
+    check_embeddings_out(out)  # before the model is read
     keys = [p.name if input.is_file() else p.relative_to(input).as_posix() for p in paths]
     encoder = load_model(model)
     with progress_bar(total=len(paths), description="embedding") as advance:

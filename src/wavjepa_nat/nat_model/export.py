@@ -30,11 +30,42 @@ _CKPT_PREFIX = "model.encoder."
 EXTRA_PREFIXES = ("target_encoder.", "predictor.")  # training parts an export may carry beside the encoder
 
 
-def _config_from_hparams(hparams: dict[str, Any]) -> ModelConfig:
+def _config_from_hparams(hparams: dict[str, Any], path: Path | None = None) -> ModelConfig:
     if isinstance(hparams.get("config"), dict):
         hparams = hparams["config"]
     known = set(ModelConfig.__dataclass_fields__)
-    return ModelConfig.from_dict({k: v for k, v in hparams.items() if k in known})
+    return _stored_config({k: v for k, v in hparams.items() if k in known}, path)
+
+
+def _stored_config(values: dict, path: Path | None) -> ModelConfig:
+    """ModelConfig from a file's stored values: a damaged or foreign config is one line naming the file."""
+    try:
+        return ModelConfig.from_dict(values)
+    except (TypeError, ValueError, KeyError) as err:  # InputError (a ValueError) too: name the file
+        if path is None and isinstance(err, InputError):
+            raise
+        raise InputError(f"{path}: its stored model config is invalid ({_first_line(err)})") from None
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _load_weights(module: nn.Module, state: dict, path: Path, part: str = "encoder") -> None:
+    """load_state_dict(strict=True), its multi-line error turned into one line naming the tensors."""
+    want = module.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    shapes = [k for k in want if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
+    if missing or unexpected or shapes:
+        found = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                 f"{len(shapes)} of another shape (e.g. {shapes[0]}: {tuple(state[shapes[0]].shape)} vs "
+                 f"{tuple(want[shapes[0]].shape)})" if shapes else ""]
+        raise InputError(f"{path}: the {part} weights do not match its model config: "
+                         + ", ".join(f for f in found if f) + " (a damaged or partial file?)")
+    module.load_state_dict(state, strict=True)
 
 
 def _read_ckpt(path: Path) -> dict:
@@ -58,7 +89,7 @@ def _parts_from_ckpt(path: Path, ckpt: dict) -> tuple[ModelConfig, dict[str, dic
     if not _is_native(ckpt):
         raise InputError(f"{path}: not a wavjepa-nat Lightning checkpoint (no hyper_parameters / "
                          f"'{_CKPT_PREFIX}*' weights)")
-    cfg = _config_from_hparams(dict(ckpt["hyper_parameters"]))
+    cfg = _config_from_hparams(dict(ckpt["hyper_parameters"]), path)
     parts = {}
     for part in ("encoder", "target_encoder", "predictor"):
         prefix = f"model.{part}."
@@ -75,7 +106,7 @@ def _encoder_from_ckpt(path: Path) -> Encoder:
             return _reference_encoder(read_lightning(path, ckpt))
     cfg, parts = _parts_from_ckpt(path, ckpt)
     enc = Encoder(cfg)
-    enc.load_state_dict(parts["encoder"], strict=True)
+    _load_weights(enc, parts["encoder"], path)
     enc.source = {"kind": "wavjepa-nat checkpoint", "path": str(path.resolve())}
     return enc
 
@@ -102,7 +133,11 @@ def _read_export(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 def _split_export(path: Path, meta: dict, state: dict) -> tuple[ModelConfig, dict[str, dict], dict]:
     if meta.get("format") != FORMAT or "config" not in meta:
         raise InputError(f"{path}: not a wavjepa-nat export (metadata format={meta.get('format')!r})")
-    cfg = ModelConfig.from_dict(json.loads(meta["config"]))
+    try:
+        stored = json.loads(meta["config"])
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: its stored model config is not JSON ({err.msg})") from None
+    cfg = _stored_config(stored, path)
     parts: dict[str, dict] = {"encoder": {}, "target_encoder": {}, "predictor": {}}
     for k, v in state.items():
         prefix = next((p for p in EXTRA_PREFIXES if k.startswith(p)), None)
@@ -128,7 +163,7 @@ def _encoder_from_safetensors(path: Path) -> Encoder:
             return _reference_encoder(read_huggingface(path))
     cfg, parts, source = _split_export(path, meta, state)
     enc = Encoder(cfg)
-    enc.load_state_dict(parts["encoder"], strict=True)
+    _load_weights(enc, parts["encoder"], path)
     enc.source = source
     return enc
 
@@ -239,8 +274,10 @@ def export_weights(ckpt_or_module: Any, out_path: str | os.PathLike,
     """
     from safetensors.torch import save_file
 
+    from wavjepa_nat.checks import check_output_file
+
+    out = check_output_file(out_path, "--out")  # before the (possibly large) model is read
     enc = _as_encoder(ckpt_or_module)
-    out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in enc.state_dict().items()}
     for k, v in (extras or {}).items():

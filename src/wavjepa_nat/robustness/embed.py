@@ -53,12 +53,12 @@ def embed_files(
     """
     import h5py
 
-    from wavjepa_nat.audio import read_audio
+    from wavjepa_nat.audio import probe_audio, read_audio
     from wavjepa_nat.version import package_version
 
     check_embeddings_out(out_h5)
     embedder = Embedder(encoder, device=device, batch_size=batch_size)
-    paths = [Path(p) for p in paths]
+    paths = [probe_audio(p) for p in paths]  # every header, before the first file is embedded
     keys = list(keys) if keys is not None else [str(p) for p in paths]
     scene, frames, stamps, offsets = [], [], [], [0]
     for i, path in enumerate(paths):
