@@ -90,6 +90,8 @@ def _locality_encoder(n_time: int, shared: bool = False):
         depth=1,
         top_k_targets=1,
         share_ear_encoders=shared,
+        ear_norm="per_ear",  # per-ear statistics and no interaural path: each token sees its own ear only
+        interaural="none",
         context_block_len=2,
         target_block_len=2,
     )
@@ -164,8 +166,11 @@ def test_per_ear_norm_erases_the_ild_and_joint_norm_keeps_it(shared):
     torch.manual_seed(0)
     audio = torch.randn(2, 2, 4000)
     quieter_left = audio * torch.tensor([0.25, 1.0])[None, :, None]  # a 12 dB level difference
-    per_ear = Encoder(get_preset("tiny", channels=2, share_ear_encoders=shared)).eval()
-    joint = Encoder(get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="joint")).eval()
+    # No interaural path here: it would carry the ILD to both ears' tokens whatever the norm.
+    per_ear = Encoder(get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="per_ear",
+                                 interaural="none")).eval()
+    joint = Encoder(get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="joint",
+                               interaural="none")).eval()
     joint.load_state_dict(per_ear.state_dict())  # same weights: only the statistics differ
     # The reference's per-ear GroupNorm: each ear's level is divided out, so the ILD cannot reach the model.
     torch.testing.assert_close(_frame_tokens(per_ear, quieter_left), _frame_tokens(per_ear, audio),
@@ -184,7 +189,8 @@ def test_per_ear_norm_erases_the_ild_and_joint_norm_keeps_it(shared):
 def test_joint_norm_matches_groupnorm_on_the_concatenated_ears():
     """Independent reference: GroupNorm over one long signal made of both ears' filter outputs."""
     torch.manual_seed(1)
-    enc = Encoder(get_preset("tiny", channels=2, share_ear_encoders=True, ear_norm="joint")).eval()
+    enc = Encoder(get_preset("tiny", channels=2, share_ear_encoders=True, ear_norm="joint",
+                             interaural="none")).eval()
     cnn = enc.frontends[0].cnn
     audio = torch.randn(3, 2, 4000) * torch.tensor([0.3, 1.0])[None, :, None]
     with torch.no_grad():

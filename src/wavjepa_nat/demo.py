@@ -37,7 +37,8 @@ class DemoConfig:
     max_clips_per_class: int = 10
     workers: int = 2
     seed: int = 0
-    ear_norm: str = "per_ear"  # the first GroupNorm's statistics, for both models (see ModelConfig.ear_norm)
+    layout: str = "spatial"  # both models' binaural layout: spatial (the presets') | reference
+    ear_norm: str | None = None  # overrides the layout's first GroupNorm statistics (ModelConfig.ear_norm)
 
 
 def _settings(train_cfg: dict) -> dict:
@@ -52,12 +53,15 @@ def _saved_settings(run: Path) -> dict:
 def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
     from wavjepa_nat.nat_model import get_preset
+    from wavjepa_nat.nat_model.config import BINAURAL_LAYOUTS
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
     from wavjepa_nat.scenes import SceneConfig
     from wavjepa_nat.train import TrainConfig, train
 
-    get_preset("tiny", ear_norm=cfg.ear_norm)  # a bad value fails now, not after the bank is simulated
+    if cfg.layout not in BINAURAL_LAYOUTS:  # bad values fail now, not after the bank is simulated
+        raise InputError(f"--layout must be one of {', '.join(BINAURAL_LAYOUTS)}, got '{cfg.layout}'")
+    get_preset("tiny", **BINAURAL_LAYOUTS[cfg.layout], **({"ear_norm": cfg.ear_norm} if cfg.ear_norm else {}))
     sweep_cfg = SweepConfig(snr_db=cfg.snr, rt60_bins=cfg.rt60_bins, seed=cfg.seed,
                             max_clips_per_class=cfg.max_clips_per_class, clip_seconds=cfg.clip_seconds)
     out = Path(cfg.out)
@@ -88,7 +92,7 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
                                 channels=2, clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
                                 n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
                                 ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed,
-                                model_overrides={} if cfg.ear_norm == "per_ear" else {"ear_norm": cfg.ear_norm})
+                                layout=cfg.layout, ear_norm=cfg.ear_norm)
         if not last.is_file():
             train(train_cfg)
         elif _saved_settings(run) != _settings(asdict(train_cfg)):

@@ -41,7 +41,7 @@ __all__ = ["TrainConfig", "newest_checkpoint", "train"]
 
 # Options that define the data and the model: a resumed run must keep them, or it would not continue the run.
 RESUME_KEEPS = ("data", "bank", "preset", "channels", "clean_ratio", "snr", "batch_clips", "n_crops",
-                "clip_seconds", "seed", "lr", "ear_norm", "model_overrides")
+                "clip_seconds", "seed", "lr", "ear_norm", "layout", "model_overrides")
 
 
 def _read_checkpoint(path: Path) -> dict | None:

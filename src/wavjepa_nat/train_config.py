@@ -57,6 +57,10 @@ class TrainConfig:
     ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out "
                                       "its level, erasing the ILD) | joint (statistics pooled over both "
                                       "ears: the ILD reaches the model). Default: the preset's.")
+    layout: str | None = _opt(None, "Binaural layout: spatial (the presets' default: first-layer norm "
+                                    "pooled over the ears, one CNN for both ears, the interaural GCC-PHAT + ILD "
+                                    "path) | reference (the reference WavJEPA-Nat: per-ear norm, one CNN per ear, "
+                                    "no interaural path). --ear-norm, when given, overrides its norm.")
     model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).",
                                  cli=False)
     init_from: str | None = _opt(None, "Start from saved weights (continued pre-training or fine-tuning): an "
@@ -69,6 +73,8 @@ class TrainConfig:
         self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
         if not str(self.data).strip():
             raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
+        if self.layout is not None and self.layout not in ("spatial", "reference"):
+            raise InputError(f"--layout must be 'spatial' or 'reference', got '{self.layout}'")
         if not self.bank and self.clean_ratio < 1.0:
             raise InputError("--bank is required unless --clean-ratio is 1 (every clip dry); "
                              f"it is {self.clean_ratio}")
@@ -119,9 +125,10 @@ class TrainConfig:
             raise InputError(f"training options: {err}") from None
 
     def model_config(self):
-        from wavjepa_nat.nat_model.config import get_preset
+        from wavjepa_nat.nat_model.config import BINAURAL_LAYOUTS, get_preset
 
-        overrides = dict(self.model_overrides)
+        overrides = dict(BINAURAL_LAYOUTS[self.layout]) if self.layout else {}
+        overrides.update(self.model_overrides)
         overrides.update({k: v for k, v in (("lr", self.lr), ("ear_norm", self.ear_norm)) if v is not None})
         model_cfg = get_preset(self.preset, channels=self.channels,
                                grad_checkpointing=self.grad_checkpointing, compile=self.compile, **overrides)

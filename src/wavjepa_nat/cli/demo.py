@@ -15,8 +15,11 @@ def demo_command(
     n_per_class: int = typer.Option(40, "--n-per-class", help="Clips per class in the built-in corpus."),
     max_clips_per_class: int = typer.Option(10, "--max-clips-per-class", help="Clips per class and split in the sweep."),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
-    ear_norm: str = typer.Option("per_ear", "--ear-norm", help="First-layer GroupNorm statistics of both models: "
-                                 "per_ear (the reference; erases the ILD) or joint (pooled over the ears)."),
+    layout: str = typer.Option("spatial", "--layout", help="Binaural layout of both models: spatial "
+                               "(joint first-layer norm, one CNN for both ears, the interaural GCC-PHAT + ILD "
+                               "path) or reference (the reference WavJEPA-Nat's: per-ear norm, one CNN per ear)."),
+    ear_norm: str = typer.Option(None, "--ear-norm", help="Override the layout's first-layer GroupNorm "
+                                 "statistics: per_ear (erases the ILD) or joint (pooled over the ears)."),
 ) -> None:
     """Run the whole pipeline on the embedded defaults (about 8-10 minutes on 2 CPU cores).
 
@@ -29,5 +32,5 @@ def demo_command(
 
     report = run_demo(DemoConfig(out=out, steps=steps, n_scenes=n_scenes, n_per_class=n_per_class,
                                  max_clips_per_class=max_clips_per_class, seed=seed,
-                                 ear_norm=ear_norm), log=typer.echo)
+                                 layout=layout, ear_norm=ear_norm), log=typer.echo)
     typer.echo(f"open {report}/report.html (or read {report}/report.md)")

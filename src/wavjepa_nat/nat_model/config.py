@@ -32,6 +32,9 @@ class ModelConfig:
     # outputs over time on their own, which erases the level of each ear and so the ILD; "joint" pools
     # the statistics over both ears, so the interaural level ratio of every filter reaches the transformer.
     ear_norm: str = "per_ear"
+    # "gcc_ild": a per-frame interaural path (nat_model/interaural.py: GCC-PHAT over +-1 ms and ILD in 16
+    # bands, projected and added to both ears' tokens); "none": the reference's ears meet only in attention.
+    interaural: str = "none"
     # --- context / target encoder --------------------------------------------------------------------
     embed_dim: int = 768
     depth: int = 12
@@ -105,6 +108,8 @@ class ModelConfig:
             problems.append(f"ear_embedding must be 'learned' or 'fixed', got {self.ear_embedding!r}")
         if self.ear_norm not in ("per_ear", "joint"):
             problems.append(f"ear_norm must be 'per_ear' or 'joint', got {self.ear_norm!r}")
+        if self.interaural not in ("none", "gcc_ild"):
+            problems.append(f"interaural must be 'none' or 'gcc_ild', got {self.interaural!r}")
         if self.pos_embedding not in ("ear_vector", "split"):
             problems.append(f"pos_embedding must be 'ear_vector' or 'split', got {self.pos_embedding!r}")
         if self.pos_embedding == "split" and self.channels > 1 and (self.embed_dim % 4 or self.pred_dim % 4):
@@ -143,15 +148,26 @@ class ModelConfig:
 # Fields that define the network and how it reads audio (not how it is trained): a model initialised from
 # saved weights takes these from the weights (train --init-from).
 ARCHITECTURE_FIELDS = (
-    "channels", "share_ear_encoders", "fs", "crop_samples", "conv_spec", "conv_dim", "ear_embedding", "ear_norm",
+    "channels", "share_ear_encoders", "fs", "crop_samples", "conv_spec", "conv_dim", "ear_embedding", "ear_norm", "interaural",
     "embed_dim", "depth", "heads", "mlp_ratio", "pred_dim", "pred_depth", "pred_heads", "pos_embedding",
     "norm_first", "block_norm_eps", "ear_pool", "runtime",
 )
 
 
+# Binaural layouts (sets of ModelConfig fields; mono models ignore them). Every preset uses "spatial", chosen
+# by measurement (benchmarks/bench_spatial_stages.py; README, "Spatial hearing"): the first GroupNorm pools both
+# ears (the ILD survives), one CNN serves both ears (their features share one basis), and the interaural path
+# gives every token its frame's GCC-PHAT curve and ILDs. "reference" is the reference WavJEPA-Nat's layout.
+BINAURAL_LAYOUTS: dict[str, dict[str, Any]] = {
+    "spatial": {"ear_norm": "joint", "share_ear_encoders": True, "interaural": "gcc_ild"},
+    "reference": {"ear_norm": "per_ear", "share_ear_encoders": False, "interaural": "none"},
+}
+SPATIAL = BINAURAL_LAYOUTS["spatial"]
+
 PRESETS: dict[str, ModelConfig] = {
     # Trains a few hundred steps on a 2-core CPU in minutes; same 6-layer stride-160 conv stack.
     "tiny": ModelConfig(
+        **SPATIAL,
         conv_dim=64,
         embed_dim=128,
         depth=3,
@@ -168,6 +184,7 @@ PRESETS: dict[str, ModelConfig] = {
         ema_ramp_steps=500,
     ),
     "small": ModelConfig(
+        **SPATIAL,
         conv_dim=256,
         embed_dim=384,
         depth=6,
@@ -181,8 +198,9 @@ PRESETS: dict[str, ModelConfig] = {
         total_steps=100_000,
         ema_ramp_steps=30_000,
     ),
-    "base": ModelConfig(),  # the paper's model
-    "large": ModelConfig(embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12, pred_heads=16),
+    "base": ModelConfig(**SPATIAL),  # the paper's sizes
+    "large": ModelConfig(**SPATIAL, embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12,
+                         pred_heads=16),
 }
 
 

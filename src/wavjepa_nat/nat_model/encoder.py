@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.config import ModelConfig
+from wavjepa_nat.nat_model.interaural import InterauralCues
 from wavjepa_nat.nat_model.transformer import Transformer, init_weights
 
 ConvSpec = Sequence[tuple[int, int]]
@@ -195,6 +196,10 @@ class Encoder(nn.Module):
         self.frontends = nn.ModuleList(
             FrameEmbed(cfg.conv_spec, cfg.conv_dim, cfg.embed_dim) for _ in range(n_front)
         )
+        self.interaural = None
+        if cfg.interaural != "none" and cfg.channels == 2:
+            self.interaural = InterauralCues(cfg.embed_dim, self.receptive_field, self.hop_samples, cfg.fs)
+            init_weights(self.interaural.proj)
         self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding, cfg.pos_embedding)
         self.transformer = Transformer(cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.norm_first,
                                        cfg.block_norm_eps)
@@ -228,6 +233,8 @@ class Encoder(nn.Module):
         else:
             x = torch.stack([f(audio[:, c]) for c, f in enumerate(self.frontends)], dim=1)
         T = x.shape[2]
+        if self.interaural is not None:  # the frame's interaural cues, on both ears' tokens
+            x = x + self.interaural(audio, T)[:, None].to(x.dtype)
         x = x.reshape(B, C * T, self.embed_dim)
         # fp32 positions: under bf16 autocast the sum (the residual stream) stays fp32, so small
         # low-frequency position differences are not rounded away.

@@ -1,0 +1,67 @@
+"""Interaural cues per frame: the binaural encoder's explicit spatial path (ModelConfig.interaural="gcc_ild").
+
+Per conv frame t (the same grid: window = the conv stack's receptive field, hop = its total stride, so
+frame t covers the samples the conv frame t sees), from the two ears' waveforms:
+
+- GCC-PHAT over lags -max_lag..max_lag (1 ms each side at 16 kHz: +-16 samples): the inverse FFT of the
+  phase-transformed cross-spectrum X_R conj(X_L) of the Hann-windowed frame (positive lag = the right ear
+  lags = a source on the left);
+- ILD per band: 10 log10 of the left over the right energy in `n_bands` mel bands (dB / 10).
+
+A linear map of these (2 * max_lag + 1 + n_bands values) to embed_dim is added to both ears' tokens of the
+frame. Why: the conv stacks see one ear each, at 10 ms frames, so no single filter compares the ears, and a
+clip embedding (the mean over frames) cannot hold an interaural time difference (a phase relation between
+the ears) linearly; the first GroupNorm per ear also divides out each ear's level (the ILD). Measured in
+benchmarks/bench_spatial_stages.py (README, "Spatial hearing").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _mel_bands(n_bands: int, n_fft: int, fs: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular HTK-mel filters (n_bands, n_fft // 2 + 1), as robustness/baseline.py's mel_filterbank."""
+    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731
+    edges = 700.0 * (10.0 ** (np.linspace(mel(fmin), mel(fmax), n_bands + 2) / 2595.0) - 1.0)
+    hz = np.arange(n_fft // 2 + 1) * fs / n_fft
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return np.maximum(0.0, np.minimum((hz - lo) / (mid - lo), (hi - hz) / (hi - mid))).astype(np.float32)
+
+
+class InterauralCues(nn.Module):
+    """(B, 2, S) waveform -> (B, T, embed_dim): per-frame GCC-PHAT curve and per-band ILD, projected."""
+
+    def __init__(self, embed_dim: int, window: int, hop: int, fs: int, max_itd_ms: float = 1.0,
+                 n_bands: int = 16) -> None:
+        super().__init__()
+        self.window, self.hop = int(window), int(hop)
+        self.n_fft = 2 ** math.ceil(math.log2(2 * self.window))  # zero-padded: no circular wrap of the lags
+        self.max_lag = max(1, round(max_itd_ms * fs / 1000.0))
+        fb = _mel_bands(n_bands, self.n_fft, fs, 50.0, fs / 2.0)
+        self.register_buffer("fbank", torch.from_numpy(np.ascontiguousarray(fb)), persistent=False)
+        self.register_buffer("hann", torch.hann_window(self.window, periodic=False), persistent=False)
+        self.n_features = 2 * self.max_lag + 1 + n_bands
+        self.proj = nn.Linear(self.n_features, embed_dim)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, 2, S) -> (B, T, n_features) float32, T = 1 + (S - window) // hop."""
+        x = audio.float().unfold(-1, self.window, self.hop) * self.hann  # (B, 2, T, window)
+        spec = torch.fft.rfft(x, n=self.n_fft)
+        cross = spec[:, 1] * spec[:, 0].conj()
+        phat = cross / cross.abs().clamp_min(1e-8)
+        cc = torch.fft.irfft(phat, n=self.n_fft)  # (B, T, n_fft), lag k at index k mod n_fft
+        cc = torch.cat([cc[..., -self.max_lag :], cc[..., : self.max_lag + 1]], dim=-1)
+        power = spec.real**2 + spec.imag**2  # (B, 2, T, bins)
+        band = torch.einsum("mf,bctf->bctm", self.fbank, power)
+        floor = 1e-6 * band.mean(dim=(1, 2, 3), keepdim=True) + 1e-12  # silence: ILD -> 0, not noise
+        ild = torch.log10((band[:, 0] + floor[:, 0]) / (band[:, 1] + floor[:, 0]))  # dB / 10
+        return torch.cat([cc, ild], dim=-1)
+
+    def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(B, 2, S) -> (B, n_frames, embed_dim); frames beyond the conv stack's count are dropped."""
+        return self.proj(self.features(audio)[:, :n_frames])
