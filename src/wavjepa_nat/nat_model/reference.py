@@ -380,6 +380,7 @@ def reference_config(ref: ReferenceWeights) -> tuple[ModelConfig, dict]:
         conv_spec=conv_spec,
         conv_dim=conv_dim,
         ear_norm="per_ear",
+        interaural="none",  # the reference has no interaural path (the presets' "spatial" layout does)
         embed_dim=width,
         depth=depth,
         heads=heads,
