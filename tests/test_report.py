@@ -223,7 +223,7 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
         r = by_label[label]
         want = [label, "accuracy", f"{score:.3f} [{ci.low:.3f}, {ci.high:.3f}]", f"{score - acc['clean']:.3f}",
                 f"{drift[label]:.4f} [{r.drift_ci[0]:.4f}, {r.drift_ci[1]:.4f}]", "N/A", str(n_test),
-                f"{r.seconds:.1f}"]
+                f"{r.seconds:.2f}"]
         assert md[label] == want and page[label] == want
         assert r.score == pytest.approx(score)
         assert r.score_ci == pytest.approx((ci.low, ci.high), abs=1e-9)

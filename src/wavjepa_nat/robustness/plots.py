@@ -93,7 +93,7 @@ def _line_plot(rows, path: Path, title: str, value: str, condition: str, key: Ca
                 ax.axhline(v, color=colors[r.model], linestyle="--", linewidth=1, alpha=0.8)
                 ci = _ci(r, value)
                 if ci is not None:
-                    ax.axhspan(ci[0], ci[1], color=colors[r.model], alpha=0.08, linewidth=0)
+                    ax.axhspan(ci[0], ci[1], color=colors[r.model], alpha=0.04, linewidth=0)
         if tick:
             ax.set_xticks(range(len(keys)), [tick(k) for k in keys])
     return path

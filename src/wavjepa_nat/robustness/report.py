@@ -119,7 +119,8 @@ class Report:
     title: str
     summary: list[str]  # one sentence per model (and task): its loss under noise and under reverberation
     comparison: Table  # conditions x models, score [95 % CI]
-    tests: Table | None  # paired tests between models over the same clips
+    significant: list[str]  # the differences between models that a paired test calls significant
+    tests: Table | None  # every paired test between models over the same clips
     main_plots: list[Plot]  # score vs SNR, score vs RT60
     models: Table | None  # kind, source, sample rate, embedding size, input, cost
     problems: list[str]  # models that failed during the sweep
@@ -158,7 +159,7 @@ def _table_cells(r: ResultRow) -> list[str]:
         _with_ci(r.clean_cosine, r.drift_ci, 4),
         _with_ci(r.loc_error_deg, r.loc_ci, 1, none="N/A" if r.model_channels == 1 else ""),
         str(r.n_clips),
-        _fmt(r.seconds, 1),
+        _fmt(r.seconds, 2),
     ]
 
 
@@ -197,6 +198,26 @@ def _worst(group: list[ResultRow], kind: str) -> tuple[ResultRow | None, float |
     return min(axis, key=lambda r: r.drop_vs_clean), sum(r.drop_vs_clean for r in axis) / len(axis)
 
 
+def _loss_text(loss: float, verb: bool = True) -> str:
+    """'loses 0.120' / 'gains 0.010' / 'loses nothing' (verb=False: '0.120', 'a gain of 0.010', 'nothing')."""
+    if abs(loss) < 5e-4:
+        return "loses nothing" if verb else "nothing"
+    if loss > 0:
+        return f"loses {loss:.3f}" if verb else f"{loss:.3f}"
+    return f"gains {-loss:.3f}" if verb else f"a gain of {-loss:.3f}"
+
+
+def significant_differences(tests: Sequence[dict]) -> list[str]:
+    """'SNR 0 dB, accuracy: A > B (McNemar exact, p = 0.003)' for each significant paired test."""
+    out = []
+    for t in tests:
+        if t.get("significant") and t.get("better"):
+            worse = t["b"] if t["better"] == t["a"] else t["a"]
+            out.append(f"{t.get('condition', '')}, {t.get('measure', '')}: {t['better']} better than {worse} "
+                       f"({t.get('test', '')}, p = {t['p']:.3g})")
+    return out
+
+
 def summary_sentences(rows: Sequence[ResultRow]) -> list[str]:
     """One sentence per model (and task, metric): clean score, its worst and mean loss under noise and
     under reverberation (as score differences, negative = worse)."""
@@ -216,9 +237,8 @@ def summary_sentences(rows: Sequence[ResultRow]) -> list[str]:
             worst, mean = _worst(group, kind)
             if worst is None:
                 continue
-            loss = -worst.drop_vs_clean
-            parts.append(f"under {axis} it loses {loss:.3f} at worst ({worst.cond.label}) and {-mean:.3f} "
-                         "on average")
+            parts.append(f"under {axis} it {_loss_text(-worst.drop_vs_clean)} at worst ({worst.cond.label}) "
+                         f"and {_loss_text(-mean, verb=False)} on average")
         tail = "; ".join(parts) if parts else "no noise or reverberation conditions were run"
         out.append(f"{model}{where}: {metric} {_with_ci(clean.score, clean.score_ci)} clean; {tail}.")
     return out
@@ -323,6 +343,7 @@ def build_report(rows: Sequence[ResultRow], setup: dict, plots: Sequence[tuple[s
         title=title,
         summary=summary_sentences(rows),
         comparison=Table(*comparison_table(rows), "comparison"),
+        significant=significant_differences(tests),
         tests=tests_table(tests),
         main_plots=[plot(c, p) for c, p in plots if _is_main_plot(p)],
         models=models_table(setup, rows),
