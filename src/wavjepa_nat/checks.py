@@ -18,6 +18,7 @@ from pathlib import Path
 from wavjepa_nat.errors import InputError
 
 GIB = 1024**3
+MAX_SNR_DB = 100.0  # |SNR| beyond any recording's dynamic range (noise below 16-bit resolution, or no signal)
 
 
 def gib(n_bytes: float) -> str:

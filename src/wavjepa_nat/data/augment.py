@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from wavjepa_nat.checks import MAX_SNR_DB
 from wavjepa_nat.data.crops import take_crops
 from wavjepa_nat.dsp import (
     convolve,
@@ -40,7 +41,6 @@ from wavjepa_nat.dsp import (
 )
 from wavjepa_nat.errors import InputError
 
-MAX_SNR_DB = 100.0  # beyond any recording's dynamic range: noise below 16-bit resolution, or no signal
 NOISE_MODES = ("bed", "sources")
 AUGMENT_ON = ("cpu", "gpu")  # where the arithmetic runs: DataLoader workers, or the device after transfer
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wavjepa_nat.checks import check_memory, check_output_dir, check_output_file
-from wavjepa_nat.data.augment import MAX_SNR_DB, AugmentConfig, Augmenter, render_wet
+from wavjepa_nat.checks import MAX_SNR_DB, check_memory, check_output_dir, check_output_file
+from wavjepa_nat.data.augment import AugmentConfig, Augmenter, render_wet
 from wavjepa_nat.dsp import set_rms_db
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.config import SPLITS

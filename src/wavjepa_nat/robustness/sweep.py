@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wavjepa_nat.checks import MAX_SNR_DB, check_output_dir, check_torch_device
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import (
@@ -93,6 +94,9 @@ class SweepConfig:
         self.snr_db = parse_snr(self.snr_db) if isinstance(self.snr_db, str) else [float(s) for s in self.snr_db]
         if not all(math.isfinite(s) for s in self.snr_db):
             raise InputError(f"--snr: SNRs must be finite numbers, got {self.snr_db}")
+        if any(abs(s) > MAX_SNR_DB for s in self.snr_db):
+            raise InputError(f"--snr: SNRs must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, "
+                             f"got {self.snr_db}")
         if isinstance(self.rt60_bins, str):
             auto = self.rt60_bins.strip().lower() == "auto"
             self.rt60_bins = "auto" if auto else parse_rt60_bins(self.rt60_bins)
@@ -101,8 +105,10 @@ class SweepConfig:
             if any(not 0 <= lo < hi for lo, hi in self.rt60_bins):
                 raise InputError(f"--rt60: each bin needs 0 <= LO < HI, got {self.rt60_bins}")
         check_probe_train(self.probe_train)
-        if not self.clip_seconds > 0:
-            raise InputError(f"--clip-seconds must be positive, got {self.clip_seconds}")
+        if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
+            raise InputError(f"--clip-seconds must be a positive number, got {self.clip_seconds}")
+        if self.seed < 0:
+            raise InputError(f"--seed must be 0 or more, got {self.seed}")
         if self.max_clips_per_class is not None and self.max_clips_per_class < 1:
             raise InputError(f"--max-clips-per-class must be at least 1, got {self.max_clips_per_class}")
         if self.batch_size < 1:
@@ -294,13 +300,14 @@ def run_sweep(
     cfg = config or SweepConfig()
     notes: list[str] = []
     check_models(models)
+    check_torch_device(cfg.device, "--device")
+    if out_dir is not None:  # before the sweep, not when its report is written
+        check_output_dir(out_dir, "--out")
     rir = bank if isinstance(bank, RIRBank) else RIRBank(bank)
     test_measured = rir.rt60()[rir.select(split="test")]
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=_resolve_bins(cfg.rt60_bins, test_measured, notes))
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {cfg.device}: CUDA is not available on this machine")
     test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
     train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
     embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)  # HEAR modules checked here
