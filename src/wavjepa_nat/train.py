@@ -28,7 +28,8 @@ import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from wavjepa_nat.data.sources import open_source
+from wavjepa_nat.checks import check_memory, check_output_dir
+from wavjepa_nat.data.sources import check_readable, open_source
 from wavjepa_nat.data.stream import TrainingData
 from wavjepa_nat.errors import InputError, warn
 from wavjepa_nat.nat_model import MaskCollator, ModelConfig
@@ -127,11 +128,36 @@ class _StepProgressBar(RichProgressBar):
         return "train steps"
 
 
+def _check_hardware(cfg: TrainConfig) -> None:
+    """--accelerator and --devices against this machine, before anything is read or written."""
+    wants_gpu = cfg.accelerator in ("gpu", "cuda")
+    if wants_gpu and not torch.cuda.is_available():
+        raise InputError(f"--accelerator {cfg.accelerator}: no CUDA GPU is available on this machine")
+    if cfg.devices == "auto":
+        return
+    on_gpu = wants_gpu or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    have = torch.cuda.device_count() if on_gpu else os.cpu_count() or 1
+    if cfg.accelerator in ("auto", "cpu", "gpu", "cuda") and int(cfg.devices) > have:
+        kind = "GPU" if on_gpu else "CPU core"
+        raise InputError(f"--devices {cfg.devices}: this machine has {have} {kind}(s)")
+
+
+def _check_batch_memory(cfg: TrainConfig, model_cfg: ModelConfig) -> None:
+    """One step's clips and crops (in each DataLoader worker, and the one being trained on) fit in memory."""
+    clip = round(cfg.clip_seconds * model_cfg.fs)
+    per_clip = 4 * cfg.channels * (8 * clip + 3 * cfg.n_crops * model_cfg.crop_samples)  # float32, renderings
+    check_memory((1 + cfg.num_workers) * cfg.batch_clips * per_clip,
+                 f"a batch of --batch-clips {cfg.batch_clips} x --clip-seconds {cfg.clip_seconds:g} s "
+                 f"({cfg.n_crops} crops each, {1 + cfg.num_workers} batches in flight)",
+                 "use a smaller --batch-clips, --clip-seconds or --num-workers")
+
+
 def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None) -> Path:
     """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning
     callbacks."""
-    out = Path(cfg.out)
+    out = check_output_dir(cfg.out, "--out")
     last = out / "last.ckpt"
+    _check_hardware(cfg)
     resume_from, saved_model = _resume_point(cfg, out)
     # A resumed run keeps the model config it was started with (its schedule included).
     model_cfg = ModelConfig.from_dict(saved_model) if saved_model else cfg.model_config()
@@ -144,7 +170,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         raise InputError(f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
                          f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)")
     clip_cfg, aug_cfg = cfg.clip_config(model_cfg.fs), cfg.augment_config(model_cfg.crop_samples)
+    _check_batch_memory(cfg, model_cfg)
     source = open_source(cfg.data, shuffle=True, seed=cfg.seed, repeat=True)  # InputError if missing or empty
+    check_readable(source, cfg.data)
     # Checks the bank (sample rate, train-split scenes) before anything is written.
     data = TrainingData(source, cfg.bank or None, clip_cfg, aug_cfg, cfg.batch_clips, cfg.num_workers,
                         masks=MaskCollator(model_cfg, seed=cfg.seed).masks, augment_on=cfg.augment_on)

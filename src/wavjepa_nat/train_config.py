@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -15,6 +17,29 @@ import yaml
 
 from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig
 from wavjepa_nat.errors import InputError
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# Lightning's precision strings (lightning.fabric.connector), and auto: bf16-mixed on GPU, 32-true on CPU.
+PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
+              "64-true", "64", "transformer-engine", "transformer-engine-float16")
+_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
+               tuple: "a LO..HI pair of numbers", dict: "a mapping"}
+
+
+def _is_optional(kind) -> bool:
+    return typing.get_origin(kind) in (typing.Union, types.UnionType)
+
+
+def _has_type(value, base) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is int:
+        return number and float(value).is_integer() and isinstance(value, int)
+    if base is float:
+        return number
+    if base is tuple:
+        return isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return isinstance(value, base)
 
 
 def _opt(default, help: str, flag: str | None = None, **kw):
@@ -70,6 +95,7 @@ class TrainConfig:
                                        "schedule.")
 
     def __post_init__(self) -> None:
+        self._check_types()
         self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
         if not str(self.data).strip():
             raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
@@ -95,9 +121,34 @@ class TrainConfig:
             raise InputError(f"--augment-on must be one of {', '.join(AUGMENT_ON)}, got '{self.augment_on}'")
         if self.devices != "auto" and not (str(self.devices).isdigit() and int(self.devices) >= 1):
             raise InputError(f"--devices must be 'auto' or a number >= 1, got '{self.devices}'")
+        if self.accelerator not in ACCELERATORS:
+            raise InputError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, "
+                             f"got '{self.accelerator}'")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        if self.channels not in (1, 2):
+            raise InputError(f"--channels must be 1 (mono WavJEPA) or 2 (binaural WavJEPA-Nat), "
+                             f"got {self.channels}")
         if not isinstance(self.model_overrides, dict):
             raise InputError(f"model_overrides must be a mapping, got {self.model_overrides!r}")
         self.augment_config(crop_samples=1)  # the augmentation's own checks (clean ratio, SNR, channels)
+
+    def _check_types(self) -> None:
+        """Each option has its field's type (a YAML file can hold anything): one line naming the option."""
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value, kind = getattr(self, f.name), hints[f.name]
+            optional = _is_optional(kind)
+            if value is None and optional:
+                continue
+            kind = next(k for k in typing.get_args(kind) if k is not type(None)) if optional else kind
+            base = typing.get_origin(kind) or kind
+            if base is str and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)  # devices: 2, precision: 32 in YAML
+                setattr(self, f.name, value)
+            if not _has_type(value, base):
+                flag = f"--{f.name.replace('_', '-')} ({f.name})" if f.metadata.get("cli", True) else f.name
+                raise InputError(f"{flag} must be {_TYPE_WORDS.get(base, base.__name__)}, got {value!r}")
 
     @classmethod
     def from_sources(cls, yaml_path: str | None, flags: dict) -> TrainConfig:
