@@ -1,9 +1,11 @@
 """Per-scene CRC32 checksums, stored in a bank so that `bank verify` catches any changed byte.
 
-    checksums/brir        (N,) uint32   CRC32 of row i of `brir` (its little-endian float32 bytes)
+    checksums/brir        (N,) uint32   CRC32 of row i of `brir` (its little-endian bytes in the stored dtype:
+                                        float32 in format 1, float16 in format 2; unwritten chunks read as 0)
     checksums/noise_brir  (N,) uint32   ... of row i of `noise_brir` (all M slots, used or not)
     checksums/noise_bed   (N,) uint32   ... of row i of `noise_bed`
-    checksums/meta        (N,) uint32   ... of scene_index[i] and every meta/<name>[i], in META_COLUMNS order
+    checksums/meta        (N,) uint32   ... of scene_index[i] and every meta/<name>[i] the file has, in
+                                        META_COLUMNS order
 
 Banks written before checksums were stored have no `checksums` group; they still open, and
 `bank verify` says it cannot check their bytes without re-simulating.
@@ -26,8 +28,20 @@ ALGORITHM = "crc32"
 
 
 def array_crc(row: np.ndarray) -> int:
-    """CRC32 of an array's values as little-endian float32 bytes."""
-    return zlib.crc32(np.ascontiguousarray(row, dtype="<f4").tobytes())
+    """CRC32 of an array's values as little-endian bytes of its own float dtype (float32 or float16)."""
+    row = np.asarray(row)
+    dtype = row.dtype if row.dtype.kind == "f" else np.dtype(np.float32)
+    return zlib.crc32(np.ascontiguousarray(row, dtype=dtype.newbyteorder("<")).tobytes())
+
+
+def array_crcs(d: h5py.Dataset, block: int = 8) -> np.ndarray:
+    """array_crc of every row of a dataset, read a few rows at a time."""
+    out = np.zeros(d.shape[0], np.uint32)
+    for a in range(0, d.shape[0], block):
+        rows = d[a: a + block]
+        for k, row in enumerate(rows):
+            out[a + k] = array_crc(row)
+    return out
 
 
 def _value_bytes(value, dtype: np.dtype) -> bytes:
@@ -41,7 +55,8 @@ def meta_crcs(f: h5py.File, start: int = 0, stop: int | None = None) -> np.ndarr
     """CRC32 of each scene's metadata (its scene_index and its row of every meta column)."""
     stop = len(f["scene_index"]) if stop is None else stop
     columns = [(f["scene_index"][start:stop], f["scene_index"].dtype)]
-    columns += [(f["meta"][name][start:stop], f["meta"][name].dtype) for name in META_COLUMNS]
+    names = [name for name in META_COLUMNS if name in f["meta"]]  # a format-1 bank has fewer columns
+    columns += [(f["meta"][name][start:stop], f["meta"][name].dtype) for name in names]
     out = np.zeros(stop - start, np.uint32)
     for k in range(stop - start):
         crc = 0
@@ -75,10 +90,12 @@ def compute(f: h5py.File, progress=None) -> dict[str, np.ndarray]:
     """Checksums of every scene of an open bank-shaped file, read row by row (memory: one scene)."""
     n = len(f["scene_index"])
     crcs = {name: np.zeros(n, np.uint32) for name in ARRAYS}
-    for i in range(n):
-        for name in ARRAYS:
-            crcs[name][i] = array_crc(f[name][i])
+    datasets = {name: f[name] for name in ARRAYS}
+    for a in range(0, n, 8):  # memory: a few scenes
+        for name, d in datasets.items():
+            for k, row in enumerate(d[a: a + 8]):
+                crcs[name][a + k] = array_crc(row)
         if progress:
-            progress(1)
+            progress(min(8, n - a))
     crcs["meta"] = meta_crcs(f)
     return crcs

@@ -4,7 +4,9 @@ Metadata (a few numbers per scene) is read into memory at once; audio arrays are
 demand. The HDF5 handle is opened lazily and reopened in a new process, so a bank object
 can be handed to DataLoader workers (fork or spawn) and each worker reads on its own.
 The training hot path (noise_bed, brir_head) reads rows of raw, uncompressed chunks as views
-of the memory-mapped file: no HDF5 call and no copy out of the page cache.
+of the memory-mapped file where it can: no HDF5 call and no copy out of the page cache.
+Both bank formats open (schema.py): format 2 stores responses in float16 up to their decay floor,
+and the reader gives them back as float32 at their full length (noise_bed: the stored float16 view).
 """
 
 from __future__ import annotations
@@ -18,7 +20,21 @@ import h5py
 import numpy as np
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.rir_bank.schema import FORMAT, META_COLUMNS, attrs_dict, read_config
+from wavjepa_nat.rir_bank.schema import (
+    FORMAT,
+    META_COLUMNS,
+    NAN_COLUMNS,
+    SCHEMA_VERSIONS,
+    attrs_dict,
+    decode_response,
+    read_config,
+)
+
+# Per-scene measures that select() and measure() know, by name -> (meta column, band index or None).
+BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)
+MEASURES = {"t_mid": ("rt60_measured", None), "t30": ("rt60_broadband", None), "edt": ("edt", None),
+            "c50": ("c50_db", None), "drr": ("drr_db", None)} | {
+    f"t30_{hz}": ("t30_band", b) for b, hz in enumerate(BANDS_HZ)}
 
 
 @dataclass
@@ -47,7 +63,11 @@ class RIRBank:
                 except (ValueError, TypeError, KeyError) as err:  # InputError is a ValueError too
                     why = str(err).splitlines()[0] if str(err) else type(err).__name__
                     raise InputError(f"{self.path}: the stored scene config is damaged ({why})") from None
-                self.meta = {name: f["meta"][name][()] for name in META_COLUMNS}
+                self.version = int(self.attrs.get("schema_version", 1))
+                if self.version not in SCHEMA_VERSIONS:
+                    raise InputError(f"{self.path} is a bank of format {self.version}, which this version "
+                                     f"of wavjepa-nat cannot read (it reads {SCHEMA_VERSIONS}); upgrade it")
+                self.meta = {name: f["meta"][name][()] for name in META_COLUMNS if name in f["meta"]}
         except (OSError, KeyError) as err:
             raise InputError(f"{self.path} is not a readable HDF5 file or misses bank data ({err})") from None
         self._check_attrs()
@@ -56,6 +76,7 @@ class RIRBank:
         self.fs = int(self.attrs["fs"])
         self.brir_length = int(self.attrs["brir_length"])
         self.noise_bed_length = int(self.attrs["noise_bed_length"])
+        self._fill_missing_columns()
         self._file = None
         self._pid = None
         self._ds = None
@@ -71,12 +92,27 @@ class RIRBank:
         n = len(self.meta["scene_index"])
         lengths = {name: len(col) for name, col in self.meta.items() if len(col) != n}
         for name, col in self.meta.items():  # noise columns are NaN-padded; every other number is finite
-            if not name.startswith("noise_") and col.dtype.kind == "f" and not np.isfinite(col).all():
+            if (not name.startswith("noise_") and name not in NAN_COLUMNS and col.dtype.kind == "f"
+                    and not np.isfinite(col).all()):
                 rows = np.unique(np.nonzero(~np.isfinite(col))[0])
                 wrong.append(f"meta/{name} is not finite for scene(s) {', '.join(map(str, rows[:5]))}")
         if wrong or lengths:
             raise InputError(f"{self.path} is damaged: " + "; ".join(
                 wrong + [f"meta/{k} has {v} rows, not {n}" for k, v in lengths.items()]))
+
+    def _fill_missing_columns(self) -> None:
+        """Columns an older bank lacks: measures NaN; storage columns as format 1 stores (all, x 1)."""
+        n = len(self.meta["scene_index"])
+        for name, (shape, _) in META_COLUMNS.items():
+            if name in self.meta:
+                continue
+            if name in ("brir_taps", "noise_brir_taps"):
+                self.meta[name] = np.full(n, self.brir_length, np.int64)
+            elif name.endswith("_scale"):
+                self.meta[name] = np.ones(n)
+            else:
+                shape = tuple(int(self.attrs["max_noise_sources"]) if d == "M" else d for d in shape)
+                self.meta[name] = np.full((n, *shape), np.nan)
 
     # -- lazy, per-process file handle -------------------------------------------------------
     def _h5(self) -> h5py.File:
@@ -108,12 +144,13 @@ class RIRBank:
         self._file, self._map = None, None
 
     def _row_offset(self, name: str, i: int) -> int:
-        """Byte offset in the file of row i of a dataset stored as raw little-endian float32 (one uncompressed
-        chunk per row, as simulate-rirs writes banks, or a contiguous dataset); -1 when it is not."""
+        """Byte offset in the file of row i of a dataset stored as raw little-endian float32 or float16 (one
+        uncompressed chunk per row, as simulate-rirs writes noise beds and format-1 BRIRs, or a contiguous
+        dataset); -1 when it is not."""
         d = self._ds[name]
-        row_bytes = 4 * int(np.prod(d.shape[1:]))
+        row_bytes = d.dtype.itemsize * int(np.prod(d.shape[1:]))
         try:
-            if (d.dtype != np.dtype("<f4") or d.id.get_create_plist().get_nfilters()
+            if (d.dtype not in (np.dtype("<f4"), np.dtype("<f2")) or d.id.get_create_plist().get_nfilters()
                     or self._file.userblock_size or not 0 <= i < d.shape[0]):
                 return -1
             if d.chunks is None:
@@ -128,9 +165,9 @@ class RIRBank:
             if offset is None or offset + row_bytes > len(self._map):
                 return -1
             # The first and last samples must match an HDF5 read: a guard against any layout surprise.
-            row = self._map[offset : offset + row_bytes].view("<f4").reshape(d.shape[1:])
+            row = self._map[offset : offset + row_bytes].view(d.dtype).reshape(d.shape[1:])
             ends = (..., slice(0, 1)), (..., slice(-1, None))
-            same = all(np.array_equal(row[e].view(np.uint32), d[(i, *e)].view(np.uint32)) for e in ends)
+            same = all(np.array_equal(row[e], d[(i, *e)], equal_nan=True) for e in ends)
             return offset if same else -1
         except (AttributeError, RuntimeError, ValueError, KeyError):  # an old HDF5 / h5py: read through HDF5
             return -1
@@ -145,10 +182,22 @@ class RIRBank:
             offset = self._row_offsets[(name, i)] = self._row_offset(name, i)
         if offset < 0:
             return None
-        shape = self._ds[name].shape[1:]
-        return self._map[offset : offset + 4 * int(np.prod(shape))].view("<f4").reshape(shape)
+        d = self._ds[name]
+        size = d.dtype.itemsize * int(np.prod(d.shape[1:]))
+        return self._map[offset : offset + size].view(d.dtype).reshape(d.shape[1:])
 
-    # -- access ------------------------------------------------------------------------------
+    def _decoded(self, name: str, i: int, n: int | None = None) -> np.ndarray:
+        """Scene i's brir (2, n) or noise_brir (n_noise, 2, n) as float32 (n: the full length by default);
+        format 2: only the samples up to the response's stored end are read."""
+        d = self._dataset(name)
+        n = self.brir_length if n is None else n
+        lead = () if name == "brir" else (slice(0, int(self.meta["n_noise"][i])),)
+        if self.version < 2:
+            return d[(i, *lead, ..., slice(0, n))]
+        taps = min(int(self.meta[f"{name}_taps"][i]), n)
+        stored = d[(i, *lead, ..., slice(0, max(taps, 1)))][..., :taps]
+        return decode_response(stored, float(self.meta[f"{name}_scale"][i]), n)
+
     def __len__(self) -> int:
         return len(self.meta["scene_index"])
 
@@ -167,54 +216,77 @@ class RIRBank:
         if not -len(self) <= i < len(self):
             raise IndexError(f"scene {i} out of range for a bank of {len(self)}")
         i %= len(self)
-        f = self._h5()
-        n = int(self.meta["n_noise"][i])
-        return BankScene(i, f["brir"][i], f["noise_brir"][i, :n], f["noise_bed"][i], self.scene_meta(i))
+        return BankScene(i, self._decoded("brir", i), self._decoded("noise_brir", i), self._bed_float32(i),
+                         self.scene_meta(i))
 
-    def _rows(self, name: str, indices) -> np.ndarray:
-        d = self._dataset(name)
-        if len(indices) == 1:
-            return d[int(indices[0])][None]  # the common case: no stacking copy
-        if len(indices) == 0:
-            return np.zeros((0, *d.shape[1:]), np.float32)
-        return np.stack([d[int(i)] for i in indices])
+    def _stack(self, rows: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        if len(rows) == 1:
+            return rows[0][None]  # the common case: no stacking copy
+        return np.stack(rows) if rows else np.zeros((0, *shape), np.float32)
 
     def brirs(self, indices) -> np.ndarray:
-        """Source BRIRs of several scenes (k, 2, L)."""
-        return self._rows("brir", indices)
+        """Source BRIRs of several scenes (k, 2, L) float32."""
+        return self._stack([self._decoded("brir", int(i)) for i in indices], (2, self.brir_length))
 
     def brir_head(self, i: int, n: int) -> np.ndarray:
-        """The first n samples of scene i's source BRIR (2, n), read-only: a view of the mapped file where
-        possible, else only those samples are read."""
-        row = self._mapped_row("brir", int(i))
-        return row[:, : int(n)] if row is not None else self._dataset("brir")[int(i), :, : int(n)]
+        """The first n samples of scene i's source BRIR (2, n) float32, read-only. Format 1: a view of the
+        mapped file where possible, else only those samples are read; format 2: only the stored samples
+        among them are read and decoded (zeros after the response's stored end)."""
+        i, n = int(i), int(n)
+        if self.version < 2:
+            row = self._mapped_row("brir", i)
+            return row[:, :n] if row is not None else self._dataset("brir")[i, :, :n]
+        return self._decoded("brir", i, n)
 
     def noise_bed(self, i: int) -> np.ndarray:
-        """Scene i's noise bed (2, B), read-only: a view of the mapped file (no copy) where possible."""
-        row = self._mapped_row("noise_bed", int(i))
-        return row if row is not None else self._dataset("noise_bed")[int(i)]
+        """Scene i's noise bed (2, B), read-only: a view of the mapped file (no copy) where possible. In the
+        stored dtype: float32 in format-1 banks, float16 in format-2 banks (cast the segment you use, not the
+        bed); a bed stored with a scale other than 1 (a non-default level) comes as a scaled float32 copy."""
+        i = int(i)
+        row = self._mapped_row("noise_bed", i)
+        row = row if row is not None else self._dataset("noise_bed")[i]
+        scale = float(self.meta["noise_bed_scale"][i])
+        return row if scale == 1.0 else np.multiply(row, np.float32(scale), dtype=np.float32)
+
+    def _bed_float32(self, i: int) -> np.ndarray:
+        return np.asarray(self.noise_bed(i), np.float32)
 
     def noise_beds(self, indices) -> np.ndarray:
-        """Noise beds of several scenes (k, 2, B)."""
-        return self._rows("noise_bed", indices)
+        """Noise beds of several scenes (k, 2, B) float32."""
+        return self._stack([np.array(self._bed_float32(int(i))) for i in indices], (2, self.noise_bed_length))
 
     def noise_brirs(self, i: int) -> np.ndarray:
-        return self._dataset("noise_brir")[int(i), : int(self.meta["n_noise"][i])]
+        """Scene i's noise-source BRIRs (n_noise, 2, L) float32."""
+        return self._decoded("noise_brir", int(i))
 
     def rt60(self) -> np.ndarray:
-        """Measured T_mid per scene, averaged over the ears: what sweeps bin by."""
-        return self.meta["rt60_measured"].mean(axis=1)
+        """Measured T_mid per scene, averaged over the ears: what sweeps bin by (see measure())."""
+        return self.measure("t_mid")
 
-    def select(self, split: str | None = None, rt60: tuple[float, float] | None = None) -> np.ndarray:
-        """Row indices of scenes in a split and/or a measured-RT60 interval [lo, hi)."""
+    def measure(self, name: str) -> np.ndarray:
+        """A measured acoustic quantity per scene, averaged over the ears (NaN where a bank lacks it):
+        t_mid (T_mid, s), t30 (broadband T30), t30_125 .. t30_8000 (octave-band T30), edt (s), c50 (dB),
+        drr (dB). Banks written before format 2 have only t_mid, t30 and drr."""
+        if name not in MEASURES:
+            raise InputError(f"unknown measure '{name}'; choose from {', '.join(MEASURES)}")
+        column, band = MEASURES[name]
+        values = self.meta[column] if band is None else self.meta[column][:, :, band]
+        return np.mean(values, axis=1)
+
+    def select(self, split: str | None = None, rt60: tuple[float, float] | None = None,
+               **ranges: tuple[float, float]) -> np.ndarray:
+        """Row indices of scenes in a split, a measured-RT60 (T_mid) interval [lo, hi), and intervals [lo, hi)
+        of any other measure (see measure()), e.g. select("test", t30_500=(0.3, 0.6), c50=(0, 10))."""
         keep = np.ones(len(self), dtype=bool)
         if split is not None:
             if split not in ("train", "val", "test"):
                 raise InputError(f"split must be train, val or test, got '{split}'")
             keep &= self.meta["split"] == split
         if rt60 is not None:
-            measured = self.rt60()
-            keep &= (measured >= rt60[0]) & (measured < rt60[1])
+            ranges = {"t_mid": rt60, **ranges}
+        for name, (lo, hi) in ranges.items():
+            measured = self.measure(name)
+            keep &= (measured >= lo) & (measured < hi)
         return np.nonzero(keep)[0]
 
     def __repr__(self) -> str:

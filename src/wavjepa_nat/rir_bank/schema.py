@@ -4,12 +4,24 @@
                  hrtf_name, hrtf_sha256, engine, seed, shard ("K/N"), n_scenes_total,
                  brir_length, noise_bed_length, max_noise_sources
     scene_index  (N,) int64    global scene index of each row (a shard holds a contiguous range)
+    meta/<name>  one column per metadata field (see META_COLUMNS)
+    checksums/<brir|noise_brir|noise_bed|meta>  (N,) uint32 CRC32 of each scene's stored bytes (checksums.py);
+                 absent in banks written before they were stored, which still open
+
+Format 2 (schema_version 2, written now): float16 after a power-of-two scale (meta/*_scale:
+stored * scale == the float32 array; 11 bits of relative precision per sample), and each response
+stored only until its remaining energy is below float32 resolution (dsp.trim_tail's -150 dB; its
+length in meta/*_taps): responses are chunked along time and chunks past that point are never
+written, so they take no space and read as zeros. Shapes are those of format 1:
+    brir         (N, 2, L)     float16, chunks (1, 2, TIME_CHUNK)
+    noise_brir   (N, M, 2, L)  float16, chunks (1, 1, 2, TIME_CHUNK)
+    noise_bed    (N, 2, B)     float16, one chunk per scene (stored * noise_bed_scale == bed)
+
+Format 1 (schema_version 1, still read): fixed lengths, float32, no scales:
     brir         (N, 2, L)     float32, row 0 = left ear; one chunk per scene
     noise_brir   (N, M, 2, L)  float32, the first meta/n_noise[i] slots are used
     noise_bed    (N, 2, B)     float32, binaural noise at the configured RMS level
-    meta/<name>  one column per metadata field (see META_COLUMNS)
-    checksums/<brir|noise_brir|noise_bed|meta>  (N,) uint32 CRC32 of each scene's bytes (checksums.py);
-                 absent in banks written before they were stored, which still open
+Columns a format-1 bank lacks read as NaN (measures) or as "stored as is" (taps = L, scales = 1).
 
 A file is a bank only when attrs["complete"] is True: files are written under another name
 and renamed at the very end, so a killed run never leaves a file that looks finished.
@@ -20,11 +32,13 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from wavjepa_nat import __version__
+from wavjepa_nat.dsp import mean_power, trim_tail
 from wavjepa_nat.scenes.config import SceneConfig
+from wavjepa_nat.version import package_version
 
 FORMAT = "wavjepa-nat-rir-bank"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # see the module docstring; 1 is still read
+SCHEMA_VERSIONS = (1, 2)
 N_BANDS = 7  # octave bands 125 Hz .. 8 kHz
 
 # name -> (per-scene shape, dtype); "M" stands for max_noise_sources. Strings are variable-length.
@@ -55,7 +69,21 @@ META_COLUMNS = {
     "noise_elevation_deg": (("M",), np.float64),
     "noise_distance_m": (("M",), np.float64),
     "noise_signals": ((), STR),
+    # Measures added with format 2 (NaN in older banks): per ear; t30_band per octave band 125 Hz .. 8 kHz.
+    "t30_band": ((2, N_BANDS), np.float64),
+    "edt": ((2,), np.float64),
+    "c50_db": ((2,), np.float64),
+    # How format 2 stores the arrays (see the docstring).
+    "brir_taps": ((), np.int64),
+    "brir_scale": ((), np.float64),
+    "noise_brir_taps": ((), np.int64),
+    "noise_brir_scale": ((), np.float64),
+    "noise_bed_scale": ((), np.float64),
 }
+NAN_COLUMNS = ("t30_band", "edt", "c50_db")  # NaN where not measurable (a band above fs / 2)
+STORAGE_COLUMNS = ("brir_taps", "brir_scale", "noise_brir_taps", "noise_brir_scale", "noise_bed_scale")
+STORED_DTYPE = np.float16
+TIME_CHUNK = 2048  # samples per chunk of a format-2 response: at most one part-filled chunk per response
 
 
 def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int], n_total: int) -> dict:
@@ -63,7 +91,7 @@ def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "fs": cfg.fs,
-        "package_version": __version__,
+        "package_version": package_version(),
         "config": cfg.to_json(),
         "hrtf_name": hrtf_name,
         "hrtf_sha256": hrtf_sha256,
@@ -77,21 +105,79 @@ def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[
     }
 
 
-def create_datasets(f: h5py.File, n: int, cfg: SceneConfig) -> None:
+def schema_version(f: h5py.File) -> int:
+    """The layout of a bank or part file (format 1 files have no stored version in their parts)."""
+    return int(f.attrs.get("schema_version", 1))
+
+
+def create_datasets(f: h5py.File, n: int, cfg: SceneConfig, version: int = SCHEMA_VERSION) -> None:
+    """The arrays and meta columns of n scenes, in format `version`."""
     m, L, B = cfg.noise_sources[1], cfg.brir_length, cfg.noise_bed_length
-    f.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
-    f.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
-    f.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
+    f.attrs["schema_version"] = version
+    if version == 1:
+        f.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
+        f.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
+        f.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
+    else:
+        c = min(TIME_CHUNK, L)
+        f.create_dataset("brir", (n, 2, L), STORED_DTYPE, chunks=(1, 2, c), fillvalue=0)
+        f.create_dataset("noise_brir", (n, m, 2, L), STORED_DTYPE, chunks=(1, 1, 2, c) if m else None,
+                         fillvalue=0)
+        f.create_dataset("noise_bed", (n, 2, B), STORED_DTYPE, chunks=(1, 2, B))
     group = f.create_group("meta")
     for name, (shape, dtype) in META_COLUMNS.items():
+        if version == 1 and (name in STORAGE_COLUMNS or name in ("t30_band", "edt", "c50_db")):
+            continue
         shape = tuple(m if s == "M" else s for s in shape)
         group.create_dataset(name, (n, *shape), dtype, fillvalue=np.nan if dtype is np.float64 else None)
+
+
+def _pow2_scale(value: float) -> float:
+    """The power of two at or above value (1 for silence): dividing by it is exact."""
+    return float(2.0 ** np.ceil(np.log2(value))) if value > 0 and np.isfinite(value) else 1.0
+
+
+def encode_response(h: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """A response (..., 2, L) -> (its float16 samples (..., 2, T) up to its decay floor, T, scale)."""
+    h = np.asarray(h, np.float32)
+    if h.size == 0:
+        return np.zeros(h.shape[:-1] + (0,), STORED_DTYPE), 0, 1.0
+    taps = trim_tail(h.reshape(-1, h.shape[-1])).shape[-1]
+    scale = _pow2_scale(float(np.max(np.abs(h))))
+    return (h[..., :taps] / np.float32(scale)).astype(STORED_DTYPE), taps, scale
+
+
+def decode_response(stored: np.ndarray, scale: float, length: int) -> np.ndarray:
+    """float16 samples (..., T) -> the response (..., length) float32, zero beyond T."""
+    out = np.zeros(stored.shape[:-1] + (length,), np.float32)
+    n = min(stored.shape[-1], length)
+    np.multiply(stored[..., :n], np.float32(scale), out=out[..., :n], dtype=np.float32)
+    return out
+
+
+def encode_bed(bed: np.ndarray) -> tuple[np.ndarray, float]:
+    """A noise bed (2, B) -> (float16 samples, scale): the scale, a power of two, puts the stored RMS within
+    a factor 2 of 2^-5 (where float16 keeps full precision for noise); 1 for the default -30 dBFS."""
+    bed = np.asarray(bed, np.float32)
+    rms = float(np.sqrt(mean_power(bed))) if bed.size else 0.0
+    scale = float(2.0 ** (np.round(np.log2(rms)) + 5)) if rms > 0 and np.isfinite(rms) else 1.0
+    return (bed if scale == 1.0 else bed / np.float32(scale)).astype(STORED_DTYPE), scale
+
+
+def encode_scene(scene) -> tuple[dict[str, np.ndarray], dict]:
+    """A SimulatedScene's arrays as format 2 stores them, and the storage columns of its metadata."""
+    brir, taps, scale = encode_response(scene.brir)
+    noise, noise_taps, noise_scale = encode_response(scene.noise_brirs)
+    bed, bed_scale = encode_bed(scene.noise_bed)
+    return ({"brir": brir, "noise_brir": noise, "noise_bed": bed},
+            {"brir_taps": taps, "brir_scale": scale, "noise_brir_taps": noise_taps,
+             "noise_brir_scale": noise_scale, "noise_bed_scale": bed_scale})
 
 
 def meta_row(meta: dict, max_noise: int) -> dict:
     """A scene's metadata as fixed-shape values for the columns (noise fields NaN-padded to M)."""
     row = {}
-    for name, (shape, dtype) in META_COLUMNS.items():
+    for name, (shape, _dtype) in META_COLUMNS.items():
         value = meta[name]
         if shape and shape[0] == "M":
             padded = np.full((max_noise, *shape[1:]), np.nan)

@@ -9,7 +9,16 @@ import numpy as np
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.reader import RIRBank
-from wavjepa_nat.rir_bank.schema import FORMAT, META_COLUMNS, SCHEMA_VERSION
+from wavjepa_nat.rir_bank.schema import (
+    FORMAT,
+    META_COLUMNS,
+    NAN_COLUMNS,
+    SCHEMA_VERSIONS,
+    STORED_DTYPE,
+    decode_response,
+    encode_bed,
+    encode_response,
+)
 from wavjepa_nat.scenes import SPLITS, Simulator
 
 ARRAYS = ("brir", "noise_brir", "noise_bed")
@@ -20,8 +29,10 @@ def check_schema(path) -> list[str]:
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             return [f"attrs: format is {f.attrs.get('format')!r}, not {FORMAT!r}"]
-        if int(f.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-            problems.append(f"attrs: schema_version {f.attrs.get('schema_version')} != {SCHEMA_VERSION}")
+        version = int(f.attrs.get("schema_version", -1))
+        if version not in SCHEMA_VERSIONS:
+            return problems + [f"attrs: schema_version {f.attrs.get('schema_version')} is not one of "
+                               f"{SCHEMA_VERSIONS}"]
         for key in ("fs", "config", "package_version", "hrtf_name", "hrtf_sha256", "seed", "complete"):
             if key not in f.attrs:
                 problems.append(f"attrs: missing '{key}'")
@@ -30,13 +41,18 @@ def check_schema(path) -> list[str]:
             return problems + [f"attrs or scene_index: missing one of {sizes} or scene_index"]
         n, L, B = len(f["scene_index"]), int(f.attrs["brir_length"]), int(f.attrs["noise_bed_length"])
         m = int(f.attrs["max_noise_sources"])
-        expected = {"brir": (n, 2, L), "noise_brir": (n, m, 2, L), "noise_bed": (n, 2, B)}
-        for name, shape in expected.items():
-            if name not in f or f[name].shape != shape or f[name].dtype != np.float32:
-                problems.append(f"{name}: expected float32 {shape}")
         for name in META_COLUMNS:
-            if f"meta/{name}" not in f or len(f["meta"][name]) != n:
+            optional = version < 2 and (name in NAN_COLUMNS or name.endswith(("_taps", "_scale")))
+            present = f"meta/{name}" in f
+            if (not present and not optional) or (present and len(f["meta"][name]) != n):
                 problems.append(f"meta/{name}: missing or wrong length")
+        if problems:
+            return problems
+        expected = {"brir": (n, 2, L), "noise_brir": (n, m, 2, L), "noise_bed": (n, 2, B)}
+        dtype = np.dtype(STORED_DTYPE if version >= 2 else np.float32)
+        for name, shape in expected.items():
+            if name not in f or f[name].shape != shape or f[name].dtype != dtype:
+                problems.append(f"{name}: expected {dtype} {shape}")
         if checksums.has_checksums(f):
             for name in checksums.NAMES:
                 d = f[checksums.GROUP].get(name)
@@ -55,7 +71,7 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
             notes.append("checksums: absent (a bank written before they were stored); changed bytes can only be "
                          "found by re-simulating (--n-check)")
         for i in range(len(bank)):
-            rows = {name: f[name][i] for name in ARRAYS}  # whole rows: every stored byte is checked
+            rows = {name: f[name][i] for name in ARRAYS}  # whole rows as stored: every stored byte checked
             for name, arr in rows.items():
                 if not np.all(np.isfinite(arr)):
                     problems.append(f"scene {i}: {name} has non-finite values")
@@ -64,6 +80,8 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
             if not np.any(rows["brir"]):
                 problems.append(f"scene {i}: brir is all zeros")
             for key, value in bank.scene_meta(i).items():
+                if key in NAN_COLUMNS:  # NaN where a band is above fs / 2 (or not fitted)
+                    continue
                 if isinstance(value, (float, np.ndarray)) and not np.all(np.isfinite(value)):
                     problems.append(f"scene {i}: meta {key} is not finite")
             if bank.meta["split"][i] not in SPLITS:
@@ -76,16 +94,30 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
     return problems
 
 
+def _as_stored(bank: RIRBank, fresh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fresh scene's arrays as the bank's format stores and reads them back (format 2: float16, cut)."""
+    if bank.version < 2:
+        return fresh.brir, fresh.noise_brirs, fresh.noise_bed
+    L = bank.brir_length
+    brir, _, scale = encode_response(fresh.brir)
+    noise, _, noise_scale = encode_response(fresh.noise_brirs)
+    bed, bed_scale = encode_bed(fresh.noise_bed)
+    return (decode_response(brir, scale, L), decode_response(noise, noise_scale, L),
+            np.asarray(bed, np.float32) * np.float32(bed_scale))
+
+
 def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-4) -> list[str]:
-    """Re-simulate a random sample of scenes and compare arrays (to rtol of each array's peak)."""
+    """Re-simulate a random sample of scenes and compare arrays (to rtol of each array's peak), after
+    storing them as the bank stores them."""
     problems = []
     rows = np.random.default_rng(seed).choice(len(bank), size=min(n_check, len(bank)), replace=False)
     simulator = Simulator(bank.config)
     for row in sorted(rows):
         stored = bank[row]
         fresh = simulator.simulate(int(stored.meta["scene_index"]))
-        for name, a, b in (("brir", stored.brir, fresh.brir), ("noise_brir", stored.noise_brirs, fresh.noise_brirs),
-                           ("noise_bed", stored.noise_bed, fresh.noise_bed)):
+        brir, noise_brirs, noise_bed = _as_stored(bank, fresh)
+        for name, a, b in (("brir", stored.brir, brir), ("noise_brir", stored.noise_brirs, noise_brirs),
+                           ("noise_bed", stored.noise_bed, noise_bed)):
             if a.shape != b.shape:
                 problems.append(f"scene {row}: {name} shape {a.shape} != re-simulated {b.shape}")
             elif a.size and np.max(np.abs(a - b)) > rtol * max(np.max(np.abs(b)), 1e-12):

@@ -34,7 +34,16 @@ import numpy as np
 from wavjepa_nat.checks import check_disk, check_memory, check_output_file, gib
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import checksums
-from wavjepa_nat.rir_bank.schema import META_COLUMNS, attrs_dict, bank_attrs, create_datasets, meta_row
+from wavjepa_nat.rir_bank.schema import (
+    META_COLUMNS,
+    SCHEMA_VERSION,
+    attrs_dict,
+    bank_attrs,
+    create_datasets,
+    encode_scene,
+    meta_row,
+    schema_version,
+)
 from wavjepa_nat.scenes import SceneConfig, Simulator
 
 BLOCK = 8  # scenes per part file
@@ -152,18 +161,36 @@ def _part_path(parts: Path, start: int, stop: int) -> Path:
 
 
 def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> None:
-    """Write simulated scenes into rows row0.. of an open bank-shaped file."""
+    """Write simulated scenes into rows row0.. of an open bank-shaped file, in the file's format (format 2:
+    each scene encoded by schema.encode_scene; only the samples up to each response's decay floor are
+    written, so the time chunks after it are never allocated)."""
+    version = schema_version(f)
+    rows = []
     for k, scene in enumerate(scenes):
         i = row0 + k
-        f["brir"][i] = scene.brir
-        if len(scene.noise_brirs):
-            f["noise_brir"][i, : len(scene.noise_brirs)] = scene.noise_brirs
-        f["noise_bed"][i] = scene.noise_bed
-    rows = [meta_row(s.meta, max_noise) for s in scenes]
+        n = len(scene.noise_brirs)
+        if version < 2:
+            f["brir"][i] = scene.brir
+            if n:
+                f["noise_brir"][i, :n] = scene.noise_brirs
+            f["noise_bed"][i] = scene.noise_bed
+            rows.append(meta_row(scene.meta, max_noise))
+            continue
+        arrays, storage = encode_scene(scene)
+        f["brir"][i, :, : storage["brir_taps"]] = arrays["brir"]
+        if n and storage["noise_brir_taps"]:
+            f["noise_brir"][i, :n, :, : storage["noise_brir_taps"]] = arrays["noise_brir"]
+        f["noise_bed"][i] = arrays["noise_bed"]
+        rows.append(meta_row(scene.meta | storage, max_noise))
+    _write_meta(f, row0, rows, [s.index for s in scenes])
+
+
+def _write_meta(f: h5py.File, row0: int, rows: list[dict], indices: list[int]) -> None:
     for name in META_COLUMNS:
-        f["meta"][name][row0: row0 + len(scenes)] = np.array([r[name] for r in rows], dtype=object if
-                                                            f["meta"][name].dtype.kind == "O" else None)
-    f["scene_index"][row0: row0 + len(scenes)] = [s.index for s in scenes]
+        if name in f["meta"]:
+            f["meta"][name][row0: row0 + len(rows)] = np.array(
+                [r[name] for r in rows], dtype=object if f["meta"][name].dtype.kind == "O" else None)
+    f["scene_index"][row0: row0 + len(rows)] = indices
 
 
 def _write_part(path: Path, cfg: SceneConfig, scenes) -> None:
@@ -172,7 +199,7 @@ def _write_part(path: Path, cfg: SceneConfig, scenes) -> None:
         with h5py.File(tmp, "w-") as f:
             f.attrs["config"] = cfg.to_json()
             f.create_dataset("scene_index", (len(scenes),), np.int64)
-            create_datasets(f, len(scenes), cfg)
+            create_datasets(f, len(scenes), cfg, SCHEMA_VERSION)
             write_rows(f, 0, scenes, cfg.noise_sources[1])
             checksums.write(f, checksums.compute(f))  # of the bytes as stored
         commit(tmp, path)  # atomic: a part file is whole or absent
@@ -187,7 +214,7 @@ def _part_ok(path: Path, start: int, stop: int, cfg: SceneConfig) -> bool:
         return False
     try:
         with h5py.File(path, "r") as f:
-            ok = (f.attrs.get("config") == cfg.to_json()
+            ok = (f.attrs.get("config") == cfg.to_json() and schema_version(f) == SCHEMA_VERSION
                   and np.array_equal(f["scene_index"][()], np.arange(start, stop))
                   and checksums.has_checksums(f))
             if ok:
@@ -208,11 +235,15 @@ def _init_worker(cfg: SceneConfig) -> None:
     _SIMULATOR = Simulator(cfg)
 
 
-def _run_block(job: tuple[int, int, str]) -> tuple[int, float, float]:
+def _run_block(job: tuple[int, int, str]) -> tuple[int, float, float, float, float]:
+    """Simulate and write one block: (scenes, seconds of BRIRs, noise beds, measures, encoding+writing)."""
     start, stop, parts = job
     scenes = [_SIMULATOR.simulate(i) for i in range(start, stop)]
+    t0 = time.perf_counter()
     _write_part(_part_path(Path(parts), start, stop), _SIMULATOR.cfg, scenes)
-    return stop - start, sum(s.timings["brir"] for s in scenes), sum(s.timings["noise_bed"] for s in scenes)
+    write = time.perf_counter() - t0
+    return (stop - start, sum(s.timings["brir"] for s in scenes), sum(s.timings["noise_bed"] for s in scenes),
+            sum(s.timings.get("measure", 0.0) for s in scenes), write)
 
 
 # -- assembling parts or shards into a bank --------------------------------------------------------
@@ -247,30 +278,36 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
         order = np.concatenate([f["scene_index"][()] for f in handles])
         if not np.array_equal(order, np.arange(expected.start, expected.stop)):
             raise InputError(f"the pieces do not cover scenes {expected.start}..{expected.stop - 1} exactly once")
+        versions = {schema_version(f) for f in handles}
+        if len(versions) != 1:
+            raise InputError(f"the pieces are of different bank formats ({sorted(versions)}); nothing was "
+                             f"written")
+        version = versions.pop()
         crcs = {name: [] for name in checksums.NAMES}
         with h5py.File(tmp, "w-") as dst:
             dst.create_dataset("scene_index", data=order)
-            create_datasets(dst, len(order), cfg)
+            create_datasets(dst, len(order), cfg, version)
             row = 0
             for src in handles:
                 n = len(src["scene_index"])
                 want = checksums.stored(src)
                 for name in checksums.ARRAYS:
-                    for i in range(n):  # chunk by chunk: memory stays at one scene
-                        data = src[name][i]
-                        crc = checksums.array_crc(data)
-                        if want is not None and crc != want[name][i]:
-                            raise InputError(f"{src.filename}: scene {int(src['scene_index'][i])} {name} does not "
-                                             f"match its checksum (the file is damaged); nothing was written")
-                        dst[name][row + i] = data
-                        crcs[name].append(crc)
+                    got = checksums.array_crcs(src[name])  # every row read and checked before it is copied
+                    bad = np.nonzero(got != want[name])[0] if want is not None else []
+                    if len(bad):
+                        scene = int(src["scene_index"][bad[0]])
+                        raise InputError(f"{src.filename}: scene {scene} {name} does not match its checksum "
+                                         f"(the file is damaged); nothing was written")
+                    _copy_rows(src[name], dst[name], row)
+                    crcs[name].extend(got.tolist())
                 meta = checksums.meta_crcs(src)
                 if want is not None and not np.array_equal(meta, want["meta"]):
                     raise InputError(f"{src.filename}: metadata does not match its checksums (the file is damaged); "
                                      f"nothing was written")
                 crcs["meta"].append(meta)
                 for name in META_COLUMNS:
-                    dst["meta"][name][row: row + n] = src["meta"][name][()]
+                    if name in dst["meta"]:
+                        dst["meta"][name][row: row + n] = src["meta"][name][()]
                 row += n
             crcs = {name: np.array(crcs[name], np.uint32) for name in checksums.ARRAYS} | {
                 "meta": np.concatenate(crcs["meta"]).astype(np.uint32)}
@@ -284,6 +321,24 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
             f.close()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, row0: int) -> None:
+    """Copy all rows of src into dst from row row0. Same chunking and dtype (parts and shards of one bank):
+    the stored chunks' bytes as they are (raw chunk copies: no decoding, and chunks never written, past a
+    format-2 response's end, stay unwritten); otherwise row by row."""
+    n = src.shape[0]
+    if n == 0 or src.size == 0:
+        return
+    if src.chunks is not None and src.chunks == dst.chunks and src.dtype == dst.dtype:
+        sid, did = src.id, dst.id
+        for k in range(sid.get_num_chunks()):
+            offset = sid.get_chunk_info(k).chunk_offset
+            mask, data = sid.read_direct_chunk(offset)
+            did.write_direct_chunk((offset[0] + row0, *offset[1:]), data, mask)
+        return
+    for i in range(n):  # memory stays at one scene
+        dst[row0 + i] = src[i]
 
 
 def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) -> None:
@@ -300,12 +355,13 @@ def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) 
                   "noise_bed": (n, 2, cfg.noise_bed_length)}
         if any(f[name].shape != shape for name, shape in shapes.items()):
             fail("array shapes")
-        if any(len(f["meta"][name]) != n for name in META_COLUMNS):
+        if any(len(f["meta"][name]) != n for name in META_COLUMNS if name in f["meta"]):
             fail("metadata lengths")
-        for i in range(n):
-            brir = f["brir"][i]
-            if not np.any(brir) or not np.all(np.isfinite(brir)):
-                fail(f"scene {expected.start + i} has an all-zero or non-finite BRIR")
+        brirs = f["brir"]
+        for a in range(0, n, 8):  # a few scenes at a time
+            for k, brir in enumerate(brirs[a: a + 8]):
+                if not np.any(brir) or not np.all(np.isfinite(brir)):
+                    fail(f"scene {expected.start + a + k} has an all-zero or non-finite BRIR")
         got = checksums.compute(f)
         for name in checksums.NAMES:
             if not np.array_equal(got[name], crcs[name]) or not np.array_equal(f[checksums.GROUP][name][()], crcs[name]):
@@ -397,25 +453,25 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
 
         jobs = [(s, min(s + BLOCK, hi), str(parts)) for s in range(lo, hi, BLOCK)]
         todo = [j for j in jobs if not _part_ok(_part_path(parts, j[0], j[1]), j[0], j[1], cfg)]
-        timings = np.zeros(2)
+        timings = np.zeros(4)
         with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
             if workers <= 1:
                 global _SIMULATOR
                 _SIMULATOR = simulator
-                results = map(_run_block, todo)
-                for n, t_brir, t_bed in results:
-                    timings += (t_brir, t_bed)
+                for n, *times in map(_run_block, todo):
+                    timings += times
                     advance(n)
             else:
                 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
                 with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-                    for n, t_brir, t_bed in pool.imap_unordered(_run_block, todo):
-                        timings += (t_brir, t_bed)
+                    for n, *times in pool.imap_unordered(_run_block, todo):
+                        timings += times
                         advance(n)
         assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi))
         shutil.rmtree(parts)
     return {"out": str(out), "scenes": hi - lo, "simulated": sum(j[1] - j[0] for j in todo),
-            "already_complete": False, "brir_seconds": timings[0], "noise_bed_seconds": timings[1]}
+            "already_complete": False, "brir_seconds": timings[0], "noise_bed_seconds": timings[1],
+            "measure_seconds": timings[2], "write_seconds": timings[3]}
 
 
 class _progress:

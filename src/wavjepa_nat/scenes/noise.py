@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.fft import irfft, next_fast_len, rfft
 
 from wavjepa_nat.audio import AUDIO_EXTENSIONS, read_audio
 from wavjepa_nat.dsp import fft_len, mean_power, trim_tail
@@ -23,21 +22,39 @@ from wavjepa_nat.scenes.diffuse import stationary_binaural_noise
 BUILTIN_NOISES = ("white", "pink", "brown", "babble", "hum", "traffic", "modulated")
 
 
-def coloured_noise(rng: np.random.Generator, n: int, fs: int, slope_db_per_octave: float) -> np.ndarray:
-    """Gaussian noise with a power spectrum sloping by the given dB per octave (pink: -3, brown: -6)."""
-    m = next_fast_len(n, real=True)  # awkward lengths make FFTs several times slower
+def _random_spectrum(rng: np.random.Generator, bins: int) -> np.ndarray:
+    """Complex spectrum of white noise, drawn directly (uniform parts of unit variance: after the inverse
+    FFT every sample sums all bins, so it is Gaussian by the central limit), complex64."""
+    z = rng.random((bins, 2), dtype=np.float32)
+    z -= 0.5
+    return z.view(np.complex64)[:, 0]
+
+
+@lru_cache(maxsize=16)
+def _slope(m: int, fs: int, slope_db_per_octave: float) -> np.ndarray:
     f = np.maximum(np.fft.rfftfreq(m, 1.0 / fs), 20.0)
-    spectrum = rfft(rng.standard_normal(m)) * (f / 1000.0) ** (slope_db_per_octave / 20.0 / np.log10(2.0))
-    return irfft(spectrum, m)[:n]
+    return ((f / 1000.0) ** (slope_db_per_octave / 20.0 / np.log10(2.0))).astype(np.float32)
+
+
+def coloured_noise(rng: np.random.Generator, n: int, fs: int, slope_db_per_octave: float) -> np.ndarray:
+    """Gaussian noise with a power spectrum sloping by the given dB per octave (pink: -3, brown: -6).
+    Made in the frequency domain (one float32 inverse FFT); the scale is arbitrary (callers normalise)."""
+    m = fft_len(n)  # awkward lengths make FFTs several times slower
+    spectrum = _random_spectrum(rng, m // 2 + 1) * _slope(m, fs, slope_db_per_octave)
+    return sfft.irfft(spectrum, m, workers=1)[:n]
 
 
 def _envelope(rng: np.random.Generator, n: int, fs: int, rate_hz: float, depth: float) -> np.ndarray:
-    """A smooth random amplitude envelope: noise low-passed at `rate_hz`, mean 1."""
-    m = next_fast_len(n, real=True)
-    spectrum = rfft(rng.standard_normal(m))
-    spectrum[np.fft.rfftfreq(m, 1.0 / fs) > rate_hz] = 0.0
-    env = irfft(spectrum, m)[:n]
-    env /= np.std(env) + 1e-12
+    """A smooth random amplitude envelope: noise low-passed at `rate_hz`, mean 1. Band-limited to a few Hz,
+    it is made at a 64th of the rate and interpolated linearly (an error far below its own variation)."""
+    step = 64
+    k = -(-n // step) + 2  # coarse samples covering n
+    m = fft_len(k)
+    spectrum = _random_spectrum(rng, m // 2 + 1)
+    spectrum[np.fft.rfftfreq(m, step / fs) > rate_hz] = 0.0
+    coarse = sfft.irfft(spectrum, m, workers=1)[:k].astype(np.float64)
+    coarse /= np.std(coarse) + 1e-12
+    env = np.interp(np.arange(n) / step, np.arange(k), coarse)
     return np.maximum(1.0 + depth * env, 0.0)
 
 
