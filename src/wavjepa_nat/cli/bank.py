@@ -115,8 +115,10 @@ def _print_summary(s: dict) -> None:
                   f"noise sources per scene {s['noise_sources']}, "
                   f"measured RT60 within 10% of target: {100 * s['rt60_within_10pct']:.1f}%")
     table = Table("quantity", "min", "p10", "median", "p90", "max")
-    for key in ("rt60_target_s", "rt60_measured_s", "azimuth_deg", "elevation_deg", "distance_m", "drr_db"):
-        q = s[key]
+    rows = [(key, s[key]) for key in ("rt60_target_s", "rt60_measured_s", "t30_broadband_s", "edt_s", "c50_db",
+                                      "azimuth_deg", "elevation_deg", "distance_m", "drr_db")]
+    rows += [(f"t30 {band}", q) for band, q in s.get("t30_band_s", {}).items()]
+    for key, q in rows:
         if q:
             table.add_row(key, *(f"{q[k]:.2f}" for k in ("min", "p10", "median", "p90", "max")))
     console.print(table)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wavjepa_nat.rir_bank.reader import RIRBank
+from wavjepa_nat.rir_bank.reader import BANDS_HZ, RIRBank
 from wavjepa_nat.scenes.config import SPLITS
 
 
@@ -44,6 +44,11 @@ def bank_summary(bank: RIRBank) -> dict:
         "elevation_deg": _quantiles(m["elevation_deg"]),
         "distance_m": _quantiles(m["distance_m"]),
         "drr_db": _quantiles(m["drr_db"].mean(axis=1)),
+        # Reverberation per measure, mean of the ears (empty for banks written before they were stored).
+        "t30_broadband_s": _quantiles(bank.measure("t30")),
+        "edt_s": _quantiles(bank.measure("edt")),
+        "c50_db": _quantiles(bank.measure("c50")),
+        "t30_band_s": {f"{hz} Hz": _quantiles(bank.measure(f"t30_{hz}")) for hz in BANDS_HZ},
         "noise_sources": {int(k): int(np.sum(m["n_noise"] == k)) for k in np.unique(m["n_noise"])},
     }
 
@@ -58,20 +63,33 @@ def write_histograms(bank: RIRBank, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     m = bank.meta
     panels = [
-        ("rt60", "RT60 (s)", [(m["rt60_target"], "target"), (bank.rt60(), "measured T_mid")]),
+        ("rt60", "RT60 (s)", [(m["rt60_target"], "target"), (bank.rt60(), "measured T_mid"),
+                              (bank.measure("edt"), "EDT")]),
         ("azimuth", "source azimuth (deg, +90 = left)", [(m["azimuth_deg"], "target source")]),
         ("distance", "source distance (m)", [(m["distance_m"], "target source")]),
-        ("drr", "DRR (dB, mean of ears)", [(m["drr_db"].mean(axis=1), "target source")]),
+        ("drr", "DRR and C50 (dB, mean of ears)",
+         [(m["drr_db"].mean(axis=1), "DRR"), (bank.measure("c50"), "C50")]),
     ]
+    bands = [(hz, bank.measure(f"t30_{hz}")) for hz in BANDS_HZ]
+    bands = [(hz, v[np.isfinite(v)]) for hz, v in bands if np.isfinite(v).any()]
     paths = []
     for name, xlabel, series in panels:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        with_bands = name == "rt60" and bands  # the reverberation figure: T30 per octave band beside it
+        fig, axes = plt.subplots(1, 2 if with_bands else 1, figsize=(10 if with_bands else 5, 3.2))
+        ax = axes[0] if with_bands else axes
         for values, label in series:
-            ax.hist(values[np.isfinite(values)], bins=30, alpha=0.6, label=label)
+            if np.isfinite(values).any():
+                ax.hist(values[np.isfinite(values)], bins=30, alpha=0.6, label=label)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("scenes")
         ax.set_title(f"{bank.path.name}: {name}")
         ax.legend()
+        if with_bands:
+            axes[1].boxplot([v for _, v in bands], showfliers=False)
+            axes[1].set_xticks(range(1, len(bands) + 1), [f"{hz}" for hz, _ in bands])
+            axes[1].set_xlabel("octave band (Hz)")
+            axes[1].set_ylabel("T30 (s, mean of ears)")
+            axes[1].set_title("T30 per octave band")
         fig.tight_layout()
         path = out_dir / f"{name}.png"
         fig.savefig(path, dpi=100)

@@ -75,9 +75,9 @@ def measure_edt(h: np.ndarray, fs: float) -> np.ndarray:
 
 
 def measure_c50(h: np.ndarray, fs: float, direct_delay_s: float) -> np.ndarray:
-    """Clarity C50 (dB): energy up to 50 ms after the direct sound over the energy after, per row of h."""
+    """Clarity C50 (dB): energy of the samples before direct_delay_s + 50 ms over the rest, per row."""
     energy = np.square(h, dtype=np.float64)
-    split = int(round((direct_delay_s + 0.05) * fs))
+    split = int(np.ceil((direct_delay_s + 0.05) * fs))  # the first sample at or after the boundary
     early, late = energy[..., :split].sum(-1), energy[..., split:].sum(-1)
     return 10 * np.log10(np.maximum(early, 1e-30) / np.maximum(late, 1e-30))
 

@@ -113,7 +113,10 @@ class FastEngine:
 
         pre = int(PRE_S * self.fs)
         n_fft = 1 << int(np.ceil(np.log2((t_end + FADE_S) * self.fs + 2 * pre + 256)))
-        band_gain = damping * np.exp(-0.5 * self.air[: len(damping), None] * r[None, :])  # (bands, n)
+        # pyroomacoustics' bands follow fs (8 at 32 kHz, one more than the air table): the top band's air
+        # absorption continues above it.
+        air = np.pad(self.air, (0, max(0, len(damping) - len(self.air))), mode="edge")[: len(damping)]
+        band_gain = damping * np.exp(-0.5 * air[:, None] * r[None, :])  # (bands, n)
         weights = band_gain * (fade / (4 * np.pi * r))[None, :]
         # pyroomacoustics has fewer bands at low rates (6 at 8 kHz): interpolate on its own centres.
         basis = self._basis(n_fft, np.asarray(centers, dtype=np.float64))

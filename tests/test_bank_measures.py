@@ -1,0 +1,204 @@
+"""Reverberation per band (T30 per octave band, EDT, C50) against independent computations; the bank's
+format 2 (float16, responses cut at their decay floor) loses nothing measurable; old banks still open."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyroomacoustics as pra
+import pytest
+from scipy.signal import butter, sosfiltfilt
+
+from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import RIRBank, simulate_bank, verify_bank
+from wavjepa_nat.rir_bank.schema import NAN_COLUMNS, STORAGE_COLUMNS
+from wavjepa_nat.scenes import SceneConfig, Simulator
+from wavjepa_nat.scenes.acoustics import OCTAVE_CENTERS, ild_db, itd_seconds, measure_response
+
+CFG = SceneConfig(rt60=(0.2, 1.4), noise_bed_seconds=0.5, noise_sources=(0, 2), scenes_per_room=1)
+N = 12
+CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
+
+
+def reference_band_t30(h: np.ndarray, fs: int, center: float) -> float:
+    """ISO octave band (order-3 Butterworth, forward-backward) + pyroomacoustics' T30 (its own fit)."""
+    sos = butter(3, [center / np.sqrt(2), center * np.sqrt(2)], btype="bandpass", fs=fs, output="sos")
+    return float(pra.experimental.measure_rt60(sosfiltfilt(sos, h.astype(np.float64)), fs, decay_db=30))
+
+
+def reference_edt(h: np.ndarray, fs: int) -> float:
+    """A direct Schroeder computation: least squares over 0 .. -10 dB of the backward integral, times 6."""
+    energy = h.astype(np.float64) ** 2
+    edc = np.cumsum(energy[::-1])[::-1]
+    db = 10 * np.log10(edc / edc[0] + 1e-300)
+    sel = np.nonzero(db >= -10.0)[0]
+    slope = np.polyfit(sel / fs, db[sel], 1)[0]
+    return -60.0 / slope
+
+
+def reference_c50(h: np.ndarray, fs: int, delay: float) -> float:
+    energy = h.astype(np.float64) ** 2
+    t = np.arange(len(h)) / fs
+    early = energy[t < delay + 0.05].sum()
+    return 10 * np.log10(early / energy[t >= delay + 0.05].sum())
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    sim = Simulator(CFG)
+    return [sim.simulate(i) for i in range(N)]
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("measures") / "bank.h5"
+    simulate_bank(path, CFG, N, workers=1, progress=False)
+    return path
+
+
+def test_band_t30_edt_c50_agree_with_independent_computations(scenes):
+    errors = []
+    for scene in scenes:
+        m, delay = scene.meta, scene.meta["direct_delay_s"]
+        for ear in range(2):
+            h = scene.brir[ear]
+            for b, center in enumerate(OCTAVE_CENTERS[:6]):  # 125 Hz .. 4 kHz at 16 kHz
+                errors.append(m["t30_band"][ear, b] / reference_band_t30(h, 16000, center) - 1)
+            assert m["edt"][ear] == pytest.approx(reference_edt(h, 16000), rel=0.02)
+            assert m["c50_db"][ear] == pytest.approx(reference_c50(h, 16000, delay), abs=0.01)
+        assert np.all(np.isnan(m["t30_band"][:, 6]))  # 8 kHz: its octave reaches past 16 kHz's Nyquist
+        assert np.allclose(m["rt60_measured"], m["t30_band"][:, 2:4].mean(axis=1))  # T_mid: 500 Hz and 1 kHz
+    errors = np.abs(errors)
+    assert np.median(errors) < 0.01 and np.mean(errors < 0.05) >= 0.97, np.round(np.sort(errors)[-5:], 3)
+
+
+def test_8k_band_where_the_rate_allows():
+    cfg = SceneConfig(fs=32000, rt60=(0.4, 0.6), noise_sources=(0, 0), noise_bed_seconds=0.1)
+    scene = Simulator(cfg).simulate(0)
+    t30 = scene.meta["t30_band"]
+    assert np.all(np.isfinite(t30))
+    for ear in range(2):
+        assert t30[ear, 6] == pytest.approx(reference_band_t30(scene.brir[ear], 32000, 8000.0), rel=0.05)
+
+
+def test_select_filters_on_every_measure(bank_path):
+    bank = RIRBank(bank_path)
+    for name, column, band in [("t_mid", "rt60_measured", None), ("t30", "rt60_broadband", None),
+                               ("edt", "edt", None), ("c50", "c50_db", None), ("drr", "drr_db", None),
+                               ("t30_125", "t30_band", 0), ("t30_1000", "t30_band", 3),
+                               ("t30_4000", "t30_band", 5)]:
+        values = bank.meta[column] if band is None else bank.meta[column][:, :, band]
+        values = values.mean(axis=1)
+        lo, hi = np.percentile(values, [25, 75])
+        want = np.nonzero((values >= lo) & (values < hi))[0]
+        assert np.array_equal(bank.select(**{name: (lo, hi)}), want), name
+        assert 0 < len(want) < len(bank)
+    both = bank.select("train", t30_500=(0.0, 0.8), c50=(-100.0, 100.0))
+    assert all(bank.meta["split"][i] == "train" and bank.measure("t30_500")[i] < 0.8 for i in both)
+    assert np.array_equal(bank.select(rt60=(0.3, 0.9)), bank.select(t_mid=(0.3, 0.9)))
+    with pytest.raises(InputError, match="unknown measure"):
+        bank.select(t30_3000=(0, 1))
+
+
+def test_info_prints_and_plots_the_measures(bank_path, tmp_path):
+    out = subprocess.run(CLI + ["bank", "info", str(bank_path), "--json"], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    summary = json.loads(out)
+    bank = RIRBank(bank_path)
+    assert summary["edt_s"]["median"] == pytest.approx(np.median(bank.measure("edt")))
+    assert summary["c50_db"]["median"] == pytest.approx(np.median(bank.measure("c50")))
+    assert summary["t30_band_s"]["1000 Hz"]["median"] == pytest.approx(np.median(bank.measure("t30_1000")))
+    assert summary["t30_band_s"]["8000 Hz"] == {}  # not measured at 16 kHz
+    text = subprocess.run(CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+    for label in ("edt_s", "c50_db", "t30 125 Hz", "t30 4000 Hz"):
+        assert label in text
+    assert (tmp_path / "rt60.png").stat().st_size > 1000
+
+
+def test_stored_responses_lose_nothing_measurable(bank_path, scenes):
+    """Format 2 stores float16 up to the decay floor: against the float32 untruncated responses."""
+    bank = RIRBank(bank_path)
+    assert bank.version == 2
+    with h5py.File(bank_path, "r") as f:
+        assert f["brir"].dtype == np.float16 and f["noise_bed"].dtype == np.float16
+    fs = bank.fs
+    for i, fresh in enumerate(scenes):
+        stored = bank[i]
+        delay = fresh.meta["direct_delay_s"]
+        assert stored.brir.dtype == np.float32 and stored.brir.shape == fresh.brir.shape
+        assert bank.meta["brir_taps"][i] <= bank.brir_length
+        a, b = measure_response(stored.brir, fs, delay), measure_response(fresh.brir, fs, delay)
+        for key in ("rt60_measured", "rt60_broadband", "edt"):
+            assert np.allclose(a[key], b[key], rtol=0.01), key
+        finite = np.isfinite(b["t30_band"])
+        assert np.array_equal(np.isfinite(a["t30_band"]), finite)
+        assert np.allclose(a["t30_band"][finite], b["t30_band"][finite], rtol=0.01)
+        for key in ("drr_db", "c50_db"):
+            assert np.allclose(a[key], b[key], atol=0.1), key
+        assert abs(itd_seconds(stored.brir, fs, delay) - itd_seconds(fresh.brir, fs, delay)) <= 10e-6
+        assert abs(ild_db(stored.brir, fs, delay) - ild_db(fresh.brir, fs, delay)) <= 0.1
+        for h_stored, h_fresh in zip(stored.noise_brirs, fresh.noise_brirs):
+            assert np.allclose(measure_response(h_stored, fs, 0.0)["rt60_measured"],
+                               measure_response(h_fresh, fs, 0.0)["rt60_measured"], rtol=0.01)
+        # Noise beds: the level is the configured one, exactly as simulated.
+        level = 10 * np.log10(np.mean(stored.noise_bed.astype(np.float64) ** 2))
+        fresh_level = 10 * np.log10(np.mean(fresh.noise_bed.astype(np.float64) ** 2))
+        assert level == pytest.approx(CFG.noise_bed_rms_db, abs=1e-3)
+        assert level == pytest.approx(fresh_level, abs=1e-4)
+        assert bank.noise_bed(i).dtype == np.float16  # the stored view, no copy
+
+
+def test_a_bank_at_another_bed_level_reads_back_at_that_level(tmp_path):
+    cfg = SceneConfig(rt60=(0.2, 0.4), noise_bed_seconds=0.2, noise_sources=(0, 1), noise_bed_rms_db=-62.0)
+    path = tmp_path / "quiet.h5"
+    simulate_bank(path, cfg, 2, workers=1, progress=False)
+    bank = RIRBank(path)
+    for i in range(2):
+        assert bank.meta["noise_bed_scale"][i] != 1.0
+        bed = bank.noise_bed(i)
+        assert bed.dtype == np.float32
+        assert 10 * np.log10(np.mean(bed.astype(np.float64) ** 2)) == pytest.approx(-62.0, abs=1e-3)
+
+
+def _write_format_1(src: Path, dst: Path) -> None:
+    """The layout banks had before format 2: float32 at full length, no new columns, no checksums."""
+    bank = RIRBank(src)
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        g.attrs.update(dict(f.attrs))
+        g.attrs["schema_version"] = 1
+        g.create_dataset("scene_index", data=f["scene_index"][()])
+        m = int(f.attrs["max_noise_sources"])
+        n, L, B = len(bank), bank.brir_length, bank.noise_bed_length
+        g.create_dataset("brir", data=np.stack([bank[i].brir for i in range(n)]), chunks=(1, 2, L))
+        noise = np.zeros((n, m, 2, L), np.float32)
+        for i in range(n):
+            noise[i, : bank.meta["n_noise"][i]] = bank.noise_brirs(i)
+        g.create_dataset("noise_brir", data=noise, chunks=(1, 1, 2, L))
+        g.create_dataset("noise_bed", data=bank.noise_beds(range(n)), chunks=(1, 2, B))
+        for name in f["meta"]:
+            if name not in NAN_COLUMNS and name not in STORAGE_COLUMNS:
+                f.copy(f["meta"][name], g.require_group("meta"), name)
+
+
+def test_old_format_banks_still_open(bank_path, tmp_path):
+    old_path = tmp_path / "old.h5"
+    _write_format_1(Path(bank_path), old_path)
+    new, old = RIRBank(bank_path), RIRBank(old_path)
+    assert old.version == 1 and len(old) == len(new)
+    for i in range(len(new)):
+        assert np.array_equal(old[i].brir, new[i].brir)
+        assert np.array_equal(old.noise_brirs(i), new.noise_brirs(i))
+        assert np.array_equal(old.noise_bed(i), new.noise_bed(i).astype(np.float32))
+        assert old.noise_bed(i).dtype == np.float32
+        assert np.array_equal(old.brir_head(i, 500), new.brir_head(i, 500))
+    assert np.array_equal(old.rt60(), new.rt60())
+    assert np.all(np.isnan(old.measure("t30_500"))) and np.all(np.isnan(old.measure("edt")))
+    assert np.array_equal(old.select("train", rt60=(0.2, 0.8)), new.select("train", rt60=(0.2, 0.8)))
+    assert len(old.select(t30_500=(0.0, 10.0))) == 0  # not measured in an old bank: nothing matches
+    notes = []  # (not re-simulated: this old bank's samples came through float16)
+    assert verify_bank(old_path, n_check=0, notes=notes) == []
+    assert any("checksums" in n for n in notes)
