@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from wavjepa_nat.checks import check_output_dir
 from wavjepa_nat.errors import InputError
 
 
@@ -40,6 +41,12 @@ class DemoConfig:
     layout: str = "spatial"  # both models' binaural layout: spatial (the presets') | reference
     ear_norm: str | None = None  # overrides the layout's first GroupNorm statistics (ModelConfig.ear_norm)
 
+    def __post_init__(self) -> None:
+        # The demo's own flags; the stages' configs (built first in run_demo) check the rest.
+        for name in ("steps", "n_scenes", "workers", "batch_clips", "n_crops"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
 
 def _settings(train_cfg: dict) -> dict:
     """What defines a trained model, without the paths (a rerun may name the same folder another way)."""
@@ -55,16 +62,32 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.nat_model.config import BINAURAL_LAYOUTS
     from wavjepa_nat.rir_bank import simulate_bank
+    from wavjepa_nat.rir_bank.writer import check_bank_resources
     from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
     from wavjepa_nat.scenes import SceneConfig
     from wavjepa_nat.train import TrainConfig, train
 
     if cfg.layout not in BINAURAL_LAYOUTS:  # bad values fail now, not after the bank is simulated
         raise InputError(f"--layout must be one of {', '.join(BINAURAL_LAYOUTS)}, got '{cfg.layout}'")
-    get_preset("tiny", **BINAURAL_LAYOUTS[cfg.layout], **({"ear_norm": cfg.ear_norm} if cfg.ear_norm else {}))
+    layout = {**BINAURAL_LAYOUTS[cfg.layout], **({"ear_norm": cfg.ear_norm} if cfg.ear_norm else {})}
+    get_preset("tiny", **layout)
     sweep_cfg = SweepConfig(snr_db=cfg.snr, rt60_bins=cfg.rt60_bins, seed=cfg.seed,
                             max_clips_per_class=cfg.max_clips_per_class, clip_seconds=cfg.clip_seconds)
-    out = Path(cfg.out)
+    # Every stage's config (each checks itself) and the output, before the first stage starts.
+    out = check_output_dir(cfg.out, "--out")
+    bank, corpus = out / "bank.h5", out / "corpus"
+    # More test rooms than the 8/1/1 default, so that every RT60 bin of the sweep has unseen rooms.
+    scene_cfg = SceneConfig(rt60=cfg.rt60, noise_bed_seconds=cfg.clip_seconds + 1.0, seed=cfg.seed,
+                            scenes_per_room=2, split_per_ten_rooms=(6, 1, 3))
+    check_bank_resources(bank, scene_cfg, cfg.n_scenes, cfg.workers)
+    corpus_cfg = CorpusConfig(n_per_class=cfg.n_per_class, seconds=cfg.clip_seconds, seed=cfg.seed)
+    train_cfgs = {name: TrainConfig(data=str(corpus / "manifest.csv"), bank=str(bank),
+                                    out=str(out / "runs" / name), preset="tiny", channels=2,
+                                    clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
+                                    n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
+                                    ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed, layout=cfg.layout,
+                                    ear_norm=cfg.ear_norm)
+                  for name, clean_ratio in (("nat", 0.0), ("clean", 1.0))}
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -72,27 +95,17 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
         log(f"\n== [{time.perf_counter() - started:6.0f} s] {title}")
 
     step("1/5 simulating the RIR bank")
-    bank = out / "bank.h5"
-    # More test rooms than the 8/1/1 default, so that every RT60 bin of the sweep has unseen rooms.
-    scene_cfg = SceneConfig(rt60=cfg.rt60, noise_bed_seconds=cfg.clip_seconds + 1.0, seed=cfg.seed, scenes_per_room=2,
-                            split_per_ten_rooms=(6, 1, 3))
     simulate_bank(bank, scene_cfg, cfg.n_scenes, workers=cfg.workers)
 
     step("2/5 making the built-in corpus")
-    corpus = out / "corpus"
-    summary = make_corpus(corpus, CorpusConfig(n_per_class=cfg.n_per_class, seconds=cfg.clip_seconds, seed=cfg.seed))
+    summary = make_corpus(corpus, corpus_cfg)
     log(f"   {len(summary['classes'])} classes, {summary['n_clips']} clips ({summary['splits']})")
 
     models = {}
-    for name, clean_ratio in (("nat", 0.0), ("clean", 1.0)):
+    for name, train_cfg in train_cfgs.items():
         step(f"3/5 training the tiny {'WavJEPA-Nat (clean ratio 0)' if name == 'nat' else 'clean twin (clean ratio 1)'}")
-        run = out / "runs" / name
+        run = Path(train_cfg.out)
         last = run / "last.ckpt"
-        train_cfg = TrainConfig(data=str(corpus / "manifest.csv"), bank=str(bank), out=str(run), preset="tiny",
-                                channels=2, clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
-                                n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
-                                ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed,
-                                layout=cfg.layout, ear_norm=cfg.ear_norm)
         if not last.is_file():
             train(train_cfg)
         elif _saved_settings(run) != _settings(asdict(train_cfg)):
