@@ -171,9 +171,10 @@ def main() -> None:
     for r in rows:
         print(" | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "-")) for k in keys))
     print(
-        f"\ntokens = all/context/target-per-group for a {get_preset('base').crop_samples}-sample crop, padded to "
-        "the maximum of a 16-crop batch (what is computed); valid = mean real context/target tokens per crop "
-        "(the rest is masked padding); analytic/counted = hand count / FlopCounterMode (1.00 = agree)"
+        f"\ntokens = all/context/target-per-group for a {get_preset('base').crop_samples}-sample crop, "
+        "padded to the maximum of a 16-crop batch (what is computed); valid = mean real context/target "
+        "tokens per crop (the rest is masked padding); analytic/counted = hand count / FlopCounterMode "
+        "(1.00 = agree)"
     )
     if not torch.cuda.is_available():
         print("CUDA not available: GPU rows skipped.")

@@ -56,7 +56,8 @@ def cli(*args):
 
 
 def cli_inprocess(*args):
-    """Run a `wavjepa-nat` command in this process (typer's CliRunner); InputError propagates as result.exception."""
+    """Run a `wavjepa-nat` command in this process (typer's CliRunner);
+    InputError propagates as result.exception."""
     from typer.testing import CliRunner
 
     from wavjepa_nat.cli import app

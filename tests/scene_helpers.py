@@ -14,7 +14,8 @@ def render_at(engine: FastEngine, cfg: SceneConfig, index: int, azimuth: float, 
               distance: float = 1.5, seed: int = 0) -> tuple[np.ndarray, object]:
     """The BRIR (2, L) of scene `index` with its target moved to (azimuth, elevation, distance)."""
     spec = sample_scene(cfg, index)
-    listener = np.array([spec.room.dims[0] / 2, spec.room.dims[1] / 2, 1.5])  # room centre: room to move sources
+    # room centre: room to move sources
+    listener = np.array([spec.room.dims[0] / 2, spec.room.dims[1] / 2, 1.5])
     spec = dataclasses.replace(spec, listener=listener)
     pos = spec.listener + distance * directions_to_unit(azimuth + spec.yaw_deg, elevation)
     spec = dataclasses.replace(spec, sources=pos[None], azimuth_deg=np.array([azimuth]),

@@ -151,7 +151,8 @@ def test_grid_condition_adds_the_scene_noise_at_the_snr(bank):
     wet = None
     for scene in pools.by_bin[bins[0]]:  # find the scene by its noiseless rendering
         delay = round(float(bank.meta["direct_delay_s"][scene]) * bank.fs)
-        ref = np.stack([fftconvolve(dry, bank[int(scene)].brir[e])[delay : delay + len(dry)] for e in range(2)])
+        ref = np.stack([fftconvolve(dry, bank[int(scene)].brir[e])[delay : delay + len(dry)]
+                        for e in range(2)])
         if _snr_db(ref, audio - ref) == pytest.approx(5.0, abs=0.05):
             wet = ref
     assert wet is not None
@@ -171,7 +172,8 @@ def test_renderings_are_seeded_per_condition_and_clip(bank):
     np.testing.assert_array_equal(a[1], c[0])
     # another seed or condition gives other audio
     assert not np.array_equal(degrade(dry, cond, pools, 1, "test", [11, 12, 13])[0], a)
-    assert not np.array_equal(degrade(dry, Condition("snr_rt60", 5.0, bins[1]), pools, 0, "test", [11, 12, 13])[0], a)
+    assert not np.array_equal(degrade(dry, Condition("snr_rt60", 5.0, bins[1]), pools, 0, "test",
+                                      [11, 12, 13])[0], a)
     # joint instance normalisation over (ears, time): zero mean, unit variance, ILD kept
     flat = a.reshape(3, -1)
     np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-5)

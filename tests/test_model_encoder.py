@@ -183,7 +183,8 @@ def test_per_ear_norm_erases_the_ild_and_joint_norm_keeps_it(shared):
     # With identical ears the pooled statistics equal each ear's own: joint == per-ear.
     same = audio[:, :1].expand(-1, 2, -1).contiguous()
     if shared:
-        torch.testing.assert_close(_frame_tokens(joint, same), _frame_tokens(per_ear, same), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(_frame_tokens(joint, same), _frame_tokens(per_ear, same), atol=1e-5,
+                                   rtol=1e-5)
 
 
 def test_joint_norm_matches_groupnorm_on_the_concatenated_ears():

@@ -51,7 +51,8 @@ def check_report(out, rows):
     assert setup == json.loads(json.dumps(SETUP)) or "runs" in setup
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == len(rows) and {"model", "score", "rt60_lo", "rt60_hi", "loc_error_deg"} <= set(table[0])
+    assert len(table) == len(rows) and {"model", "score", "rt60_lo", "rt60_hi",
+                                        "loc_error_deg"} <= set(table[0])
     for r, c in zip(rows, table):
         assert c["model"] == r.model
         assert c["score"] == "" if r.score is None else float(c["score"]) == pytest.approx(r.score)
@@ -108,7 +109,8 @@ def test_merge_two_runs_keeps_union_of_conditions(tmp_path):
     cols = [c.strip() for c in head.strip("|").split("|")]
     row5 = next(line for line in md.splitlines() if line.startswith("| accuracy | SNR 5 dB |"))
     cells = dict(zip(cols, [c.strip() for c in row5.strip("|").split("|")]))
-    assert cells["wavjepa-nat [run_a]"] == "" and cells["wavjepa"] != "" and cells["wavjepa-nat [run_b]"] != ""
+    assert (cells["wavjepa-nat [run_a]"] == "" and cells["wavjepa"] != ""
+            and cells["wavjepa-nat [run_b]"] != "")
     check_report(tmp_path / "merged", rows)
 
 
@@ -203,14 +205,17 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
     rows, _ = load_results(out)
     n_test = rows[0].n_clips
     train = next(c for c in oracle.calls if len(c["class"]) != n_test)
-    tests = sorted((c for c in oracle.calls if len(c["class"]) == n_test), key=lambda c: -np.median(c["snr_db"]))
+    tests = sorted((c for c in oracle.calls if len(c["class"]) == n_test),
+                   key=lambda c: -np.median(c["snr_db"]))
     assert len(tests) == 3  # clean, 5 dB, -5 dB
     scaler = StandardScaler().fit(train["embeddings"])
     z_clean = scaler.transform(tests[0]["embeddings"])
-    acc = {label: accuracy_score(c["true"], c["class"]) for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
+    acc = {label: accuracy_score(c["true"], c["class"])
+           for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
     drift = {label: float(np.mean(np.diag(cosine_similarity(z_clean, scaler.transform(c["embeddings"])))))
              for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
-    assert acc["clean"] == 1.0 and acc["SNR -5 dB"] < 0.8  # the oracle's design: the report has a drop to show
+    # the oracle's design: the report has a drop to show
+    assert acc["clean"] == 1.0 and acc["SNR -5 dB"] < 0.8
 
     md = _md_table((out / "report.md").read_text(), "oracle")
     page = {cells[0]: cells for cells in _html_table_rows((out / "report.html").read_text(), "model-0")}
@@ -219,9 +224,11 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
 
     for label, score in acc.items():
         # condition | metric | score [95% CI] | drop vs clean | drift [95% CI] | loc. error | clips | seconds
-        ci = binomtest(round(score * n_test), n_test).proportion_ci(0.95, method="wilson")  # independent Wilson
+        # independent Wilson
+        ci = binomtest(round(score * n_test), n_test).proportion_ci(0.95, method="wilson")
         r = by_label[label]
-        want = [label, "accuracy", f"{score:.3f} [{ci.low:.3f}, {ci.high:.3f}]", f"{score - acc['clean']:.3f}",
+        want = [label, "accuracy", f"{score:.3f} [{ci.low:.3f}, {ci.high:.3f}]",
+                f"{score - acc['clean']:.3f}",
                 f"{drift[label]:.4f} [{r.drift_ci[0]:.4f}, {r.drift_ci[1]:.4f}]", "N/A", str(n_test),
                 f"{r.seconds:.2f}"]
         assert md[label] == want and page[label] == want

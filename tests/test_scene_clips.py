@@ -77,8 +77,8 @@ def test_render_one_scene_is_the_delay_compensated_convolution(tmp_path):
     (clip,) = render_scene_clips(bank, dry, SceneClipConfig(scene=1, snr_db=(20.0, 20.0)))
     assert clip.scene == 1 and clip.delay == 80 and clip.snr_db == 20.0
     assert clip.audio.shape == (2, 1000) and np.abs(clip.audio).max() <= PEAK + 1e-6
-    np.testing.assert_allclose(clip.audio / np.abs(clip.audio).max(), np.stack([dry, dry]) / np.abs(dry).max(),
-                               atol=1e-5)
+    np.testing.assert_allclose(clip.audio / np.abs(clip.audio).max(),
+                               np.stack([dry, dry]) / np.abs(dry).max(), atol=1e-5)
     kept = render_scene_clips(bank, dry, SceneClipConfig(scene=0, compensate_delay=False))[0]
     assert kept.delay == 0 and np.allclose(kept.audio[:, :40], 0.0, atol=1e-6)
     with pytest.raises(InputError, match="out of range"):

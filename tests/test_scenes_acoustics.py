@@ -86,7 +86,8 @@ def test_late_tail_interaural_coherence(hrtf):
 def test_noise_bed_length_and_level(tmp_path):
     import soundfile as sf
 
-    sf.write(tmp_path / "fan.wav", 0.1 * np.sin(np.linspace(0, 3000, 24000)), 24000)  # resampled to the bank rate
+    # resampled to the bank rate
+    sf.write(tmp_path / "fan.wav", 0.1 * np.sin(np.linspace(0, 3000, 24000)), 24000)
     for noise_dir in (None, str(tmp_path)):
         cfg = SceneConfig(noise_bed_seconds=1.5, noise_bed_rms_db=-27.0, noise_dir=noise_dir, rt60=(0.2, 0.4))
         sim = Simulator(cfg)

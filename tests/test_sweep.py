@@ -190,12 +190,13 @@ def test_multilabel_task_is_scored_by_map(world, tmp_path):
         w.writeheader()
         w.writerows(rows)
     cfg = SweepConfig(snr_db=[10.0], rt60_bins="none", seed=0, clip_seconds=1.0, max_clips_per_class=1)
-    out = run_sweep([root / "mono.safetensors"], str(tmp_path / "ml.csv"), root / "bank.h5", cfg, progress=False)
+    out = run_sweep([root / "mono.safetensors"], str(tmp_path / "ml.csv"), root / "bank.h5", cfg,
+                    progress=False)
     assert {r.metric for r in out} == {"mAP"}
     assert all(np.isfinite(r.score) for r in out)
 
 
-# ---------------------------------------------------------------- the oracle: scores that must fall with the SNR
+# ------------------------------------------------------------- the oracle: scores that must fall with the SNR
 
 ORACLE_SNRS = [-5.0, 0.0, 5.0, 10.0, 20.0]
 

@@ -31,7 +31,8 @@ def test_ranks_take_interleaved_global_batches(corpus_and_bank):
     for step in range(3):
         for r, stream in enumerate(ranks):
             crops = stream.batch_at(step)["audio"]
-            want = single.batch_at(2 * step + r)["audio"]  # rank r at step s = global batch 2s + r of one process
+            # rank r at step s = global batch 2s + r of one process
+            want = single.batch_at(2 * step + r)["audio"]
             np.testing.assert_array_equal(crops, want)
     assert not np.array_equal(ranks[0].batch_at(0)["audio"], ranks[1].batch_at(0)["audio"])
 

@@ -103,7 +103,8 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
 
     models = {}
     for name, train_cfg in train_cfgs.items():
-        step(f"3/5 training the tiny {'WavJEPA-Nat (clean ratio 0)' if name == 'nat' else 'clean twin (clean ratio 1)'}")
+        step("3/5 training the tiny "
+             f"{'WavJEPA-Nat (clean ratio 0)' if name == 'nat' else 'clean twin (clean ratio 1)'}")
         run = Path(train_cfg.out)
         last = run / "last.ckpt"
         if not last.is_file():

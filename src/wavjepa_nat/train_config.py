@@ -82,10 +82,10 @@ class TrainConfig:
     ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out "
                                       "its level, erasing the ILD) | joint (statistics pooled over both "
                                       "ears: the ILD reaches the model). Default: the preset's.")
-    layout: str | None = _opt(None, "Binaural layout: spatial (the presets' default: first-layer norm "
-                                    "pooled over the ears, one CNN for both ears, the interaural GCC-PHAT + ILD "
-                                    "path) | reference (the reference WavJEPA-Nat: per-ear norm, one CNN per ear, "
-                                    "no interaural path). --ear-norm, when given, overrides its norm.")
+    layout: str | None = _opt(None, "Binaural layout: spatial (the presets' default: first-layer norm pooled "
+                                    "over the ears, one CNN for both ears, the interaural GCC-PHAT + ILD "
+                                    "path) | reference (the reference WavJEPA-Nat: per-ear norm, one CNN per "
+                                    "ear, no interaural path). --ear-norm, when given, overrides its norm.")
     model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).",
                                  cli=False)
     init_from: str | None = _opt(None, "Start from saved weights (continued pre-training or fine-tuning): an "

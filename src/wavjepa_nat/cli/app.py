@@ -4,7 +4,8 @@ import typer
 
 app = typer.Typer(
     name="wavjepa-nat",
-    help="Simulate naturalistic binaural rooms, train WavJEPA(-Nat) and measure robustness to noise and reverb.",
+    help="Simulate naturalistic binaural rooms, train WavJEPA(-Nat) and measure robustness to noise "
+    "and reverb.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

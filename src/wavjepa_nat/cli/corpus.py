@@ -15,12 +15,15 @@ from wavjepa_nat.cli.app import app
 def make_corpus_cmd(
     out: Annotated[Path, typer.Option(
         "--out", help="Output folder (created; must be empty or hold the same corpus).")],
-    n_per_class: Annotated[int, typer.Option("--n-per-class", help="Clips per class (>= 3: train/val/test).")] = 40,
-    seconds: Annotated[float, typer.Option("--seconds", help="Length of every clip in seconds (>= 0.1).")] = 4.0,
+    n_per_class: Annotated[int, typer.Option(
+        "--n-per-class", help="Clips per class (>= 3: train/val/test).")] = 40,
+    seconds: Annotated[float, typer.Option(
+        "--seconds", help="Length of every clip in seconds (>= 0.1).")] = 4.0,
     fs: Annotated[int, typer.Option("--fs", help="Sample rate in Hz (>= 8000).")] = 16000,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed writes identical files.")] = 0,
     speech: Annotated[bool | None, typer.Option(
-        "--speech/--no-speech", help="Add spoken-word classes via espeak-ng [default: when installed].")] = None,
+        "--speech/--no-speech",
+        help="Add spoken-word classes via espeak-ng [default: when installed].")] = None,
 ) -> None:
     """Write a labelled corpus of procedural sound events (tones, chirps, knocks, bells, noise bursts,
     click trains, AM/FM tones) and, with espeak-ng, spoken words: one folder per class, a manifest.csv
@@ -36,7 +39,8 @@ def make_corpus_cmd(
     what = "already present" if existed else f"written in {time.perf_counter() - start:.1f} s"
     splits = ", ".join(f"{k} {v}" for k, v in info["splits"].items())
     Console().print(
-        f"corpus {out}: {len(info['classes'])} classes x {cfg.n_per_class} clips x {cfg.seconds:g} s at {cfg.fs} Hz "
+        f"corpus {out}: {len(info['classes'])} classes x {cfg.n_per_class} clips x {cfg.seconds:g} s "
+        f"at {cfg.fs} Hz "
         f"({splits}); speech {'on' if cfg.speech else 'off'}; {what}",
         highlight=False,
         soft_wrap=True,

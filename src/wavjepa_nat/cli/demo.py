@@ -9,24 +9,27 @@ from wavjepa_nat.cli.app import app
 
 @app.command("demo")
 def demo_command(
-    out: str = typer.Option("demo_out", "--out", help="Output folder (bank, corpus, runs, report). Reruns resume."),
+    out: str = typer.Option("demo_out", "--out",
+                            help="Output folder (bank, corpus, runs, report). Reruns resume."),
     steps: int = typer.Option(400, "--steps", help="Training steps per model."),
     n_scenes: int = typer.Option(96, "--n-scenes", help="Scenes in the RIR bank."),
     n_per_class: int = typer.Option(40, "--n-per-class", help="Clips per class in the built-in corpus."),
-    max_clips_per_class: int = typer.Option(10, "--max-clips-per-class", help="Clips per class and split in the sweep."),
+    max_clips_per_class: int = typer.Option(10, "--max-clips-per-class",
+                                            help="Clips per class and split in the sweep."),
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
     layout: str = typer.Option("spatial", "--layout", help="Binaural layout of both models: spatial "
-                               "(joint first-layer norm, one CNN for both ears, the interaural GCC-PHAT + ILD "
-                               "path) or reference (the reference WavJEPA-Nat's: per-ear norm, one CNN per ear)."),
+                               "(joint first-layer norm, one CNN for both ears, the interaural "
+                               "GCC-PHAT + ILD path) or reference (the reference WavJEPA-Nat's: "
+                               "per-ear norm, one CNN per ear)."),
     ear_norm: str = typer.Option(None, "--ear-norm", help="Override the layout's first-layer GroupNorm "
                                  "statistics: per_ear (erases the ILD) or joint (pooled over the ears)."),
 ) -> None:
     """Run the whole pipeline on the embedded defaults (about 8-10 minutes on 2 CPU cores).
 
-    Simulates a small RIR bank, makes the built-in corpus, trains a tiny WavJEPA-Nat (clean ratio 0) and a tiny
-    clean twin (clean ratio 1) with the same budget, sweeps both and a log-mel baseline over SNR -5..20 dB and
-    RT60 bins on held-out clips in unseen rooms, and writes the report (OUT/report/report.md and report.html).
-    Nothing is downloaded.
+    Simulates a small RIR bank, makes the built-in corpus, trains a tiny WavJEPA-Nat (clean ratio 0) and a
+    tiny clean twin (clean ratio 1) with the same budget, sweeps both and a log-mel baseline over SNR -5..20
+    dB and RT60 bins on held-out clips in unseen rooms, and writes the report (OUT/report/report.md and
+    report.html). Nothing is downloaded.
     """
     from wavjepa_nat.demo import DemoConfig, run_demo
 

@@ -19,7 +19,8 @@ def export(
 ) -> None:
     """Export the context encoder of CKPT (weights, model config and package version) to safetensors.
 
-    Load the result with `wavjepa_nat.load_model(path)`; it gives the same outputs as the checkpoint, bit for bit.
+    Load the result with `wavjepa_nat.load_model(path)`; it gives the same outputs as the checkpoint,
+    bit for bit.
     """
     from wavjepa_nat.nat_model.export import export_weights, load_model
 

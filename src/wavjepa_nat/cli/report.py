@@ -14,7 +14,8 @@ from wavjepa_nat.cli.app import app
 def report(
     dirs: Annotated[list[Path], typer.Argument(
         help="Result folders (each holds results.json, as written by a robustness sweep).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the merged report (created if needed).")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for the merged report (created if needed).")],
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
     """Merge the results of one or more sweeps into one report: report.md, report.html (self-contained,

@@ -14,34 +14,40 @@ from wavjepa_nat.cli.app import app
 def robustness(
     models: Annotated[list[str], typer.Option(
         "--model", "-m", help="Checkpoint (.ckpt) or export (.safetensors), or hear:MODULE[:WEIGHTS] for an "
-        "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to compare "
-        "models.")],
-    bank: Annotated[Path, typer.Option("--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise.")],
+        "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to "
+        "compare models.")],
+    bank: Annotated[Path, typer.Option(
+        "--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (created if needed).")],
     task: Annotated[str, typer.Option(
-        "--task", help="Labelled data: a HEAR task folder (task_metadata.json, labelvocabulary.csv, split json "
-        "files, audio in <rate>/<split>/; also a nat-hear copy), a folder with one subfolder per class, a "
-        ".csv/.jsonl manifest with labels (and optionally a split column), a corpus folder, or 'builtin'.")
+        "--task", help="Labelled data: a HEAR task folder (task_metadata.json, labelvocabulary.csv, "
+        "split json files, audio in <rate>/<split>/; also a nat-hear copy), a folder with one subfolder "
+        "per class, a .csv/.jsonl manifest with labels (and optionally a split column), a corpus folder, "
+        "or 'builtin'.")
     ] = "builtin",
     test_fold: Annotated[int | None, typer.Option(
-        "--test-fold", min=0, help="k-fold HEAR tasks: the test fold (default: the last; the one before it is "
-        "validation).")] = None,
+        "--test-fold", min=0, help="k-fold HEAR tasks: the test fold (default: the last; the one before "
+        "it is validation).")] = None,
     snr: Annotated[str, typer.Option(
         "--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")] = "-5..20",
     rt60: Annotated[str, typer.Option(
         "--rt60", help="Measured-RT60 bins in s: LO..HI (standard edges 0.1/0.3/0.6/1.0/1.5/2.0 inside it), "
         "LO..HI:STEP, explicit edges A,B,C, 'auto' (the bank's test-split range), or 'none'.")] = "auto",
-    grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Also run every SNR x RT60 combination.")] = False,
+    grid: Annotated[bool, typer.Option(
+        "--grid/--no-grid", help="Also run every SNR x RT60 combination.")] = False,
     probe_train: Annotated[str, typer.Option(
         "--probe-train", help="Train the probes on 'clean' training clips, or 'matched': under the same "
         "condition.")] = "clean",
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the renderings, the task split and the probes.")] = 0,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seeds the renderings, the task split and the probes.")] = 0,
     max_clips_per_class: Annotated[int | None, typer.Option(
         "--max-clips-per-class", min=1, help="At most this many clips per class in each split.")] = None,
     clip_seconds: Annotated[float, typer.Option(
         "--clip-seconds", help="Seconds of each clip used (from its start).")] = 4.0,
-    device: Annotated[str, typer.Option("--device", help="torch device for the models, e.g. cpu or cuda.")] = "cpu",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="2.01 s windows per forward pass.")] = 16,
+    device: Annotated[str, typer.Option(
+        "--device", help="torch device for the models, e.g. cpu or cuda.")] = "cpu",
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="2.01 s windows per forward pass.")] = 16,
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
     """Measure how each model degrades under noise and reverberation.
@@ -50,9 +56,9 @@ def robustness(
     (the clip through test-split BRIRs whose *measured* RT60 lies in the bin); with --grid every SNR x RT60
     pair. Renderings are seeded, so every model sees exactly the same audio. Per model and condition: linear
     probe score (accuracy, or mAP for multi-label tasks), its change from clean, the embedding drift
-    (cosine similarity to the clean embedding, 1 = none) and, for two-channel models, the localisation error of an
-    azimuth probe. A log-mel statistics baseline is always included. Every score has a 95% interval; paired
-    tests over the same clips say which differences between models are significant.
+    (cosine similarity to the clean embedding, 1 = none) and, for two-channel models, the localisation error
+    of an azimuth probe. A log-mel statistics baseline is always included. Every score has a 95% interval;
+    paired tests over the same clips say which differences between models are significant.
 
     HEAR modules (--model hear:MODULE[:WEIGHTS]) are imported, loaded and checked on a short input before any
     work; one that is missing or breaks the API is a one-line error. One that breaks later is recorded in the

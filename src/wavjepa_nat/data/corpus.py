@@ -76,8 +76,8 @@ class CorpusConfig:
 
     def __post_init__(self) -> None:
         if not _whole(self.n_per_class) or self.n_per_class < 3:
-            raise InputError("--n-per-class (CorpusConfig.n_per_class) must be at least 3 so that every class "
-                             f"has train, val and test clips, got {self.n_per_class!r}")
+            raise InputError("--n-per-class (CorpusConfig.n_per_class) must be at least 3 so that every "
+                             f"class has train, val and test clips, got {self.n_per_class!r}")
         if not _real(self.seconds) or self.seconds < MIN_SECONDS:
             raise InputError(f"--seconds (CorpusConfig.seconds) must be at least {MIN_SECONDS} s, "
                              f"got {self.seconds!r}")
@@ -181,7 +181,10 @@ def tone_low(rng, n, fs):
 
 def tone_high(rng, n, fs):
     """Flute/whistle-like: f0 500-1400 Hz, few harmonics, breath noise."""
-    amps = lambda r: np.array([1.0, r.uniform(0.1, 0.4), r.uniform(0.0, 0.15)])
+
+    def amps(r):
+        return np.array([1.0, r.uniform(0.1, 0.4), r.uniform(0.0, 0.15)])
+
     return _tone(rng, n, fs, 500, 1400, amps, (0.2, 1.0), breath=0.05)
 
 

@@ -117,7 +117,8 @@ def render_scene_clips(bank, dry: np.ndarray, cfg: SceneClipConfig) -> list[Scen
 
 
 def output_paths(out: Path, n: int) -> list[Path]:
-    """scene.wav -> [scene.wav] for one rendering, [scene_000.wav, ...] for several; a folder -> render_000.wav."""
+    """scene.wav -> [scene.wav] for one rendering, [scene_000.wav, ...] for several;
+    a folder -> render_000.wav."""
     if out.suffix.lower() == ".wav":
         if n == 1:
             return [out]

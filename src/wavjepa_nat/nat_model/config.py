@@ -148,16 +148,17 @@ class ModelConfig:
 # Fields that define the network and how it reads audio (not how it is trained): a model initialised from
 # saved weights takes these from the weights (train --init-from).
 ARCHITECTURE_FIELDS = (
-    "channels", "share_ear_encoders", "fs", "crop_samples", "conv_spec", "conv_dim", "ear_embedding", "ear_norm", "interaural",
-    "embed_dim", "depth", "heads", "mlp_ratio", "pred_dim", "pred_depth", "pred_heads", "pos_embedding",
-    "norm_first", "block_norm_eps", "ear_pool", "runtime",
+    "channels", "share_ear_encoders", "fs", "crop_samples", "conv_spec", "conv_dim", "ear_embedding",
+    "ear_norm", "interaural", "embed_dim", "depth", "heads", "mlp_ratio", "pred_dim", "pred_depth",
+    "pred_heads", "pos_embedding", "norm_first", "block_norm_eps", "ear_pool", "runtime",
 )
 
 
 # Binaural layouts (sets of ModelConfig fields; mono models ignore them). Every preset uses "spatial", chosen
-# by measurement (benchmarks/bench_spatial_stages.py; README, "Spatial hearing"): the first GroupNorm pools both
-# ears (the ILD survives), one CNN serves both ears (their features share one basis), and the interaural path
-# gives every token its frame's GCC-PHAT curve and ILDs. "reference" is the reference WavJEPA-Nat's layout.
+# by measurement (benchmarks/bench_spatial_stages.py; README, "Spatial hearing"): the first GroupNorm pools
+# both ears (the ILD survives), one CNN serves both ears (their features share one basis), and the interaural
+# path gives every token its frame's GCC-PHAT curve and ILDs. "reference" is the reference WavJEPA-Nat's
+# layout.
 BINAURAL_LAYOUTS: dict[str, dict[str, Any]] = {
     "spatial": {"ear_norm": "joint", "share_ear_encoders": True, "interaural": "gcc_ild"},
     "reference": {"ear_norm": "per_ear", "share_ear_encoders": False, "interaural": "none"},

@@ -167,7 +167,8 @@ def check_channels(model: nn.Module, channels: int) -> None:
     if int(channels) != expected:
         kind = "WavJEPA-Nat (binaural, 2 channels)" if expected == 2 else "WavJEPA (mono, 1 channel)"
         raise InputError(
-            f"channel mismatch: the model is {kind} and expects {expected}-channel audio, got {channels} channel(s)"
+            f"channel mismatch: the model is {kind} and expects {expected}-channel audio, "
+            f"got {channels} channel(s)"
             + ("; duplicate mono audio to both ears" if expected == 2 and channels == 1 else "")
             + ("; pick one ear or average the two" if expected == 1 and channels == 2 else "")
         )
@@ -218,7 +219,8 @@ class Encoder(nn.Module):
         check_channels(self, audio.shape[1])
         if audio.shape[-1] < self.receptive_field:
             raise InputError(
-                f"audio too short: {audio.shape[-1]} samples, the encoder needs at least {self.receptive_field}"
+                f"audio too short: {audio.shape[-1]} samples, "
+                f"the encoder needs at least {self.receptive_field}"
             )
         return audio
 

@@ -13,9 +13,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from wavjepa_nat.version import package_version
 from wavjepa_nat.nat_model.config import ModelConfig
 from wavjepa_nat.nat_model.jepa import WavJEPA
+from wavjepa_nat.version import package_version
 
 
 def lr_at(step: int, cfg: ModelConfig) -> float:
@@ -39,7 +39,8 @@ class WavJEPAModule(L.LightningModule):
     def __init__(
         self, config: ModelConfig | dict | None = None, monitor_every: int = 25, **fields: Any
     ) -> None:
-        """Build from a ModelConfig, a config dict, or its fields as keywords (how load_from_checkpoint calls)."""
+        """Build from a ModelConfig, a config dict, or its fields as keywords
+        (how load_from_checkpoint calls)."""
         super().__init__()
         if isinstance(config, ModelConfig):
             cfg = config

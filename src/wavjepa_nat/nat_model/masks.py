@@ -26,7 +26,8 @@ from wavjepa_nat.nat_model.encoder import n_frames
 
 
 def sample_spans(n_time: int, rate: float, length: int, gen: torch.Generator) -> torch.Tensor:
-    """Bool (n_time,) union of random spans; span count = floor(rate * n_time / length + U(0,1)) (wav2vec 2.0)."""
+    """Bool (n_time,) union of random spans;
+    span count = floor(rate * n_time / length + U(0,1)) (wav2vec 2.0)."""
     length = min(length, n_time)
     n_starts = n_time - length + 1
     n_spans = int(rate * n_time / length + torch.rand((), generator=gen).item())
@@ -119,7 +120,8 @@ class MaskCollator:
         audio = torch.stack([torch.as_tensor(c, dtype=torch.float32) for c in crops])
         if audio.dim() != 3 or audio.shape[1] != self.cfg.channels:
             raise InputError(
-                f"crops must be ({self.cfg.channels}, samples) arrays for this model, got {tuple(audio.shape[1:])}"
+                f"crops must be ({self.cfg.channels}, samples) arrays for this model, "
+                f"got {tuple(audio.shape[1:])}"
             )
         return {"audio": audio, **self.masks(audio.shape[0], audio.shape[2], generator)}
 

@@ -6,7 +6,7 @@
 
 from wavjepa_nat.rir_bank.merge import merge_banks
 from wavjepa_nat.rir_bank.reader import BankScene, RIRBank
-from wavjepa_nat.rir_bank.writer import simulate_bank
 from wavjepa_nat.rir_bank.verify import verify_bank
+from wavjepa_nat.rir_bank.writer import simulate_bank
 
 __all__ = ["BankScene", "RIRBank", "merge_banks", "simulate_bank", "verify_bank"]

@@ -104,7 +104,8 @@ def exclusive_lock(out: Path):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as err:
-            raise InputError(f"cannot create the lock file {path} ({err.strerror}); is {out.parent} writable?") from None
+            raise InputError(f"cannot create the lock file {path} ({err.strerror}); "
+                             f"is {out.parent} writable?") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -127,8 +128,8 @@ def exclusive_lock(out: Path):
         raise InputError(f"could not take the lock {path}; try again")
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-                 .encode())
+        os.write(fd, (f"pid {os.getpid()} on {socket.gethostname()} "
+                      f"since {time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode())
         yield path
     finally:
         with contextlib.suppress(OSError):
@@ -220,7 +221,8 @@ def _part_ok(path: Path, start: int, stop: int, cfg: SceneConfig) -> bool:
             if ok:
                 want, got = checksums.stored(f), checksums.compute(f)
                 ok = all(np.array_equal(want.get(name), got[name]) for name in checksums.NAMES)
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError):  # unreadable, truncated: redo it
+    # unreadable, truncated: redo it
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError):
         ok = False
     if not ok:
         path.unlink()
@@ -277,7 +279,8 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
     try:
         order = np.concatenate([f["scene_index"][()] for f in handles])
         if not np.array_equal(order, np.arange(expected.start, expected.stop)):
-            raise InputError(f"the pieces do not cover scenes {expected.start}..{expected.stop - 1} exactly once")
+            raise InputError(f"the pieces do not cover scenes {expected.start}..{expected.stop - 1} "
+                             f"exactly once")
         versions = {schema_version(f) for f in handles}
         if len(versions) != 1:
             raise InputError(f"the pieces are of different bank formats ({sorted(versions)}); nothing was "
@@ -302,8 +305,8 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
                     crcs[name].extend(got.tolist())
                 meta = checksums.meta_crcs(src)
                 if want is not None and not np.array_equal(meta, want["meta"]):
-                    raise InputError(f"{src.filename}: metadata does not match its checksums (the file is damaged); "
-                                     f"nothing was written")
+                    raise InputError(f"{src.filename}: metadata does not match its checksums "
+                                     f"(the file is damaged); nothing was written")
                 crcs["meta"].append(meta)
                 for name in META_COLUMNS:
                     if name in dst["meta"]:
@@ -351,7 +354,8 @@ def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) 
         if not f.attrs.get("complete") or not np.array_equal(f["scene_index"][()], np.arange(expected.start,
                                                                                               expected.stop)):
             fail("scene index or completeness")
-        shapes = {"brir": (n, 2, cfg.brir_length), "noise_brir": (n, cfg.noise_sources[1], 2, cfg.brir_length),
+        shapes = {"brir": (n, 2, cfg.brir_length),
+                  "noise_brir": (n, cfg.noise_sources[1], 2, cfg.brir_length),
                   "noise_bed": (n, 2, cfg.noise_bed_length)}
         if any(f[name].shape != shape for name, shape in shapes.items()):
             fail("array shapes")
@@ -364,7 +368,8 @@ def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) 
                     fail(f"scene {expected.start + a + k} has an all-zero or non-finite BRIR")
         got = checksums.compute(f)
         for name in checksums.NAMES:
-            if not np.array_equal(got[name], crcs[name]) or not np.array_equal(f[checksums.GROUP][name][()], crcs[name]):
+            if (not np.array_equal(got[name], crcs[name])
+                    or not np.array_equal(f[checksums.GROUP][name][()], crcs[name])):
                 fail(f"{name} checksums")
 
 
@@ -380,7 +385,8 @@ def _check_existing(out: Path, attrs: dict) -> bool:
         raise InputError(f"{out} exists and is not an HDF5 bank; remove it or choose another --out") from None
     keys = ("config", "shard", "n_scenes_total")
     if any(old.get(k) != attrs[k] for k in keys):
-        raise InputError(f"{out} exists and was made with a different config; remove it or choose another --out")
+        raise InputError(f"{out} exists and was made with a different config; "
+                         f"remove it or choose another --out")
     return bool(old.get("complete"))
 
 
@@ -446,8 +452,8 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
             except (OSError, ValueError):
                 old_run = None
             if old_run != run:
-                raise InputError(f"{parts} holds an interrupted run with a different config; remove it or use its "
-                                 f"arguments")
+                raise InputError(f"{parts} holds an interrupted run with a different config; "
+                                 f"remove it or use its arguments")
         parts.mkdir(exist_ok=True)
         _write_json(stamp, run)
 

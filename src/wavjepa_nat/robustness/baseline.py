@@ -25,7 +25,8 @@ def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0,
+                   fmax: float | None = None) -> np.ndarray:
     """Triangular filters (n_mels, n_fft // 2 + 1), peak 1, centres equally spaced in HTK mel.
 
     Each triangle is linear in Hz between its neighbours' centres, so neighbouring filters sum to
@@ -65,7 +66,8 @@ class LogMelBaseline:
         self.win = round(self.cfg.win_ms * self.cfg.sample_rate / 1000)
         self.hop = round(self.cfg.hop_ms * self.cfg.sample_rate / 1000)
         self.fbank = torch.from_numpy(
-            mel_filterbank(self.cfg.n_mels, self.cfg.n_fft, self.cfg.sample_rate, self.cfg.fmin, self.cfg.fmax)
+            mel_filterbank(self.cfg.n_mels, self.cfg.n_fft, self.cfg.sample_rate, self.cfg.fmin,
+                           self.cfg.fmax)
         )
         self.output_dim = channels * 2 * self.cfg.n_mels + (self.cfg.n_mels if channels == 2 else 0)
         self.notes: list[str] = []

@@ -1,4 +1,5 @@
-"""Degrading clips under a sweep condition, through the RIR bank (see robustness/conditions.py for the conditions).
+"""Degrading clips under a sweep condition, through the RIR bank
+(see robustness/conditions.py for the conditions).
 
 The noise and reverberation axes are kept separable:
 
@@ -59,8 +60,8 @@ class ScenePools:
                         f"RT60 in it (the bank's {split_text} split spans {have}); choose other --rt60 bins")
                 centre = 0.5 * (b[0] + b[1])
                 pool = self.all[np.argsort(np.abs(measured - centre), kind="stable")[:fallback_size]]
-                self.notes.append(f"no {split_text}-split scenes in RT60 bin {bin_text(b)} for probe training; "
-                                  f"used the {len(pool)} nearest in measured RT60")
+                self.notes.append(f"no {split_text}-split scenes in RT60 bin {bin_text(b)} "
+                                  f"for probe training; used the {len(pool)} nearest in measured RT60")
             self.by_bin[b] = pool
 
     def pool(self, cond: Condition) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The robustness sweep: models x conditions -> probe score, drop vs clean, embedding drift, localisation.
 
     cfg = SweepConfig(snr_db="-5..20", rt60_bins="0.2..1.6")
-    rows = run_sweep(["runs/nat/last.ckpt", "runs/clean/last.ckpt"], "builtin", "bank.h5", cfg, out_dir="reports/r1")
+    rows = run_sweep(["runs/nat/last.ckpt", "runs/clean/last.ckpt"], "builtin", "bank.h5", cfg,
+                     out_dir="reports/r1")
 
 For every condition (robustness/conditions.py) the test clips are rendered once, and the same arrays are
 embedded by every model and by the log-mel baseline. Per model and condition:
@@ -51,20 +52,21 @@ if TYPE_CHECKING:
     from wavjepa_nat.robustness.report import ResultRow
 
 SETUP_NOTES = [
-    ("Conditions: clean = the dry clip on both ears; SNR = the dry clip on both ears plus binaural noise from a "
-     "test-split scene's noise bed at that SNR (no reverberation); RT60 = the clip through a test-split BRIR "
-     "whose measured T_mid lies in the bin, direct-path delay compensated, no added noise; SNR x RT60 = a BRIR "
-     "from the bin plus that scene's noise bed at the SNR. Rendered clips are instance-normalised over "
-     "(ears, time). Every model and the baseline embed exactly the same rendered audio (seeded per condition "
-     "and clip)."),
-    ("drop vs clean = score - clean score of the same model (negative = worse); drift = cos to clean, the mean cosine "
-     "similarity (1 = no drift) between the clean and the corrupted embedding of each test clip, both standardised with the "
-     "mean and std of the model's clean training embeddings (raw cosines of self-supervised embeddings sit "
-     "near 1 whatever the input, and the baseline's dB features share a large offset)."),
+    ("Conditions: clean = the dry clip on both ears; SNR = the dry clip on both ears plus binaural noise "
+     "from a test-split scene's noise bed at that SNR (no reverberation); RT60 = the clip through a "
+     "test-split BRIR whose measured T_mid lies in the bin, direct-path delay compensated, no added noise; "
+     "SNR x RT60 = a BRIR from the bin plus that scene's noise bed at the SNR. Rendered clips are "
+     "instance-normalised over (ears, time). Every model and the baseline embed exactly the same rendered "
+     "audio (seeded per condition and clip)."),
+    ("drop vs clean = score - clean score of the same model (negative = worse); drift = cos to clean, the "
+     "mean cosine similarity (1 = no drift) between the clean and the corrupted embedding of each test clip, "
+     "both standardised with the mean and std of the model's clean training embeddings (raw cosines of "
+     "self-supervised embeddings sit near 1 whatever the input, and the baseline's dB features share a large "
+     "offset)."),
     ("Localisation: a ridge probe onto (sin, cos) of the source azimuth, trained on training clips rendered "
-     "through train/val-split scenes, scored on test clips rendered through test-split scenes; under clean and "
-     "SNR conditions the test clips are rendered through random test-split scenes (any RT60), since a dry clip "
-     "has no direction. Mono models: N/A."),
+     "through train/val-split scenes, scored on test clips rendered through test-split scenes; under clean "
+     "and SNR conditions the test clips are rendered through random test-split scenes (any RT60), since a "
+     "dry clip has no direction. Mono models: N/A."),
     ("Baseline: log-mel statistics (mean and std over time of 64 log-mel bands per ear, plus the interaural "
      "level difference per band for two ears): a non-learned reference for how hard each condition is."),
 ]
@@ -91,7 +93,8 @@ class SweepConfig:
     test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
 
     def __post_init__(self):
-        self.snr_db = parse_snr(self.snr_db) if isinstance(self.snr_db, str) else [float(s) for s in self.snr_db]
+        self.snr_db = (parse_snr(self.snr_db) if isinstance(self.snr_db, str)
+                       else [float(s) for s in self.snr_db])
         if not all(math.isfinite(s) for s in self.snr_db):
             raise InputError(f"--snr: SNRs must be finite numbers, got {self.snr_db}")
         if any(abs(s) > MAX_SNR_DB for s in self.snr_db):
@@ -130,8 +133,8 @@ class SweepIncomplete(InputError):
 
 
 def model_names(specs: Sequence) -> list[str]:
-    """Short unique names: the file stem, else parent/stem, else the whole path (hear:MODULE[:weights stem] for
-    HEAR modules); a repeat gets '#k'."""
+    """Short unique names: the file stem, else parent/stem, else the whole path
+    (hear:MODULE[:weights stem] for HEAR modules); a repeat gets '#k'."""
     from wavjepa_nat.robustness.hear_models import hear_name, is_hear_spec
 
     paths = [Path(s) if isinstance(s, (str, os.PathLike)) and not is_hear_spec(s) else None for s in specs]

@@ -4,9 +4,9 @@ Each surface class (walls, floor, ceiling) gets the spectral *shape* of a common
 one scale factor on all of them is then solved so that the room's T_mid (the mean RT60 of
 the 500 Hz and 1 kHz octaves, ISO 3382-2) equals the target. A broadband RT60 is not used
 as the target: with frequency-dependent absorption the broadband decay is curved, and its
-T30 depends on where the regression starts, i.e. on the direct sound. The per-band decay times follow Eyring's formula with air
-absorption (pyroomacoustics' air table), and the same absorption drives pyroomacoustics'
-image sources, so the early reflections and the late tail decay consistently.
+T30 depends on where the regression starts, i.e. on the direct sound. The per-band decay times
+follow Eyring's formula with air absorption (pyroomacoustics' air table), and the same absorption
+drives pyroomacoustics' image sources, so the early reflections and the late tail decay consistently.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def air_absorption() -> np.ndarray:
 
 def surface_areas(dims) -> dict[str, float]:
     lx, ly, lz = dims
-    return {"east": ly * lz, "west": ly * lz, "north": lx * lz, "south": lx * lz, "floor": lx * ly, "ceiling": lx * ly}
+    return {"east": ly * lz, "west": ly * lz, "north": lx * lz, "south": lx * lz, "floor": lx * ly,
+            "ceiling": lx * ly}
 
 
 def eyring_rt60(dims, alpha: dict[str, np.ndarray]) -> np.ndarray:
@@ -53,7 +54,8 @@ def eyring_rt60(dims, alpha: dict[str, np.ndarray]) -> np.ndarray:
     total = sum(areas.values())
     mean_alpha = sum(areas[s] * alpha[s] for s in SURFACES) / total
     volume = float(np.prod(dims))
-    decay_rate = SPEED_OF_SOUND * (-total * np.log1p(-mean_alpha)) / (4 * volume) + SPEED_OF_SOUND * air_absorption()
+    decay_rate = (SPEED_OF_SOUND * (-total * np.log1p(-mean_alpha)) / (4 * volume)
+                  + SPEED_OF_SOUND * air_absorption())
     return 13.8155 / decay_rate  # 60 dB = ln(10^6) nepers of energy
 
 

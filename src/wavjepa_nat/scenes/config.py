@@ -83,8 +83,9 @@ class SceneConfig:
         longest = self.room_length[1]
         reach = math.floor(10 * math.sqrt(2 * longest**2 + MAX_ROOM_HEIGHT_M**2)) / 10
         if self.source_distance[1] > reach:
-            raise InputError(f"{_name('source_distance')} must end at {reach:g} m or less: sources are "
-                             f"placed inside rooms whose longest side is at most {longest:g} m (room_length), got "
+            raise InputError(f"{_name('source_distance')} must end at {reach:g} m or less: sources "
+                             f"are placed inside rooms whose longest side is at most {longest:g} m "
+                             f"(room_length), got "
                              f"{self.source_distance[0]:g}..{self.source_distance[1]:g} m")
         self._check_range("source_elevation", lo=-90.0, hi=90.0, unit="degrees")
         self._check_range("listener_height", above=0.0, unit="m")
@@ -120,7 +121,8 @@ class SceneConfig:
         value = getattr(self, field)
         if not isinstance(value, tuple) or len(value) != 2 or not all(_is_number(v, integer) for v in value):
             whole = "whole " if integer else ""
-            raise InputError(f"{_name(field)} must be a ({whole}LO, HI) pair of finite numbers, got {value!r}")
+            raise InputError(f"{_name(field)} must be a ({whole}LO, HI) pair of finite numbers, "
+                             f"got {value!r}")
         low, high = value
         shown = f"{low:g}..{high:g}{' ' + unit if unit else ''}"
         if low > high:
@@ -129,7 +131,8 @@ class SceneConfig:
             bound = f"at {lo:g}{' ' + unit if unit else ''} or more" if lo is not None else f"above {above:g}"
             raise InputError(f"{_name(field)} {why or 'must start ' + bound}, got {shown}")
         if hi is not None and high > hi:
-            raise InputError(f"{_name(field)} must end at {hi:g}{' ' + unit if unit else ''} or less, got {shown}")
+            raise InputError(f"{_name(field)} must end at {hi:g}{' ' + unit if unit else ''} or less, "
+                             f"got {shown}")
 
     @property
     def brir_length(self) -> int:

@@ -73,7 +73,8 @@ class HRTF(ABC):
         """Complex (n, 2, F) ear spectra for unit directions (n, 3), time zero at the head centre."""
 
     def render_paths(self, directions: np.ndarray, path_spectra: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-        """Sum of sound paths at the ears (2, F): each path's spectrum (n, F) through the HRTF of its direction."""
+        """Sum of sound paths at the ears (2, F): each path's spectrum (n, F) through the HRTF of its
+        direction."""
         return np.einsum("nf,nef->ef", path_spectra, self.spectra(directions, freqs))
 
     def render_images(self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray,
@@ -220,7 +221,8 @@ def read_sofa(path: str | Path, fs: int) -> SofaHRTF:
             convention = f.attrs.get("SOFAConventions", b"")
             convention = convention.decode() if isinstance(convention, bytes) else str(convention)
             if convention != "SimpleFreeFieldHRIR":
-                raise InputError(f"{path} is a SOFA file of convention '{convention}', not SimpleFreeFieldHRIR")
+                raise InputError(f"{path} is a SOFA file of convention '{convention}', "
+                                 f"not SimpleFreeFieldHRIR")
             ir = np.asarray(f["Data.IR"][()], dtype=np.float64)
             file_fs = float(np.ravel(f["Data.SamplingRate"][()])[0])
             pos = np.asarray(f["SourcePosition"][()], dtype=np.float64)

@@ -52,7 +52,8 @@ class ReferenceEngine:
         )
         left, right = self.ears(spec.yaw_deg)
         room.add_microphone_array(
-            pra.MicrophoneArray(np.stack([spec.listener, spec.listener], axis=1), self.fs, directivity=[left, right]))
+            pra.MicrophoneArray(np.stack([spec.listener, spec.listener], axis=1), self.fs,
+                                directivity=[left, right]))
         # pyroomacoustics refuses directive microphones once ray tracing is on, so the ears go in
         # first; its ray tracer then adds the late energy histogram to each ear's response.
         room.set_ray_tracing(receiver_radius=0.5, energy_thres=1e-7)

@@ -42,7 +42,8 @@ class Simulator:
         else:
             self.engine = FastEngine(cfg, self.hrtf)
         power, coherence = self.hrtf.diffuse_field(np.maximum(stft_freqs(cfg.fs), 1.0))
-        self.noise = NoiseMaker(cfg.fs, cfg.noise_bed_length, cfg.noise_bed_rms_db, cfg.noise_dir, power, coherence)
+        self.noise = NoiseMaker(cfg.fs, cfg.noise_bed_length, cfg.noise_bed_rms_db, cfg.noise_dir, power,
+                                coherence)
 
     def simulate(self, index: int) -> SimulatedScene:
         cfg = self.cfg
