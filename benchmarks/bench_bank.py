@@ -1,11 +1,21 @@
-"""BRIR synthesis speed and acoustic agreement: our fast engine vs pyroomacoustics' binaural path.
+"""The RIR bank at scale: the whole `simulate-rirs` command, BRIR synthesis against pyroomacoustics,
+bytes per scene (format 1 vs 2) and read speed.
 
-Reference: pyroomacoustics' hybrid simulator (image sources of order 3 + ray tracing) with the
-MIT KEMAR SOFA file as microphone directivities, built once per worker and reused (heads face
-yaw 0 in every scene so that one directivity build serves all of them, for both engines).
-Same scenes, same two worker processes. BRIR synthesis is timed apart from noise-bed rendering.
+1. End to end: `wavjepa-nat simulate-rirs` (BRIRs, noise beds, measurements, writing, assembly) run as a
+   subprocess with 2 workers at the defaults (RT60 0.2..1.5 s, 10 s beds), with --noise-sources 0..0 (the
+   issue's command) and the default 0..5. Scenes/s once started = (N - W) / (t(N) - t(W)) from a W-scene
+   and an N-scene run; the start-up cost (processes, imports, HRTF, assembly overhead) = t(W) - W / rate.
+2. BRIR synthesis alone: our fast engine (spherical head, KEMAR) and pyroomacoustics' hybrid simulator
+   (image sources of order 3 + ray tracing) with the MIT KEMAR SOFA file as microphone directivities,
+   built once per worker and reused (heads face yaw 0 in every scene so that one directivity build
+   serves all of them, for both engines). Same scenes, same two worker processes; the end-to-end
+   scenes/s of step 1 is divided by the reference's BRIRs/s of this run.
+3. Bytes per scene: the same scenes in format 1 (float32, full length) and format 2 (the bank written).
+4. Read speed: per clip, what data/augment.gather_scenes reads (BRIR head to its cut, a 10 s noise segment,
+   cast to float32), format 1 vs 2 of the same scenes; the full augmentation figure is
+   `benchmarks/bench_augment.py --bank <bank>`.
 
-    python benchmarks/bench_bank.py [--scenes 20] [--workers 2]
+    python benchmarks/bench_bank.py [--scenes 440 --warm 40] [--ref-scenes 20] [--workers 2]
 """
 
 from __future__ import annotations
@@ -113,57 +123,186 @@ def _scene_spec(cfg, index):
     return _scene(index)
 
 
+def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str) -> dict:
+    """The whole command, W and N scenes: scenes/s once started, start-up seconds, bytes per scene."""
+    import subprocess
+    import sys
+
+    times = {}
+    for k in (warm, n):
+        out = os.path.join(out_dir, f"e2e-{noise}-{k}.h5")
+        cmd = [sys.executable, "-m", "wavjepa_nat.cli", "simulate-rirs", "--out", out, "--n-scenes", str(k),
+               "--rt60", "0.2..1.5", "--noise-sources", noise, "--workers", str(workers), "--seed", "5",
+               "--quiet"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times[k] = time.perf_counter() - t0
+    rate = (n - warm) / (times[n] - times[warm])
+    bank = os.path.join(out_dir, f"e2e-{noise}-{n}.h5")
+    return {"rate": rate, "startup": times[warm] - warm / rate, "t_small": times[warm], "t_big": times[n],
+            "bank": bank, "bytes": os.path.getsize(bank) / n}
+
+
+def write_format_1(src: str, dst: str) -> None:
+    """The same scenes in format 1 (float32 at full length, the layout before format 2)."""
+    import h5py
+
+    from wavjepa_nat.rir_bank import RIRBank
+    from wavjepa_nat.rir_bank.schema import NAN_COLUMNS, STORAGE_COLUMNS
+
+    bank = RIRBank(src)
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        g.attrs.update(dict(f.attrs))
+        g.attrs["schema_version"] = 1
+        g.create_dataset("scene_index", data=f["scene_index"][()])
+        m, n, L, B = int(f.attrs["max_noise_sources"]), len(bank), bank.brir_length, bank.noise_bed_length
+        d = g.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
+        e = g.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
+        beds = g.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
+        for i in range(n):
+            d[i] = bank[i].brir
+            k = int(bank.meta["n_noise"][i])
+            if k:
+                e[i, :k] = bank.noise_brirs(i)
+            beds[i] = bank.noise_bed(i)
+        for name in f["meta"]:
+            if name not in NAN_COLUMNS and name not in STORAGE_COLUMNS:
+                f.copy(f["meta"][name], g.require_group("meta"), name)
+        g.attrs["complete"] = True
+
+
+def read_speed(path: str, clips: int = 2000, repeats: int = 5) -> float:
+    """Median microseconds per clip of what gather_scenes reads for a wet clip (cut cache warm)."""
+    from wavjepa_nat.data.augment import brir_taps
+    from wavjepa_nat.dsp import loop_segment
+    from wavjepa_nat.rir_bank import RIRBank
+
+    bank = RIRBank(path)
+    rng = np.random.default_rng(0)
+    scenes = rng.integers(0, len(bank), clips)
+    us = rng.random(clips)
+    cut = {}
+    for s in range(len(bank)):
+        brir, taps = brir_taps(bank.brirs([s])[0], -60.0)
+        cut[s] = brir.shape[-1]
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for s, u in zip(scenes.tolist(), us.tolist()):
+            brir = bank.brir_head(s, cut[s])
+            noise = np.asarray(loop_segment(bank.noise_bed(s), u, 160000), np.float32)
+        runs.append((time.perf_counter() - t0) / clips * 1e6)
+    del brir, noise
+    return float(np.median(runs))
+
+
+def augmentation_speed(paths: dict, n_clips: int = 24, repeats: int = 5, torch_loaded: bool = False) -> dict:
+    """The numpy augmentation of benchmarks/bench_augment.py (draw, gather from the bank, augment_batch; one
+    process), crops/s per bank, alternating banks per repeat: medians."""
+    import bench_augment as ba
+
+    if torch_loaded:
+        import torch  # noqa: F401  (as in a training process: the reader then converts float16 with it)
+    cfg_kw = {"clean_ratio": 0.0, "snr_db": (5.0, 40.0), "n_crops": 8, "crop_samples": 32160,
+              "split": "train"}
+    ba._STATE["clips"] = [ba.make_clips(n_clips)]
+    rates = {name: [] for name in paths}
+    for r in range(repeats + 1):
+        for name, path in paths.items():
+            ba._ours_init(path, cfg_kw)
+            t0 = time.perf_counter()
+            n = ba._ours_run((0, 100 + r))
+            if r:  # the first round warms the page cache and the cut caches
+                rates[name].append(n / (time.perf_counter() - t0))
+    return {name: float(np.median(v)) for name, v in rates.items()}
+
+
 def main():
+    import tempfile
+
     from wavjepa_nat.scenes import SceneConfig
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", type=int, default=20)
+    parser.add_argument("--scenes", type=int, default=440, help="scenes of the long end-to-end run")
+    parser.add_argument("--warm", type=int, default=40, help="scenes of the short run (start-up subtracted)")
+    parser.add_argument("--ref-scenes", type=int, default=20, help="scenes of the BRIR-only comparison")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--noise-sources", default="0..2")
+    parser.add_argument("--noise-sources", default="0..0,0..5", help="settings for the end-to-end runs")
     args = parser.parse_args()
-    lo, hi = (int(x) for x in args.noise_sources.split(".."))
-    base = SceneConfig(rt60=(0.2, 1.5), noise_sources=(lo, hi), scenes_per_room=1)
-    scenes = list(range(args.scenes))
-    print(f"{args.scenes} scenes (one room each, RT60 0.2..1.5 s, {lo}..{hi} noise sources), "
-          f"{args.workers} workers, {os.cpu_count()} cores\n")
+    print(f"{os.cpu_count()} cores, {args.workers} workers; load average {os.getloadavg()[0]:.1f} at the "
+          f"start\n")
 
-    runs = {}
-    for name, cfg, beds in [
-        ("fast + spherical head", dataclasses.replace(base, hrtf="spherical"), True),
-        ("fast + KEMAR", dataclasses.replace(base, hrtf="kemar"), False),
-        ("reference: pra hybrid + KEMAR", dataclasses.replace(base, hrtf="kemar", engine="reference"), False),
-    ]:
-        result = run_engine(cfg, scenes, args.workers, noise_beds=beds)
-        result["acoustics"] = acoustics(cfg, result["brirs"])
-        runs[name] = result
-        print(f"  done: {name}: {result['n_brirs'] / result['wall']:.1f} BRIRs/s", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        e2e = {}
+        for noise in args.noise_sources.split(","):
+            e2e[noise] = end_to_end(noise, args.scenes, args.warm, args.workers, tmp)
+            print(f"  done: simulate-rirs --noise-sources {noise}: {e2e[noise]['rate']:.1f} scenes/s",
+                  flush=True)
 
-    ref = runs["reference: pra hybrid + KEMAR"]
-    ref_rate = ref["n_brirs"] / ref["wall"]
-    print(f"\n{'engine':32s} {'BRIRs/s':>8s} {'x ref':>6s} {'ms/BRIR (median, 1 core)':>25s} "
-          f"{'T_mid within 10%':>17s} {'broadband T30 within 10%':>25s} {'setup s':>8s}")
-    for name, r in runs.items():
-        ac = r["acoustics"]
-        tmid = np.mean([abs(a["t_mid"] / a["rt60_target"] - 1) <= 0.1 for a in ac])
-        bb = np.mean([abs(a["t30_broadband"] / a["rt60_target"] - 1) <= 0.1 for a in ac])
-        rate = r["n_brirs"] / r["wall"]
-        print(f"{name:32s} {rate:8.1f} {rate / ref_rate:6.1f} {1e3 * r['per_brir_median']:25.1f} "
-              f"{100 * tmid:16.0f}% {100 * bb:24.0f}% {r['setup']:8.1f}")
+        base = SceneConfig(rt60=(0.2, 1.5), noise_sources=(0, 0), scenes_per_room=1)
+        scenes = list(range(args.ref_scenes))
+        runs = {}
+        for name, cfg in [
+            ("fast + spherical head", dataclasses.replace(base, hrtf="spherical")),
+            ("fast + KEMAR", dataclasses.replace(base, hrtf="kemar")),
+            ("reference: pra hybrid + KEMAR", dataclasses.replace(base, hrtf="kemar", engine="reference")),
+        ]:
+            result = run_engine(cfg, scenes, args.workers)
+            result["acoustics"] = acoustics(cfg, result["brirs"])
+            runs[name] = result
+            print(f"  done: {name}: {result['n_brirs'] / result['wall']:.1f} BRIRs/s", flush=True)
+        ref = runs["reference: pra hybrid + KEMAR"]
+        ref_rate = ref["n_brirs"] / ref["wall"]
 
-    print("\nBinaural cues of the target source, difference to the reference on the same scenes "
-          "(median |difference|):")
-    for name in ("fast + spherical head", "fast + KEMAR"):
-        a, b = runs[name]["acoustics"], ref["acoustics"]
-        ditd = np.median([abs(x["itd_ms"] - y["itd_ms"]) for x, y in zip(a, b)])
-        dild = np.median([abs(x["ild_db"] - y["ild_db"]) for x, y in zip(a, b)])
-        print(f"  {name:24s} ITD {1e3 * ditd:6.0f} us   ILD (3-7 kHz) {dild:5.1f} dB")
+        print(f"\n1. The whole command, {args.workers} workers, RT60 0.2..1.5 s, 10 s beds "
+              f"({args.warm} and {args.scenes} scenes):")
+        print(f"{'--noise-sources':16s} {'scenes/s':>9s} {'x pra BRIRs/s':>14s} {'start-up s':>11s} "
+              f"{'t(W) s':>7s} {'t(N) s':>7s}")
+        for noise, r in e2e.items():
+            print(f"{noise:16s} {r['rate']:9.1f} {r['rate'] / ref_rate:14.1f} {r['startup']:11.1f} "
+                  f"{r['t_small']:7.1f} {r['t_big']:7.1f}")
+        print("Goal: >= 100 scenes/s and >= 40x pyroomacoustics hybrid + KEMAR (BRIRs/s, same run)")
 
-    fast = runs["fast + spherical head"]
-    n_scenes = len(scenes)
-    print(f"\nNoise beds ({base.noise_bed_seconds:.0f} s, binaural, separately from BRIRs): "
-          f"{n_scenes / fast['bed_wall']:.1f} beds/s with {args.workers} workers")
-    print(f"Goal: >= 50 BRIRs/s with 2 workers and >= 12x the reference: fast+spherical "
-          f"{fast['n_brirs'] / fast['wall']:.1f} BRIRs/s, {fast['n_brirs'] / fast['wall'] / ref_rate:.1f}x")
+        print(f"\n2. BRIR synthesis alone ({args.ref_scenes} scenes, one BRIR each):")
+        print(f"{'engine':32s} {'BRIRs/s':>8s} {'x ref':>6s} {'ms/BRIR (median, 1 core)':>25s} "
+              f"{'T_mid within 10%':>17s} {'broadband T30 within 10%':>25s} {'setup s':>8s}")
+        for name, r in runs.items():
+            ac = r["acoustics"]
+            tmid = np.mean([abs(a["t_mid"] / a["rt60_target"] - 1) <= 0.1 for a in ac])
+            bb = np.mean([abs(a["t30_broadband"] / a["rt60_target"] - 1) <= 0.1 for a in ac])
+            rate = r["n_brirs"] / r["wall"]
+            print(f"{name:32s} {rate:8.1f} {rate / ref_rate:6.1f} {1e3 * r['per_brir_median']:25.1f} "
+                  f"{100 * tmid:16.0f}% {100 * bb:24.0f}% {r['setup']:8.1f}")
+        print("Binaural cues of the target source, difference to the reference on the same scenes "
+              "(median |difference|):")
+        for name in ("fast + spherical head", "fast + KEMAR"):
+            a, b = runs[name]["acoustics"], ref["acoustics"]
+            ditd = np.median([abs(x["itd_ms"] - y["itd_ms"]) for x, y in zip(a, b)])
+            dild = np.median([abs(x["ild_db"] - y["ild_db"]) for x, y in zip(a, b)])
+            print(f"  {name:24s} ITD {1e3 * ditd:6.0f} us   ILD (3-7 kHz) {dild:5.1f} dB")
+
+        print("\n3. Bytes per scene (same scenes), format 1 (float32, full length) -> format 2 (this bank):")
+        for noise, r in e2e.items():
+            old = os.path.join(tmp, f"format1-{noise}.h5")
+            write_format_1(r["bank"], old)
+            r["old"] = old
+            before = os.path.getsize(old) / args.scenes
+            print(f"  --noise-sources {noise:6s} {before / 1e6:6.3f} MB -> {r['bytes'] / 1e6:6.3f} MB "
+                  f"({100 * r['bytes'] / before:.0f}%)")
+
+        noise = next(iter(e2e))
+        r = e2e[noise]
+        t_old, t_new = read_speed(r["old"]), read_speed(r["bank"])
+        print(f"\n4. Reading, --noise-sources {noise}, the same scenes in format 1 and 2:")
+        print(f"  per wet clip, BRIR head + 10 s noise segment as float32: format 1 {t_old:.0f} us, "
+              f"format 2 {t_new:.0f} us")
+        speed = augmentation_speed({"format 1": r["old"], "format 2": r["bank"]})
+        print(f"  augmentation (bench_augment's numpy path, 1 process, crops/s): format 1 "
+              f"{speed['format 1']:.0f}, format 2 {speed['format 2']:.0f} "
+              f"({100 * speed['format 2'] / speed['format 1']:.0f}%)")
+        speed = augmentation_speed({"format 1": r["old"], "format 2": r["bank"]}, torch_loaded=True)
+        print(f"  the same with torch imported (as in training workers): format 1 {speed['format 1']:.0f}, "
+              f"format 2 {speed['format 2']:.0f} ({100 * speed['format 2'] / speed['format 1']:.0f}%)")
 
 
 if __name__ == "__main__":

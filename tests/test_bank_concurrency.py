@@ -143,7 +143,7 @@ def test_interrupted_run_resumes_past_damaged_parts(ref, tmp_path, monkeypatch):
     first, second = sorted(parts.glob("part-*.h5"))
     assert not out.exists() and not (tmp_path / "bank.h5.lock").exists()
     with h5py.File(first, "a") as f:  # a changed sample: caught by the part's checksum
-        f["noise_bed"][1, 0, 3] *= 1.01  # a change float16 (the stored dtype) can hold
+        f["noise_bed"][1, 0, 3] = -f["noise_bed"][1, 0, 3] - 1  # a changed sample, in any stored dtype
     with open(second, "r+b") as fh:  # a truncated part (as a crash on a filesystem without fsync can leave)
         fh.truncate(4096)
     (parts / "part-00000000-00000008.h5.123-dead.tmp").write_bytes(b"half")  # a killed writer's tmp file

@@ -7,6 +7,8 @@ data/augment_torch.py and are tested against these.
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -41,6 +43,18 @@ def set_rms_db(x: np.ndarray, target_db: float) -> np.ndarray:
     """Scale x (all channels jointly, so interaural level differences survive) to an RMS level."""
     gain = 10.0 ** ((target_db - rms_db(x)) / 20.0)
     return (x * gain).astype(np.float32)
+
+
+def to_float32(x: np.ndarray) -> np.ndarray:
+    """float16 -> float32. numpy converts element by element (~1.7 ns each here); torch's vectorised
+    conversion is ~4x faster, so it is used when torch is already imported (training processes), never
+    imported for it."""
+    torch = sys.modules.get("torch")
+    if torch is not None and x.dtype == np.float16 and x.size > 4096:
+        with warnings.catch_warnings():  # a read-only view of the mapped file: torch only reads it
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(np.ascontiguousarray(x)).float().numpy()
+    return np.asarray(x, np.float32)
 
 
 # ---------------------------------------------------------------- powers and normalisation

@@ -81,8 +81,9 @@ def simulate_rirs(
     else:
         typer.echo(f"wrote {out}: {summary['scenes']} scenes ({summary['simulated']} simulated now; "
                    f"BRIR synthesis {summary['brir_seconds']:.1f} s, "
-                   f"noise beds {summary['noise_bed_seconds']:.1f} s "
-                   f"of worker time)")
+                   f"noise beds {summary['noise_bed_seconds']:.1f} s, "
+                   f"measurements {summary.get('measure_seconds', 0.0):.1f} s, "
+                   f"writing {summary.get('write_seconds', 0.0):.1f} s of worker time)")
 
 
 @bank_app.command("info")

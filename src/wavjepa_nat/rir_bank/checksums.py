@@ -28,9 +28,9 @@ ALGORITHM = "crc32"
 
 
 def array_crc(row: np.ndarray) -> int:
-    """CRC32 of an array's values as little-endian bytes of its own float dtype (float32 or float16)."""
+    """CRC32 of an array's values as little-endian bytes of its stored dtype (float32 or float16)."""
     row = np.asarray(row)
-    dtype = row.dtype if row.dtype.kind == "f" else np.dtype(np.float32)
+    dtype = row.dtype if row.dtype.kind in "fi" else np.dtype(np.float32)
     return zlib.crc32(np.ascontiguousarray(row, dtype=dtype.newbyteorder("<")).tobytes())
 
 

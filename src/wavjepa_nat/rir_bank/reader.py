@@ -6,7 +6,7 @@ can be handed to DataLoader workers (fork or spawn) and each worker reads on its
 The training hot path (noise_bed, brir_head) reads rows of raw, uncompressed chunks as views
 of the memory-mapped file where it can: no HDF5 call and no copy out of the page cache.
 Both bank formats open (schema.py): format 2 stores responses in float16 up to their decay floor,
-and the reader gives them back as float32 at their full length (noise_bed: the stored float16 view).
+and noise beds; the reader gives both back as float32 (responses at their full length).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from wavjepa_nat.rir_bank.schema import (
     NAN_COLUMNS,
     SCHEMA_VERSIONS,
     attrs_dict,
+    decode_bed,
     decode_response,
     read_config,
 )
@@ -82,6 +83,7 @@ class RIRBank:
         self._ds = None
         self._map: np.ndarray | None = None  # the file's bytes, memory-mapped (per process)
         self._row_offsets: dict[tuple[str, int], int] = {}  # (dataset, row) -> byte offset; -1: not mappable
+        self._chunk_offsets: dict[int, list[int] | None] = {}  # format 2: scene -> its BRIR time chunks
 
     def _check_attrs(self) -> None:
         """The stored sizes agree with the stored config (a flipped byte in either is a damaged bank)."""
@@ -186,6 +188,56 @@ class RIRBank:
         size = d.dtype.itemsize * int(np.prod(d.shape[1:]))
         return self._map[offset : offset + size].view(d.dtype).reshape(d.shape[1:])
 
+    def _brir_chunks(self, i: int) -> list[int] | None:
+        """Format 2: byte offsets in the file of scene i's written time chunks of `brir` (raw float16, each
+        (2, chunk) in C order), found once per scene; None where they are not readable as raw bytes."""
+        self._h5()
+        if self._map is None:
+            return None
+        if i not in self._chunk_offsets:
+            d = self._ds["brir"]
+            offsets: list[int] | None = []
+            try:
+                c = d.chunks[-1]
+                if (d.dtype != np.dtype("<f2") or tuple(d.chunks[:2]) != (1, 2)
+                        or d.id.get_create_plist().get_nfilters() or self._file.userblock_size):
+                    raise ValueError("not raw float16 time chunks")
+                for k in range(-(-int(self.meta["brir_taps"][i]) // c)):
+                    info = d.id.get_chunk_info_by_coord((i, 0, k * c))
+                    if info.byte_offset is None or info.size != 4 * c or info.filter_mask != 0:
+                        raise ValueError("chunk not stored raw")
+                    if int(info.byte_offset) + 4 * c > len(self._map):
+                        raise ValueError("chunk past the mapped file")
+                    offsets.append(int(info.byte_offset))
+                if offsets:  # a guard against any layout surprise: the first chunk's ends as HDF5 reads them
+                    first = self._map[offsets[0]: offsets[0] + 4 * c].view("<f2").reshape(2, c)
+                    if not np.array_equal(first[:, [0, -1]], d[i, :, [0, min(c, d.shape[-1]) - 1]],
+                                          equal_nan=True):
+                        raise ValueError("mapped bytes differ")
+            except (AttributeError, RuntimeError, ValueError, KeyError, TypeError):
+                offsets = None
+            self._chunk_offsets[i] = offsets
+        return self._chunk_offsets[i]
+
+    def _mapped_brir(self, i: int, n: int) -> np.ndarray | None:
+        """Format 2: the first n samples of scene i's BRIR as float32, decoded from the mapped file."""
+        offsets = self._brir_chunks(i)
+        if offsets is None:
+            return None
+        c = self._ds["brir"].chunks[-1]
+        m = min(int(self.meta["brir_taps"][i]), n)
+        scale = np.float32(self.meta["brir_scale"][i])
+        out = np.empty((2, n), np.float32)
+        out[:, m:] = 0.0
+        for k, offset in enumerate(offsets):
+            a = k * c
+            if a >= m:
+                break
+            b = min(a + c, m)
+            chunk = self._map[offset: offset + 4 * c].view("<f2").reshape(2, c)
+            np.multiply(chunk[:, : b - a], scale, out=out[:, a:b])
+        return out
+
     def _decoded(self, name: str, i: int, n: int | None = None) -> np.ndarray:
         """Scene i's brir (2, n) or noise_brir (n_noise, 2, n) as float32 (n: the full length by default);
         format 2: only the samples up to the response's stored end are read."""
@@ -194,6 +246,10 @@ class RIRBank:
         lead = () if name == "brir" else (slice(0, int(self.meta["n_noise"][i])),)
         if self.version < 2:
             return d[(i, *lead, ..., slice(0, n))]
+        if name == "brir":
+            mapped = self._mapped_brir(i, n)
+            if mapped is not None:
+                return mapped
         taps = min(int(self.meta[f"{name}_taps"][i]), n)
         stored = d[(i, *lead, ..., slice(0, max(taps, 1)))][..., :taps]
         return decode_response(stored, float(self.meta[f"{name}_scale"][i]), n)
@@ -239,17 +295,18 @@ class RIRBank:
         return self._decoded("brir", i, n)
 
     def noise_bed(self, i: int) -> np.ndarray:
-        """Scene i's noise bed (2, B), read-only: a view of the mapped file (no copy) where possible. In the
-        stored dtype: float32 in format-1 banks, float16 in format-2 banks (cast the segment you use, not the
-        bed); a bed stored with a scale other than 1 (a non-default level) comes as a scaled float32 copy."""
+        """Scene i's noise bed (2, B), read-only: a view of the mapped file (no copy) where possible, in the
+        stored dtype: float32 (format 1) or float16 (format 2; cast the segment you use, e.g. with
+        dsp.to_float32). A format-2 bed stored with a scale other than 1 (not the default level) comes as a
+        scaled float32 copy."""
         i = int(i)
         row = self._mapped_row("noise_bed", i)
         row = row if row is not None else self._dataset("noise_bed")[i]
         scale = float(self.meta["noise_bed_scale"][i])
-        return row if scale == 1.0 else np.multiply(row, np.float32(scale), dtype=np.float32)
+        return row if scale == 1.0 else decode_bed(row, scale)
 
     def _bed_float32(self, i: int) -> np.ndarray:
-        return np.asarray(self.noise_bed(i), np.float32)
+        return decode_bed(self.noise_bed(i), 1.0)
 
     def noise_beds(self, indices) -> np.ndarray:
         """Noise beds of several scenes (k, 2, B) float32."""

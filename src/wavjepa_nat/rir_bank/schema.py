@@ -8,14 +8,16 @@
     checksums/<brir|noise_brir|noise_bed|meta>  (N,) uint32 CRC32 of each scene's stored bytes (checksums.py);
                  absent in banks written before they were stored, which still open
 
-Format 2 (schema_version 2, written now): float16 after a power-of-two scale (meta/*_scale:
-stored * scale == the float32 array; 11 bits of relative precision per sample), and each response
-stored only until its remaining energy is below float32 resolution (dsp.trim_tail's -150 dB; its
-length in meta/*_taps): responses are chunked along time and chunks past that point are never
-written, so they take no space and read as zeros. Shapes are those of format 1:
+Format 2 (schema_version 2, written now): responses in float16 after a power-of-two scale
+(meta/*_scale: stored * scale == the float32 response; 11 bits of relative precision per sample all
+along the decay), each stored only until its remaining energy is below float32 resolution
+(dsp.trim_tail's -150 dB; its length in meta/*_taps): responses are chunked along time and chunks
+past that point are never written, so they take no space and read as zeros. Noise beds in float16
+too (stored * noise_bed_scale == bed; the scale is 1 at the default level). Shapes are those of
+format 1:
     brir         (N, 2, L)     float16, chunks (1, 2, TIME_CHUNK)
     noise_brir   (N, M, 2, L)  float16, chunks (1, 1, 2, TIME_CHUNK)
-    noise_bed    (N, 2, B)     float16, one chunk per scene (stored * noise_bed_scale == bed)
+    noise_bed    (N, 2, B)     float16, one chunk per scene
 
 Format 1 (schema_version 1, still read): fixed lengths, float32, no scales:
     brir         (N, 2, L)     float32, row 0 = left ear; one chunk per scene
@@ -32,7 +34,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from wavjepa_nat.dsp import mean_power, trim_tail
+from wavjepa_nat.dsp import mean_power, to_float32, trim_tail
 from wavjepa_nat.scenes.config import SceneConfig
 from wavjepa_nat.version import package_version
 
@@ -82,7 +84,8 @@ META_COLUMNS = {
 }
 NAN_COLUMNS = ("t30_band", "edt", "c50_db")  # NaN where not measurable (a band above fs / 2)
 STORAGE_COLUMNS = ("brir_taps", "brir_scale", "noise_brir_taps", "noise_brir_scale", "noise_bed_scale")
-STORED_DTYPE = np.float16
+STORED_DTYPE = np.float16  # responses
+BED_DTYPE = np.float16  # noise beds
 TIME_CHUNK = 2048  # samples per chunk of a format-2 response: at most one part-filled chunk per response
 
 
@@ -123,7 +126,7 @@ def create_datasets(f: h5py.File, n: int, cfg: SceneConfig, version: int = SCHEM
         f.create_dataset("brir", (n, 2, L), STORED_DTYPE, chunks=(1, 2, c), fillvalue=0)
         f.create_dataset("noise_brir", (n, m, 2, L), STORED_DTYPE, chunks=(1, 1, 2, c) if m else None,
                          fillvalue=0)
-        f.create_dataset("noise_bed", (n, 2, B), STORED_DTYPE, chunks=(1, 2, B))
+        f.create_dataset("noise_bed", (n, 2, B), BED_DTYPE, chunks=(1, 2, B))
     group = f.create_group("meta")
     for name, (shape, dtype) in META_COLUMNS.items():
         if version == 1 and (name in STORAGE_COLUMNS or name in ("t30_band", "edt", "c50_db")):
@@ -161,7 +164,13 @@ def encode_bed(bed: np.ndarray) -> tuple[np.ndarray, float]:
     bed = np.asarray(bed, np.float32)
     rms = float(np.sqrt(mean_power(bed))) if bed.size else 0.0
     scale = float(2.0 ** (np.round(np.log2(rms)) + 5)) if rms > 0 and np.isfinite(rms) else 1.0
-    return (bed if scale == 1.0 else bed / np.float32(scale)).astype(STORED_DTYPE), scale
+    return (bed if scale == 1.0 else bed / np.float32(scale)).astype(BED_DTYPE), scale
+
+
+def decode_bed(stored: np.ndarray, scale: float) -> np.ndarray:
+    """Stored noise-bed samples -> float32 (a float32 row with scale 1, as in format 1: no copy)."""
+    out = to_float32(stored)
+    return out if scale == 1.0 else out * np.float32(scale)
 
 
 def encode_scene(scene) -> tuple[dict[str, np.ndarray], dict]:

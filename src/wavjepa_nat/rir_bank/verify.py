@@ -10,11 +10,13 @@ from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.reader import RIRBank
 from wavjepa_nat.rir_bank.schema import (
+    BED_DTYPE,
     FORMAT,
     META_COLUMNS,
     NAN_COLUMNS,
     SCHEMA_VERSIONS,
     STORED_DTYPE,
+    decode_bed,
     decode_response,
     encode_bed,
     encode_response,
@@ -49,8 +51,9 @@ def check_schema(path) -> list[str]:
         if problems:
             return problems
         expected = {"brir": (n, 2, L), "noise_brir": (n, m, 2, L), "noise_bed": (n, 2, B)}
-        dtype = np.dtype(STORED_DTYPE if version >= 2 else np.float32)
         for name, shape in expected.items():
+            stored = BED_DTYPE if name == "noise_bed" else STORED_DTYPE
+            dtype = np.dtype(np.float32 if version < 2 else stored)
             if name not in f or f[name].shape != shape or f[name].dtype != dtype:
                 problems.append(f"{name}: expected {dtype} {shape}")
         if checksums.has_checksums(f):
@@ -103,7 +106,7 @@ def _as_stored(bank: RIRBank, fresh) -> tuple[np.ndarray, np.ndarray, np.ndarray
     noise, _, noise_scale = encode_response(fresh.noise_brirs)
     bed, bed_scale = encode_bed(fresh.noise_bed)
     return (decode_response(brir, scale, L), decode_response(noise, noise_scale, L),
-            np.asarray(bed, np.float32) * np.float32(bed_scale))
+            decode_bed(bed, bed_scale))
 
 
 def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-4) -> list[str]:

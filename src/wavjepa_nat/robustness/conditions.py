@@ -24,6 +24,15 @@ KINDS = ("clean", "snr", "rt60", "snr_rt60")
 STANDARD_EDGES = (0.1, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 5.0)
 MERGE_RATIO = 0.25  # an end bin narrower than this fraction of its neighbour is merged into it
 PROBE_TRAIN = ("clean", "matched")  # probes trained on clean training clips, or on the same condition
+# The measured reverberation time the RT60 bins hold: an RIRBank.measure() name, and how labels call it.
+RT60_MEASURE = "t_mid"
+MEASURE_TEXT = {"t_mid": "T_mid (500 Hz-1 kHz T30)", "t30": "broadband T30", "edt": "EDT"} | {
+    f"t30_{hz}": f"{hz} Hz octave T30" for hz in (125, 250, 500, 1000, 2000, 4000, 8000)}
+
+
+def rt60_axis_label(measure: str = RT60_MEASURE) -> str:
+    """What an RT60 bin axis shows: which measure of the bank's BRIRs the bins hold."""
+    return f"RT60 bin: measured {MEASURE_TEXT.get(measure, measure)}"
 
 
 # ---------------------------------------------------------------- parsing

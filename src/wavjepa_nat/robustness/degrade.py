@@ -23,7 +23,7 @@ import numpy as np
 
 from wavjepa_nat.dsp import clip_rng, convolve, instance_norm, loop_segment, mix_at_snr
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.conditions import Condition, bin_text, stream_id
+from wavjepa_nat.robustness.conditions import RT60_MEASURE, Condition, bin_text, stream_id
 
 
 def _in_bin(measured: np.ndarray, b: tuple[float, float], last: bool) -> np.ndarray:
@@ -38,13 +38,14 @@ class ScenePools:
     strict=False (probe training): such a bin falls back to the scenes nearest to it in RT60, with a note.
     """
 
-    def __init__(self, bank, bins, splits=("test",), strict: bool = True, fallback_size: int = 4):
-        self.bank, self.splits = bank, tuple(splits)
+    def __init__(self, bank, bins, splits=("test",), strict: bool = True, fallback_size: int = 4,
+                 measure: str = RT60_MEASURE):
+        self.bank, self.splits, self.measure = bank, tuple(splits), measure  # measure: what the bins hold
         self.all = np.sort(np.concatenate([bank.select(split=s) for s in self.splits])).astype(np.int64)
         split_text = "/".join(self.splits)
         if len(self.all) == 0:
             raise InputError(f"the RIR bank {bank.path} has no {split_text}-split scenes")
-        rt = bank.rt60()
+        rt = bank.measure(measure) if hasattr(bank, "measure") else bank.rt60()
         measured = rt[self.all]
         self.measured_range = (float(measured.min()), float(measured.max()))
         self.notes: list[str] = []

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from wavjepa_nat.robustness.conditions import bin_text
+from wavjepa_nat.robustness.conditions import bin_text, rt60_axis_label
 
 VALUE_LABELS = {"score": None, "loc_error_deg": "localisation error (deg)"}
 CI_OF = {"score": "score_ci", "loc_error_deg": "loc_ci", "clean_cosine": "drift_ci"}  # rows' 95 % intervals
@@ -106,7 +106,7 @@ def plot_vs_snr(rows, path: Path, title: str, value: str = "score") -> Path | No
 
 def plot_vs_rt60(rows, path: Path, title: str, value: str = "score") -> Path | None:
     """A line per model over the measured-RT60 bins; the clean score dashed."""
-    return _line_plot(rows, path, title, value, "rt60", lambda r: tuple(r.rt60_bin), "measured RT60 bin",
+    return _line_plot(rows, path, title, value, "rt60", lambda r: tuple(r.rt60_bin), rt60_axis_label(),
                       tick=bin_text)
 
 
@@ -122,7 +122,7 @@ def plot_heatmap(rows, model: str, path: Path, title: str, value: str = "score")
     for r in grid_rows:
         grid[snrs.index(r.snr_db), bins.index(tuple(r.rt60_bin))] = _value(r, value)
     size = (1.3 * len(bins) + 2.5, 0.5 * len(snrs) + 2)
-    with _figure(path, f"{model}: {title}", "measured RT60 bin", "SNR", size, legend=False) as (fig, ax):
+    with _figure(path, f"{model}: {title}", rt60_axis_label(), "SNR", size, legend=False) as (fig, ax):
         im = ax.imshow(grid, cmap="viridis_r" if value == "loc_error_deg" else "viridis", aspect="auto")
         for i, j in zip(*np.nonzero(np.isfinite(grid))):
             light = im.cmap(im.norm(grid[i, j]))[:3]  # dark text on light cells
