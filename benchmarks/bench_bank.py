@@ -41,7 +41,8 @@ def _init(cfg):
     from wavjepa_nat.scenes.reference import ReferenceEngine
 
     _CFG = cfg
-    _ENGINE = ReferenceEngine(cfg) if cfg.engine == "reference" else FastEngine(cfg, load_hrtf(cfg.hrtf, cfg.fs))
+    _ENGINE = (ReferenceEngine(cfg) if cfg.engine == "reference"
+               else FastEngine(cfg, load_hrtf(cfg.hrtf, cfg.fs)))
     if cfg.engine == "reference":
         _ENGINE.ears(0.0)  # the SOFA directivities, built once per worker
 
@@ -222,7 +223,8 @@ def main():
 
     from wavjepa_nat.scenes import SceneConfig
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=440, help="scenes of the long end-to-end run")
     parser.add_argument("--warm", type=int, default=40, help="scenes of the short run (start-up subtracted)")
     parser.add_argument("--ref-scenes", type=int, default=20, help="scenes of the BRIR-only comparison")

@@ -58,7 +58,8 @@ class RIRBank:
                 if self.attrs.get("format") != FORMAT:
                     raise InputError(f"{self.path} is not a wavjepa-nat RIR bank")
                 if not self.attrs.get("complete"):
-                    raise InputError(f"{self.path} is an incomplete bank (a run was interrupted); rerun simulate-rirs")
+                    raise InputError(f"{self.path} is an incomplete bank (a run was interrupted); "
+                                     "rerun simulate-rirs")
                 try:
                     self.config = read_config(f)
                 except (ValueError, TypeError, KeyError) as err:  # InputError is a ValueError too
@@ -73,7 +74,8 @@ class RIRBank:
             raise InputError(f"{self.path} is not a readable HDF5 file or misses bank data ({err})") from None
         self._check_attrs()
         for name in ("split", "materials", "noise_signals"):
-            self.meta[name] = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in self.meta[name]])
+            self.meta[name] = np.array(
+                [v.decode() if isinstance(v, bytes) else str(v) for v in self.meta[name]])
         self.fs = int(self.attrs["fs"])
         self.brir_length = int(self.attrs["brir_length"])
         self.noise_bed_length = int(self.attrs["noise_bed_length"])

@@ -89,7 +89,8 @@ BED_DTYPE = np.float16  # noise beds
 TIME_CHUNK = 2048  # samples per chunk of a format-2 response: at most one part-filled chunk per response
 
 
-def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int], n_total: int) -> dict:
+def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int],
+               n_total: int) -> dict:
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,

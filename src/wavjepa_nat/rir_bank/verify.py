@@ -71,8 +71,8 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
     with h5py.File(bank.path, "r") as f:
         want = checksums.stored(f)
         if want is None and notes is not None:
-            notes.append("checksums: absent (a bank written before they were stored); changed bytes can only be "
-                         "found by re-simulating (--n-check)")
+            notes.append("checksums: absent (a bank written before they were stored); changed bytes can "
+                         "only be found by re-simulating (--n-check)")
         for i in range(len(bank)):
             rows = {name: f[name][i] for name in ARRAYS}  # whole rows as stored: every stored byte checked
             for name, arr in rows.items():
@@ -131,7 +131,8 @@ def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-
     return problems
 
 
-def verify_bank(path, n_check: int = 3, seed: int = 0, progress=None, notes: list[str] | None = None) -> list[str]:
+def verify_bank(path, n_check: int = 3, seed: int = 0, progress=None,
+                notes: list[str] | None = None) -> list[str]:
     """All problems found (an empty list means the bank is sound). Remarks that are not problems (such as
     a bank without checksums) are appended to `notes`."""
     if n_check < 0:
