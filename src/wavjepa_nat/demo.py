@@ -30,7 +30,7 @@ class DemoConfig:
     rt60: tuple[float, float] = (0.2, 1.5)
     n_per_class: int = 40
     clip_seconds: float = 4.0
-    steps: int = 400
+    steps: int = 280  # two trainings and the sweep within the 15-minute budget on 2 cores (README)
     batch_clips: int = 2
     n_crops: int = 8
     snr: str = "-5..20"

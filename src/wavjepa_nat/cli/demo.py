@@ -11,7 +11,7 @@ from wavjepa_nat.cli.app import app
 def demo_command(
     out: str = typer.Option("demo_out", "--out",
                             help="Output folder (bank, corpus, runs, report). Reruns resume."),
-    steps: int = typer.Option(400, "--steps", help="Training steps per model."),
+    steps: int = typer.Option(280, "--steps", help="Training steps per model."),
     n_scenes: int = typer.Option(96, "--n-scenes", help="Scenes in the RIR bank."),
     n_per_class: int = typer.Option(40, "--n-per-class", help="Clips per class in the built-in corpus."),
     max_clips_per_class: int = typer.Option(10, "--max-clips-per-class",
