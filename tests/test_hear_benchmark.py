@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from _cli import run_main
 
 from wavjepa_nat.errors import InputError
 
@@ -174,19 +175,6 @@ def world(tmp_path_factory, corpus_and_bank):
         unload(name)
 
 
-def _main(monkeypatch, capsys, argv):
-    from wavjepa_nat.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", *map(str, argv)])
-    try:
-        main()
-        rc = 0
-    except SystemExit as exc:
-        rc = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 def _one_line_error(rc, err, *expect):
     lines = [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith("warning:")]
     assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
@@ -215,7 +203,7 @@ def test_the_readme_hear_commands_run_as_written(world, tmp_path, monkeypatch, c
 
     hearbaseline.SEEN.clear()
     for argv in commands:
-        rc, out, err = _main(monkeypatch, capsys, argv[1:])
+        rc, out, err = run_main(monkeypatch, capsys, argv[1:])
         assert rc == 0, (argv, out, err)
 
     # 1. the benchmark report
@@ -299,8 +287,8 @@ def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypat
     with open(tmp_path / "a" / "nat_hear_clips.csv") as f:
         snrs = [float(r["snr_db"]) for r in csv.DictReader(f)]
     assert all(-5 <= s <= 20 for s in snrs) and len(set(snrs)) == 12
-    rc, _, err = _main(monkeypatch, capsys, ["nat-hear", "--task-dir", world["task"], "--bank", world["bank"],
-                                             "--out", tmp_path / "a", "--seed", "4"])
+    rc, _, err = run_main(monkeypatch, capsys, ["nat-hear", "--task-dir", world["task"], "--bank",
+                                                world["bank"], "--out", tmp_path / "a", "--seed", "4"])
     _one_line_error(rc, err, "other options", "seed")
 
 
@@ -315,7 +303,7 @@ def test_nat_hear_bad_input_is_one_line(world, tmp_path, monkeypatch, capsys, ex
     args = {"--task-dir": world["task"], "--bank": world["bank"], "--out": tmp_path / "copy"}
     extra = [tmp_path if e == "NOTASK" else e for e in extra]
     args.update(dict(zip(extra[::2], extra[1::2])))
-    rc, _, err = _main(monkeypatch, capsys, ["nat-hear"] + [str(a) for kv in args.items() for a in kv])
+    rc, _, err = run_main(monkeypatch, capsys, ["nat-hear"] + [str(a) for kv in args.items() for a in kv])
     _one_line_error(rc, err, expect)
 
 
@@ -347,7 +335,7 @@ def test_a_binaural_hear_module_gets_both_ears_and_is_localised(world):
     ("hear:bad-name", "is not a Python module name"),
 ])
 def test_a_broken_hear_module_is_one_line_naming_it(world, tmp_path, monkeypatch, capsys, model, expect):
-    rc, _, err = _main(monkeypatch, capsys, ["robustness", "--model", model, "--model", world["ckpt"],
+    rc, _, err = run_main(monkeypatch, capsys, ["robustness", "--model", model, "--model", world["ckpt"],
                                              "--task", world["task"], "--bank", world["bank"],
                                              "--out", tmp_path / "r"])
     _one_line_error(rc, err, model.split(":")[0] + ":" + model.split(":")[1], expect)
@@ -355,7 +343,7 @@ def test_a_broken_hear_module_is_one_line_naming_it(world, tmp_path, monkeypatch
 
 
 def test_a_module_that_breaks_mid_sweep_keeps_the_others(world, tmp_path, monkeypatch, capsys):
-    rc, _, err = _main(monkeypatch, capsys, [
+    rc, _, err = run_main(monkeypatch, capsys, [
         "robustness", "--model", "hear:late_break_hear", "--model", "hear:hearbaseline",
         "--task", world["task"], "--bank", world["bank"], "--out", tmp_path / "r", "--snr", "0,10",
         "--rt60", "none", "--clip-seconds", "0.5"])

@@ -4,11 +4,11 @@ A few cases run the installed `wavjepa-nat` in a subprocess (the real entry poin
 rest call the same `main()` in this process.
 """
 
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
+from _cli import run_main
 from _fake_encoder import cli, export_tiny
 
 from wavjepa_nat.rir_bank import simulate_bank
@@ -42,19 +42,6 @@ def _argv(files, extra):
     return ["robustness"] + [str(a) for kv in args.items() for a in kv] + [str(a) for a in extra]
 
 
-def _run_main(monkeypatch, capsys, argv):
-    from wavjepa_nat.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", *argv])
-    try:
-        main()
-        rc = 0
-    except SystemExit as exc:
-        rc = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 def _check(files, rc, out, err, expect):
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert rc == 2, (rc, out, err)
@@ -83,4 +70,4 @@ def test_installed_cli_errors(files, extra, expect):
     (("--probe-train", "sometimes"), "--probe-train"),
 ])
 def test_errors(files, monkeypatch, capsys, extra, expect):
-    _check(files, *_run_main(monkeypatch, capsys, _argv(files, extra)), expect)
+    _check(files, *run_main(monkeypatch, capsys, _argv(files, extra)), expect)
