@@ -192,7 +192,7 @@ def test_localisation_sweep_rows_and_report(dry_bank, tmp_path):
     conds = build_conditions([10.0], bins, False)
     model = GccPhatIldBaseline(name="oracle")
     train_pools = ScenePools(dry_bank, bins, ("train", "val"), False)
-    rows = localisation_sweep([("oracle", model, {})], conds, data, train_pools,
+    rows, lateral = localisation_sweep([("oracle", model, {})], conds, data, train_pools,
                               ScenePools(dry_bank, bins, ("test",), True), 0,
                               loc_cfg=LocalisationConfig(mlp_hidden=32, mlp_alphas=(1e-2,), mlp_max_iter=200))
     models = ("oracle", "gccphat-itd+ild")
@@ -203,6 +203,15 @@ def test_localisation_sweep_rows_and_report(dry_bank, tmp_path):
     assert all(np.isfinite(r.lateral_error_deg) and 0 <= r.lateral_error_deg <= 180 for r in rows)
     for cond in {r.condition for r in rows}:  # chance depends on the test sources only: one per condition
         assert len({round(r.lateral_chance_deg, 9) for r in rows if r.condition == cond}) == 1
+    # a clip keeps its scene (its direction) at every SNR: clean and noisy conditions are paired
+    chance = {r.condition: r.lateral_chance_deg for r in rows}
+    assert chance["snr"] == chance["clean"]
+    # per-clip lateral errors of the linear probe, one array per (condition, model), for paired tests
+    assert set(lateral) == {(c.label, m) for c in conds for m in models}
+    for r in rows:
+        if r.probe == "linear":
+            errors = lateral[(next(c.label for c in conds if c.kind == r.condition), r.model)]
+            assert len(errors) == r.n_clips and np.mean(errors) == pytest.approx(r.lateral_error_deg)
     assert all(len(r.true_az) == len(r.pred_az) == r.n_clips for r in clean)
     paths = write_report([], {"title": "t"}, tmp_path / "report", "t", localisation=rows)
     md = paths["md"].read_text()

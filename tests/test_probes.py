@@ -5,7 +5,6 @@ import pytest
 from scipy.stats import binom
 
 from wavjepa_nat.robustness.probes import (
-    AngleProbe,
     LinearProbe,
     ProbeConfig,
     angular_error_deg,
@@ -99,19 +98,9 @@ def test_angular_error_wraps_around():
     assert angular_error_deg(720.0, 0.0) == pytest.approx(0.0)
 
 
-def test_angle_probe_exact_and_constant():
+def test_angular_error_exact_and_constant():
     rng = np.random.default_rng(5)
     az = rng.uniform(-180, 180, 400)
-    a = np.deg2rad(az)
-    # features that hold (sin, cos) linearly, plus distractors: exact up to the tiny ridge shrinkage
-    x = np.column_stack([np.sin(a), np.cos(a), rng.standard_normal((400, 4))])
-    cfg = ProbeConfig(ridge_alphas=(1e-6,))
-    res = AngleProbe(cfg).fit(x[:300], az[:300]).evaluate(x[300:], az[300:])
-    assert res.metric == "angle_error_deg" and res.score < 0.05
     # exact predictions score 0; a constant prediction on uniform angles is 90 degrees off on average
     assert angular_error_deg(az, az).mean() == 0.0
     assert angular_error_deg(np.full(400, 30.0), az).mean() == pytest.approx(90.0, abs=6.0)
-    # uninformative features: the probe cannot beat the ~90 degree chance level by much
-    noise = rng.standard_normal((400, 4))
-    chance = probe_score(noise[:300], az[:300], noise[300:], az[300:], "angle")
-    assert chance.score > 70.0

@@ -85,7 +85,8 @@ def test_write_report_files(tmp_path):
     _, md, html = check_report(tmp_path / "run", rows)
     names = {p.name for p in (tmp_path / "run" / "plots").glob("*.png")}
     assert {"accuracy_vs_snr.png", "accuracy_vs_rt60.png", "accuracy_grid_wavjepa-nat.png",
-            "accuracy_grid_wavjepa.png", "localisation-error_vs_snr.png"} <= names
+            "accuracy_grid_wavjepa.png"} <= names
+    assert not any("localisation" in n for n in names)  # no LocRows given: no localisation plots
     assert "binaural input averaged to mono for a 1-channel model" in md and "averaged to mono" in html
     assert "2.13.0" in md and "| probe | 1 |" in md
     assert "| SNR -5 dB | accuracy | 0.400 | -0.500 | 0.2500 | 30.0 | 100 |" in md
@@ -223,7 +224,7 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
     from scipy.stats import binomtest
 
     for label, score in acc.items():
-        # condition | metric | score [95% CI] | drop vs clean | drift [95% CI] | loc. error | clips | seconds
+        # condition | metric | score [95% CI] | drop | drift [95% CI] | lateral error | clips | seconds
         # independent Wilson
         ci = binomtest(round(score * n_test), n_test).proportion_ci(0.95, method="wilson")
         r = by_label[label]

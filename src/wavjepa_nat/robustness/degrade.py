@@ -13,7 +13,11 @@ A dry clip has no direction, so localisation under "clean" and "snr" uses a spat
 clip: through a random test-split scene (any RT60), without / with the noise at the SNR.
 
 Every rendering is a pure function of (seed, condition, role, clip): each model (and the baseline) is fed
-exactly the same corrupted audio, and adding a condition does not change the audio of the others.
+exactly the same corrupted audio, and adding a condition does not change the audio of the others. The
+scene and the noise segment are drawn per (pool, role, clip), not per condition: a clip goes through the
+same scene (so the same source direction) and meets the same noise in the clean condition and at every
+SNR, and through the same BRIR of a bin with or without noise -- the conditions differ only in what
+they change, and scores between them are paired.
 Rendered clips are instance-normalised jointly over (ears, time), as training crops are.
 """
 
@@ -118,6 +122,11 @@ def _degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.r
     return np.asarray(audio, np.float32), (scene if spatialised else -1)
 
 
+def pool_key(cond: Condition) -> str:
+    """What seeds a clip's scene and noise draws: the scene pool the condition draws from, not its SNR."""
+    return f"pool|{cond.rt60_bin!r}"
+
+
 def degrade(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role: str,
            clip_ids, spatial: bool = False, elevation: bool = False):
     """Dry clips (n, S) -> (instance-normalised audio (n, 2, S), azimuths (n,) deg, nan when dry).
@@ -129,7 +138,7 @@ def degrade(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role
     az = np.full(len(dry), np.nan)
     el = np.full(len(dry), np.nan)
     for i, (x, cid) in enumerate(zip(dry, clip_ids)):
-        rng = clip_rng(seed, stream_id(cond.key), stream_id(role), int(cid))
+        rng = clip_rng(seed, stream_id(pool_key(cond)), stream_id(role), int(cid))
         out[i], scene = _degrade_clip(x, cond, pools, rng, spatial)
         if scene >= 0:
             az[i], el[i] = pools.azimuth(scene), pools.elevation(scene)

@@ -131,6 +131,7 @@ class LocScores:
     azimuth_chance_deg: float
     n_clips: int
     n_front_back: int
+    lateral_errors: np.ndarray | None = None  # (n_clips,) per scored clip, for paired tests between models
 
 
 @dataclasses.dataclass
@@ -173,6 +174,7 @@ def score_directions(pred_vec: np.ndarray, az_deg, el_deg, cfg: LocalisationConf
         azimuth_chance_deg=azimuth_chance(az),
         n_clips=int(keep.sum()),
         n_front_back=int(fb.sum()),
+        lateral_errors=lat_err,
     )
 
 
@@ -287,27 +289,35 @@ LOC_TRAIN_RENDERS = 2  # renderings of each training clip through random train/v
 def localisation_sweep(embedders, conditions, data, train_pools, test_pools, seed: int,
                        probe_train: str = "clean", probe_cfg: ProbeConfig | None = None,
                        loc_cfg: LocalisationConfig | None = None, progress: bool = False,
-                       baselines=None) -> list[LocRow]:
+                       baselines=None, skip=(), on_error=None,
+                       ) -> tuple[list[LocRow], dict[tuple[str, str], np.ndarray]]:
     """Localisation of every two-channel embedder and the GCC-PHAT + ILD baseline, per condition and probe.
 
-    embedders: the sweep's (name, embedder, description) triples (mono ones are skipped). Probes are
-    fitted on LOC_TRAIN_RENDERS clean spatial renderings of each training clip through train/val scenes
-    (probe_train "matched": renderings under the condition itself), and scored on the test clips of each
-    condition rendered through test scenes (clean and SNR conditions: a random test scene, any RT60, since
-    a dry clip has no direction; RT60 conditions: a BRIR of the bin) -- the same audio the sweep's
-    classification pass uses for reverberant conditions.
+    embedders: the sweep's (name, embedder, description) triples (mono ones, and names in `skip`, are left
+    out). Probes are fitted on LOC_TRAIN_RENDERS clean spatial renderings of each training clip through
+    train/val scenes (probe_train "matched": renderings under the condition itself), and scored on the test
+    clips of each condition rendered through test scenes (clean and SNR conditions: a random test scene,
+    any RT60, since a dry clip has no direction; the same scene for a clip in all of them; RT60
+    conditions: a BRIR of the bin) -- the same audio the sweep's classification pass uses for reverberant
+    conditions.
+
+    Returns the rows and, per (condition label, model), the linear probe's lateral-angle error of each
+    scored clip (the sweep's per-model localisation column and its paired tests). A HEAR module that breaks
+    (HearModuleError) is passed to on_error(name, stage, err) and left out from there on.
     """
     from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.robustness.binaural_baseline import BinauralConfig, GccPhatIldBaseline
     from wavjepa_nat.robustness.conditions import CLEAN
     from wavjepa_nat.robustness.degrade import degrade
+    from wavjepa_nat.robustness.hear_models import HearModuleError
 
     probe_cfg = probe_cfg or ProbeConfig(seed=seed)
     loc_cfg = loc_cfg or LocalisationConfig()
     if baselines is None:
         baselines = [GccPhatIldBaseline(BinauralConfig(sample_rate=int(train_pools.bank.fs)))]
-    models = [(name, emb) for name, emb, _ in embedders if emb.channels == 2]
+    models = [(name, emb) for name, emb, _ in embedders if emb.channels == 2 and name not in skip]
     models += [(b.name, b) for b in baselines]
+    broken: set[str] = set()
     dry_train, dry_test = data.clips["train"], data.clips["test"]
     train_ids, test_ids = data.clip_ids("train"), data.clip_ids("test")
 
@@ -320,12 +330,24 @@ def localisation_sweep(embedders, conditions, data, train_pools, test_pools, see
         x = emb.scene_embeddings(tr[0])
         return {kind: DirectionProbe(kind, probe_cfg, loc_cfg).fit(x, tr[1], tr[2]) for kind in PROBES}
 
+    def guarded(name, stage, work, *args):
+        """work(*args) for a model, or None when it is a HEAR module that breaks (then left out)."""
+        try:
+            return work(*args)
+        except HearModuleError as err:
+            broken.add(name)
+            if on_error is None:
+                raise
+            on_error(name, stage, err)
+            return None
+
     rows: list[LocRow] = []
+    per_clip: dict[tuple[str, str], np.ndarray] = {}
     with progress_bar(len(models) * (len(conditions) + 1), "localisation", enabled=progress) as advance:
         clean_train = train_set(CLEAN)
         probes = {}
         for name, emb in models:
-            probes[name] = fit(emb, clean_train)
+            probes[name] = guarded(name, "localisation probe training", fit, emb, clean_train)
             advance(description=f"localisation probes: {name}")
         for cond in conditions:
             role = "test" if cond.reverberant else "loc"
@@ -334,16 +356,23 @@ def localisation_sweep(embedders, conditions, data, train_pools, test_pools, see
             matched = probe_train == "matched" and cond != CLEAN
             m_train = train_set(cond) if matched else None
             for name, emb in models:
-                use = fit(emb, m_train) if matched else probes[name]
-                x = emb.scene_embeddings(audio)
+                advance(description=f"localisation {cond.label}: {name}")
+                if name in broken:
+                    continue
+                stage = f"localisation, {cond.label}"
+                use = guarded(name, stage, fit, emb, m_train) if matched else probes[name]
+                x = None if use is None else guarded(name, stage, emb.scene_embeddings, audio)
+                if x is None:
+                    continue
                 for kind, probe in use.items():
                     pred = probe.predict(x)
+                    scores = score_directions(pred, az, el, loc_cfg)
                     extra = {}
                     if cond == CLEAN:
                         keep = np.abs(el) <= loc_cfg.max_elevation_deg
                         extra = {"true_az": [round(float(v), 2) for v in az[keep]],
                                  "pred_az": [round(float(v), 2) for v in vector_azimuth(pred[keep])]}
-                    rows.append(LocRow.from_scores(name, cond, kind, score_directions(pred, az, el, loc_cfg),
-                                                   task=data.name, **extra))
-                advance(description=f"localisation {cond.label}: {name}")
-    return rows
+                    if kind == "linear":
+                        per_clip[(cond.label, name)] = scores.lateral_errors
+                    rows.append(LocRow.from_scores(name, cond, kind, scores, task=data.name, **extra))
+    return rows, per_clip

@@ -19,7 +19,7 @@ import numpy as np
 
 from wavjepa_nat.robustness.conditions import bin_text, rt60_axis_label
 
-VALUE_LABELS = {"score": None, "loc_error_deg": "localisation error (deg)"}
+VALUE_LABELS = {"score": None, "loc_error_deg": "lateral-angle error (deg)"}
 CI_OF = {"score": "score_ci", "loc_error_deg": "loc_ci", "clean_cosine": "drift_ci"}  # rows' 95 % intervals
 
 
@@ -155,11 +155,5 @@ def make_plots(rows, out_dir: Path) -> list[tuple[str, Path]]:
             path = plot_heatmap(group, m, out_dir / f"{slug(name)}_grid_{slug(m)}.png", name)
             if path is not None:
                 plots.append((f"{name}: SNR x RT60, {m}", path))
-    # Localisation error (binaural models only), once per task: the same for every metric row.
-    loc = {}
-    for r in rows:
-        if r.loc_error_deg is not None:
-            loc.setdefault(r.task, {}).setdefault((r.model, r.condition, r.snr_db, r.rt60_bin), r)
-    for task, unique in loc.items():
-        lines(list(unique.values()), f"{task} localisation error".strip(), "loc_error_deg")
+    # Localisation has its own plots (localisation_report.py), with the baselines and both probes.
     return plots

@@ -2,8 +2,8 @@
 
 - classification: standardise (fit on train), multinomial logistic regression -> accuracy;
 - multi-label: one-vs-rest logistic regression with the same recipe -> mean average precision;
-- localisation: ridge regression onto (sin az, cos az) -> mean absolute angular error in degrees,
-  wrap-around aware (359 vs 1 degree is 2 degrees off).
+(localisation probes, which regress a direction vector, are in robustness/localisation.py; they use the
+same regularisation search and angular_error_deg, wrap-around aware: 359 vs 1 degree is 2 degrees off).
 
 Each probe chooses its regularisation (logistic C, ridge alpha) on a held-out part of the training set
 (stratified by class for single-label tasks), then refits on the whole training set with it.
@@ -12,10 +12,12 @@ Each probe chooses its regularisation (logistic C, ridge alpha) on a held-out pa
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, average_precision_score, make_scorer
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.multiclass import OneVsRestClassifier
@@ -35,7 +37,7 @@ class ProbeConfig:
 
 @dataclasses.dataclass
 class ProbeResult:
-    metric: str  # "accuracy" | "mAP" | "angle_error_deg"
+    metric: str  # "accuracy" | "mAP"
     score: float
     regularisation: float  # the chosen logistic C / ridge alpha
 
@@ -66,14 +68,6 @@ def angular_error_deg(pred_deg: np.ndarray, true_deg: np.ndarray) -> np.ndarray:
     """Absolute angle difference in [0, 180] degrees."""
     d = np.mod(np.asarray(pred_deg, dtype=np.float64) - np.asarray(true_deg, dtype=np.float64), 360.0)
     return np.minimum(d, 360.0 - d)
-
-
-def _sincos_to_deg(sc: np.ndarray) -> np.ndarray:
-    return np.rad2deg(np.arctan2(sc[:, 0], sc[:, 1]))
-
-
-def _sincos_error(true_sc: np.ndarray, pred_sc: np.ndarray) -> float:
-    return float(angular_error_deg(_sincos_to_deg(pred_sc), _sincos_to_deg(true_sc)).mean())
 
 
 # ---------------------------------------------------------------- fitting
@@ -134,8 +128,15 @@ class LinearProbe:
             model = OneVsRestClassifier(logistic)
             scoring = make_scorer(mean_average_precision, response_method="decision_function")
         param = "C" if self.kind == "multiclass" else "estimator__C"
-        self.pipeline, self.c = _fit_searched(model, param, self.cfg.logistic_cs, x, y, scoring, self.cfg,
-                                              stratify=self.kind == "multiclass")
+        # Weakly regularised candidates on separable embeddings stop at max_iter; sklearn warns for each, in
+        # several lines. Only the chosen fit matters: whether it converged is kept (self.converged).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.pipeline, self.c = _fit_searched(model, param, self.cfg.logistic_cs, x, y, scoring, self.cfg,
+                                                  stratify=self.kind == "multiclass")
+        final = self.pipeline.named_steps["model"]
+        fits = final.estimators_ if self.kind == "multilabel" else [final]
+        self.converged = all(int(np.max(f.n_iter_)) < self.cfg.max_iter for f in fits)
         return self
 
     @property
@@ -156,37 +157,6 @@ class LinearProbe:
         return ProbeResult("mAP", mean_average_precision(self.decision_function(x), y), self.c)
 
 
-class AngleProbe:
-    """Ridge regression onto (sin az, cos az); the predicted azimuth is atan2 of the two."""
-
-    def __init__(self, config: ProbeConfig | None = None):
-        self.cfg = config or ProbeConfig()
-
-    @staticmethod
-    def _targets(az_deg: np.ndarray) -> np.ndarray:
-        a = np.deg2rad(np.asarray(az_deg, dtype=np.float64))
-        return np.stack([np.sin(a), np.cos(a)], axis=1)
-
-    def fit(self, x: np.ndarray, az_deg: np.ndarray) -> AngleProbe:
-        scoring = make_scorer(_sincos_error, greater_is_better=False)
-        self.pipeline, self.alpha = _fit_searched(Ridge(), "alpha", self.cfg.ridge_alphas,
-                                                  np.asarray(x, dtype=np.float64), self._targets(az_deg),
-                                                  scoring, self.cfg, stratify=False)
-        return self
-
-    @property
-    def scaler(self) -> StandardScaler:
-        return self.pipeline.named_steps["scaler"]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Azimuth in degrees, in (-180, 180]."""
-        return _sincos_to_deg(self.pipeline.predict(np.asarray(x, dtype=np.float64)))
-
-    def evaluate(self, x: np.ndarray, az_deg: np.ndarray) -> ProbeResult:
-        err = angular_error_deg(self.predict(x), az_deg).mean()
-        return ProbeResult("angle_error_deg", float(err), self.alpha)
-
-
 def probe_score(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -195,7 +165,5 @@ def probe_score(
     kind: str = "multiclass",
     config: ProbeConfig | None = None,
 ) -> ProbeResult:
-    """Fit a probe on train, score it on test. kind: "multiclass" | "multilabel" | "angle"."""
-    if kind == "angle":
-        return AngleProbe(config).fit(x_train, y_train).evaluate(x_test, y_test)
+    """Fit a probe on train, score it on test. kind: "multiclass" | "multilabel"."""
     return LinearProbe(kind, config).fit(x_train, y_train).evaluate(x_test, y_test)

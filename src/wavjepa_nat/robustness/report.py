@@ -147,7 +147,7 @@ def _with_ci(v: Any, ci: tuple[float, float] | None, digits: int = 3, none: str 
 
 
 TABLE_HEAD = ["condition", "metric", "score [95% CI]", "drop vs clean", "drift: cos to clean [95% CI]",
-              "loc. error (deg) [95% CI]", "clips", "seconds"]
+              "lateral error (deg) [95% CI]", "clips", "seconds"]
 
 
 def _table_cells(r: ResultRow) -> list[str]:
@@ -425,12 +425,14 @@ def write_report(
 
 def load_results(path: str | Path) -> tuple[list[ResultRow], dict]:
     """Read a results.json (or the directory holding one) -> (rows, setup)."""
-    rows, setup, _ = load_results_and_tests(path)
+    rows, setup, _, _ = load_results_and_tests(path)
     return rows, setup
 
 
-def load_results_and_tests(path: str | Path) -> tuple[list[ResultRow], dict, list[dict]]:
-    """Read a results.json (or the directory holding one) -> (rows, setup, paired tests)."""
+def load_results_and_tests(path: str | Path) -> tuple[list[ResultRow], dict, list[dict], list]:
+    """Read a results.json (or the directory holding one) -> (rows, setup, tests, localisation rows)."""
+    from wavjepa_nat.robustness.localisation import loc_row_from_dict
+
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
@@ -441,9 +443,10 @@ def load_results_and_tests(path: str | Path) -> tuple[list[ResultRow], dict, lis
             raise ValueError("not a wavjepa-nat results file")
         rows = [row_from_dict(d) for d in payload["rows"]]
         tests = [dict(t) for t in payload.get("tests") or []]
+        loc = [loc_row_from_dict(d) for d in payload.get("localisation") or []]
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise InputError(f"{file} is not a valid results file: {err}") from None
-    return rows, payload.get("setup", {}), tests
+    return rows, payload.get("setup", {}), tests, loc
 
 
 def merge_reports(dirs: Sequence[str | Path], out: str | Path, title: str | None = None) -> dict[str, Path]:
@@ -455,21 +458,22 @@ def merge_reports(dirs: Sequence[str | Path], out: str | Path, title: str | None
     if not dirs:
         raise InputError("no results directories given")
     loaded = [(Path(d), *load_results_and_tests(d)) for d in dirs]
-    runs = [(d, rows, setup) for d, rows, setup, _ in loaded]
+    runs = [(d, rows, setup) for d, rows, setup, _, _ in loaded]
     owners: dict[str, set[int]] = {}
-    for i, (_, rows, _) in enumerate(runs):
-        for r in rows:
+    for i, (_, rows, _, _, run_loc) in enumerate(loaded):
+        for r in [*rows, *run_loc]:  # a model or baseline in several runs is named with its run
             owners.setdefault(r.model, set()).add(i)
     labels = [d.resolve().name or str(i) for i, (d, _, _) in enumerate(runs)]
     if len(set(labels)) < len(labels):
         labels = [f"{lab}#{i}" for i, lab in enumerate(labels)]
-    merged, notes, models, tests, failures = [], [], [], [], []
-    for i, (_, rows, setup, run_tests) in enumerate(loaded):
+    merged, notes, models, tests, failures, loc = [], [], [], [], [], []
+    for i, (_, rows, setup, run_tests, run_loc) in enumerate(loaded):
         def rename(model: str, i: int = i) -> str:
             return f"{model} [{labels[i]}]" if len(owners.get(model, ())) > 1 else model
 
         for r in rows:
             merged.append(dataclasses.replace(r, model=rename(r.model)))
+        loc += [dataclasses.replace(r, model=rename(r.model)) for r in run_loc]
         notes += [n for n in _notes(setup) if n not in notes]
         models += [dict(m, name=rename(m["name"])) for m in setup.get("models") or []
                    if isinstance(m, dict) and "name" in m]
@@ -481,4 +485,5 @@ def merge_reports(dirs: Sequence[str | Path], out: str | Path, title: str | None
              "runs": [{"dir": str(d), "setup": s} for d, _, s in runs]}
     if len(runs) == 1:  # re-rendering one run keeps its setup as it was
         setup = runs[0][2]
-    return write_report(merged, setup, out, title or "wavjepa-nat robustness comparison", tests)
+    return write_report(merged, setup, out, title or "wavjepa-nat robustness comparison", tests,
+                        localisation=loc)

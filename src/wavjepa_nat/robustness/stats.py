@@ -203,7 +203,7 @@ def paired_tests(outcomes: dict[str, dict[str, ClipOutcome]], task: str = "", se
                     d = float(oa.loc_err.mean() - ob.loc_err.mean())
                     p = paired_permutation(oa.loc_err, ob.loc_err, seed)
                     better = a if d < 0 else b if d > 0 else None
-                    tests.append({"task": task, "condition": label, "measure": "loc. error (deg)", "a": a,
+                    tests.append({"task": task, "condition": label, "measure": "lateral error (deg)", "a": a,
                                   "b": b, "better": better, "difference": d, "test": "paired permutation",
                                   "p": p, "significant": bool(p < ALPHA and better is not None)})
     return tests

@@ -14,10 +14,9 @@ embedded by every model and by the log-mel baseline. Per model and condition:
 - clean_cosine (the embedding drift): mean cosine similarity of the clean and corrupted embeddings of the
   same test clip (1 = no drift),
   in the coordinates the clean probe sees (standardised with the clean training embeddings' statistics);
-- loc_error_deg (two-channel models and the binaural baseline): a ridge probe onto the source azimuth,
-  trained on training clips rendered through train/val-split scenes (no added noise, or the condition
-  itself when matched), scored on test clips rendered through test-split scenes under the condition, as
-  the mean absolute angular error. None (N/A) for mono models.
+- loc_error_deg (two-channel models): the lateral-angle error (degrees) of the linear direction probe of
+  robustness/localisation.py, which also scores the MLP probe, front-back confusions, the full azimuth and
+  the GCC-PHAT + ILD baseline (the report's Localisation section). None (N/A) for mono models.
 """
 
 from __future__ import annotations
@@ -57,16 +56,17 @@ SETUP_NOTES = [
      "test-split BRIR whose measured T_mid lies in the bin, direct-path delay compensated, no added noise; "
      "SNR x RT60 = a BRIR from the bin plus that scene's noise bed at the SNR. Rendered clips are "
      "instance-normalised over (ears, time). Every model and the baseline embed exactly the same rendered "
-     "audio (seeded per condition and clip)."),
+     "audio (seeded per scene pool and clip: a clip meets the same scene and noise segment at every SNR)."),
     ("drop vs clean = score - clean score of the same model (negative = worse); drift = cos to clean, the "
      "mean cosine similarity (1 = no drift) between the clean and the corrupted embedding of each test clip, "
      "both standardised with the mean and std of the model's clean training embeddings (raw cosines of "
      "self-supervised embeddings sit near 1 whatever the input, and the baseline's dB features share a large "
      "offset)."),
-    ("Localisation: a ridge probe onto (sin, cos) of the source azimuth, trained on training clips rendered "
-     "through train/val-split scenes, scored on test clips rendered through test-split scenes; under clean "
-     "and SNR conditions the test clips are rendered through random test-split scenes (any RT60), since a "
-     "dry clip has no direction. Mono models: N/A."),
+    ("Localisation (the per-model tables' column and its paired tests): the lateral-angle error of the "
+     "linear direction probe of the Localisation section, sources within 30 deg of the horizontal plane. "
+     "Under clean and SNR conditions the test clips are rendered through a random test-split scene (any "
+     "RT60), since a dry clip has no direction; a clip keeps its scene and its noise segment across the "
+     "clean and SNR conditions, so they differ only in the noise level. Mono models: N/A."),
     ("Baseline: log-mel statistics (mean and std over time of 64 log-mel bands per ear, plus the interaural "
      "level difference per band for two ears): a non-learned reference for how hard each condition is."),
 ]
@@ -294,7 +294,7 @@ def run_sweep(
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.degrade import ScenePools, degrade
     from wavjepa_nat.robustness.hear_models import HearModuleError
-    from wavjepa_nat.robustness.probes import AngleProbe, LinearProbe, ProbeConfig, angular_error_deg
+    from wavjepa_nat.robustness.probes import LinearProbe, ProbeConfig
     from wavjepa_nat.robustness.report import ResultRow, write_report
     from wavjepa_nat.robustness.stats import ClipOutcome, clip_outcome, mean_interval, paired_tests
     from wavjepa_nat.robustness.task import load_task
@@ -325,10 +325,7 @@ def run_sweep(
     train_ids, test_ids = data.clip_ids("train"), data.clip_ids("test")
     dry_train, dry_test = data.clips["train"], data.clips["test"]
 
-    def loc_train(cond: Condition):
-        return degrade(dry_train, cond, train_pools, seed, "loc-train", train_ids, spatial=True)
-
-    clean_probe, loc_probe, clean_emb, clean_score = {}, {}, {}, {}
+    clean_probe, clean_emb, clean_score = {}, {}, {}
     rows: list[ResultRow] = []
     outcomes: dict[str, dict[str, ClipOutcome]] = {}  # condition label -> model -> per-clip results
     setup_seconds: dict[str, float] = {}  # model -> seconds to embed the training clips and fit its probes
@@ -340,34 +337,32 @@ def run_sweep(
         failures.append(f"{err} (during {stage}); {name} has no results from there on")
         broken.add(name)
 
+    def unconverged(name: str, where: str, probe) -> None:
+        if not probe.converged:
+            notes.append(f"{name}: the {where} logistic probe (C = {probe.c:g}) stopped at its "
+                         f"{probe_cfg.max_iter} iterations before converging")
+
     t0 = time.perf_counter()
     n_steps = (len(conditions) + 1) * len(embedders)
     with progress_bar(n_steps, "robustness sweep", enabled=progress) as advance:
         # Probes on clean training data (also the clean reference in matched mode).
         train_audio, _ = degrade(dry_train, CLEAN, train_pools, seed, "train", train_ids)
-        loc_audio, loc_az = loc_train(CLEAN) if binaural else (None, None)
         for name, emb, _ in embedders:
             start = time.perf_counter()
             try:
                 clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio),
                                                                      y_train)
-                if emb.channels == 2:
-                    loc_probe[name] = AngleProbe(probe_cfg).fit(emb.scene_embeddings(loc_audio), loc_az)
+                unconverged(name, "clean", clean_probe[name])
             except HearModuleError as err:
                 record(name, "probe training", err)
             setup_seconds[name] = time.perf_counter() - start
             advance(description=f"probes: {name}")
 
         for cond in conditions:
-            audio, az = degrade(dry_test, cond, test_pools, seed, "test", test_ids)
-            if binaural and not cond.reverberant:  # a dry clip has no direction: render it spatially
-                test_loc, test_az = degrade(dry_test, cond, test_pools, seed, "loc", test_ids, spatial=True)
-            else:
-                test_loc, test_az = audio, az
+            audio, _ = degrade(dry_test, cond, test_pools, seed, "test", test_ids)
             matched = cfg.probe_train == "matched" and cond != CLEAN
             if matched:
                 m_audio, _ = degrade(dry_train, cond, train_pools, seed, "train", train_ids)
-                m_loc, m_az = loc_train(cond) if binaural else (None, None)
             boot_seed = seed ^ stream_id(cond.key)  # the same clip resamples for every model of a condition
             for name, emb, _ in embedders:
                 advance(description=f"{cond.label}: {name}")
@@ -379,20 +374,13 @@ def run_sweep(
                     probe = clean_probe[name]
                     if matched:
                         probe = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(m_audio), y_train)
+                        unconverged(name, cond.label, probe)
                     result = probe.evaluate(x, y_test)
                     outcome = clip_outcome(probe, x, y_test, result.metric)
                     z = clean_probe[name].scaler.transform(x)  # drift in the clean probe's standardised space
                     if cond == CLEAN:
                         clean_emb[name], clean_score[name] = z, result.score
                     cos = row_cosines(clean_emb[name], z)
-                    loc = loc_ci = None
-                    if emb.channels == 2:
-                        lp = loc_probe[name]
-                        if matched:
-                            lp = AngleProbe(probe_cfg).fit(emb.scene_embeddings(m_loc), m_az)
-                        x_loc = x if test_loc is audio else emb.scene_embeddings(test_loc)
-                        outcome.loc_err = angular_error_deg(lp.predict(x_loc), test_az)
-                        loc, loc_ci = float(outcome.loc_err.mean()), mean_interval(outcome.loc_err, boot_seed)
                 except HearModuleError as err:
                     record(name, cond.label, err)
                     continue
@@ -401,17 +389,19 @@ def run_sweep(
                     model=name, model_channels=emb.channels, condition=cond.kind, snr_db=cond.snr_db,
                     rt60_bin=cond.rt60_bin, metric=result.metric, score=result.score,
                     drop_vs_clean=result.score - clean_score[name], clean_cosine=float(np.mean(cos)),
-                    loc_error_deg=loc, n_clips=len(dry_test), task=data.name,
+                    loc_error_deg=None, n_clips=len(dry_test), task=data.name,
                     score_ci=outcome.score_interval(boot_seed), drift_ci=mean_interval(cos, boot_seed),
-                    loc_ci=loc_ci, seconds=round(time.perf_counter() - start, 3)))
+                    seconds=round(time.perf_counter() - start, 3)))
 
-    tests = paired_tests(outcomes, task=data.name, seed=seed)
     loc_rows = []
     if binaural:  # lateral angle, front-back and azimuth, linear and MLP probes, + GCC-PHAT baseline
         from wavjepa_nat.robustness.localisation import localisation_sweep
 
-        loc_rows = localisation_sweep(embedders, conditions, data, train_pools, test_pools, seed,
-                                      cfg.probe_train, probe_cfg, progress=progress)
+        loc_rows, lateral = localisation_sweep(embedders, conditions, data, train_pools, test_pools, seed,
+                                               cfg.probe_train, probe_cfg, progress=progress, skip=broken,
+                                               on_error=record)
+        rows = [_with_lateral(r, lateral, outcomes, seed) for r in rows]
+    tests = paired_tests(outcomes, task=data.name, seed=seed)
     notes += data.notes + train_pools.notes
     for name, emb, _ in embedders:
         notes += [f"{name}: {n}" for n in emb.notes]
@@ -436,6 +426,26 @@ def run_sweep(
         where = "" if out_dir is None else f"; the other models' results are in {Path(out_dir) / 'report.md'}"
         raise SweepIncomplete("; ".join(failures) + where, rows)
     return rows
+
+
+def _with_lateral(row, lateral: dict, outcomes: dict, seed: int):
+    """A result row with its model's localisation: the linear probe's lateral-angle error (mean and
+    bootstrap interval over the condition's clips; robustness/localisation.py), kept per clip for the
+    paired tests."""
+    from wavjepa_nat.robustness.stats import mean_interval
+
+    label = _row_condition(row).label
+    errors = lateral.get((label, row.model))
+    if errors is None:
+        return row
+    outcomes[label][row.model].loc_err = errors
+    boot_seed = seed ^ stream_id(_row_condition(row).key)
+    return dataclasses.replace(row, loc_error_deg=float(np.mean(errors)),
+                               loc_ci=mean_interval(errors, boot_seed))
+
+
+def _row_condition(row) -> Condition:
+    return Condition(row.condition, row.snr_db, None if row.rt60_bin is None else tuple(row.rt60_bin))
 
 
 def _bank_summary(rir, pools: ScenePools) -> dict:
