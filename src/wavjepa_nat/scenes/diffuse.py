@@ -63,6 +63,14 @@ def stationary_binaural_noise(rng: np.random.Generator, n_samples: int, fs: int,
     """(2, n_samples) float32 stationary diffuse noise, as binaural_diffuse_noise without a decay, but made in
     one FFT of the whole signal: the spectrum and coherence (on the STFT grid) are interpolated onto its bins.
     The result is periodic: it loops without a seam."""
+    z = stationary_binaural_spectrum(rng, n_samples, fs, power, coherence)
+    return sfft.irfft(z, n_samples, axis=-1, workers=1)
+
+
+def stationary_binaural_spectrum(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
+                                 coherence: np.ndarray) -> np.ndarray:
+    """The rfft (2, n_samples // 2 + 1) complex64 of stationary_binaural_noise (the same draws): for callers
+    that combine it with other spectra before one inverse FFT."""
     bins = n_samples // 2 + 1
     gains, g = _fine_spectra(n_samples, fs, np.asarray(power, np.float64), np.asarray(coherence, np.float64))
     z = rng.random((2, bins, 2), dtype=np.float32)
@@ -76,7 +84,7 @@ def stationary_binaural_noise(rng: np.random.Generator, n_samples: int, fs: int,
     right += np.sqrt(np.maximum(1 - g**2, 0.0)) * z[1]
     z[1] = right
     z *= gains
-    return sfft.irfft(z, n_samples, axis=-1, workers=1)
+    return z
 
 
 _FINE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
