@@ -54,14 +54,23 @@ def _value_bytes(value, dtype: np.dtype) -> bytes:
 def meta_crcs(f: h5py.File, start: int = 0, stop: int | None = None) -> np.ndarray:
     """CRC32 of each scene's metadata (its scene_index and its row of every meta column)."""
     stop = len(f["scene_index"]) if stop is None else stop
-    columns = [(f["scene_index"][start:stop], f["scene_index"].dtype)]
-    names = [name for name in META_COLUMNS if name in f["meta"]]  # a format-1 bank has fewer columns
-    columns += [(f["meta"][name][start:stop], f["meta"][name].dtype) for name in names]
-    out = np.zeros(stop - start, np.uint32)
-    for k in range(stop - start):
+    meta = f["meta"]
+    datasets = [f["scene_index"]] + [meta[name] for name in META_COLUMNS if name in meta]  # format 1: fewer
+    n = stop - start
+    rows = []  # per column: each scene's bytes, as _value_bytes makes them
+    for d in datasets:
+        values, dtype = d[start:stop], d.dtype
+        if dtype.kind in "OSU":
+            rows.append([_value_bytes(v, dtype) for v in values])
+        else:  # one little-endian buffer per column, cut into rows: the bytes of each row's values
+            raw = memoryview(np.ascontiguousarray(values, dtype=dtype.newbyteorder("<")).tobytes())
+            size = len(raw) // n if n else 0
+            rows.append([raw[k * size: (k + 1) * size] for k in range(n)])
+    out = np.zeros(n, np.uint32)
+    for k in range(n):
         crc = 0
-        for values, dtype in columns:
-            crc = zlib.crc32(_value_bytes(values[k], dtype), crc)
+        for column in rows:
+            crc = zlib.crc32(column[k], crc)
         out[k] = crc
     return out
 

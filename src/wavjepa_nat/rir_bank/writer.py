@@ -164,36 +164,57 @@ def _part_path(parts: Path, start: int, stop: int) -> Path:
     return parts / f"part-{start:08d}-{stop:08d}.h5"
 
 
-def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> None:
+def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> dict[str, np.ndarray]:
     """Write simulated scenes into rows row0.. of an open bank-shaped file, in the file's format (format 2:
     each scene encoded by schema.encode_scene; only the samples up to each response's decay floor are
-    written, so the time chunks after it are never allocated)."""
+    written, so the time chunks after it are never allocated). Returns the CRC32 of each row of the arrays as
+    stored (checksums.array_crc of the rows as they read back: unwritten samples are zeros), computed from
+    memory rather than read back."""
     version = schema_version(f)
     rows = []
+    crcs = {name: np.zeros(len(scenes), np.uint32) for name in checksums.ARRAYS}
+    d = {name: f[name] for name in checksums.ARRAYS}  # h5py looks names up on every access
+    shapes = {name: (d[name].shape[1:], d[name].dtype) for name in checksums.ARRAYS}
     for k, scene in enumerate(scenes):
         i = row0 + k
         n = len(scene.noise_brirs)
         if version < 2:
-            f["brir"][i] = scene.brir
+            arrays = {"brir": scene.brir, "noise_brir": scene.noise_brirs, "noise_bed": scene.noise_bed}
+            d["brir"][i] = scene.brir
             if n:
-                f["noise_brir"][i, :n] = scene.noise_brirs
-            f["noise_bed"][i] = scene.noise_bed
+                d["noise_brir"][i, :n] = scene.noise_brirs
+            d["noise_bed"][i] = scene.noise_bed
             rows.append(meta_row(scene.meta, max_noise))
-            continue
-        arrays, storage = encode_scene(scene)
-        f["brir"][i, :, : storage["brir_taps"]] = arrays["brir"]
-        if n and storage["noise_brir_taps"]:
-            f["noise_brir"][i, :n, :, : storage["noise_brir_taps"]] = arrays["noise_brir"]
-        f["noise_bed"][i] = arrays["noise_bed"]
-        rows.append(meta_row(scene.meta | storage, max_noise))
+        else:
+            arrays, storage = encode_scene(scene)
+            d["brir"][i, :, : storage["brir_taps"]] = arrays["brir"]
+            if n and storage["noise_brir_taps"]:
+                d["noise_brir"][i, :n, :, : storage["noise_brir_taps"]] = arrays["noise_brir"]
+            d["noise_bed"][i] = arrays["noise_bed"]
+            rows.append(meta_row(scene.meta | storage, max_noise))
+        for name, value in arrays.items():
+            crcs[name][k] = checksums.array_crc(_full_row(value, *shapes[name]))
     _write_meta(f, row0, rows, [s.index for s in scenes])
+    return crcs
+
+
+def _full_row(value: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A row as the dataset holds it: `value` in its leading corner, zeros (the fill value) elsewhere."""
+    value = np.asarray(value)
+    if value.shape == shape and value.dtype == dtype:
+        return value
+    row = np.zeros(shape, dtype)
+    row[tuple(slice(0, k) for k in value.shape)] = value
+    return row
 
 
 def _write_meta(f: h5py.File, row0: int, rows: list[dict], indices: list[int]) -> None:
+    meta = f["meta"]
     for name in META_COLUMNS:
-        if name in f["meta"]:
-            f["meta"][name][row0: row0 + len(rows)] = np.array(
-                [r[name] for r in rows], dtype=object if f["meta"][name].dtype.kind == "O" else None)
+        if name in meta:
+            d = meta[name]
+            d[row0: row0 + len(rows)] = np.array([r[name] for r in rows],
+                                                 dtype=object if d.dtype.kind == "O" else None)
     f["scene_index"][row0: row0 + len(rows)] = indices
 
 
@@ -204,8 +225,8 @@ def _write_part(path: Path, cfg: SceneConfig, scenes) -> None:
             f.attrs["config"] = cfg.to_json()
             f.create_dataset("scene_index", (len(scenes),), np.int64)
             create_datasets(f, len(scenes), cfg, SCHEMA_VERSION)
-            write_rows(f, 0, scenes, cfg.noise_sources[1])
-            checksums.write(f, checksums.compute(f))  # of the bytes as stored
+            crcs = write_rows(f, 0, scenes, cfg.noise_sources[1])  # of the bytes as stored
+            checksums.write(f, crcs | {"meta": checksums.meta_crcs(f)})
         # Atomic: a part file is whole or absent. Not fsynced (a third of its writing time): a resumed run
         # checks every part against its checksums (_part_ok) and redoes any that a crash left damaged.
         commit(tmp, path, durable=False)
@@ -295,17 +316,15 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
         with h5py.File(tmp, "w-") as dst:
             dst.create_dataset("scene_index", data=order)
             create_datasets(dst, len(order), cfg, version)
+            columns = {name: [] for name in META_COLUMNS if name in dst["meta"]}
             row = 0
             for src in handles:
                 n = len(src["scene_index"])
                 want = checksums.stored(src)
                 for name in checksums.ARRAYS:
-                    got = checksums.array_crcs(src[name])  # every row read and checked before it is copied
-                    bad = np.nonzero(got != want[name])[0] if want is not None else []
-                    if len(bad):
-                        scene = int(src["scene_index"][bad[0]])
-                        raise InputError(f"{src.filename}: scene {scene} {name} does not match its checksum "
-                                         f"(the file is damaged); nothing was written")
+                    # Rows with stored checksums are copied as they are and checked once, in the assembled
+                    # file (_check_assembled: a damaged source row fails there, and _find_damage names it).
+                    got = want[name] if want is not None else checksums.array_crcs(src[name])
                     _copy_rows(src[name], dst[name], row)
                     crcs[name].extend(got.tolist())
                 meta = checksums.meta_crcs(src)
@@ -313,22 +332,41 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
                     raise InputError(f"{src.filename}: metadata does not match its checksums "
                                      f"(the file is damaged); nothing was written")
                 crcs["meta"].append(meta)
-                for name in META_COLUMNS:
-                    if name in dst["meta"]:
-                        dst["meta"][name][row: row + n] = src["meta"][name][()]
+                for name in columns:
+                    columns[name].append(src["meta"][name][()])
                 row += n
+            for name, values in columns.items():  # one write per column
+                dst["meta"][name][:] = np.concatenate(values)
             crcs = {name: np.array(crcs[name], np.uint32) for name in checksums.ARRAYS} | {
                 "meta": np.concatenate(crcs["meta"]).astype(np.uint32)}
             checksums.write(dst, crcs)
             dst.attrs.update(attrs)
             dst.attrs["complete"] = True
-        _check_assembled(tmp, expected, crcs, cfg)
+        try:
+            _check_assembled(tmp, expected, crcs, cfg)
+        except InputError:
+            _find_damage(handles)  # a source's bytes that do not match its checksums: say which
+            raise
         commit(tmp, out)
     finally:
         for f in handles:
             f.close()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _find_damage(handles: list[h5py.File]) -> None:
+    """InputError naming the first source row whose bytes do not match its stored checksum, if any."""
+    for src in handles:
+        want = checksums.stored(src)
+        if want is None:
+            continue
+        for name in checksums.ARRAYS:
+            bad = np.nonzero(checksums.array_crcs(src[name]) != want[name])[0]
+            if len(bad):
+                scene = int(src["scene_index"][bad[0]])
+                raise InputError(f"{src.filename}: scene {scene} {name} does not match its checksum "
+                                 f"(the file is damaged); nothing was written")
 
 
 def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, row0: int) -> None:
@@ -367,11 +405,14 @@ def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) 
         if any(len(f["meta"][name]) != n for name in META_COLUMNS if name in f["meta"]):
             fail("metadata lengths")
         brirs = f["brir"]
-        for a in range(0, n, 8):  # a few scenes at a time
+        got = {"brir": np.zeros(n, np.uint32)}
+        for a in range(0, n, 8):  # a few scenes at a time, read once for both checks
             for k, brir in enumerate(brirs[a: a + 8]):
                 if not np.any(brir) or not np.all(np.isfinite(brir)):
                     fail(f"scene {expected.start + a + k} has an all-zero or non-finite BRIR")
-        got = checksums.compute(f)
+                got["brir"][a + k] = checksums.array_crc(brir)
+        got |= {name: checksums.array_crcs(f[name]) for name in ("noise_brir", "noise_bed")}
+        got["meta"] = checksums.meta_crcs(f)
         for name in checksums.NAMES:
             if (not np.array_equal(got[name], crcs[name])
                     or not np.array_equal(f[checksums.GROUP][name][()], crcs[name])):
