@@ -63,6 +63,9 @@ def test_chance_levels():
     s = score_directions(direction_vector([150, 30, -120], 0), [30, 150, -60], 0, ALL)
     assert s.lateral_error_deg == pytest.approx(0, abs=1e-6) and s.front_back_rate == 1.0
     assert s.azimuth_error_deg == pytest.approx((120 + 120 + 60) / 3, abs=1e-6)
+    # directions are counted by source, not by clip: four clips from two scenes
+    s = score_directions(direction_vector([30, 30, -60, -60], 0), [30, 30, -60, -60], 0, ALL)
+    assert (s.n_clips, s.n_directions) == (4, 2)
 
 
 def _directions(rng, n):

@@ -131,6 +131,7 @@ class LocScores:
     azimuth_chance_deg: float
     n_clips: int
     n_front_back: int
+    n_directions: int = 0  # distinct source directions among the scored clips (test scenes, not clips)
     lateral_errors: np.ndarray | None = None  # (n_clips,) per scored clip, for paired tests between models
 
 
@@ -174,6 +175,7 @@ def score_directions(pred_vec: np.ndarray, az_deg, el_deg, cfg: LocalisationConf
         azimuth_chance_deg=azimuth_chance(az),
         n_clips=int(keep.sum()),
         n_front_back=int(fb.sum()),
+        n_directions=len({(round(float(a), 3), round(float(e), 3)) for a, e in zip(az, el)}),
         lateral_errors=lat_err,
     )
 
@@ -255,6 +257,7 @@ class LocRow:
     azimuth_chance_deg: float
     n_clips: int
     task: str = ""
+    n_directions: int | None = None  # distinct source directions scored (None: results before this field)
     # Per-clip truth and prediction (azimuth, lateral; degrees), kept for the clean condition's polar plot.
     true_az: list[float] | None = None
     pred_az: list[float] | None = None
@@ -269,7 +272,7 @@ class LocRow:
                    lateral_error_deg=s.lateral_error_deg, lateral_chance_deg=s.lateral_chance_deg,
                    front_back_rate=_finite(s.front_back_rate), front_back_chance=_finite(s.front_back_chance),
                    azimuth_error_deg=s.azimuth_error_deg, azimuth_chance_deg=s.azimuth_chance_deg,
-                   n_clips=s.n_clips, task=task, **kw)
+                   n_clips=s.n_clips, task=task, n_directions=s.n_directions, **kw)
 
 
 def _finite(v: float | None) -> float | None:

@@ -18,6 +18,10 @@ import numpy as np
 from wavjepa_nat.robustness.conditions import KINDS, Condition, bin_text
 from wavjepa_nat.robustness.localisation import PROBE_TEXT, LocRow
 
+# Below this many distinct test directions a condition's errors mostly reflect which few directions
+# happened to be drawn (a bank with few test scenes per RT60 bin): marked in the tables.
+MIN_DIRECTIONS = 8
+
 MEASURES = [  # (field, chance field, title, digits)
     ("lateral_error_deg", "lateral_chance_deg", "Lateral-angle error (deg)", 1),
     ("front_back_rate", "front_back_chance", "Front-back confusion rate", 2),
@@ -57,8 +61,10 @@ def localisation_sections(rows: Sequence[LocRow]):
         "head cannot resolve it, a measured head partly can); azimuth error: the full-circle error, which "
         "front-back guessing dominates for a spherical head.",
         "Chance = the error of the best input-independent guess on the condition's test sources (the median "
-        "lateral angle, the best constant azimuth, the majority hemisphere). Sources within 30 deg of the "
-        f"horizontal plane; up to {n} test clips per condition.",
+        "lateral angle, the best constant azimuth, the majority hemisphere), with the number of distinct "
+        "source directions (test scenes) in brackets. Sources within 30 deg of the horizontal plane; up to "
+        f"{n} test clips per condition. A condition with fewer than {MIN_DIRECTIONS} directions is marked *: "
+        "its errors depend mostly on which directions were drawn (simulate more test rooms).",
         "gccphat-itd+ild: a non-learned binaural front end (GCC-PHAT ITD curve and peak, ILD in 32 bands), "
         "read out with the same probes: how hard each condition is for localisation.",
     ]
@@ -67,12 +73,14 @@ def localisation_sections(rows: Sequence[LocRow]):
         body = []
         for c in conds:
             k = (c.task, c.condition, c.snr_db, c.rt60_bin)
-            line = [_cond(c).label, _fmt(getattr(c, chance), digits)]
+            few = c.n_directions is not None and c.n_directions < MIN_DIRECTIONS
+            dirs = "" if c.n_directions is None else f" ({c.n_directions})"
+            line = [_cond(c).label + (" *" if few else ""), _fmt(getattr(c, chance), digits) + dirs]
             for m in models:
                 vals = [cell.get(k + (m, p)) for p in ("linear", "mlp")]
                 line.append(" / ".join(_fmt(getattr(v, field), digits) if v else "" for v in vals))
             body.append(line)
-        head = ["condition", "chance"] + [f"{m} (linear / MLP)" for m in models]
+        head = ["condition", "chance (directions)"] + [f"{m} (linear / MLP)" for m in models]
         sections.append(Section(title, table=Table(head, body, "loc-" + field.split("_")[0])))
     return sections
 
