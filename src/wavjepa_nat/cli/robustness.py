@@ -56,9 +56,11 @@ def robustness(
     (the clip through test-split BRIRs whose *measured* RT60 lies in the bin); with --grid every SNR x RT60
     pair. Renderings are seeded, so every model sees exactly the same audio. Per model and condition: linear
     probe score (accuracy, or mAP for multi-label tasks), its change from clean, the embedding drift
-    (cosine similarity to the clean embedding, 1 = none) and, for two-channel models, the localisation error
-    of an azimuth probe. A log-mel statistics baseline is always included. Every score has a 95% interval;
-    paired tests over the same clips say which differences between models are significant.
+    (cosine similarity to the clean embedding, 1 = none) and, for two-channel models, localisation: the
+    lateral-angle error, front-back confusions and azimuth error of linear and MLP direction probes, each
+    beside its chance level, with a GCC-PHAT + ILD baseline. A log-mel statistics baseline is always
+    included. Every score has a 95% interval; paired tests over the same clips say which differences between
+    models are significant.
 
     HEAR modules (--model hear:MODULE[:WEIGHTS]) are imported, loaded and checked on a short input before any
     work; one that is missing or breaks the API is a one-line error. One that breaks later is recorded in the
