@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pyroomacoustics as pra
 
+from wavjepa_nat.dsp import fft_len
 from wavjepa_nat.scenes.absorption import BAND_CENTERS, SPEED_OF_SOUND, air_absorption, solve_absorption
 from wavjepa_nat.scenes.config import SceneConfig
-from wavjepa_nat.scenes.diffuse import binaural_diffuse_noise, stft_freqs
+from wavjepa_nat.scenes.diffuse import binaural_diffuse_noises, stft_freqs
 from wavjepa_nat.scenes.hrtf import HRTF
 from wavjepa_nat.scenes.sampler import Room, SceneSpec
 
@@ -93,12 +94,11 @@ class FastEngine:
         room.add_microphone(spec.listener)
         room.image_source_model()
 
-        out = np.empty((len(spec.sources), 2, self.length), dtype=np.float32)
         tail_level = np.sqrt(SPEED_OF_SOUND / (4 * np.pi * volume * self.fs))
+        # All sources' tails at once: one room, one decay (the draws are those of one tail after another).
+        out = self._tails(band_rt60, tail_level, t_end, rng).astype(np.float32)
         for k, source in enumerate(room.sources):
             early = self._early(source.images.T, source.damping, spec, t_end[k], room.octave_bands.centers)
-            tail = self._tail(band_rt60, tail_level, t_end[k], rng)
-            out[k] = tail
             out[k, :, : early.shape[1]] += early[:, : self.length]
         return out, {"alpha": alpha, "band_rt60": band_rt60, "t_mix": t_end}
 
@@ -112,7 +112,7 @@ class FastEngine:
         fade = np.clip((t_end + FADE_S / 2 - tau) / FADE_S, 0.0, 1.0)
 
         pre = int(PRE_S * self.fs)
-        n_fft = 1 << int(np.ceil(np.log2((t_end + FADE_S) * self.fs + 2 * pre + 256)))
+        n_fft = fft_len(int(np.ceil((t_end + FADE_S) * self.fs)) + 2 * pre + 256)  # cost follows the bins
         # pyroomacoustics' bands follow fs (8 at 32 kHz, one more than the air table): the top band's air
         # absorption continues above it.
         air = np.pad(self.air, (0, max(0, len(damping) - len(self.air))), mode="edge")[: len(damping)]
@@ -131,10 +131,12 @@ class FastEngine:
             self._bases[key] = band_basis(np.fft.rfftfreq(n_fft, 1.0 / self.fs), centers)
         return self._bases[key]
 
-    def _tail(self, band_rt60: np.ndarray, level: float, t_end: float,
-              rng: np.random.Generator) -> np.ndarray:
+    def _tails(self, band_rt60: np.ndarray, level: float, t_end: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+        """The statistical tails (sources, 2, L) of sources whose images end at t_end (sources,)."""
         rt60 = interp_bands(band_rt60, self.tail_freqs)[0]
         power = level**2 * self.tail_power
-        tail = binaural_diffuse_noise(rng, self.length, self.fs, power, self.tail_coherence, rt60)
+        tails = binaural_diffuse_noises(rng, len(t_end), self.length, self.fs, power, self.tail_coherence,
+                                        rt60)
         t = np.arange(self.length) / self.fs
-        return tail * np.clip((t - (t_end - FADE_S / 2)) / FADE_S, 0.0, 1.0)
+        return tails * np.clip((t - (np.asarray(t_end)[:, None, None] - FADE_S / 2)) / FADE_S, 0.0, 1.0)
