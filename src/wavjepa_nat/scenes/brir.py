@@ -96,7 +96,7 @@ class FastEngine:
 
         tail_level = np.sqrt(SPEED_OF_SOUND / (4 * np.pi * volume * self.fs))
         # All sources' tails at once: one room, one decay (the draws are those of one tail after another).
-        out = self._tails(band_rt60, tail_level, t_end, rng).astype(np.float32)
+        out = self._tails(band_rt60, tail_level, t_end, rng)
         for k, source in enumerate(room.sources):
             early = self._early(source.images.T, source.damping, spec, t_end[k], room.octave_bands.centers)
             out[k, :, : early.shape[1]] += early[:, : self.length]
@@ -138,5 +138,9 @@ class FastEngine:
         power = level**2 * self.tail_power
         tails = binaural_diffuse_noises(rng, len(t_end), self.length, self.fs, power, self.tail_coherence,
                                         rt60)
-        t = np.arange(self.length) / self.fs
-        return tails * np.clip((t - (np.asarray(t_end)[:, None, None] - FADE_S / 2)) / FADE_S, 0.0, 1.0)
+        # The fade-in ends at t_end + FADE_S / 2 (< 0.1 s): only the samples before it are scaled.
+        stop = min(int(np.ceil((np.max(t_end) + FADE_S / 2) * self.fs)) + 1, self.length)
+        t = np.arange(stop) / self.fs
+        ramp = np.clip((t - (np.asarray(t_end)[:, None, None] - FADE_S / 2)) / FADE_S, 0.0, 1.0)
+        tails[..., :stop] *= ramp.astype(np.float32)
+        return tails

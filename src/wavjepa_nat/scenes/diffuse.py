@@ -29,14 +29,14 @@ def binaural_diffuse_noise(rng: np.random.Generator, n_samples: int, fs: int, po
     coherence: (STFT_LEN // 2 + 1,) interaural coherence; rt60: optional per-bin decay time (s),
     which makes the amplitude fall by 60 dB over rt60 seconds from t = 0 (frame m is centred at m * HOP).
     """
-    return binaural_diffuse_noises(rng, 1, n_samples, fs, power, coherence, rt60)[0]
+    return binaural_diffuse_noises(rng, 1, n_samples, fs, power, coherence, rt60)[0].astype(np.float64)
 
 
 def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int, fs: int, power: np.ndarray,
                             coherence: np.ndarray, rt60: np.ndarray | None = None) -> np.ndarray:
-    """(count, 2, n_samples) float64: `count` independent binaural_diffuse_noise signals with the same
+    """(count, 2, n_samples) float32: `count` independent binaural_diffuse_noise signals with the same
     spectrum, coherence and decay (the sources of one room), in one pass. The draws are those of `count`
-    calls of binaural_diffuse_noise in a row, so each signal is the one such a call would give."""
+    calls of binaural_diffuse_noise in a row."""
     n_frames = -(-n_samples // HOP) + 1
     bins = STFT_LEN // 2 + 1
     # E|X_k|^2 = STFT_LEN G_k^2 gives a frame power of mean_k G_k^2 after irfft (1 / N normalisation);
@@ -44,24 +44,26 @@ def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int
     # unit variance, not Gaussian (4x cheaper to draw): each output sample sums hundreds of them, so it is
     # Gaussian all the same (central limit), and only second moments (spectrum, coherence) are specified.
     z = rng.random((count, 2, n_frames, bins, 2), dtype=np.float32)
-    scale = np.full(bins, np.sqrt(STFT_LEN / 2.0) * np.sqrt(12.0), np.float32)
-    scale[[0, -1]] = np.sqrt(STFT_LEN) * np.sqrt(12.0)
     z -= 0.5
     z[..., 0, 1] = 0.0
     z[..., -1, 1] = 0.0
-    z = z.view(np.complex64)[..., 0] * scale  # (count, 2, frames, bins)
-    g = np.asarray(coherence, np.float32)
-    mixed = np.empty_like(z)
-    mixed[:, 0] = z[:, 0]
-    mixed[:, 1] = g * z[:, 0] + np.sqrt(np.maximum(1 - g**2, 0.0)).astype(np.float32) * z[:, 1]
-    gains = np.sqrt(np.asarray(power, np.float32))[:, None, :]  # (2, 1, bins)
+    z = z.view(np.complex64)[..., 0]  # (count, 2, frames, bins)
+    scale = np.full(bins, np.sqrt(STFT_LEN / 2.0) * np.sqrt(12.0))
+    scale[[0, -1]] = np.sqrt(STFT_LEN) * np.sqrt(12.0)
+    gains = (scale * np.sqrt(np.asarray(power, np.float64)))[:, None, :]  # (2, 1, bins): all real factors
     if rt60 is not None:
         times = np.arange(n_frames) * (HOP / fs)
-        decay = np.exp(-6.9078 * times[:, None] / np.asarray(rt60, np.float64)[None, :]).astype(np.float32)
-        gains = gains * decay[None]
-    frames = sfft.irfft(mixed * gains, STFT_LEN, axis=-1, workers=1) * _WINDOW.astype(np.float32)
-    out = np.zeros((count, 2, n_frames + 1, HOP), np.float64)  # buffer sample b is output sample b - HOP
-    out[:, :, :n_frames] += frames[..., :HOP]
+        gains = gains * np.exp(-6.9078 * times[:, None] / np.asarray(rt60, np.float64)[None, :])[None]
+    g = np.asarray(coherence, np.float64)
+    right = z[:, 1] * np.sqrt(np.maximum(1 - g**2, 0.0)).astype(np.float32)
+    right += z[:, 0] * g.astype(np.float32)
+    z[:, 1] = right
+    z *= gains.astype(np.float32)
+    frames = sfft.irfft(z, STFT_LEN, axis=-1, workers=1)
+    frames *= _WINDOW.astype(np.float32)
+    out = np.empty((count, 2, n_frames + 1, HOP), np.float32)  # buffer sample b is output sample b - HOP
+    out[:, :, :n_frames] = frames[..., :HOP]
+    out[:, :, n_frames] = 0.0
     out[:, :, 1:] += frames[..., HOP:]
     return out.reshape(count, 2, -1)[..., HOP: HOP + n_samples]
 
