@@ -102,3 +102,15 @@ def test_spectral_power_is_parseval(n):
     x = sfft.irfft(spectrum, n)
     assert spectral_power(spectrum, n) == pytest.approx(np.mean(x**2), rel=1e-9)
     assert spectral_power(spectrum.astype(np.complex64), n) == pytest.approx(np.mean(x**2), rel=1e-5)
+
+
+def test_centred_uniform_moments_and_determinism():
+    from wavjepa_nat.dsp import centred_uniform
+
+    z = centred_uniform(np.random.default_rng(9), (1001, 3))
+    assert z.shape == (1001, 3) and z.dtype == np.float32
+    assert np.all(np.abs(z) < 0.5)
+    big = centred_uniform(np.random.default_rng(1), 2_000_000).astype(np.float64)
+    assert abs(np.mean(big)) < 5 * np.sqrt(1 / 12 / big.size)
+    assert np.var(big) == pytest.approx(1 / 12, rel=3e-3)
+    assert np.array_equal(z, centred_uniform(np.random.default_rng(9), (1001, 3)))

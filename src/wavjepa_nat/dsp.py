@@ -23,6 +23,20 @@ def clip_rng(seed: int, *stream: int) -> np.random.Generator:
     """An independent, reproducible generator for (base seed, worker, epoch, clip counter, ...)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(s) for s in stream]]))
 
+
+def centred_uniform(rng: np.random.Generator, shape) -> np.ndarray:
+    """float32 array of independent values uniform on 65536 levels symmetric about 0 in (-0.5, 0.5): mean 0,
+    variance 1/12 (to 2^-32). 16 bits per value straight from the generator's raw 64-bit words, ~3x cheaper
+    than rng.random; for noise made by sums of many draws (a spectrum's bins), where only the first two
+    moments matter."""
+    shape = tuple(np.atleast_1d(shape).tolist())
+    size = int(np.prod(shape))
+    words = rng.bit_generator.random_raw(-(-size // 4))
+    z = np.ascontiguousarray(words).view(np.int16)[:size].astype(np.float32)
+    z += np.float32(0.5)
+    z *= np.float32(2.0**-16)
+    return z.reshape(shape)
+
 # ---------------------------------------------------------------- resampling and levels
 
 def resample(x: np.ndarray, fs_in: int, fs_out: int, axis: int = -1) -> np.ndarray:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+from wavjepa_nat.dsp import centred_uniform
+
 STFT_LEN = 256
 HOP = STFT_LEN // 2
 # sqrt of the periodic Hann window: its squares overlap-add to exactly 1 at a hop of half a frame.
@@ -43,8 +45,7 @@ def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int
     # real and imaginary parts carry half each, the DC and Nyquist bins are real. The parts are uniform with
     # unit variance, not Gaussian (4x cheaper to draw): each output sample sums hundreds of them, so it is
     # Gaussian all the same (central limit), and only second moments (spectrum, coherence) are specified.
-    z = rng.random((count, 2, n_frames, bins, 2), dtype=np.float32)
-    z -= 0.5
+    z = centred_uniform(rng, (count, 2, n_frames, bins, 2))
     z[..., 0, 1] = 0.0
     z[..., -1, 1] = 0.0
     z = z.view(np.complex64)[..., 0]  # (count, 2, frames, bins)
@@ -83,8 +84,7 @@ def stationary_binaural_spectrum(rng: np.random.Generator, n_samples: int, fs: i
     that combine it with other spectra before one inverse FFT."""
     bins = n_samples // 2 + 1
     gains, g = _fine_spectra(n_samples, fs, np.asarray(power, np.float64), np.asarray(coherence, np.float64))
-    z = rng.random((2, bins, 2), dtype=np.float32)
-    z -= 0.5
+    z = centred_uniform(rng, (2, bins, 2))
     z = z.view(np.complex64)[..., 0]  # unit-variance uniform parts (see binaural_diffuse_noise)
     z *= np.float32(np.sqrt(12.0 * n_samples / 2.0))
     z[:, 0] = z[:, 0].real * np.float32(np.sqrt(2.0))

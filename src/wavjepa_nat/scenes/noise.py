@@ -21,7 +21,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from wavjepa_nat.audio import AUDIO_EXTENSIONS, read_audio
-from wavjepa_nat.dsp import fft_len, mean_power, row_sumsq, trim_tail
+from wavjepa_nat.dsp import centred_uniform, fft_len, mean_power, row_sumsq, trim_tail
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.diffuse import stationary_binaural_noise, stationary_binaural_spectrum
 
@@ -31,8 +31,7 @@ BUILTIN_NOISES = ("white", "pink", "brown", "babble", "hum", "traffic", "modulat
 def _random_spectrum(rng: np.random.Generator, bins: int) -> np.ndarray:
     """Complex spectrum of white noise, drawn directly (uniform parts of unit variance: after the inverse
     FFT every sample sums all bins, so it is Gaussian by the central limit), complex64."""
-    z = rng.random((bins, 2), dtype=np.float32)
-    z -= 0.5
+    z = centred_uniform(rng, (bins, 2))
     return z.view(np.complex64)[:, 0]
 
 
