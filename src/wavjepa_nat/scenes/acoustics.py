@@ -46,16 +46,18 @@ def decay_fit(edc: np.ndarray, dt: float, lo_db: float, hi_db: float) -> np.ndar
     i0 = np.sum(edc > start * 10 ** (lo_db / 10), axis=-1)
     i1 = np.sum(edc >= start * 10 ** (hi_db / 10), axis=-1)
     out = np.full(len(edc), np.nan)
-    for r in range(len(edc)):
-        a, b = int(i0[r]), int(i1[r])
-        if b - a < 3:
-            continue
-        y = 10 * np.log10(np.maximum(edc[r, a:b], 1e-30) / start[r, 0])
-        k = np.arange(b - a, dtype=np.float64)
-        k -= k.mean()
-        slope = float(np.dot(k, y) / np.dot(k, k)) / dt  # dB per second
-        if slope < 0:
-            out[r] = -60.0 / slope
+    runs = np.maximum(i1 - i0, 0)
+    fit = runs >= 3
+    if np.any(fit):  # all rows' runs at once: (rows, longest run), masked past each row's own run
+        j = np.arange(int(runs[fit].max()))
+        inside = j < runs[fit, None]
+        idx = np.minimum(i0[fit, None] + j, edc.shape[-1] - 1)
+        values = np.take_along_axis(edc[fit], idx, axis=-1)
+        y = 10 * np.log10(np.maximum(values, 1e-30) / start[fit])
+        k = np.where(inside, j - (runs[fit, None] - 1) / 2.0, 0.0)  # centred on each run's middle
+        slope = np.einsum("rj,rj->r", k, y) / np.einsum("rj,rj->r", k, k) / dt  # dB per second
+        with np.errstate(divide="ignore"):
+            out[fit] = np.where(slope < 0, -60.0 / slope, np.nan)
     return out.reshape(shape)
 
 
