@@ -1,11 +1,12 @@
 """Writing a bank: parallel, resumable, atomic, shardable, safe against a second writer.
 
 Work is cut into blocks of consecutive scenes. Each worker process simulates a block and
-writes it as a small part file in `OUT.parts/` (under a name unique to the process, fsynced,
-then renamed). A killed run leaves only whole part files; rerun with the same arguments, it
-checks and skips them. When every block is there, the parts are assembled into a temporary
-file beside OUT, which is read back and checked (every scene present once, non-zero finite
-BRIRs, every per-scene checksum) before it is renamed to OUT. Since every scene depends only
+writes it as a small part file in `OUT.parts/` (under a name unique to the process, then
+renamed). A killed run leaves only whole part files; rerun with the same arguments, it
+checks and skips them. The main process copies each part into a temporary file beside OUT as
+it arrives (while the workers go on); when every block is there, that file is read back and
+checked (every scene present once, non-zero finite BRIRs, every per-scene checksum) before it
+is renamed to OUT. Since every scene depends only
 on (seed, index), a resumed, sharded or parallel run gives the same arrays as one
 uninterrupted single-process run.
 
@@ -263,110 +264,150 @@ def _init_worker(cfg: SceneConfig) -> None:
     _SIMULATOR = Simulator(cfg)
 
 
-def _run_block(job: tuple[int, int, str]) -> tuple[int, float, float, float, float]:
-    """Simulate and write one block: (scenes, seconds of BRIRs, noise beds, measures, encoding+writing)."""
+def _run_block(job: tuple[int, int, str]) -> tuple[int, int, float, float, float, float]:
+    """Simulate and write one block: (start, stop, seconds of BRIRs, noise beds, measures, encoding and
+    writing)."""
     start, stop, parts = job
     scenes = [_SIMULATOR.simulate(i) for i in range(start, stop)]
     t0 = time.perf_counter()
     _write_part(_part_path(Path(parts), start, stop), _SIMULATOR.cfg, scenes)
     write = time.perf_counter() - t0
-    return (stop - start, sum(s.timings["brir"] for s in scenes), sum(s.timings["noise_bed"] for s in scenes),
+    return (start, stop, sum(s.timings["brir"] for s in scenes), sum(s.timings["noise_bed"] for s in scenes),
             sum(s.timings.get("measure", 0.0) for s in scenes), write)
 
 
 # -- assembling parts or shards into a bank --------------------------------------------------------
-def _open_sources(sources: list[Path]) -> list[h5py.File]:
-    handles = []
+def _open_source(path: Path) -> h5py.File:
     try:
-        for p in sources:
-            try:
-                f = h5py.File(p, "r")
-            except OSError as err:
-                raise InputError(f"{p} is not a readable HDF5 file ({err})") from None
-            handles.append(f)
-            if "scene_index" not in f or not len(f["scene_index"]):
-                raise InputError(f"{p} holds no scenes")
-    except BaseException:
-        for f in handles:
-            f.close()
-        raise
-    return sorted(handles, key=lambda f: int(f["scene_index"][0]))
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path} is not a readable HDF5 file ({err})") from None
+    if "scene_index" not in f or not len(f["scene_index"]):
+        f.close()
+        raise InputError(f"{path} holds no scenes")
+    return f
 
 
-def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expected: range) -> None:
-    """Concatenate part files or shard banks (in scene order) into a complete bank at `out`.
+class Assembler:
+    """A bank built from pieces (part files or shard banks) of scenes `expected`, added in any order: each is
+    copied into a temporary file beside `out` when it is added (so a run assembles while its workers still
+    simulate), then finish() checks the whole and renames it to `out`. A context manager: leaving it without
+    finish() removes the temporary file. The caller holds the lock of `out`.
 
-    Every row read is checked against its source's stored checksum (where it has them); the
-    assembled file is read back and checked before it is renamed to `out`. The caller holds
-    the lock of `out`.
+    Rows with stored checksums are copied as they are and checked once, in the assembled file read back
+    (_check_assembled); a damaged source row fails there and _find_damage names it. Rows without (banks
+    written before checksums) get theirs computed from the source.
     """
-    handles = _open_sources(sources)
-    tmp = unique_tmp(out)
-    try:
-        order = np.concatenate([f["scene_index"][()] for f in handles])
-        if not np.array_equal(order, np.arange(expected.start, expected.stop)):
-            raise InputError(f"the pieces do not cover scenes {expected.start}..{expected.stop - 1} "
-                             f"exactly once")
-        versions = {schema_version(f) for f in handles}
-        if len(versions) != 1:
-            raise InputError(f"the pieces are of different bank formats ({sorted(versions)}); nothing was "
-                             f"written")
-        version = versions.pop()
-        crcs = {name: [] for name in checksums.NAMES}
-        with h5py.File(tmp, "w-") as dst:
-            dst.create_dataset("scene_index", data=order)
-            create_datasets(dst, len(order), cfg, version)
-            columns = {name: [] for name in META_COLUMNS if name in dst["meta"]}
-            row = 0
-            for src in handles:
-                n = len(src["scene_index"])
-                want = checksums.stored(src)
-                for name in checksums.ARRAYS:
-                    # Rows with stored checksums are copied as they are and checked once, in the assembled
-                    # file (_check_assembled: a damaged source row fails there, and _find_damage names it).
-                    got = want[name] if want is not None else checksums.array_crcs(src[name])
-                    _copy_rows(src[name], dst[name], row)
-                    crcs[name].extend(got.tolist())
-                meta = checksums.meta_crcs(src)
-                if want is not None and not np.array_equal(meta, want["meta"]):
-                    raise InputError(f"{src.filename}: metadata does not match its checksums "
-                                     f"(the file is damaged); nothing was written")
-                crcs["meta"].append(meta)
-                for name in columns:
-                    columns[name].append(src["meta"][name][()])
-                row += n
-            for name, values in columns.items():  # one write per column
-                dst["meta"][name][:] = np.concatenate(values)
-            crcs = {name: np.array(crcs[name], np.uint32) for name in checksums.ARRAYS} | {
-                "meta": np.concatenate(crcs["meta"]).astype(np.uint32)}
-            checksums.write(dst, crcs)
-            dst.attrs.update(attrs)
-            dst.attrs["complete"] = True
-        try:
-            _check_assembled(tmp, expected, crcs, cfg)
-        except InputError:
-            _find_damage(handles)  # a source's bytes that do not match its checksums: say which
-            raise
-        commit(tmp, out)
-    finally:
-        for f in handles:
-            f.close()
+
+    def __init__(self, out: Path, attrs: dict, cfg: SceneConfig, expected: range, version: int):
+        self.out, self.attrs, self.cfg, self.expected, self.version = out, attrs, cfg, expected, version
+        self.tmp = unique_tmp(out)
+        n = len(expected)
+        self.filled = np.zeros(n, bool)
+        self.crcs = {name: np.zeros(n, np.uint32) for name in checksums.NAMES}
+        self.sources: list[Path] = []
+        self.dst = h5py.File(self.tmp, "w-")
+        self.dst.create_dataset("scene_index", (n,), np.int64)
+        create_datasets(self.dst, n, cfg, version)
+        self.columns = [name for name in META_COLUMNS if name in self.dst["meta"]]
+
+    def __enter__(self) -> Assembler:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self.dst.id.valid:
+            self.dst.close()
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            self.tmp.unlink()
+        return False
 
+    def _uncovered(self) -> InputError:
+        return InputError(f"the pieces do not cover scenes {self.expected.start}..{self.expected.stop - 1} "
+                          f"exactly once")
 
-def _find_damage(handles: list[h5py.File]) -> None:
-    """InputError naming the first source row whose bytes do not match its stored checksum, if any."""
-    for src in handles:
-        want = checksums.stored(src)
-        if want is None:
-            continue
-        for name in checksums.ARRAYS:
-            bad = np.nonzero(checksums.array_crcs(src[name]) != want[name])[0]
-            if len(bad):
-                scene = int(src["scene_index"][bad[0]])
-                raise InputError(f"{src.filename}: scene {scene} {name} does not match its checksum "
+    def add(self, path: Path) -> None:
+        src = _open_source(path)
+        try:
+            index = src["scene_index"][()]
+            n, row = len(index), int(index[0]) - self.expected.start
+            if (not np.array_equal(index, np.arange(index[0], index[0] + n)) or row < 0
+                    or row + n > len(self.filled) or self.filled[row: row + n].any()):
+                raise self._uncovered()
+            if schema_version(src) != self.version:
+                raise InputError(f"the pieces are of different bank formats "
+                                 f"({sorted({self.version, schema_version(src)})}); nothing was written")
+            dst, want = self.dst, checksums.stored(src)
+            for name in checksums.ARRAYS:
+                got = want[name] if want is not None else checksums.array_crcs(src[name])
+                _copy_rows(src[name], dst[name], row)
+                self.crcs[name][row: row + n] = got
+            meta = checksums.meta_crcs(src)
+            if want is not None and not np.array_equal(meta, want["meta"]):
+                raise InputError(f"{src.filename}: metadata does not match its checksums "
                                  f"(the file is damaged); nothing was written")
+            self.crcs["meta"][row: row + n] = meta
+            columns = dst["meta"]
+            for name in self.columns:
+                columns[name][row: row + n] = src["meta"][name][()]
+            dst["scene_index"][row: row + n] = index
+            self.filled[row: row + n] = True
+            self.sources.append(Path(path))
+        finally:
+            src.close()
+
+    def finish(self) -> None:
+        if not self.filled.all():
+            raise self._uncovered()
+        checksums.write(self.dst, self.crcs)
+        self.dst.attrs.update(self.attrs)
+        self.dst.attrs["complete"] = True
+        self.dst.close()
+        try:
+            _check_assembled(self.tmp, self.expected, self.crcs, self.cfg)
+        except InputError:
+            _find_damage(self.sources)  # a source's bytes that do not match its checksums: say which
+            raise
+        commit(self.tmp, self.out)
+
+
+def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expected: range,
+             assembler: Assembler | None = None) -> None:
+    """Concatenate part files or shard banks into a complete bank at `out` (see Assembler). `assembler`: one
+    that already holds some of the sources (simulate_bank copies parts as they come); the others are added.
+    The caller holds the lock of `out`."""
+    if assembler is not None:
+        added = set(assembler.sources)
+        for path in sources:
+            if Path(path) not in added:
+                assembler.add(path)
+        assembler.finish()
+        return
+    versions = set()
+    for path in sources:  # every piece readable and of one format before anything is written
+        with _open_source(path) as f:
+            versions.add(schema_version(f))
+    if len(versions) > 1:
+        raise InputError(f"the pieces are of different bank formats ({sorted(versions)}); nothing was "
+                         f"written")
+    with Assembler(out, attrs, cfg, expected, versions.pop() if versions else SCHEMA_VERSION) as new:
+        for path in sources:
+            new.add(path)
+        new.finish()
+
+
+def _find_damage(sources: list[Path]) -> None:
+    """InputError naming the first source row whose bytes do not match its stored checksum, if any."""
+    for path in sources:
+        with h5py.File(path, "r") as src:
+            want = checksums.stored(src)
+            if want is None:
+                continue
+            for name in checksums.ARRAYS:
+                bad = np.nonzero(checksums.array_crcs(src[name]) != want[name])[0]
+                if len(bad):
+                    scene = int(src["scene_index"][bad[0]])
+                    raise InputError(f"{src.filename}: scene {scene} {name} does not match its checksum "
+                                     f"(the file is damaged); nothing was written")
 
 
 def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, row0: int) -> None:
@@ -506,20 +547,30 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
         jobs = [(s, min(s + BLOCK, hi), str(parts)) for s in range(lo, hi, BLOCK)]
         todo = [j for j in jobs if not _part_ok(_part_path(parts, j[0], j[1]), j[0], j[1], cfg)]
         timings = np.zeros(4)
-        with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
-            if workers <= 1:
-                global _SIMULATOR
-                _SIMULATOR = simulator
-                for n, *times in map(_run_block, todo):
-                    timings += times
-                    advance(n)
-            else:
-                os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
-                with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-                    for n, *times in pool.imap_unordered(_run_block, todo):
-                        timings += times
-                        advance(n)
-        assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi))
+        done_parts = [_part_path(parts, j[0], j[1]) for j in jobs if j not in todo]
+        # Parts are copied into the bank as they come, while the workers simulate the next ones.
+        with Assembler(out, attrs, cfg, range(lo, hi), SCHEMA_VERSION) as assembler:
+            with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
+
+                def collect(results) -> None:
+                    for path in done_parts:
+                        assembler.add(path)
+                    for start, stop, *times in results:
+                        assembler.add(_part_path(parts, start, stop))
+                        timings[:] += times
+                        advance(stop - start)
+
+                if workers <= 1:
+                    global _SIMULATOR
+                    _SIMULATOR = simulator
+                    collect(map(_run_block, todo))
+                else:
+                    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
+                    with mp.get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                      initargs=(cfg,)) as pool:
+                        collect(pool.imap_unordered(_run_block, todo))
+            # Every part is in by now; assemble() checks the whole and renames it.
+            assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi), assembler)
         shutil.rmtree(parts)
     return {"out": str(out), "scenes": hi - lo, "simulated": sum(j[1] - j[0] for j in todo),
             "already_complete": False, "brir_seconds": timings[0], "noise_bed_seconds": timings[1],
