@@ -94,7 +94,7 @@ class HRTF(ABC):
         sum_b weights[b, i] basis[b, f]: per-band gains times smooth band functions (see band_basis).
         """
         # complex64: each path's rounding error (~1e-7) is far below the float32 of the stored response.
-        gains = (weights.T @ basis).astype(np.float32)
+        gains = (weights.T.astype(basis.dtype) @ basis).astype(np.float32, copy=False)
         paths = gains * delay_phases(delays, df, basis.shape[1], np.complex64)
         return self.render_paths(directions, paths, np.arange(basis.shape[1]) * df)
 
@@ -156,7 +156,7 @@ class SphericalHead(HRTF):
         # images' delayed, band-shaped spectra, then one multiplication by L. No per-image filter.
         n_bins = basis.shape[1]
         alpha, delay = self.ear_terms(directions)
-        gains = (weights.T @ basis).astype(np.float32)  # (n, F); complex64 below, as in HRTF.render_images
+        gains = (weights.T.astype(basis.dtype) @ basis).astype(np.float32, copy=False)  # (n, F), as above
         out = np.empty((2, n_bins), np.complex128)
         low = self.lowpass(np.arange(n_bins) * df)
         for ear in range(2):
