@@ -12,6 +12,7 @@ does, without its edge padding), the low bands at a reduced rate.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from functools import lru_cache
 
 import numpy as np
@@ -34,6 +35,10 @@ def schroeder_edc(h: np.ndarray) -> np.ndarray:
     return np.flip(np.cumsum(np.flip(energy, -1), axis=-1), -1)
 
 
+def _negative(value: float) -> float:
+    return -value
+
+
 def decay_fit(edc: np.ndarray, dt: float, lo_db: float, hi_db: float) -> np.ndarray:
     """-60 dB / (least-squares slope of the EDC in dB between lo_db and hi_db re its start), per row of
     edc (..., n) sampled every dt seconds; NaN with fewer than 3 points or a slope that is not negative."""
@@ -43,8 +48,10 @@ def decay_fit(edc: np.ndarray, dt: float, lo_db: float, hi_db: float) -> np.ndar
     start = np.maximum(edc[:, :1], 1e-30)
     # The EDC falls monotonically, so the selected samples are one run [i0, i1) per row: found on the linear
     # curve, and only that run goes through the logarithm.
-    i0 = np.sum(edc > start * 10 ** (lo_db / 10), axis=-1)
-    i1 = np.sum(edc >= start * 10 ** (hi_db / 10), axis=-1)
+    # Both ends by bisection on that falling curve (a binary search per row, not a pass over it).
+    lo, hi = start[:, 0] * 10 ** (lo_db / 10), start[:, 0] * 10 ** (hi_db / 10)
+    i0 = np.array([bisect_left(row, -v, key=_negative) for row, v in zip(edc, lo)], np.int64)  # # > lo
+    i1 = np.array([bisect_right(row, -v, key=_negative) for row, v in zip(edc, hi)], np.int64)  # # >= hi
     out = np.full(len(edc), np.nan)
     runs = np.maximum(i1 - i0, 0)
     fit = runs >= 3
