@@ -355,7 +355,7 @@ class Assembler:
         finally:
             src.close()
 
-    def finish(self) -> None:
+    def finish(self, pool=None) -> None:
         if not self.filled.all():
             raise self._uncovered()
         checksums.write(self.dst, self.crcs)
@@ -363,7 +363,7 @@ class Assembler:
         self.dst.attrs["complete"] = True
         self.dst.close()
         try:
-            _check_assembled(self.tmp, self.expected, self.crcs, self.cfg)
+            _check_assembled(self.tmp, self.expected, self.crcs, self.cfg, pool)
         except InputError:
             _find_damage(self.sources)  # a source's bytes that do not match its checksums: say which
             raise
@@ -371,16 +371,16 @@ class Assembler:
 
 
 def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expected: range,
-             assembler: Assembler | None = None) -> None:
+             assembler: Assembler | None = None, pool=None) -> None:
     """Concatenate part files or shard banks into a complete bank at `out` (see Assembler). `assembler`: one
     that already holds some of the sources (simulate_bank copies parts as they come); the others are added.
-    The caller holds the lock of `out`."""
+    pool: workers that share the final read-back. The caller holds the lock of `out`."""
     if assembler is not None:
         added = set(assembler.sources)
         for path in sources:
             if Path(path) not in added:
                 assembler.add(path)
-        assembler.finish()
+        assembler.finish(pool)
         return
     versions = set()
     for path in sources:  # every piece readable and of one format before anything is written
@@ -428,8 +428,24 @@ def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, row0: int) -> None:
         dst[row0 + i] = src[i]
 
 
-def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) -> None:
-    """Read back an assembled bank: every scene once, complete, non-zero finite BRIRs, checksums as copied."""
+def _row_checks(job: tuple[str, int, int]) -> tuple[int, dict[str, np.ndarray], int | None]:
+    """Rows [a, b) of an assembled bank read back: (a, their array checksums, the first row whose BRIR is
+    all-zero or non-finite, or None). The BRIRs are read once for both checks."""
+    path, a, b = job
+    got = {name: np.zeros(b - a, np.uint32) for name in checksums.ARRAYS}
+    bad = None
+    with h5py.File(path, "r") as f:
+        for name in checksums.ARRAYS:
+            for k, row in enumerate(f[name][a:b]):
+                if name == "brir" and bad is None and (not np.any(row) or not np.all(np.isfinite(row))):
+                    bad = a + k
+                got[name][k] = checksums.array_crc(row)
+    return a, got, bad
+
+
+def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig, pool=None) -> None:
+    """Read back an assembled bank: every scene once, complete, non-zero finite BRIRs, checksums as copied.
+    pool: a multiprocessing pool whose workers may share the reading."""
     def fail(what: str):
         raise InputError(f"the assembled bank failed its check ({what}); nothing was written")
 
@@ -445,15 +461,17 @@ def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig) 
             fail("array shapes")
         if any(len(f["meta"][name]) != n for name in META_COLUMNS if name in f["meta"]):
             fail("metadata lengths")
-        brirs = f["brir"]
-        got = {"brir": np.zeros(n, np.uint32)}
-        for a in range(0, n, 8):  # a few scenes at a time, read once for both checks
-            for k, brir in enumerate(brirs[a: a + 8]):
-                if not np.any(brir) or not np.all(np.isfinite(brir)):
-                    fail(f"scene {expected.start + a + k} has an all-zero or non-finite BRIR")
-                got["brir"][a + k] = checksums.array_crc(brir)
-        got |= {name: checksums.array_crcs(f[name]) for name in ("noise_brir", "noise_bed")}
-        got["meta"] = checksums.meta_crcs(f)
+        # The rows' checks in the pool's workers when there is one (each opens the file to read), the
+        # metadata's here meanwhile.
+        jobs = [(str(path), a, min(a + 8, n)) for a in range(0, n, 8)]
+        pending = pool.map_async(_row_checks, jobs) if pool is not None else None
+        meta = checksums.meta_crcs(f)
+        results = pending.get() if pending is not None else [_row_checks(job) for job in jobs]
+        bad = [r for _, _, r in results if r is not None]
+        if bad:
+            fail(f"scene {expected.start + min(bad)} has an all-zero or non-finite BRIR")
+        got = {name: np.concatenate([g[name] for _, g, _ in results]) for name in checksums.ARRAYS}
+        got["meta"] = meta
         for name in checksums.NAMES:
             if (not np.array_equal(got[name], crcs[name])
                     or not np.array_equal(f[checksums.GROUP][name][()], crcs[name])):
@@ -549,28 +567,26 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
         timings = np.zeros(4)
         done_parts = [_part_path(parts, j[0], j[1]) for j in jobs if j not in todo]
         # Parts are copied into the bank as they come, while the workers simulate the next ones.
-        with Assembler(out, attrs, cfg, range(lo, hi), SCHEMA_VERSION) as assembler:
+        if workers > 1:
+            os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
+            pool_context = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(cfg,))
+        else:
+            global _SIMULATOR
+            _SIMULATOR = simulator
+            pool_context = contextlib.nullcontext()
+        with pool_context as pool, Assembler(out, attrs, cfg, range(lo, hi), SCHEMA_VERSION) as assembler:
             with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
-
-                def collect(results) -> None:
-                    for path in done_parts:
-                        assembler.add(path)
-                    for start, stop, *times in results:
-                        assembler.add(_part_path(parts, start, stop))
-                        timings[:] += times
-                        advance(stop - start)
-
-                if workers <= 1:
-                    global _SIMULATOR
-                    _SIMULATOR = simulator
-                    collect(map(_run_block, todo))
-                else:
-                    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker
-                    with mp.get_context("spawn").Pool(workers, initializer=_init_worker,
-                                                      initargs=(cfg,)) as pool:
-                        collect(pool.imap_unordered(_run_block, todo))
-            # Every part is in by now; assemble() checks the whole and renames it.
-            assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi), assembler)
+                results = pool.imap_unordered(_run_block, todo) if pool is not None else map(_run_block, todo)
+                for path in done_parts:  # an earlier run's, while the workers start on the rest
+                    assembler.add(path)
+                for start, stop, *times in results:
+                    assembler.add(_part_path(parts, start, stop))
+                    timings[:] += times
+                    advance(stop - start)
+            # Every part is in by now; assemble() checks the whole (the workers sharing the reading) and
+            # renames it.
+            assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi), assembler,
+                     pool)
         shutil.rmtree(parts)
     return {"out": str(out), "scenes": hi - lo, "simulated": sum(j[1] - j[0] for j in todo),
             "already_complete": False, "brir_seconds": timings[0], "noise_bed_seconds": timings[1],
