@@ -45,7 +45,10 @@ def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int
     # real and imaginary parts carry half each, the DC and Nyquist bins are real. The parts are uniform with
     # unit variance, not Gaussian (4x cheaper to draw): each output sample sums hundreds of them, so it is
     # Gaussian all the same (central limit), and only second moments (spectrum, coherence) are specified.
-    z = centred_uniform(rng, (count, 2, n_frames, bins, 2))
+    # rng.random, not dsp.centred_uniform: the tails (and so each scene's measured T30, EDT, C50, DRR) stay
+    # the realisations they were.
+    z = rng.random((count, 2, n_frames, bins, 2), dtype=np.float32)
+    z -= 0.5
     z[..., 0, 1] = 0.0
     z[..., -1, 1] = 0.0
     z = z.view(np.complex64)[..., 0]  # (count, 2, frames, bins)
