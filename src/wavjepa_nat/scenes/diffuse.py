@@ -69,7 +69,7 @@ def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int
     out[:, :, :n_frames] = frames[..., :HOP]
     out[:, :, n_frames] = 0.0
     out[:, :, 1:] += frames[..., HOP:]
-    return out.reshape(count, 2, -1)[..., HOP: HOP + n_samples]
+    return np.ascontiguousarray(out.reshape(count, 2, -1)[..., HOP: HOP + n_samples])  # rows read fastest
 
 
 def stationary_binaural_noise(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
