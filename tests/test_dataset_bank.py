@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from _cli import run_main
 from scipy.signal import fftconvolve
 
 from wavjepa_nat.data.augment import AugmentConfig
@@ -118,15 +117,8 @@ def test_mapped_rows_equal_hdf5_reads(bank_path, tmp_path):
 # ---------------------------------------------------------------- wavjepa-nat render
 
 
-def run_cli(monkeypatch, *args) -> int:
-    from wavjepa_nat.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", "render", *map(str, args)])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+def run_render(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    return run_main(monkeypatch, capsys, ["render", *args])
 
 
 @pytest.fixture()
@@ -139,8 +131,9 @@ def clip_wav(tmp_path):
 
 def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     out = tmp_path / "scene.wav"
-    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--scene", 3, "--snr", 60,
-                   "--out", out) == 0
+    rc, printed, _ = run_render(monkeypatch, capsys, "--bank", bank_path, "--input", clip_wav, "--scene", 3,
+                                "--snr", 60, "--out", out)
+    assert rc == 0
     y, fs = sf.read(out, always_2d=True)
     assert fs == 16000 and y.shape == (16000, 2) and np.abs(y).max() <= 0.99 + 1e-4
     # At 60 dB SNR the file is the clip through scene 3's BRIR, shifted by its direct-path delay.
@@ -149,16 +142,16 @@ def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     delay = round(bank.scene_meta(3)["direct_delay_s"] * 16000)
     ref = fftconvolve(x[None], bank[3].brir, axes=-1)[:, delay : delay + 16000].T
     assert np.corrcoef(ref.ravel(), y.ravel())[0, 1] > 0.999
-    assert "scene" in capsys.readouterr().out
+    assert "scene" in printed
 
 
 def test_render_several_random_scenes(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     out = tmp_path / "many" / "out.wav"
-    assert run_cli(monkeypatch, "--bank", bank_path, "--input", clip_wav, "--n", 3, "--snr", "5..10",
-                   "--out", out) == 0
+    rc, table, _ = run_render(monkeypatch, capsys, "--bank", bank_path, "--input", clip_wav, "--n", 3,
+                              "--snr", "5..10", "--out", out)
+    assert rc == 0
     files = sorted(p.name for p in out.parent.iterdir())
     assert files == ["out_000.wav", "out_001.wav", "out_002.wav"]
-    table = capsys.readouterr().out
     assert "RT60" in table and "SNR" in table
 
 
@@ -176,6 +169,6 @@ def test_render_bad_input_exits_2(bank_path, clip_wav, tmp_path, monkeypatch, ca
     base = {"--bank": str(bank_path), "--input": str(clip_wav), "--out": str(tmp_path / "x.wav")}
     extra = dict(zip(args[::2], args[1::2]))
     argv = [v for k, val in {**base, **extra}.items() for v in (k, val)]
-    assert run_cli(monkeypatch, *argv) == 2
-    err = capsys.readouterr().err
+    rc, _, err = run_render(monkeypatch, capsys, *argv)
+    assert rc == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

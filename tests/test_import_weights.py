@@ -9,11 +9,11 @@ torch.compile's `_orig_mod.`) and as a Hugging Face style folder, imported, and 
 
 import copy
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
+from _cli import run_main
 from torch import nn
 from torch.nn import functional as F
 
@@ -437,16 +437,8 @@ def test_partial_teacher_is_missing_tensors(tmp_path):
 
 
 def test_cli_import_weights_and_its_errors(tmp_path, monkeypatch, capsys):
-    from wavjepa_nat.cli import main
-
     def run(*argv):
-        monkeypatch.setattr(sys, "argv", ["wavjepa-nat", *map(str, argv)])
-        try:
-            main()
-            rc = 0
-        except SystemExit as exc:
-            rc = int(exc.code or 0)
-        return rc, *capsys.readouterr()
+        return run_main(monkeypatch, capsys, argv)
 
     src = save(RefJEPA(2, **SMALL), SMALL, tmp_path, "lightning-compiled")
     rc, out, err = run("import-weights", src, "--out", tmp_path / "nat.safetensors")
@@ -551,16 +543,6 @@ def test_init_from_loads_encoder_teacher_and_predictor(tmp_path):
 # ---------------------------------------------------------------- end to end: robustness over an import
 
 
-def _main(monkeypatch, capsys, argv):
-    from wavjepa_nat.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["wavjepa-nat", *map(str, argv)])
-    try:
-        main()
-    except SystemExit as exc:
-        assert not exc.code, capsys.readouterr().err
-
-
 @pytest.fixture(scope="module")
 def trained(corpus_and_bank, tmp_path_factory):
     """A reference checkpoint (compiled names) and a 2-step run of this project initialised from it
@@ -599,7 +581,8 @@ def test_the_readme_published_weights_commands_run_as_written(corpus_and_bank, t
     shutil.copy(trained[1], tmp_path / "runs" / "nat" / "last.ckpt")
     for argv in commands:
         assert argv[0] == "wavjepa-nat"
-        _main(monkeypatch, capsys, argv[1:])
+        rc, _, err = run_main(monkeypatch, capsys, argv[1:])
+        assert rc == 0, err
     results = json.loads(Path("reports/published/results.json").read_text())
     models = {m["name"]: m for m in results["setup"]["models"]}
     imported = models["wavjepa-nat-base"]
