@@ -144,34 +144,6 @@ def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str) -> dic
             "bank": bank, "bytes": os.path.getsize(bank) / n}
 
 
-def write_format_1(src: str, dst: str) -> None:
-    """The same scenes in format 1 (float32 at full length, the layout before format 2)."""
-    import h5py
-
-    from wavjepa_nat.rir_bank import RIRBank
-    from wavjepa_nat.rir_bank.schema import NAN_COLUMNS, STORAGE_COLUMNS
-
-    bank = RIRBank(src)
-    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
-        g.attrs.update(dict(f.attrs))
-        g.attrs["schema_version"] = 1
-        g.create_dataset("scene_index", data=f["scene_index"][()])
-        m, n, L, B = int(f.attrs["max_noise_sources"]), len(bank), bank.brir_length, bank.noise_bed_length
-        d = g.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
-        e = g.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
-        beds = g.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
-        for i in range(n):
-            d[i] = bank[i].brir
-            k = int(bank.meta["n_noise"][i])
-            if k:
-                e[i, :k] = bank.noise_brirs(i)
-            beds[i] = bank.noise_bed(i)
-        for name in f["meta"]:
-            if name not in NAN_COLUMNS and name not in STORAGE_COLUMNS:
-                f.copy(f["meta"][name], g.require_group("meta"), name)
-        g.attrs["complete"] = True
-
-
 def read_speed(path: str, clips: int = 2000, repeats: int = 5) -> float:
     """Median microseconds per clip of what gather_scenes reads for a wet clip (cut cache warm)."""
     from wavjepa_nat.data.augment import brir_taps
@@ -221,6 +193,7 @@ def augmentation_speed(paths: dict, n_clips: int = 24, repeats: int = 5, torch_l
 def main():
     import tempfile
 
+    from wavjepa_nat.rir_bank.schema import write_format_1
     from wavjepa_nat.scenes import SceneConfig
 
     parser = argparse.ArgumentParser(description=__doc__,

@@ -4,7 +4,6 @@ format 2 (float16, responses cut at their decay floor) loses nothing measurable;
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,7 +13,7 @@ from scipy.signal import butter, sosfiltfilt
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank, verify_bank
-from wavjepa_nat.rir_bank.schema import NAN_COLUMNS, STORAGE_COLUMNS
+from wavjepa_nat.rir_bank.schema import write_format_1
 from wavjepa_nat.scenes import SceneConfig, Simulator
 from wavjepa_nat.scenes.acoustics import OCTAVE_CENTERS, ild_db, itd_seconds, measure_response
 
@@ -162,29 +161,9 @@ def test_a_bank_at_another_bed_level_reads_back_at_that_level(tmp_path):
         assert 10 * np.log10(np.mean(bed.astype(np.float64) ** 2)) == pytest.approx(-62.0, abs=1e-3)
 
 
-def _write_format_1(src: Path, dst: Path) -> None:
-    """The layout banks had before format 2: float32 at full length, no new columns, no checksums."""
-    bank = RIRBank(src)
-    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
-        g.attrs.update(dict(f.attrs))
-        g.attrs["schema_version"] = 1
-        g.create_dataset("scene_index", data=f["scene_index"][()])
-        m = int(f.attrs["max_noise_sources"])
-        n, L, B = len(bank), bank.brir_length, bank.noise_bed_length
-        g.create_dataset("brir", data=np.stack([bank[i].brir for i in range(n)]), chunks=(1, 2, L))
-        noise = np.zeros((n, m, 2, L), np.float32)
-        for i in range(n):
-            noise[i, : bank.meta["n_noise"][i]] = bank.noise_brirs(i)
-        g.create_dataset("noise_brir", data=noise, chunks=(1, 1, 2, L))
-        g.create_dataset("noise_bed", data=bank.noise_beds(range(n)), chunks=(1, 2, B))
-        for name in f["meta"]:
-            if name not in NAN_COLUMNS and name not in STORAGE_COLUMNS:
-                f.copy(f["meta"][name], g.require_group("meta"), name)
-
-
 def test_old_format_banks_still_open(bank_path, tmp_path):
     old_path = tmp_path / "old.h5"
-    _write_format_1(Path(bank_path), old_path)
+    write_format_1(bank_path, old_path)
     new, old = RIRBank(bank_path), RIRBank(old_path)
     assert old.version == 1 and len(old) == len(new)
     for i in range(len(new)):

@@ -227,3 +227,29 @@ def read_config(f: h5py.File) -> SceneConfig:
 
 def attrs_dict(f: h5py.File) -> dict:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+
+
+def write_format_1(src, dst) -> None:
+    """The scenes of bank `src` rewritten at `dst` in format 1 (float32 at full length, no storage columns,
+    measures or checksums): what banks were before format 2, for benchmarks/bench_bank.py's bytes and read
+    comparison and the test that old banks still open. One scene in memory at a time."""
+    from wavjepa_nat.rir_bank.reader import RIRBank  # the reader builds on this module
+
+    bank = RIRBank(src)
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        g.attrs.update(dict(f.attrs))
+        g.attrs["schema_version"] = 1
+        g.create_dataset("scene_index", data=f["scene_index"][()])
+        m, n, L, B = int(f.attrs["max_noise_sources"]), len(bank), bank.brir_length, bank.noise_bed_length
+        brir = g.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
+        noise = g.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
+        beds = g.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
+        for i in range(n):
+            brir[i] = bank[i].brir
+            k = int(bank.meta["n_noise"][i])
+            if k:
+                noise[i, :k] = bank.noise_brirs(i)
+            beds[i] = bank.noise_bed(i)
+        for name in f["meta"]:
+            if name not in NAN_COLUMNS and name not in STORAGE_COLUMNS:
+                f.copy(f["meta"][name], g.require_group("meta"), name)
