@@ -434,12 +434,12 @@ def _with_lateral(row, lateral: dict, outcomes: dict, seed: int):
     paired tests."""
     from wavjepa_nat.robustness.stats import mean_interval
 
-    label = _row_condition(row).label
-    errors = lateral.get((label, row.model))
+    cond = _row_condition(row)
+    errors = lateral.get((cond.label, row.model))
     if errors is None:
         return row
-    outcomes[label][row.model].loc_err = errors
-    boot_seed = seed ^ stream_id(_row_condition(row).key)
+    outcomes[cond.label][row.model].loc_err = errors
+    boot_seed = seed ^ stream_id(cond.key)  # as the classification pass seeds the condition's intervals
     return dataclasses.replace(row, loc_error_deg=float(np.mean(errors)),
                                loc_ci=mean_interval(errors, boot_seed))
 

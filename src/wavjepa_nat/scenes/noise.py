@@ -237,12 +237,10 @@ class NoiseMaker:
             _read_noise_file(str(path), fs)
         self.diffuse_power, self.diffuse_coherence = diffuse_power, diffuse_coherence
 
-    def signal(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
-        if self.files:
-            path = self.files[int(rng.integers(len(self.files)))]
-            return recorded_noise(path, rng, n, self.fs), path.name
-        kind = str(rng.choice(BUILTIN_NOISES))
-        return builtin_noise(kind, rng, n, self.fs), kind
+    def recording(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
+        """n samples of a random --noise-dir recording, and its file name."""
+        path = self.files[int(rng.integers(len(self.files)))]
+        return recorded_noise(path, rng, n, self.fs), path.name
 
     def bed(self, noise_brirs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
         """(2, bed_length) float32 at bed_rms_db, and the names of the noises used."""
@@ -280,7 +278,7 @@ class NoiseMaker:
                                             self.diffuse_coherence)
         diffuse /= np.sqrt(mean_power(diffuse)) + 1e-12
         # Noise longer than the bed by one BRIR, then 'valid' convolution: no onset ramp.
-        pairs = [self.signal(rng, self.bed_length + brir_len - 1) for _ in range(n_src)]
+        pairs = [self.recording(rng, self.bed_length + brir_len - 1) for _ in range(n_src)]
         signals = np.stack([p[0] for p in pairs]) * 10 ** (rng.uniform(-6.0, 0.0, n_src) / 20)[:, None]
         point = valid_convolution_sum(signals, noise_brirs, self.bed_length)
         point /= np.sqrt(np.mean(point**2)) + 1e-12
