@@ -1,5 +1,6 @@
 """Reverberation per band (T30 per octave band, EDT, C50) against independent computations; the bank's
-format 2 (float16, responses cut at their decay floor) loses nothing measurable; old banks still open."""
+format 3 (float16 responses cut at their decay floor, int16 noise beds) loses nothing measurable; banks of
+formats 1 and 2 still open."""
 
 import json
 import subprocess
@@ -12,8 +13,8 @@ import pytest
 from scipy.signal import butter, sosfiltfilt
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.rir_bank import RIRBank, simulate_bank, verify_bank
-from wavjepa_nat.rir_bank.schema import write_format_1
+from wavjepa_nat.rir_bank import RIRBank, checksums, simulate_bank, verify_bank
+from wavjepa_nat.rir_bank.schema import to_float16, write_format_1
 from wavjepa_nat.scenes import SceneConfig, Simulator
 from wavjepa_nat.scenes.acoustics import OCTAVE_CENTERS, ild_db, itd_seconds, measure_response
 
@@ -119,11 +120,12 @@ def test_info_prints_and_plots_the_measures(bank_path, tmp_path):
 
 
 def test_stored_responses_lose_nothing_measurable(bank_path, scenes):
-    """Format 2 stores float16 up to the decay floor: against the float32 untruncated responses."""
+    """Format 3 stores float16 responses up to the decay floor and int16 beds: against the float32 untruncated
+    responses and beds as simulated."""
     bank = RIRBank(bank_path)
-    assert bank.version == 2
+    assert bank.version == 3
     with h5py.File(bank_path, "r") as f:
-        assert f["brir"].dtype == np.float16 and f["noise_bed"].dtype == np.float16
+        assert f["brir"].dtype == np.float16 and f["noise_bed"].dtype == np.int16
     fs = bank.fs
     for i, fresh in enumerate(scenes):
         stored = bank[i]
@@ -148,6 +150,11 @@ def test_stored_responses_lose_nothing_measurable(bank_path, scenes):
         fresh_level = 10 * np.log10(np.mean(fresh.noise_bed.astype(np.float64) ** 2))
         assert level == pytest.approx(CFG.noise_bed_rms_db, abs=1e-3)
         assert level == pytest.approx(fresh_level, abs=1e-4)
+        # Quantisation: at least 80 dB under the bed, over the whole bed and in every 50 ms.
+        error = stored.noise_bed.astype(np.float64) - fresh.noise_bed
+        assert 10 * np.log10(np.mean(fresh.noise_bed.astype(np.float64) ** 2) / np.mean(error**2)) > 80.0
+        step = np.max(np.abs(fresh.noise_bed)) / 32767  # half a step, and float32 rounding near full scale
+        assert np.max(np.abs(error)) <= (0.5 + 0.01) * step
 
 
 def test_a_bank_at_another_bed_level_reads_back_at_that_level(tmp_path):
@@ -179,3 +186,38 @@ def test_old_format_banks_still_open(bank_path, tmp_path):
     notes = []  # (not re-simulated: this old bank's samples came through float16)
     assert verify_bank(old_path, n_check=0, notes=notes) == []
     assert any("checksums" in n for n in notes)
+
+
+def _rewrite_as_format_2(src, dst, scenes) -> None:
+    """A copy of a bank in format 2, as this package wrote it before format 3: the simulated (float32) noise
+    beds in float16 over a power-of-two scale that puts their RMS near 2^-5 (scale 1 at -30 dBFS), checksums
+    of the new bytes."""
+    import shutil
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "a") as f:
+        assert list(f["scene_index"][()]) == [s.index for s in scenes]
+        beds = [s.noise_bed for s in scenes]
+        del f["noise_bed"]
+        d = f.create_dataset("noise_bed", (len(beds), *beds[0].shape), np.float16, chunks=(1, *beds[0].shape))
+        crcs = checksums.stored(f)
+        for i, bed in enumerate(beds):
+            scale = 2.0 ** (np.round(np.log2(np.sqrt(np.mean(bed.astype(np.float64) ** 2)))) + 5)
+            d[i] = to_float16(bed / np.float32(scale))
+            f["meta"]["noise_bed_scale"][i] = scale
+            crcs["noise_bed"][i] = checksums.array_crc(d[i])
+        f.attrs["schema_version"] = 2
+        checksums.write(f, crcs | {"meta": checksums.meta_crcs(f)})
+
+
+def test_format_2_banks_still_open_and_verify(bank_path, scenes, tmp_path):
+    old_path = tmp_path / "format2.h5"
+    _rewrite_as_format_2(bank_path, old_path, scenes)
+    new, old = RIRBank(bank_path), RIRBank(old_path)
+    assert old.version == 2
+    for i in range(len(new)):
+        assert old.noise_bed(i).dtype == np.float32
+        assert np.allclose(old.noise_bed(i), new.noise_bed(i), rtol=0, atol=1e-3 * np.max(new.noise_bed(i)))
+        assert np.array_equal(old.brir_head(i, 700), new.brir_head(i, 700))
+    # Re-simulated scenes are stored as format 2 stores them: they match the float16 beds.
+    assert verify_bank(old_path, n_check=2) == []

@@ -123,8 +123,11 @@ def test_verify_passes_and_catches_damage(bank_path, tmp_path):
     shutil.copy(bank_path, nan_copy)
     shutil.copy(bank_path, edited)
     with h5py.File(nan_copy, "a") as f:
-        f["noise_bed"][2, 0, 5] = np.nan
-    assert any("non-finite" in p for p in verify_bank(nan_copy, n_check=0))
+        f["brir"][2, 0, 5] = np.nan
+        f["meta"]["noise_bed_scale"][3] = np.nan  # an int16 bed is finite; its scale might not be
+    problems = verify_bank(nan_copy, n_check=0)
+    assert any("scene 2: brir has non-finite" in p for p in problems)
+    assert any("scene 3: meta noise_bed_scale is not finite" in p for p in problems)
     with h5py.File(edited, "a") as f:
         f["brir"][:, 0, 100] += 0.01  # every scene: whichever are re-simulated must catch it
     assert any("differs from its re-simulation" in p for p in verify_bank(edited, n_check=1))

@@ -37,7 +37,6 @@ from wavjepa_nat.dsp import (
     loop_segment,
     mean_power,
     mix_at_snr,
-    to_float32,
     trim_tail,
 )
 from wavjepa_nat.errors import InputError
@@ -224,7 +223,7 @@ def gather_scenes(
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
     noise = (noises[0][None] if n == 1 else np.stack(noises) if n
              else np.zeros((0, 2, clip_samples), np.float32))
-    brir, noise = np.asarray(brir, np.float32), to_float32(noise)  # format-2 banks store beds in float16
+    brir, noise = np.asarray(brir, np.float32), np.asarray(noise, np.float32)
     return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
 
 

@@ -5,8 +5,8 @@ demand. The HDF5 handle is opened lazily and reopened in a new process, so a ban
 can be handed to DataLoader workers (fork or spawn) and each worker reads on its own.
 The training hot path (noise_bed, brir_head) reads rows of raw, uncompressed chunks as views
 of the memory-mapped file where it can: no HDF5 call and no copy out of the page cache.
-Both bank formats open (schema.py): format 2 stores responses in float16 up to their decay floor,
-and noise beds; the reader gives both back as float32 (responses at their full length).
+Every bank format opens (schema.py): formats 2 and 3 store responses in float16 up to their decay floor, and
+noise beds in float16 (2) or int16 (3); the reader gives both back as float32 (responses at full length).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from wavjepa_nat.dsp import to_float32
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank.schema import (
     FORMAT,
@@ -31,6 +32,7 @@ from wavjepa_nat.rir_bank.schema import (
     read_config,
 )
 
+RAW_DTYPES = (np.dtype("<f4"), np.dtype("<f2"), np.dtype("<i2"))  # rows the reader maps as they are stored
 # Per-scene measures that select() and measure() know, by name -> (meta column, band index or None).
 BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)
 MEASURES = {"t_mid": ("rt60_measured", None), "t30": ("rt60_broadband", None), "edt": ("edt", None),
@@ -148,13 +150,13 @@ class RIRBank:
         self._file, self._map = None, None
 
     def _row_offset(self, name: str, i: int) -> int:
-        """Byte offset in the file of row i of a dataset stored as raw little-endian float32 or float16 (one
-        uncompressed chunk per row, as simulate-rirs writes noise beds and format-1 BRIRs, or a contiguous
-        dataset); -1 when it is not."""
+        """Byte offset in the file of row i of a dataset stored as raw little-endian float32, float16 or int16
+        (one uncompressed chunk per row, as simulate-rirs writes noise beds and format-1 BRIRs, or a
+        contiguous dataset); -1 when it is not."""
         d = self._ds[name]
         row_bytes = d.dtype.itemsize * int(np.prod(d.shape[1:]))
         try:
-            if (d.dtype not in (np.dtype("<f4"), np.dtype("<f2")) or d.id.get_create_plist().get_nfilters()
+            if (d.dtype not in RAW_DTYPES or d.id.get_create_plist().get_nfilters()
                     or self._file.userblock_size or not 0 <= i < d.shape[0]):
                 return -1
             if d.chunks is None:
@@ -222,22 +224,25 @@ class RIRBank:
         return self._chunk_offsets[i]
 
     def _mapped_brir(self, i: int, n: int) -> np.ndarray | None:
-        """Format 2: the first n samples of scene i's BRIR as float32, decoded from the mapped file."""
+        """Format 2: the first n samples of scene i's BRIR as float32, decoded from the mapped file. The
+        chunks' float16 samples are gathered first and converted in one call (dsp.to_float32): converting
+        chunk by chunk cost more than the rest of a clip's reading."""
         offsets = self._brir_chunks(i)
         if offsets is None:
             return None
         c = self._ds["brir"].chunks[-1]
         m = min(int(self.meta["brir_taps"][i]), n)
-        scale = np.float32(self.meta["brir_scale"][i])
-        out = np.empty((2, n), np.float32)
-        out[:, m:] = 0.0
-        for k, offset in enumerate(offsets):
-            a = k * c
-            if a >= m:
-                break
-            b = min(a + c, m)
-            chunk = self._map[offset: offset + 4 * c].view("<f2").reshape(2, c)
-            np.multiply(chunk[:, : b - a], scale, out=out[:, a:b])
+        k = -(-m // c)
+        out = np.zeros((2, n), np.float32)
+        if k == 0:
+            return out
+        first = offsets[0]
+        if all(o == first + 4 * c * j for j, o in enumerate(offsets[:k])):  # one after another in the file
+            raw = self._map[first: first + 4 * c * k].view("<f2").reshape(k, 2, c)
+        else:
+            raw = np.stack([self._map[o: o + 4 * c].view("<f2").reshape(2, c) for o in offsets[:k]])
+        samples = to_float32(raw.transpose(1, 0, 2).reshape(2, k * c)[:, :m])
+        np.multiply(samples, np.float32(self.meta["brir_scale"][i]), out=out[:, :m])
         return out
 
     def _decoded(self, name: str, i: int, n: int | None = None) -> np.ndarray:
@@ -274,7 +279,7 @@ class RIRBank:
         if not -len(self) <= i < len(self):
             raise IndexError(f"scene {i} out of range for a bank of {len(self)}")
         i %= len(self)
-        return BankScene(i, self._decoded("brir", i), self._decoded("noise_brir", i), self._bed_float32(i),
+        return BankScene(i, self._decoded("brir", i), self._decoded("noise_brir", i), self.noise_bed(i),
                          self.scene_meta(i))
 
     def _stack(self, rows: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
@@ -297,22 +302,16 @@ class RIRBank:
         return self._decoded("brir", i, n)
 
     def noise_bed(self, i: int) -> np.ndarray:
-        """Scene i's noise bed (2, B), read-only: a view of the mapped file (no copy) where possible, in the
-        stored dtype: float32 (format 1) or float16 (format 2; cast the segment you use, e.g. with
-        dsp.to_float32). A format-2 bed stored with a scale other than 1 (not the default level) comes as a
-        scaled float32 copy."""
+        """Scene i's noise bed (2, B) float32, read-only. Format 1: a view of the mapped file (no copy) where
+        possible; formats 2 and 3: decoded from the mapped row (schema.decode_bed)."""
         i = int(i)
         row = self._mapped_row("noise_bed", i)
         row = row if row is not None else self._dataset("noise_bed")[i]
-        scale = float(self.meta["noise_bed_scale"][i])
-        return row if scale == 1.0 else decode_bed(row, scale)
-
-    def _bed_float32(self, i: int) -> np.ndarray:
-        return decode_bed(self.noise_bed(i), 1.0)
+        return decode_bed(row, float(self.meta["noise_bed_scale"][i]))
 
     def noise_beds(self, indices) -> np.ndarray:
         """Noise beds of several scenes (k, 2, B) float32."""
-        return self._stack([np.array(self._bed_float32(int(i))) for i in indices], (2, self.noise_bed_length))
+        return self._stack([np.array(self.noise_bed(int(i))) for i in indices], (2, self.noise_bed_length))
 
     def noise_brirs(self, i: int) -> np.ndarray:
         """Scene i's noise-source BRIRs (n_noise, 2, L) float32."""

@@ -10,16 +10,16 @@ from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.reader import RIRBank
 from wavjepa_nat.rir_bank.schema import (
-    BED_DTYPE,
     FORMAT,
     META_COLUMNS,
     NAN_COLUMNS,
     SCHEMA_VERSIONS,
-    STORED_DTYPE,
+    array_dtypes,
     decode_bed,
     decode_response,
     encode_bed,
     encode_response,
+    to_float16,
 )
 from wavjepa_nat.scenes import SPLITS, Simulator
 
@@ -51,9 +51,9 @@ def check_schema(path) -> list[str]:
         if problems:
             return problems
         expected = {"brir": (n, 2, L), "noise_brir": (n, m, 2, L), "noise_bed": (n, 2, B)}
+        dtypes = array_dtypes(version)
         for name, shape in expected.items():
-            stored = BED_DTYPE if name == "noise_bed" else STORED_DTYPE
-            dtype = np.dtype(np.float32 if version < 2 else stored)
+            dtype = dtypes[name]
             if name not in f or f[name].shape != shape or f[name].dtype != dtype:
                 problems.append(f"{name}: expected {dtype} {shape}")
         if checksums.has_checksums(f):
@@ -97,14 +97,19 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
     return problems
 
 
-def _as_stored(bank: RIRBank, fresh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A fresh scene's arrays as the bank's format stores and reads them back (format 2: float16, cut)."""
+def _as_stored(bank: RIRBank, row: int, fresh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fresh scene's arrays as the bank's format stores and reads them back (formats 2 and 3: responses in
+    float16, cut; format 3's int16 beds; format 2's float16 beds)."""
     if bank.version < 2:
         return fresh.brir, fresh.noise_brirs, fresh.noise_bed
     L = bank.brir_length
     brir, _, scale = encode_response(fresh.brir)
     noise, _, noise_scale = encode_response(fresh.noise_brirs)
-    bed, bed_scale = encode_bed(fresh.noise_bed)
+    if bank.version == 2:  # float16 beds over the power-of-two scale stored for the row
+        bed_scale = float(bank.meta["noise_bed_scale"][row])
+        bed = to_float16(np.asarray(fresh.noise_bed, np.float32) / np.float32(bed_scale))
+    else:
+        bed, bed_scale = encode_bed(fresh.noise_bed)
     return (decode_response(brir, scale, L), decode_response(noise, noise_scale, L),
             decode_bed(bed, bed_scale))
 
@@ -118,7 +123,7 @@ def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-
     for row in sorted(rows):
         stored = bank[row]
         fresh = simulator.simulate(int(stored.meta["scene_index"]))
-        brir, noise_brirs, noise_bed = _as_stored(bank, fresh)
+        brir, noise_brirs, noise_bed = _as_stored(bank, row, fresh)
         for name, a, b in (("brir", stored.brir, brir), ("noise_brir", stored.noise_brirs, noise_brirs),
                            ("noise_bed", stored.noise_bed, noise_bed)):
             if a.shape != b.shape:
