@@ -10,10 +10,12 @@ bytes per scene (format 1 vs 2) and read speed.
    built once per worker and reused (heads face yaw 0 in every scene so that one directivity build
    serves all of them, for both engines). Same scenes, same two worker processes; the end-to-end
    scenes/s of step 1 is divided by the reference's BRIRs/s of this run.
-3. Bytes per scene: the same scenes in format 1 (float32, full length) and format 2 (the bank written).
-4. Read speed: per clip, what data/augment.gather_scenes reads (BRIR head to its cut, a 10 s noise segment,
-   cast to float32), format 1 vs 2 of the same scenes; the full augmentation figure is
-   `benchmarks/bench_augment.py --bank <bank>`.
+3. Bytes per scene: the same scenes in format 1 (float32, full length) and the current format (the bank
+   written: float16 responses cut at their decay floor, int16 beds).
+4. Read speed: per clip, a BRIR head to its cut and a 10 s noise segment as float32 (RIRBank.brir_head,
+   noise_bed), and the whole augmentation (bench_augment's numpy path: draw, gather, augment_batch), format 1
+   vs the current format of the same scenes; `benchmarks/bench_augment.py --bank <bank>` gives the
+   augmentation against audiomentations.
 
     python benchmarks/bench_bank.py [--scenes 440 --warm 40] [--ref-scenes 20] [--workers 2]
 """
@@ -169,9 +171,11 @@ def read_speed(path: str, clips: int = 2000, repeats: int = 5) -> float:
     return float(np.median(runs))
 
 
-def augmentation_speed(paths: dict, n_clips: int = 24, repeats: int = 5, torch_loaded: bool = False) -> dict:
+def augmentation_speed(paths: dict, n_clips: int = 48, repeats: int = 10, torch_loaded: bool = False) -> dict:
     """The numpy augmentation of benchmarks/bench_augment.py (draw, gather from the bank, augment_batch; one
-    process), crops/s per bank, alternating banks per repeat: medians."""
+    process), crops/s per bank, the banks alternating within each repeat (each opened afresh: cut caches
+    cold, as in a worker's first pass over a bank): medians, and the median of the paired ratios to the
+    first bank."""
     import bench_augment as ba
 
     if torch_loaded:
@@ -185,15 +189,18 @@ def augmentation_speed(paths: dict, n_clips: int = 24, repeats: int = 5, torch_l
             ba._ours_init(path, cfg_kw)
             t0 = time.perf_counter()
             n = ba._ours_run((0, 100 + r))
-            if r:  # the first round warms the page cache and the cut caches
+            if r:  # the first round warms the page cache
                 rates[name].append(n / (time.perf_counter() - t0))
-    return {name: float(np.median(v)) for name, v in rates.items()}
+    first = np.asarray(next(iter(rates.values())))
+    out = {name: float(np.median(v)) for name, v in rates.items()}
+    out["ratio"] = {name: float(np.median(np.asarray(v) / first)) for name, v in rates.items()}
+    return out
 
 
 def main():
     import tempfile
 
-    from wavjepa_nat.rir_bank.schema import write_format_1
+    from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION, write_format_1
     from wavjepa_nat.scenes import SceneConfig
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -256,7 +263,8 @@ def main():
             dild = np.median([abs(x["ild_db"] - y["ild_db"]) for x, y in zip(a, b)])
             print(f"  {name:24s} ITD {1e3 * ditd:6.0f} us   ILD (3-7 kHz) {dild:5.1f} dB")
 
-        print("\n3. Bytes per scene (same scenes), format 1 (float32, full length) -> format 2 (this bank):")
+        fmt = f"format {SCHEMA_VERSION}"
+        print(f"\n3. Bytes per scene (same scenes), format 1 (float32, full length) -> {fmt} (this bank):")
         for noise, r in e2e.items():
             old = os.path.join(tmp, f"format1-{noise}.h5")
             write_format_1(r["bank"], old)
@@ -265,20 +273,22 @@ def main():
             print(f"  --noise-sources {noise:6s} {before / 1e6:6.3f} MB -> {r['bytes'] / 1e6:6.3f} MB "
                   f"({100 * r['bytes'] / before:.0f}%)")
 
-        noise = next(iter(e2e))
-        r = e2e[noise]
-        t_old, t_new = read_speed(r["old"]), read_speed(r["bank"])
-        print(f"\n4. Reading, --noise-sources {noise}, the same scenes in format 1 and 2:")
-        print(f"  per wet clip, BRIR head + 10 s noise segment as float32: format 1 {t_old:.0f} us, "
-              f"format 2 {t_new:.0f} us")
-        speed = augmentation_speed({"format 1": r["old"], "format 2": r["bank"]})
-        print(f"  augmentation (bench_augment's numpy path, 1 process, crops/s): format 1 "
-              f"{speed['format 1']:.0f}, format 2 {speed['format 2']:.0f} "
-              f"({100 * speed['format 2'] / speed['format 1']:.0f}%)")
-        speed = augmentation_speed({"format 1": r["old"], "format 2": r["bank"]}, torch_loaded=True)
-        print(f"  the same with torch imported (as in training workers): format 1 {speed['format 1']:.0f}, "
-              f"format 2 {speed['format 2']:.0f} ({100 * speed['format 2'] / speed['format 1']:.0f}%)")
-
+        # Every numpy-only run first: once imported, torch stays imported (and the reader then uses it).
+        speeds = {(noise, torch_loaded): augmentation_speed({"format 1": r["old"], fmt: r["bank"]},
+                                                            torch_loaded=torch_loaded)
+                  for torch_loaded in (False, True) for noise, r in e2e.items()}
+        for noise, r in e2e.items():
+            t_old, t_new = read_speed(r["old"]), read_speed(r["bank"])
+            print(f"\n4. Reading, --noise-sources {noise}, the same scenes in format 1 and {SCHEMA_VERSION}:")
+            print(f"  per wet clip, BRIR head + 10 s noise segment (format 1: views of the mapped file; "
+                  f"{fmt}: decoded to float32): format 1 {t_old:.0f} us, {fmt} {t_new:.0f} us")
+            for torch_loaded in (False, True):
+                what = "torch imported, as in training workers" if torch_loaded else "numpy only"
+                speed = speeds[(noise, torch_loaded)]
+                print(f"  augmentation (bench_augment's numpy path, 1 process, {what}), crops/s: format 1 "
+                      f"{speed['format 1']:.0f}, {fmt} {speed[fmt]:.0f} (paired median ratio "
+                      f"{100 * speed['ratio'][fmt]:.0f}%)")
+        print("Goal: reading within 10% of format 1")
 
 if __name__ == "__main__":
     main()

@@ -88,6 +88,8 @@ class FakeBank:
     def noise_bed(self, i):
         return self.scenes[int(i)].noise_bed
 
+    noise_bed_samples = noise_bed
+
     def noise_brirs(self, i):
         return self.scenes[int(i)].noise_brirs
 

@@ -176,3 +176,55 @@ def test_render_bad_input_exits_2(bank_path, clip_wav, tmp_path, monkeypatch, ca
     rc, _, err = run_render(monkeypatch, capsys, *argv)
     assert rc == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_crops_from_stored_beds_equal_crops_from_float32_beds(bank_path, tmp_path):
+    """The augmentation reads a format-3 bed's int16 samples without their scale (the SNR sets the level):
+    its crops equal those from the same scenes stored as float32 (format 1), to the beds' quantisation, on the
+    numpy and the torch path."""
+    from wavjepa_nat.data.augment import Augmenter, augment_batch
+    from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
+    from wavjepa_nat.rir_bank.schema import write_format_1
+
+    old_path = tmp_path / "format1.h5"
+    write_format_1(bank_path, old_path)
+    new, old = RIRBank(bank_path), RIRBank(old_path)
+    assert new.noise_bed_samples(0).dtype == np.int16 and old.noise_bed_samples(0).dtype == np.float32
+    cfg = AugmentConfig(split=None, clean_ratio=0.0, snr_db=(0.0, 5.0), n_crops=3, crop_samples=4000)
+    dry = 0.1 * np.random.default_rng(1).standard_normal((1, 16000)).astype(np.float32)
+    for seed in range(6):
+        got = {}
+        for name, bank in (("int16", new), ("float32", old)):
+            aug = Augmenter(bank, cfg, 16000)
+            draws = aug.draw(np.random.default_rng(seed), 1, 16000)
+            inputs = aug.gather(draws, 16000)
+            got[name] = augment_batch(dry, draws, inputs, cfg)
+            got[name + " torch"] = NaturalisticAugment(cfg)(to_torch_batch(dry, draws, inputs)).numpy()
+        for path in ("", " torch"):
+            np.testing.assert_allclose(got["int16" + path], got["float32" + path], rtol=0, atol=1e-3)
+
+
+def test_brir_heads_read_right_whatever_the_order_of_chunks_in_the_file(bank_path, tmp_path):
+    """brir_head maps a scene's time chunks from the chunk index: chunks written in reverse order (so no
+    scene's chunks lie one after another in the file) read as HDF5 reads them."""
+    import shutil
+
+    import h5py
+
+    shuffled = tmp_path / "reversed.h5"
+    shutil.copy(bank_path, shuffled)
+    with h5py.File(shuffled, "r+") as f:
+        old = f["brir"]
+        chunks = [(info.chunk_offset, old.id.read_direct_chunk(info.chunk_offset))
+                  for info in (old.id.get_chunk_info(k) for k in range(old.id.get_num_chunks()))]
+        new = f.create_dataset("brir_new", old.shape, old.dtype, chunks=old.chunks, fillvalue=0)
+        for offset, (mask, data) in reversed(chunks):
+            new.id.write_direct_chunk(offset, data, mask)
+        del f["brir"]
+        f.move("brir_new", "brir")
+    bank, other = RIRBank(bank_path), RIRBank(shuffled)
+    table = other._brir_chunk_table()
+    assert table is not None and np.all(np.diff(table[0][table[0] >= 0]) < 0)  # mapped, in reverse
+    for i in range(len(bank)):
+        for n in (300, 2048, 5000, bank.brir_length):
+            np.testing.assert_array_equal(other.brir_head(i, n), bank.brirs([i])[0][:, :n])

@@ -40,6 +40,8 @@ class FakeBank:
     def noise_bed(self, i):
         return np.zeros((2, 32000), np.float32)
 
+    noise_bed_samples = noise_bed
+
     def scene_meta(self, i):
         return {"direct_delay_s": 40 * (i + 1) / self.fs, "azimuth_deg": 0.0, "distance_m": 1.0}
 

@@ -37,6 +37,7 @@ from wavjepa_nat.dsp import (
     loop_segment,
     mean_power,
     mix_at_snr,
+    to_float32,
     trim_tail,
 )
 from wavjepa_nat.errors import InputError
@@ -146,7 +147,9 @@ class SceneInputs:
     """What the arithmetic needs for n clips. Clean clips get zero BRIRs and zero noise (both ignored)."""
 
     brir: np.ndarray  # (n, 2, L) float32 source BRIRs
-    noise: np.ndarray  # (n, 2, S) float32 binaural noise, before SNR scaling
+    # (n, 2, S) binaural noise in any scale (the SNR sets its level): float32, or a bank's stored int16 or
+    # float16 samples (RIRBank.noise_bed_samples), converted where used: only the samples the crops cover.
+    noise: np.ndarray
     delay: np.ndarray  # (n,) int64 samples to shift the wet signal earlier
     meta: list[dict[str, Any]] = field(default_factory=list)  # scene metadata (None for clean clips)
     # (n,) int64: the leading BRIR samples that count (trim_tail of the BRIR above); the rest is zero padding
@@ -217,13 +220,13 @@ def gather_scenes(
             segment = loop_segment(rec, draws.noise_u[i], clip_samples)
             # One recording through every noise BRIR, summed == the recording through the summed BRIR.
             noises[i] = convolve(segment, np.asarray(noise_brirs, np.float32).sum(axis=0))
-        else:  # RIRBank.noise_bed: a view of the mapped bank file where possible, no copy
-            noises[i] = loop_segment(bank.noise_bed(scene), draws.noise_u[i], clip_samples)
+        else:  # the stored samples: a view of the mapped bank file where possible, no copy
+            noises[i] = loop_segment(bank.noise_bed_samples(scene), draws.noise_u[i], clip_samples)
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
+    brir = np.asarray(brir, np.float32)
     noise = (noises[0][None] if n == 1 else np.stack(noises) if n
              else np.zeros((0, 2, clip_samples), np.float32))
-    brir, noise = np.asarray(brir, np.float32), np.asarray(noise, np.float32)
     return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
 
 
@@ -277,8 +280,7 @@ def augment_clip(
         h = np.asarray(brir, np.float32)
         wet = convolve_spans(dry, h if taps is None else h[..., :taps], spans, delay,
                              trim=taps is None)  # (2, U)
-        noise = np.asarray(noise, np.float32)
-        noise = np.concatenate([noise[..., a:b] for a, b in spans.tolist()], axis=-1)
+        noise = to_float32(np.concatenate([noise[..., a:b] for a, b in spans.tolist()], axis=-1))
         audio = mix_at_snr(wet, noise, snr_db)
         if cfg.channels == 1:
             audio = audio.mean(axis=0, keepdims=True)

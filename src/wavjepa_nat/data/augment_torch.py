@@ -119,7 +119,7 @@ def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> di
         "is_clean": torch.from_numpy(np.asarray(draws.is_clean, bool)),
         # np.require copies read-only views (of the mapped bank file) into arrays the tensors may own.
         "brir": torch.from_numpy(np.require(inputs.brir, np.float32, ["C", "W"])),
-        "noise": torch.from_numpy(np.require(inputs.noise, np.float32, ["C", "W"])),
+        "noise": torch.from_numpy(np.require(inputs.noise, None, ["C", "W"])).float(),  # stored int16: cast
         "snr_db": torch.from_numpy(np.asarray(draws.snr_db, np.float64)),
         "delay": torch.from_numpy(np.asarray(inputs.delay, np.int64)),
         "crop_offsets": torch.from_numpy(np.asarray(draws.crop_offsets, np.int64)),

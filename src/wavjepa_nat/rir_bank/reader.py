@@ -3,7 +3,7 @@
 Metadata (a few numbers per scene) is read into memory at once; audio arrays are read on
 demand. The HDF5 handle is opened lazily and reopened in a new process, so a bank object
 can be handed to DataLoader workers (fork or spawn) and each worker reads on its own.
-The training hot path (noise_bed, brir_head) reads rows of raw, uncompressed chunks as views
+The training hot path (noise_bed_samples, brir_head) reads rows of raw, uncompressed chunks as views
 of the memory-mapped file where it can: no HDF5 call and no copy out of the page cache.
 Every bank format opens (schema.py): formats 2 and 3 store responses in float16 up to their decay floor, and
 noise beds in float16 (2) or int16 (3); the reader gives both back as float32 (responses at full length).
@@ -87,7 +87,7 @@ class RIRBank:
         self._ds = None
         self._map: np.ndarray | None = None  # the file's bytes, memory-mapped (per process)
         self._row_offsets: dict[tuple[str, int], int] = {}  # (dataset, row) -> byte offset; -1: not mappable
-        self._chunk_offsets: dict[int, list[int] | None] = {}  # format 2: scene -> its BRIR time chunks
+        self._chunk_table: np.ndarray | None | bool = False  # formats 2, 3: see _brir_chunk_table
 
     def _check_attrs(self) -> None:
         """The stored sizes agree with the stored config (a flipped byte in either is a damaged bank)."""
@@ -192,55 +192,68 @@ class RIRBank:
         size = d.dtype.itemsize * int(np.prod(d.shape[1:]))
         return self._map[offset : offset + size].view(d.dtype).reshape(d.shape[1:])
 
-    def _brir_chunks(self, i: int) -> list[int] | None:
-        """Format 2: byte offsets in the file of scene i's written time chunks of `brir` (raw float16, each
-        (2, chunk) in C order), found once per scene; None where they are not readable as raw bytes."""
+    def _brir_chunk_table(self) -> np.ndarray | None:
+        """Formats 2 and 3: the byte offset in the file of every written time chunk of `brir` (raw float16,
+        each (2, chunk) in C order), (N, chunks per response) int64, -1 where never written; found in one walk
+        over the dataset's chunk index (a lookup per chunk costs ~20x more) the first time it is needed. None
+        where the chunks are not readable as raw bytes (then every read goes through HDF5)."""
+        if self._chunk_table is not False:
+            return self._chunk_table
         self._h5()
-        if self._map is None:
-            return None
-        if i not in self._chunk_offsets:
+        table = None
+        if self._map is not None:
             d = self._ds["brir"]
-            offsets: list[int] | None = []
             try:
                 c = d.chunks[-1]
                 if (d.dtype != np.dtype("<f2") or tuple(d.chunks[:2]) != (1, 2)
                         or d.id.get_create_plist().get_nfilters() or self._file.userblock_size):
                     raise ValueError("not raw float16 time chunks")
-                for k in range(-(-int(self.meta["brir_taps"][i]) // c)):
-                    info = d.id.get_chunk_info_by_coord((i, 0, k * c))
+                table = np.full((d.shape[0], -(-d.shape[-1] // c)), -1, np.int64)
+                raw = []
+
+                def visit(info) -> None:
                     if info.byte_offset is None or info.size != 4 * c or info.filter_mask != 0:
                         raise ValueError("chunk not stored raw")
-                    if int(info.byte_offset) + 4 * c > len(self._map):
+                    raw.append((*info.chunk_offset, info.byte_offset))
+
+                d.id.chunk_iter(visit)
+                if raw:
+                    rows = np.asarray(raw, np.int64)
+                    if rows[:, 3].max() + 4 * c > len(self._map):
                         raise ValueError("chunk past the mapped file")
-                    offsets.append(int(info.byte_offset))
-                if offsets:  # a guard against any layout surprise: the first chunk's ends as HDF5 reads them
-                    first = self._map[offsets[0]: offsets[0] + 4 * c].view("<f2").reshape(2, c)
-                    if not np.array_equal(first[:, [0, -1]], d[i, :, [0, min(c, d.shape[-1]) - 1]],
-                                          equal_nan=True):
+                    table[rows[:, 0], rows[:, 2] // c] = rows[:, 3]
+                    # A guard against any layout surprise: a first chunk's ends as HDF5 reads them.
+                    i, _, _, offset = (int(v) for v in rows[np.argmin(rows[:, 2])])
+                    last = min(c, d.shape[-1]) - 1
+                    first = self._map[offset: offset + 4 * c].view("<f2").reshape(2, c)
+                    if not np.array_equal(first[:, [0, last]], d[i, :, [0, last]], equal_nan=True):
                         raise ValueError("mapped bytes differ")
-            except (AttributeError, RuntimeError, ValueError, KeyError, TypeError):
-                offsets = None
-            self._chunk_offsets[i] = offsets
-        return self._chunk_offsets[i]
+            except (AttributeError, RuntimeError, ValueError, KeyError, TypeError, IndexError):
+                table = None
+        self._chunk_table = table
+        return table
 
     def _mapped_brir(self, i: int, n: int) -> np.ndarray | None:
         """Format 2: the first n samples of scene i's BRIR as float32, decoded from the mapped file. The
         chunks' float16 samples are gathered first and converted in one call (dsp.to_float32): converting
         chunk by chunk cost more than the rest of a clip's reading."""
-        offsets = self._brir_chunks(i)
-        if offsets is None:
+        table = self._brir_chunk_table()
+        if table is None:
             return None
         c = self._ds["brir"].chunks[-1]
         m = min(int(self.meta["brir_taps"][i]), n)
         k = -(-m // c)
+        offsets = table[i, :k]
+        if np.any(offsets < 0):
+            return None  # a chunk within the response's stored length not written: read through HDF5
         out = np.zeros((2, n), np.float32)
         if k == 0:
             return out
-        first = offsets[0]
-        if all(o == first + 4 * c * j for j, o in enumerate(offsets[:k])):  # one after another in the file
+        first = int(offsets[0])
+        if np.array_equal(offsets, first + 4 * c * np.arange(k)):  # one after another in the file
             raw = self._map[first: first + 4 * c * k].view("<f2").reshape(k, 2, c)
         else:
-            raw = np.stack([self._map[o: o + 4 * c].view("<f2").reshape(2, c) for o in offsets[:k]])
+            raw = np.stack([self._map[o: o + 4 * c].view("<f2").reshape(2, c) for o in offsets.tolist()])
         samples = to_float32(raw.transpose(1, 0, 2).reshape(2, k * c)[:, :m])
         np.multiply(samples, np.float32(self.meta["brir_scale"][i]), out=out[:, :m])
         return out
@@ -302,12 +315,16 @@ class RIRBank:
         return self._decoded("brir", i, n)
 
     def noise_bed(self, i: int) -> np.ndarray:
-        """Scene i's noise bed (2, B) float32, read-only. Format 1: a view of the mapped file (no copy) where
-        possible; formats 2 and 3: decoded from the mapped row (schema.decode_bed)."""
+        """Scene i's noise bed (2, B) float32 at its level, read-only (format 1: a view of the mapped file)"""
+        return decode_bed(self.noise_bed_samples(i), float(self.meta["noise_bed_scale"][i]))
+
+    def noise_bed_samples(self, i: int) -> np.ndarray:
+        """Scene i's noise bed as stored (2, B): float32 (format 1), float16 (2) or int16 (3), times
+        meta["noise_bed_scale"][i] for its level. A read-only view of the mapped file where possible: for the
+        training hot path, which sets the noise's level by the SNR and converts only the samples it uses."""
         i = int(i)
         row = self._mapped_row("noise_bed", i)
-        row = row if row is not None else self._dataset("noise_bed")[i]
-        return decode_bed(row, float(self.meta["noise_bed_scale"][i]))
+        return row if row is not None else self._dataset("noise_bed")[i]
 
     def noise_beds(self, indices) -> np.ndarray:
         """Noise beds of several scenes (k, 2, B) float32."""
