@@ -3,8 +3,9 @@ bytes per scene (format 1 vs 2) and read speed.
 
 1. End to end: `wavjepa-nat simulate-rirs` (BRIRs, noise beds, measurements, writing, assembly) run as a
    subprocess with 2 workers at the defaults (RT60 0.2..1.5 s, 10 s beds), with --noise-sources 0..0 (the
-   issue's command) and the default 0..5. Scenes/s once started = (N - W) / (t(N) - t(W)) from a W-scene
-   and an N-scene run; the start-up cost (processes, imports, HRTF, assembly overhead) = t(W) - W / rate.
+   issue's command) and the default 0..5. Scenes/s once started = (N - W) / (t(N) - t(W)) from W-scene
+   and N-scene runs (medians of 3 each, alternating); the start-up cost (processes, imports, HRTF, assembly
+   overhead) = t(W) - W / rate.
 2. BRIR synthesis alone: our fast engine (spherical head, KEMAR) and pyroomacoustics' hybrid simulator
    (image sources of order 3 + ray tracing) with the MIT KEMAR SOFA file as microphone directivities,
    built once per worker and reused (heads face yaw 0 in every scene so that one directivity build
@@ -126,20 +127,25 @@ def _scene_spec(cfg, index):
     return _scene(index)
 
 
-def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str) -> dict:
-    """The whole command, W and N scenes: scenes/s once started, start-up seconds, bytes per scene."""
+def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str, repeats: int = 3) -> dict:
+    """The whole command, W and N scenes, alternating, `repeats` times each: scenes/s once started (from the
+    median times), start-up seconds, bytes per scene."""
     import subprocess
     import sys
 
-    times = {}
-    for k in (warm, n):
-        out = os.path.join(out_dir, f"e2e-{noise}-{k}.h5")
-        cmd = [sys.executable, "-m", "wavjepa_nat.cli", "simulate-rirs", "--out", out, "--n-scenes", str(k),
-               "--rt60", "0.2..1.5", "--noise-sources", noise, "--workers", str(workers), "--seed", "5",
-               "--quiet"]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times[k] = time.perf_counter() - t0
+    runs = {warm: [], n: []}
+    for _ in range(repeats):
+        for k in (warm, n):
+            out = os.path.join(out_dir, f"e2e-{noise}-{k}.h5")
+            if os.path.exists(out):
+                os.remove(out)
+            cmd = [sys.executable, "-m", "wavjepa_nat.cli", "simulate-rirs", "--out", out, "--n-scenes",
+                   str(k), "--rt60", "0.2..1.5", "--noise-sources", noise, "--workers", str(workers),
+                   "--seed", "5", "--quiet"]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            runs[k].append(time.perf_counter() - t0)
+    times = {k: float(np.median(v)) for k, v in runs.items()}
     rate = (n - warm) / (times[n] - times[warm])
     bank = os.path.join(out_dir, f"e2e-{noise}-{n}.h5")
     return {"rate": rate, "startup": times[warm] - warm / rate, "t_small": times[warm], "t_big": times[n],
