@@ -1,7 +1,8 @@
 """Per-scene CRC32 checksums, stored in a bank so that `bank verify` catches any changed byte.
 
     checksums/brir        (N,) uint32   CRC32 of row i of `brir` (its little-endian bytes in the stored dtype:
-                                        float32 in format 1, float16 in format 2; unwritten chunks read as 0)
+                                        float32 in format 1; later, float16 responses, float16 (2) or int16
+                                        (3) beds; unwritten chunks read as 0)
     checksums/noise_brir  (N,) uint32   ... of row i of `noise_brir` (all M slots, used or not)
     checksums/noise_bed   (N,) uint32   ... of row i of `noise_bed`
     checksums/meta        (N,) uint32   ... of scene_index[i] and every meta/<name>[i] the file has, in

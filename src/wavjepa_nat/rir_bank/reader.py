@@ -260,7 +260,7 @@ class RIRBank:
 
     def _decoded(self, name: str, i: int, n: int | None = None) -> np.ndarray:
         """Scene i's brir (2, n) or noise_brir (n_noise, 2, n) as float32 (n: the full length by default);
-        format 2: only the samples up to the response's stored end are read."""
+        formats 2 and 3: only the samples up to the response's stored end are read."""
         d = self._dataset(name)
         n = self.brir_length if n is None else n
         lead = () if name == "brir" else (slice(0, int(self.meta["n_noise"][i])),)
@@ -306,7 +306,7 @@ class RIRBank:
 
     def brir_head(self, i: int, n: int) -> np.ndarray:
         """The first n samples of scene i's source BRIR (2, n) float32, read-only. Format 1: a view of the
-        mapped file where possible, else only those samples are read; format 2: only the stored samples
+        mapped file where possible, else only those samples are read; formats 2 and 3: only the stored samples
         among them are read and decoded (zeros after the response's stored end)."""
         i, n = int(i), int(n)
         if self.version < 2:

@@ -100,7 +100,9 @@ def array_dtypes(version: int) -> dict[str, np.dtype]:
         return {name: np.dtype(np.float32) for name in ("brir", "noise_brir", "noise_bed")}
     bed = np.float16 if version == 2 else BED_DTYPE
     return {"brir": np.dtype(STORED_DTYPE), "noise_brir": np.dtype(STORED_DTYPE), "noise_bed": np.dtype(bed)}
-TIME_CHUNK = 2048  # samples per chunk of a format-2 response: at most one part-filled chunk per response
+
+
+TIME_CHUNK = 2048  # samples per chunk of a stored response (formats 2, 3): at most one part-filled chunk each
 
 
 def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int],

@@ -166,12 +166,14 @@ def _part_path(parts: Path, start: int, stop: int) -> Path:
 
 
 def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> dict[str, np.ndarray]:
-    """Write simulated scenes into rows row0.. of an open bank-shaped file, in the file's format (format 2:
-    each scene encoded by schema.encode_scene; only the samples up to each response's decay floor are
-    written, so the time chunks after it are never allocated). Returns the CRC32 of each row of the arrays as
-    stored (checksums.array_crc of the rows as they read back: unwritten samples are zeros), computed from
-    memory rather than read back."""
+    """Write simulated scenes into rows row0.. of an open bank-shaped file, in the file's format (format 1, or
+    the current one: each scene encoded by schema.encode_scene; only the samples up to each response's decay
+    floor are written, so the time chunks after it are never allocated). Returns the CRC32 of each row of the
+    arrays as stored (checksums.array_crc of the rows as they read back: unwritten samples are zeros),
+    computed from memory rather than read back."""
     version = schema_version(f)
+    if version not in (1, SCHEMA_VERSION):
+        raise ValueError(f"cannot write scenes into a file of bank format {version}")
     rows = []
     crcs = {name: np.zeros(len(scenes), np.uint32) for name in checksums.ARRAYS}
     d = {name: f[name] for name in checksums.ARRAYS}  # h5py looks names up on every access
@@ -413,7 +415,7 @@ def _find_damage(sources: list[Path]) -> None:
 def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, row0: int) -> None:
     """Copy all rows of src into dst from row row0. Same chunking and dtype (parts and shards of one bank):
     the stored chunks' bytes as they are (raw chunk copies: no decoding, and chunks never written, past a
-    format-2 response's end, stay unwritten); otherwise row by row."""
+    format-2 or -3 response's end, stay unwritten); otherwise row by row."""
     n = src.shape[0]
     if n == 0 or src.size == 0:
         return
