@@ -234,7 +234,7 @@ class RIRBank:
         return table
 
     def _mapped_brir(self, i: int, n: int) -> np.ndarray | None:
-        """Format 2: the first n samples of scene i's BRIR as float32, decoded from the mapped file. The
+        """Formats 2, 3: the first n samples of scene i's BRIR as float32, decoded from the mapped file. The
         chunks' float16 samples are gathered first and converted in one call (dsp.to_float32): converting
         chunk by chunk cost more than the rest of a clip's reading."""
         table = self._brir_chunk_table()

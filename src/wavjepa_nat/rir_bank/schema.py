@@ -134,19 +134,15 @@ def create_datasets(f: h5py.File, n: int, cfg: SceneConfig, version: int = SCHEM
     """The arrays and meta columns of n scenes, in format `version`."""
     m, L, B = cfg.noise_sources[1], cfg.brir_length, cfg.noise_bed_length
     f.attrs["schema_version"] = version
-    if version == 1:
-        f.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
-        f.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
-        f.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
-    else:
-        c = min(TIME_CHUNK, L)
-        f.create_dataset("brir", (n, 2, L), STORED_DTYPE, chunks=(1, 2, c), fillvalue=0)
-        f.create_dataset("noise_brir", (n, m, 2, L), STORED_DTYPE, chunks=(1, 1, 2, c) if m else None,
-                         fillvalue=0)
-        f.create_dataset("noise_bed", (n, 2, B), array_dtypes(version)["noise_bed"], chunks=(1, 2, B))
+    dtypes = array_dtypes(version)
+    c = L if version == 1 else min(TIME_CHUNK, L)  # format 1: a response is one chunk
+    f.create_dataset("brir", (n, 2, L), dtypes["brir"], chunks=(1, 2, c), fillvalue=0)
+    f.create_dataset("noise_brir", (n, m, 2, L), dtypes["noise_brir"], chunks=(1, 1, 2, c) if m else None,
+                     fillvalue=0)
+    f.create_dataset("noise_bed", (n, 2, B), dtypes["noise_bed"], chunks=(1, 2, B))
     group = f.create_group("meta")
     for name, (shape, dtype) in META_COLUMNS.items():
-        if version == 1 and (name in STORAGE_COLUMNS or name in ("t30_band", "edt", "c50_db")):
+        if version == 1 and (name in STORAGE_COLUMNS or name in NAN_COLUMNS):
             continue
         shape = tuple(m if s == "M" else s for s in shape)
         group.create_dataset(name, (n, *shape), dtype, fillvalue=np.nan if dtype is np.float64 else None)
@@ -261,18 +257,13 @@ def write_format_1(src, dst) -> None:
     bank = RIRBank(src)
     with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
         g.attrs.update(dict(f.attrs))
-        g.attrs["schema_version"] = 1
         g.create_dataset("scene_index", data=f["scene_index"][()])
-        m, n, L, B = int(f.attrs["max_noise_sources"]), len(bank), bank.brir_length, bank.noise_bed_length
-        brir = g.create_dataset("brir", (n, 2, L), np.float32, chunks=(1, 2, L))
-        noise = g.create_dataset("noise_brir", (n, m, 2, L), np.float32, chunks=(1, 1, 2, L) if m else None)
-        beds = g.create_dataset("noise_bed", (n, 2, B), np.float32, chunks=(1, 2, B))
-        for i in range(n):
-            brir[i] = bank[i].brir
+        create_datasets(g, len(bank), read_config(f), version=1)  # sets schema_version 1
+        for i in range(len(bank)):
+            g["brir"][i] = bank[i].brir
             k = int(bank.meta["n_noise"][i])
             if k:
-                noise[i, :k] = bank.noise_brirs(i)
-            beds[i] = bank.noise_bed(i)
-        for name in f["meta"]:
-            if name not in NAN_COLUMNS and name not in STORAGE_COLUMNS:
-                f.copy(f["meta"][name], g.require_group("meta"), name)
+                g["noise_brir"][i, :k] = bank.noise_brirs(i)
+            g["noise_bed"][i] = bank.noise_bed(i)
+        for name in g["meta"]:
+            g["meta"][name][...] = f["meta"][name][()]

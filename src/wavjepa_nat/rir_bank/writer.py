@@ -166,14 +166,13 @@ def _part_path(parts: Path, start: int, stop: int) -> Path:
 
 
 def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> dict[str, np.ndarray]:
-    """Write simulated scenes into rows row0.. of an open bank-shaped file, in the file's format (format 1, or
-    the current one: each scene encoded by schema.encode_scene; only the samples up to each response's decay
-    floor are written, so the time chunks after it are never allocated). Returns the CRC32 of each row of the
-    arrays as stored (checksums.array_crc of the rows as they read back: unwritten samples are zeros),
-    computed from memory rather than read back."""
-    version = schema_version(f)
-    if version not in (1, SCHEMA_VERSION):
-        raise ValueError(f"cannot write scenes into a file of bank format {version}")
+    """Write simulated scenes into rows row0.. of an open bank-shaped file of the current format: each scene
+    encoded by schema.encode_scene; only the samples up to each response's decay floor are written, so the
+    time chunks after it are never allocated. Returns the CRC32 of each row of the arrays as stored
+    (checksums.array_crc of the rows as they read back: unwritten samples are zeros), computed from memory
+    rather than read back."""
+    if schema_version(f) != SCHEMA_VERSION:
+        raise ValueError(f"cannot write scenes into a file of bank format {schema_version(f)}")
     rows = []
     crcs = {name: np.zeros(len(scenes), np.uint32) for name in checksums.ARRAYS}
     d = {name: f[name] for name in checksums.ARRAYS}  # h5py looks names up on every access
@@ -181,20 +180,12 @@ def write_rows(f: h5py.File, row0: int, scenes, max_noise: int) -> dict[str, np.
     for k, scene in enumerate(scenes):
         i = row0 + k
         n = len(scene.noise_brirs)
-        if version < 2:
-            arrays = {"brir": scene.brir, "noise_brir": scene.noise_brirs, "noise_bed": scene.noise_bed}
-            d["brir"][i] = scene.brir
-            if n:
-                d["noise_brir"][i, :n] = scene.noise_brirs
-            d["noise_bed"][i] = scene.noise_bed
-            rows.append(meta_row(scene.meta, max_noise))
-        else:
-            arrays, storage = encode_scene(scene)
-            d["brir"][i, :, : storage["brir_taps"]] = arrays["brir"]
-            if n and storage["noise_brir_taps"]:
-                d["noise_brir"][i, :n, :, : storage["noise_brir_taps"]] = arrays["noise_brir"]
-            d["noise_bed"][i] = arrays["noise_bed"]
-            rows.append(meta_row(scene.meta | storage, max_noise))
+        arrays, storage = encode_scene(scene)
+        d["brir"][i, :, : storage["brir_taps"]] = arrays["brir"]
+        if n and storage["noise_brir_taps"]:
+            d["noise_brir"][i, :n, :, : storage["noise_brir_taps"]] = arrays["noise_brir"]
+        d["noise_bed"][i] = arrays["noise_bed"]
+        rows.append(meta_row(scene.meta | storage, max_noise))
         for name, value in arrays.items():
             crcs[name][k] = checksums.array_crc(_full_row(value, *shapes[name]))
     _write_meta(f, row0, rows, [s.index for s in scenes])
