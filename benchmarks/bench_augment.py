@@ -146,8 +146,10 @@ def _pools_time(contenders, clips, workers, repeats):
     _STATE["clips"] = clips  # forked workers inherit them: only indices cross the pipe
     chunks = [np.arange(i, len(clips), workers) for i in range(workers)]
     ctx = mp.get_context("fork")
-    pools = {name: ctx.Pool(workers, initializer=init, initargs=initargs)
-             for name, (init, initargs, _) in contenders.items()}
+    pools = {
+        name: ctx.Pool(workers, initializer=init, initargs=initargs)
+        for name, (init, initargs, _) in contenders.items()
+    }
     rates = {name: [] for name in contenders}
     try:
         for name, (_, _, run) in contenders.items():
@@ -204,14 +206,16 @@ def _torch_audiomentations_time(clips, bank, cfg_kw, batch, repeats):
         tf = ta.Compose(
             [
                 ta.ApplyImpulseResponse(ir_paths=str(ir_dir), p=1.0, compensate_for_propagation_delay=True),
-                ta.AddBackgroundNoise(background_paths=str(noise_dir), min_snr_in_db=lo, max_snr_in_db=hi,
-                                      p=1.0),
+                ta.AddBackgroundNoise(
+                    background_paths=str(noise_dir), min_snr_in_db=lo, max_snr_in_db=hi, p=1.0
+                ),
             ],
             output_type="tensor",
         ).cuda()
         x = torch.from_numpy(clips[:batch]).cuda()[:, None].expand(-1, 2, -1).contiguous()
-        offsets = torch.randint(0, CLIP_S - cfg_kw["crop_samples"] + 1, (batch, cfg_kw["n_crops"]),
-                                device="cuda")
+        offsets = torch.randint(
+            0, CLIP_S - cfg_kw["crop_samples"] + 1, (batch, cfg_kw["n_crops"]), device="cuda"
+        )
         tf(x, sample_rate=FS)
         torch.cuda.synchronize()
         rates = []
@@ -255,8 +259,9 @@ def _profile(bank_path, clips, cfg_kw, repeats):
     keep_freed_memory()
     cfg = AugmentConfig(**cfg_kw)
     aug = Augmenter(open_bank(bank_path), cfg, FS)
-    steps = {k: [] for k in ("draw", "gather", "convolution", "noise+mix", "crops+norm",
-                             "all (augment_batch)")}
+    steps = {
+        k: [] for k in ("draw", "gather", "convolution", "noise+mix", "crops+norm", "all (augment_batch)")
+    }
     t = time.perf_counter
     for r in range(repeats + 2):
         for k, dry in enumerate(clips):
@@ -290,28 +295,41 @@ def _profile(bank_path, clips, cfg_kw, repeats):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bank", default=None,
-                    help="RIR bank (HDF5); default: simulate 16 scenes into a temp dir")
-    ap.add_argument("--clips", type=int, default=48,
-                    help="10 s clips per repeat (with few, the 2-worker figure is mostly pool overhead)")
+    ap.add_argument(
+        "--bank", default=None, help="RIR bank (HDF5); default: simulate 16 scenes into a temp dir"
+    )
+    ap.add_argument(
+        "--clips",
+        type=int,
+        default=48,
+        help="10 s clips per repeat (with few, the 2-worker figure is mostly pool overhead)",
+    )
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--batch", type=int, default=8, help="clips per batch for the torch path")
-    ap.add_argument("--profile", action="store_true",
-                    help="also print the per-clip time of each step of ours")
+    ap.add_argument(
+        "--profile", action="store_true", help="also print the per-clip time of each step of ours"
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, as in DataLoader workers
 
-    cfg_kw = {"clean_ratio": 0.0, "snr_db": (5.0, 40.0), "n_crops": 8, "crop_samples": 32160,
-              "split": "train"}
+    cfg_kw = {
+        "clean_ratio": 0.0,
+        "snr_db": (5.0, 40.0),
+        "n_crops": 8,
+        "crop_samples": 32160,
+        "split": "train",
+    }
     clips = make_clips(args.clips)
     with tempfile.TemporaryDirectory() as tmp:
         bank_path = args.bank or str(make_bank(Path(tmp) / "bank.h5", 16))
         bank = open_bank(bank_path)
-        print(f"{args.clips} clips x 10 s -> {args.clips * 8} crops of 2.01 s per repeat; "
-              f"{len(bank)} scenes, "
-              f"BRIR {bank.brir_length / FS:.2f} s, noise bed {bank.noise_bed_length / FS:.1f} s; "
-              f"median of {args.repeats} repeats; {os.cpu_count()} CPUs (shared)")
+        print(
+            f"{args.clips} clips x 10 s -> {args.clips * 8} crops of 2.01 s per repeat; "
+            f"{len(bank)} scenes, "
+            f"BRIR {bank.brir_length / FS:.2f} s, noise bed {bank.noise_bed_length / FS:.1f} s; "
+            f"median of {args.repeats} repeats; {os.cpu_count()} CPUs (shared)"
+        )
         ir_dir, noise_dir = _write_files(bank, Path(tmp))
         if args.profile:
             prof = _profile(bank_path, clips, cfg_kw, args.repeats * 3)
@@ -324,20 +342,26 @@ def main() -> None:
         results = {}
         for w in [int(v) for v in args.workers.split(",")]:
             med, rates = _pools_time(contenders, clips, w, args.repeats)
-            paired = {k: statistics.median(o / a for o, a in zip(rates["ours"], rates[k]))
-                      for k in ("audiomentations", "am_alloc")}
+            paired = {
+                k: statistics.median(o / a for o, a in zip(rates["ours"], rates[k]))
+                for k in ("audiomentations", "am_alloc")
+            }
             results[w] = paired
-            print(f"  {w} worker(s): ours numpy {med['ours']:7.1f} crops/s | audiomentations "
-                  f"{med['audiomentations']:7.1f} crops/s, ratio {paired['audiomentations']:5.2f}x | "
-                  f"audiomentations, same allocator {med['am_alloc']:7.1f} crops/s, ratio "
-                  f"{paired['am_alloc']:5.2f}x (medians of paired repeats)")
+            print(
+                f"  {w} worker(s): ours numpy {med['ours']:7.1f} crops/s | audiomentations "
+                f"{med['audiomentations']:7.1f} crops/s, ratio {paired['audiomentations']:5.2f}x | "
+                f"audiomentations, same allocator {med['am_alloc']:7.1f} crops/s, ratio "
+                f"{paired['am_alloc']:5.2f}x (medians of paired repeats)"
+            )
 
         import torch
 
         torch.set_num_threads(min(2, os.cpu_count() or 1))
         t_cpu, _ = _torch_time(bank, clips, cfg_kw, "cpu", args.batch, args.repeats)
-        print(f"  torch path, CPU ({torch.get_num_threads()} threads, batch {min(args.batch, len(clips))}): "
-              f"{t_cpu:7.1f} crops/s")
+        print(
+            f"  torch path, CPU ({torch.get_num_threads()} threads, batch {min(args.batch, len(clips))}): "
+            f"{t_cpu:7.1f} crops/s"
+        )
         if torch.cuda.is_available():
             big = make_clips(64, seed=2)
             t_gpu, _ = _torch_time(bank, big, cfg_kw, "cuda", 16, args.repeats)
@@ -346,15 +370,19 @@ def main() -> None:
                 import torch_audiomentations  # noqa: F401
 
                 t_ta, _ = _torch_audiomentations_time(big, bank, cfg_kw, 16, args.repeats)
-                print(f"  torch-audiomentations, CUDA (batch 16): {t_ta:8.1f} crops/s | "
-                      f"ratio {t_gpu / t_ta:5.2f}x")
+                print(
+                    f"  torch-audiomentations, CUDA (batch 16): {t_ta:8.1f} crops/s | "
+                    f"ratio {t_gpu / t_ta:5.2f}x"
+                )
             except ImportError:
                 print("  torch-audiomentations is not installed: CUDA comparison skipped")
         else:
             print("  CUDA not available: GPU timings skipped")
     for w, ratio in results.items():
-        print(f"ratio ours / audiomentations, {w} worker(s): {ratio['audiomentations']:.2f}x "
-              f"(same allocator: {ratio['am_alloc']:.2f}x; goal >= 3x)")
+        print(
+            f"ratio ours / audiomentations, {w} worker(s): {ratio['audiomentations']:.2f}x "
+            f"(same allocator: {ratio['am_alloc']:.2f}x; goal >= 3x)"
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ def _init(cfg):
     from wavjepa_nat.scenes.reference import ReferenceEngine
 
     _CFG = cfg
-    _ENGINE = (ReferenceEngine(cfg) if cfg.engine == "reference"
-               else FastEngine(cfg, load_hrtf(cfg.hrtf, cfg.fs)))
+    _ENGINE = (
+        ReferenceEngine(cfg) if cfg.engine == "reference" else FastEngine(cfg, load_hrtf(cfg.hrtf, cfg.fs))
+    )
     if cfg.engine == "reference":
         _ENGINE.ears(0.0)  # the SOFA directivities, built once per worker
 
@@ -99,8 +100,14 @@ def run_engine(cfg, scenes, workers, noise_beds=False):
             bed_wall = time.perf_counter() - t1
     n_brirs = sum(len(b) for _, b, _ in results)
     per_brir = [t / len(b) for _, b, t in results]
-    return {"brirs": {i: b for i, b, _ in results}, "n_brirs": n_brirs, "wall": wall, "setup": setup,
-            "per_brir_median": float(np.median(per_brir)), "bed_wall": bed_wall}
+    return {
+        "brirs": {i: b for i, b, _ in results},
+        "n_brirs": n_brirs,
+        "wall": wall,
+        "setup": setup,
+        "per_brir_median": float(np.median(per_brir)),
+        "bed_wall": bed_wall,
+    }
 
 
 def acoustics(cfg, brirs):
@@ -111,13 +118,15 @@ def acoustics(cfg, brirs):
         spec = _scene_spec(cfg, index)
         h = b[0].astype(np.float64)
         peak = np.argmax(np.abs(h).sum(axis=0)) / cfg.fs  # direct sound, wherever each engine puts it
-        rows.append({
-            "rt60_target": spec.room.rt60_target,
-            "t_mid": float(np.mean(measure_rt60_mid(h, cfg.fs))),
-            "t30_broadband": float(np.mean(measure_t30(h, cfg.fs))),
-            "itd_ms": 1e3 * itd_seconds(h, cfg.fs, peak),
-            "ild_db": ild_db(h, cfg.fs, peak),
-        })
+        rows.append(
+            {
+                "rt60_target": spec.room.rt60_target,
+                "t_mid": float(np.mean(measure_rt60_mid(h, cfg.fs))),
+                "t30_broadband": float(np.mean(measure_t30(h, cfg.fs))),
+                "itd_ms": 1e3 * itd_seconds(h, cfg.fs, peak),
+                "ild_db": ild_db(h, cfg.fs, peak),
+            }
+        )
     return rows
 
 
@@ -139,17 +148,39 @@ def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str, repeat
             out = os.path.join(out_dir, f"e2e-{noise}-{k}.h5")
             if os.path.exists(out):
                 os.remove(out)
-            cmd = [sys.executable, "-m", "wavjepa_nat.cli", "simulate-rirs", "--out", out, "--n-scenes",
-                   str(k), "--rt60", "0.2..1.5", "--noise-sources", noise, "--workers", str(workers),
-                   "--seed", "5", "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "wavjepa_nat.cli",
+                "simulate-rirs",
+                "--out",
+                out,
+                "--n-scenes",
+                str(k),
+                "--rt60",
+                "0.2..1.5",
+                "--noise-sources",
+                noise,
+                "--workers",
+                str(workers),
+                "--seed",
+                "5",
+                "--quiet",
+            ]
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True)
             runs[k].append(time.perf_counter() - t0)
     times = {k: float(np.median(v)) for k, v in runs.items()}
     rate = (n - warm) / (times[n] - times[warm])
     bank = os.path.join(out_dir, f"e2e-{noise}-{n}.h5")
-    return {"rate": rate, "startup": times[warm] - warm / rate, "t_small": times[warm], "t_big": times[n],
-            "bank": bank, "bytes": os.path.getsize(bank) / n}
+    return {
+        "rate": rate,
+        "startup": times[warm] - warm / rate,
+        "t_small": times[warm],
+        "t_big": times[n],
+        "bank": bank,
+        "bytes": os.path.getsize(bank) / n,
+    }
 
 
 def read_speed(path: str, clips: int = 2000, repeats: int = 5) -> float:
@@ -186,8 +217,13 @@ def augmentation_speed(paths: dict, n_clips: int = 48, repeats: int = 10, torch_
 
     if torch_loaded:
         import torch  # noqa: F401  (as in a training process: the reader then converts float16 with it)
-    cfg_kw = {"clean_ratio": 0.0, "snr_db": (5.0, 40.0), "n_crops": 8, "crop_samples": 32160,
-              "split": "train"}
+    cfg_kw = {
+        "clean_ratio": 0.0,
+        "snr_db": (5.0, 40.0),
+        "n_crops": 8,
+        "crop_samples": 32160,
+        "split": "train",
+    }
     ba._STATE["clips"] = [ba.make_clips(n_clips)]
     rates = {name: [] for name in paths}
     for r in range(repeats + 1):
@@ -209,23 +245,28 @@ def main():
     from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION, write_format_1
     from wavjepa_nat.scenes import SceneConfig
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenes", type=int, default=440, help="scenes of the long end-to-end run")
     parser.add_argument("--warm", type=int, default=40, help="scenes of the short run (start-up subtracted)")
     parser.add_argument("--ref-scenes", type=int, default=20, help="scenes of the BRIR-only comparison")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noise-sources", default="0..0,0..5", help="settings for the end-to-end runs")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores, {args.workers} workers; load average {os.getloadavg()[0]:.1f} at the "
-          f"start\n")
+    print(
+        f"{os.cpu_count()} cores, {args.workers} workers; load average {os.getloadavg()[0]:.1f} at the "
+        f"start\n"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         e2e = {}
         for noise in args.noise_sources.split(","):
             e2e[noise] = end_to_end(noise, args.scenes, args.warm, args.workers, tmp)
-            print(f"  done: simulate-rirs --noise-sources {noise}: {e2e[noise]['rate']:.1f} scenes/s",
-                  flush=True)
+            print(
+                f"  done: simulate-rirs --noise-sources {noise}: {e2e[noise]['rate']:.1f} scenes/s",
+                flush=True,
+            )
 
         base = SceneConfig(rt60=(0.2, 1.5), noise_sources=(0, 0), scenes_per_room=1)
         scenes = list(range(args.ref_scenes))
@@ -242,27 +283,39 @@ def main():
         ref = runs["reference: pra hybrid + KEMAR"]
         ref_rate = ref["n_brirs"] / ref["wall"]
 
-        print(f"\n1. The whole command, {args.workers} workers, RT60 0.2..1.5 s, 10 s beds "
-              f"({args.warm} and {args.scenes} scenes):")
-        print(f"{'--noise-sources':16s} {'scenes/s':>9s} {'x pra BRIRs/s':>14s} {'start-up s':>11s} "
-              f"{'t(W) s':>7s} {'t(N) s':>7s}")
+        print(
+            f"\n1. The whole command, {args.workers} workers, RT60 0.2..1.5 s, 10 s beds "
+            f"({args.warm} and {args.scenes} scenes):"
+        )
+        print(
+            f"{'--noise-sources':16s} {'scenes/s':>9s} {'x pra BRIRs/s':>14s} {'start-up s':>11s} "
+            f"{'t(W) s':>7s} {'t(N) s':>7s}"
+        )
         for noise, r in e2e.items():
-            print(f"{noise:16s} {r['rate']:9.1f} {r['rate'] / ref_rate:14.1f} {r['startup']:11.1f} "
-                  f"{r['t_small']:7.1f} {r['t_big']:7.1f}")
+            print(
+                f"{noise:16s} {r['rate']:9.1f} {r['rate'] / ref_rate:14.1f} {r['startup']:11.1f} "
+                f"{r['t_small']:7.1f} {r['t_big']:7.1f}"
+            )
         print("Goal: >= 100 scenes/s and >= 40x pyroomacoustics hybrid + KEMAR (BRIRs/s, same run)")
 
         print(f"\n2. BRIR synthesis alone ({args.ref_scenes} scenes, one BRIR each):")
-        print(f"{'engine':32s} {'BRIRs/s':>8s} {'x ref':>6s} {'ms/BRIR (median, 1 core)':>25s} "
-              f"{'T_mid within 10%':>17s} {'broadband T30 within 10%':>25s} {'setup s':>8s}")
+        print(
+            f"{'engine':32s} {'BRIRs/s':>8s} {'x ref':>6s} {'ms/BRIR (median, 1 core)':>25s} "
+            f"{'T_mid within 10%':>17s} {'broadband T30 within 10%':>25s} {'setup s':>8s}"
+        )
         for name, r in runs.items():
             ac = r["acoustics"]
             tmid = np.mean([abs(a["t_mid"] / a["rt60_target"] - 1) <= 0.1 for a in ac])
             bb = np.mean([abs(a["t30_broadband"] / a["rt60_target"] - 1) <= 0.1 for a in ac])
             rate = r["n_brirs"] / r["wall"]
-            print(f"{name:32s} {rate:8.1f} {rate / ref_rate:6.1f} {1e3 * r['per_brir_median']:25.1f} "
-                  f"{100 * tmid:16.0f}% {100 * bb:24.0f}% {r['setup']:8.1f}")
-        print("Binaural cues of the target source, difference to the reference on the same scenes "
-              "(median |difference|):")
+            print(
+                f"{name:32s} {rate:8.1f} {rate / ref_rate:6.1f} {1e3 * r['per_brir_median']:25.1f} "
+                f"{100 * tmid:16.0f}% {100 * bb:24.0f}% {r['setup']:8.1f}"
+            )
+        print(
+            "Binaural cues of the target source, difference to the reference on the same scenes "
+            "(median |difference|):"
+        )
         for name in ("fast + spherical head", "fast + KEMAR"):
             a, b = runs[name]["acoustics"], ref["acoustics"]
             ditd = np.median([abs(x["itd_ms"] - y["itd_ms"]) for x, y in zip(a, b)])
@@ -276,25 +329,36 @@ def main():
             write_format_1(r["bank"], old)
             r["old"] = old
             before = os.path.getsize(old) / args.scenes
-            print(f"  --noise-sources {noise:6s} {before / 1e6:6.3f} MB -> {r['bytes'] / 1e6:6.3f} MB "
-                  f"({100 * r['bytes'] / before:.0f}%)")
+            print(
+                f"  --noise-sources {noise:6s} {before / 1e6:6.3f} MB -> {r['bytes'] / 1e6:6.3f} MB "
+                f"({100 * r['bytes'] / before:.0f}%)"
+            )
 
         # Every numpy-only run first: once imported, torch stays imported (and the reader then uses it).
-        speeds = {(noise, torch_loaded): augmentation_speed({"format 1": r["old"], fmt: r["bank"]},
-                                                            torch_loaded=torch_loaded)
-                  for torch_loaded in (False, True) for noise, r in e2e.items()}
+        speeds = {
+            (noise, torch_loaded): augmentation_speed(
+                {"format 1": r["old"], fmt: r["bank"]}, torch_loaded=torch_loaded
+            )
+            for torch_loaded in (False, True)
+            for noise, r in e2e.items()
+        }
         for noise, r in e2e.items():
             t_old, t_new = read_speed(r["old"]), read_speed(r["bank"])
             print(f"\n4. Reading, --noise-sources {noise}, the same scenes in format 1 and {SCHEMA_VERSION}:")
-            print(f"  per wet clip, BRIR head + 10 s noise segment (format 1: views of the mapped file; "
-                  f"{fmt}: decoded to float32): format 1 {t_old:.0f} us, {fmt} {t_new:.0f} us")
+            print(
+                f"  per wet clip, BRIR head + 10 s noise segment (format 1: views of the mapped file; "
+                f"{fmt}: decoded to float32): format 1 {t_old:.0f} us, {fmt} {t_new:.0f} us"
+            )
             for torch_loaded in (False, True):
                 what = "torch imported, as in training workers" if torch_loaded else "numpy only"
                 speed = speeds[(noise, torch_loaded)]
-                print(f"  augmentation (bench_augment's numpy path, 1 process, {what}), crops/s: format 1 "
-                      f"{speed['format 1']:.0f}, {fmt} {speed[fmt]:.0f} (paired median ratio "
-                      f"{100 * speed['ratio'][fmt]:.0f}%)")
+                print(
+                    f"  augmentation (bench_augment's numpy path, 1 process, {what}), crops/s: format 1 "
+                    f"{speed['format 1']:.0f}, {fmt} {speed[fmt]:.0f} (paired median ratio "
+                    f"{100 * speed['ratio'][fmt]:.0f}%)"
+                )
         print("Goal: reading within 10% of format 1")
+
 
 if __name__ == "__main__":
     main()

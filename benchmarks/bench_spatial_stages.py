@@ -47,16 +47,22 @@ def make_data(work: Path, n_scenes: int, n_per_class: int, seconds: float, seed:
     work.mkdir(parents=True, exist_ok=True)
     bank, corpus = work / "bank.h5", work / "corpus"
     if not bank.is_file():
-        cfg = SceneConfig(rt60=(0.2, 1.5), noise_bed_seconds=seconds + 1.0, seed=seed, scenes_per_room=2,
-                          split_per_ten_rooms=(6, 1, 3))
+        cfg = SceneConfig(
+            rt60=(0.2, 1.5),
+            noise_bed_seconds=seconds + 1.0,
+            seed=seed,
+            scenes_per_room=2,
+            split_per_ten_rooms=(6, 1, 3),
+        )
         simulate_bank(bank, cfg, n_scenes, workers=2, progress=False)
     if not (corpus / "manifest.csv").is_file():
         make_corpus(corpus, CorpusConfig(n_per_class=n_per_class, seconds=seconds, seed=seed), progress=False)
     return bank, corpus
 
 
-def spatial_clips(bank_path: Path, corpus: Path, seconds: float, seed: int, max_per_class: int | None,
-                  renders: int = 1):
+def spatial_clips(
+    bank_path: Path, corpus: Path, seconds: float, seed: int, max_per_class: int | None, renders: int = 1
+):
     """{"train": (audio, az, el), "test": (...)}: clean spatial renderings (train/val scenes, test scenes)."""
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.conditions import CLEAN
@@ -68,8 +74,19 @@ def spatial_clips(bank_path: Path, corpus: Path, seconds: float, seed: int, max_
     out = {}
     for split, scenes in (("train", ("train", "val")), ("test", ("test",))):
         pools = ScenePools(bank, [], scenes, strict=False)
-        parts = [degrade(data.clips[split], CLEAN, pools, seed, f"stage-{split}-{k}", data.clip_ids(split),
-                         spatial=True, elevation=True) for k in range(renders if split == "train" else 1)]
+        parts = [
+            degrade(
+                data.clips[split],
+                CLEAN,
+                pools,
+                seed,
+                f"stage-{split}-{k}",
+                data.clip_ids(split),
+                spatial=True,
+                elevation=True,
+            )
+            for k in range(renders if split == "train" else 1)
+        ]
         out[split] = tuple(np.concatenate(p) for p in zip(*parts))
     return out
 
@@ -90,15 +107,35 @@ def build_model(layout: str, seed: int, steps: int, work: Path, bank: Path, corp
     run = work / "runs" / f"{layout.replace('/', '-')}-{steps}"
     last = run / "last.ckpt"
     if not last.is_file():
-        train(TrainConfig(data=str(corpus / "manifest.csv"), bank=str(bank), out=str(run), preset="tiny",
-                          channels=2, clean_ratio=0.0, max_steps=steps, batch_clips=2, n_crops=8,
-                          clip_seconds=seconds, num_workers=1, ckpt_every=steps, seed=seed,
-                          model_overrides=arch), progress=False)
+        train(
+            TrainConfig(
+                data=str(corpus / "manifest.csv"),
+                bank=str(bank),
+                out=str(run),
+                preset="tiny",
+                channels=2,
+                clean_ratio=0.0,
+                max_steps=steps,
+                batch_clips=2,
+                n_crops=8,
+                clip_seconds=seconds,
+                num_workers=1,
+                ckpt_every=steps,
+                seed=seed,
+                model_overrides=arch,
+            ),
+            progress=False,
+        )
     return load_model(last).eval()
 
 
-def probe_stages(feats: dict[str, np.ndarray], clips: dict, probes=("linear", "mlp"), seed: int = 0,
-                 loc_cfg: LocalisationConfig | None = None) -> dict:
+def probe_stages(
+    feats: dict[str, np.ndarray],
+    clips: dict,
+    probes=("linear", "mlp"),
+    seed: int = 0,
+    loc_cfg: LocalisationConfig | None = None,
+) -> dict:
     """{stage: {probe: lateral error (deg)}} of stage features of the train and test clips (any elevation)."""
     cfg, loc = ProbeConfig(seed=seed), loc_cfg or LocalisationConfig(max_elevation_deg=90.0)
     (_, az_tr, el_tr), (_, az_te, el_te) = clips["train"], clips["test"]
@@ -111,8 +148,9 @@ def probe_stages(feats: dict[str, np.ndarray], clips: dict, probes=("linear", "m
     return out
 
 
-def measure(model, clips: dict, probes=("linear", "mlp"), seed: int = 0,
-            loc_cfg: LocalisationConfig | None = None) -> dict:
+def measure(
+    model, clips: dict, probes=("linear", "mlp"), seed: int = 0, loc_cfg: LocalisationConfig | None = None
+) -> dict:
     tr = stage_embeddings(model, clips["train"][0])
     te = stage_embeddings(model, clips["test"][0])
     return probe_stages({k: (tr[k], te[k]) for k in tr}, clips, probes, seed, loc_cfg)
@@ -160,8 +198,11 @@ def main(argv=None) -> dict:
     lat = lateral_angle(clips["test"][1], clips["test"][2])
     chance = float(np.mean(np.abs(lat - np.median(lat))))
     timings = {"data_s": round(time.perf_counter() - t0, 1)}
-    print(f"{len(clips['train'][0])} training and {len(clips['test'][0])} test renderings; "
-          f"lateral chance {chance:.1f} deg ({timings['data_s']} s)", flush=True)
+    print(
+        f"{len(clips['train'][0])} training and {len(clips['test'][0])} test renderings; "
+        f"lateral chance {chance:.1f} deg ({timings['data_s']} s)",
+        flush=True,
+    )
     results = {"chance": {"all": {p: round(chance, 2) for p in probes}}}
     t = time.perf_counter()
     results.update({k: {"features": v} for k, v in baselines(clips, probes, a.seed).items()})
@@ -185,8 +226,14 @@ def main(argv=None) -> dict:
         timings[name] = {"probe_s": round(time.perf_counter() - t, 1)}
         print(f"{name}: output {results[name]['output']} ({timings[name]})", flush=True)
     print(table(results, probes))
-    payload = {"args": vars(a), "n_train": len(clips["train"][0]), "n_test": len(clips["test"][0]),
-               "lateral_chance_deg": chance, "results": results, "timings": timings}
+    payload = {
+        "args": vars(a),
+        "n_train": len(clips["train"][0]),
+        "n_test": len(clips["test"][0]),
+        "lateral_chance_deg": chance,
+        "results": results,
+        "timings": timings,
+    }
     (work / "stages.json").write_text(json.dumps(payload, indent=2) + "\n")
     return payload
 

@@ -16,6 +16,10 @@ def corpus_and_bank(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("train")
     make_corpus(root / "corpus", CorpusConfig(n_per_class=3, seconds=2.5, seed=0, speech=False))
-    simulate_bank(root / "bank.h5", SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=3.0, scenes_per_room=2),
-                  20, progress=False)
+    simulate_bank(
+        root / "bank.h5",
+        SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=3.0, scenes_per_room=2),
+        20,
+        progress=False,
+    )
     return root / "corpus", root / "bank.h5"

@@ -134,8 +134,9 @@ def test_convolution_on_spans_equals_the_full_convolution(length, delay):
     h = synth_brir(rng, length=max(length, 1), direct=0, itd=0, decay=max(length, 1) / 3)
     spans = crop_spans(np.array([4000, 50, 1200, 8000, 3000]), 1000)
     assert spans.tolist() == [[50, 1050], [1200, 2200], [3000, 5000], [8000, 9000]]
-    full = np.pad(fftconvolve(x[None].astype(np.float64), h.astype(np.float64), axes=-1),
-                  ((0, 0), (0, s + delay)))
+    full = np.pad(
+        fftconvolve(x[None].astype(np.float64), h.astype(np.float64), axes=-1), ((0, 0), (0, s + delay))
+    )
     ref = np.concatenate([full[:, delay + a : delay + b] for a, b in spans], axis=1)
     out = convolve_spans(x, h, spans, delay)
     assert out.shape == (2, 5000) and out.dtype == np.float32
@@ -202,10 +203,12 @@ def test_training_snr_is_exact_over_the_crops(snr, seed, log_amp):
     brir = synth_brir(rng, length=900, direct=20, itd=3, decay=200)
     noise = rng.standard_normal((2, s)).astype(np.float32)
     offsets = rng.integers(0, s - crop + 1, size=4)
-    crops = augment_clip(dry, False, brir, noise, snr, delay, offsets,
-                         AugmentConfig(n_crops=4, crop_samples=crop))
-    full = np.pad(fftconvolve(dry[None].astype(np.float64), brir.astype(np.float64), axes=-1),
-                  ((0, 0), (0, s)))
+    crops = augment_clip(
+        dry, False, brir, noise, snr, delay, offsets, AugmentConfig(n_crops=4, crop_samples=crop)
+    )
+    full = np.pad(
+        fftconvolve(dry[None].astype(np.float64), brir.astype(np.float64), axes=-1), ((0, 0), (0, s))
+    )
     wet = full[:, delay : delay + s]
     covered = np.zeros(s, bool)
     for o in offsets:
@@ -213,8 +216,13 @@ def test_training_snr_is_exact_over_the_crops(snr, seed, log_amp):
     # Each crop is (wet + g noise - mean) / std: an exact linear fit on [wet, noise, 1] recovers g.
     gains = []
     for k, o in enumerate(offsets):
-        a = np.vstack([wet[:, o : o + crop].ravel(), noise[:, o : o + crop].astype(np.float64).ravel(),
-                       np.ones(2 * crop)]).T
+        a = np.vstack(
+            [
+                wet[:, o : o + crop].ravel(),
+                noise[:, o : o + crop].astype(np.float64).ravel(),
+                np.ones(2 * crop),
+            ]
+        ).T
         coef, *_ = np.linalg.lstsq(a, crops[k].astype(np.float64).ravel(), rcond=None)
         gains.append(coef[1] / coef[0])
     g = np.median(gains)
@@ -227,8 +235,9 @@ def test_noise_sources_mode_sums_every_noise_source():
     bank = FakeBank(n=2, length=800)
     s = 6000
     rec = np.random.default_rng(3).standard_normal(s).astype(np.float32)
-    cfg = AugmentConfig(split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1,
-                        crop_samples=1000)
+    cfg = AugmentConfig(
+        split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1, crop_samples=1000
+    )
     aug = Augmenter(bank, cfg, FS, noise_recordings=[rec])
     draws = aug.draw(np.random.default_rng(4), 1, s)
     inputs = aug.gather(draws, s)
@@ -247,13 +256,15 @@ def test_scene_without_noise_sources_falls_back_to_its_noise_bed():
     bank = FakeBank(n=2)
     for scene in bank.scenes:
         scene.noise_brirs = scene.noise_brirs[:0]
-    cfg = AugmentConfig(split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1,
-                        crop_samples=1000)
+    cfg = AugmentConfig(
+        split=None, noise="sources", noise_paths=("unused.wav",), n_crops=1, crop_samples=1000
+    )
     aug = Augmenter(bank, cfg, FS, noise_recordings=[np.ones(100, np.float32)])
     draws = aug.draw(np.random.default_rng(6), 1, 5000)
     inputs = aug.gather(draws, 5000)
-    np.testing.assert_array_equal(inputs.noise[0], loop_segment(bank.scenes[int(draws.scene[0])].noise_bed,
-                                                                 draws.noise_u[0], 5000))
+    np.testing.assert_array_equal(
+        inputs.noise[0], loop_segment(bank.scenes[int(draws.scene[0])].noise_bed, draws.noise_u[0], 5000)
+    )
 
 
 def test_silent_signal_or_noise_gives_no_nan():
@@ -338,14 +349,17 @@ def test_mono_mode_averages_the_ears():
     noise = rng.standard_normal((2, s)).astype(np.float32)
     # the crops cover the clip: the SNR is measured over all of it, as in render_wet
     offsets = np.array([0, 3000])
-    mono = augment_clip(dry, False, brir, noise, 15.0, 40, offsets,
-                        AugmentConfig(channels=1, crop_samples=3000))
-    ref = instance_norm(take_crops(render_wet(dry, brir, noise, 15.0, 40).mean(0, keepdims=True), offsets,
-                                   3000))
+    mono = augment_clip(
+        dry, False, brir, noise, 15.0, 40, offsets, AugmentConfig(channels=1, crop_samples=3000)
+    )
+    ref = instance_norm(
+        take_crops(render_wet(dry, brir, noise, 15.0, 40).mean(0, keepdims=True), offsets, 3000)
+    )
     assert mono.shape == (2, 1, 3000)
     np.testing.assert_allclose(mono, ref, atol=1e-5)
-    clean = augment_clip(dry, True, brir, noise, 15.0, 0, offsets,
-                         AugmentConfig(channels=1, crop_samples=3000))
+    clean = augment_clip(
+        dry, True, brir, noise, 15.0, 0, offsets, AugmentConfig(channels=1, crop_samples=3000)
+    )
     np.testing.assert_allclose(clean, instance_norm(take_crops(dry[None], offsets, 3000)), atol=1e-6)
 
 

@@ -30,8 +30,9 @@ def _batch(cfg, n=12, s=9000, seed=0):
     [
         AugmentConfig(clean_ratio=0.3, split=None, n_crops=3, crop_samples=3000),
         AugmentConfig(clean_ratio=0.3, split=None, n_crops=2, crop_samples=3000, channels=1),
-        AugmentConfig(clean_ratio=0.2, split=None, n_crops=2, crop_samples=3000, noise="sources",
-                      noise_paths=("x",)),
+        AugmentConfig(
+            clean_ratio=0.2, split=None, n_crops=2, crop_samples=3000, noise="sources", noise_paths=("x",)
+        ),
         AugmentConfig(split="train", n_crops=2, crop_samples=3000, compensate_direct_delay=False),
     ],
     ids=["binaural", "mono", "noise-sources", "no-delay"],
@@ -65,15 +66,21 @@ def test_torch_snr_is_exact_for_quiet_and_loud_clips():
     amps = np.array([1e-6, 1e-3, 1.0, 1e3])
     dry = (rng.standard_normal((4, s)) * amps[:, None]).astype(np.float32)
     brir = np.stack([synth_brir(rng) for _ in range(4)])
-    noise = (rng.standard_normal((4, 2, s))
-             * np.array([1e-7, 1.0, 1e2, 1e-3])[:, None, None]).astype(np.float32)
+    noise = (rng.standard_normal((4, 2, s)) * np.array([1e-7, 1.0, 1e2, 1e-3])[:, None, None]).astype(
+        np.float32
+    )
     snr = np.array([5.0, 40.0, -3.0, 20.0])
     delay = np.array([20, 0, 10, 5])
     offsets = np.zeros((4, 1), np.int64)
     # One crop covering the whole clip; the instance normalisation is undone by the fit below.
     wet_mix = augment_torch(
-        torch.from_numpy(dry), torch.zeros(4, dtype=torch.bool), torch.from_numpy(brir),
-        torch.from_numpy(noise), torch.from_numpy(snr), torch.from_numpy(delay), torch.from_numpy(offsets),
+        torch.from_numpy(dry),
+        torch.zeros(4, dtype=torch.bool),
+        torch.from_numpy(brir),
+        torch.from_numpy(noise),
+        torch.from_numpy(snr),
+        torch.from_numpy(delay),
+        torch.from_numpy(offsets),
         crop_samples=s,
     ).numpy()
     for b in range(4):
@@ -92,8 +99,13 @@ def test_all_clean_and_all_silent_batches_are_finite():
     dry = torch.zeros(2, s)
     dry[1] = torch.randn(s)
     out = augment_torch(
-        dry, torch.tensor([True, False]), torch.zeros(2, 2, 1), torch.zeros(2, 2, s),
-        torch.tensor([10.0, 10.0]), torch.zeros(2, dtype=torch.long), torch.tensor([[0], [100]]),
+        dry,
+        torch.tensor([True, False]),
+        torch.zeros(2, 2, 1),
+        torch.zeros(2, 2, s),
+        torch.tensor([10.0, 10.0]),
+        torch.zeros(2, dtype=torch.long),
+        torch.tensor([[0], [100]]),
         crop_samples=1000,
     )
     assert torch.isfinite(out).all() and not out.any()

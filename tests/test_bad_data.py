@@ -47,9 +47,11 @@ def test_sofa_with_nan_is_refused_naming_the_file(tmp_path):
     ir[3, 1, 50] = np.nan
     with pytest.raises(InputError, match=r"nan\.sofa: Data.IR holds 1 non-finite value"):
         read_sofa(_sofa(tmp_path / "nan.sofa", ir), 16000)
-    for name, bad, rate, why in (("zero.sofa", _ir(), 0.0, "SamplingRate"),
-                                 ("tiny.sofa", _ir(1, 1), 44100.0, "short"),
-                                 ("silent.sofa", _ir() * 0, 44100.0, "all zeros")):
+    for name, bad, rate, why in (
+        ("zero.sofa", _ir(), 0.0, "SamplingRate"),
+        ("tiny.sofa", _ir(1, 1), 44100.0, "short"),
+        ("silent.sofa", _ir() * 0, 44100.0, "all zeros"),
+    ):
         with pytest.raises(InputError, match=f"{name}.*{why}"):
             read_sofa(_sofa(tmp_path / name, bad, rate), 16000)
 

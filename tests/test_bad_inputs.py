@@ -43,8 +43,12 @@ def _good_sofa_ir(m: int = 12, n: int = 128) -> np.ndarray:
 
 
 def _ckpt(module, **replace) -> dict:
-    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "global_step": 1,
-            "pytorch-lightning_version": "2"}
+    ckpt = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "global_step": 1,
+        "pytorch-lightning_version": "2",
+    }
     ckpt.update(replace)
     return ckpt
 
@@ -61,8 +65,15 @@ def fx(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("bad_inputs")
     fs = 16000
-    cfg = SceneConfig(rt60=(0.2, 0.4), noise_bed_seconds=0.5, noise_sources=(0, 1), scenes_per_room=1,
-                      split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 6.0), source_distance=(0.5, 2.0))
+    cfg = SceneConfig(
+        rt60=(0.2, 0.4),
+        noise_bed_seconds=0.5,
+        noise_sources=(0, 1),
+        scenes_per_room=1,
+        split_per_ten_rooms=(4, 2, 4),
+        room_length=(3.0, 6.0),
+        source_distance=(0.5, 2.0),
+    )
     simulate_bank(root / "bank.h5", cfg, 10, progress=False)
     make_corpus(root / "corpus", CorpusConfig(n_per_class=3, seconds=0.5, seed=0, speech=False))
 
@@ -202,8 +213,14 @@ def _render(*extra):
 
 
 def _train(*extra):
-    args = {"--data": "{fx}/corpus", "--bank": "{fx}/bank.h5", "--out": "{w}/run", "--max-steps": "1",
-            "--num-workers": "0", "--clip-seconds": "2.5"}
+    args = {
+        "--data": "{fx}/corpus",
+        "--bank": "{fx}/bank.h5",
+        "--out": "{w}/run",
+        "--max-steps": "1",
+        "--num-workers": "0",
+        "--clip-seconds": "2.5",
+    }
     for k in extra[::2]:
         args.pop(k, None)
     return ["train", *[a for kv in args.items() for a in kv], *extra]
@@ -217,8 +234,14 @@ def _embed(*extra):
 
 
 def _sweep(*extra):
-    args = {"--model": "{fx}/mono.safetensors", "--bank": "{fx}/bank.h5", "--out": "{w}/rep",
-            "--task": "{fx}/corpus", "--snr": "10", "--rt60": "none"}
+    args = {
+        "--model": "{fx}/mono.safetensors",
+        "--bank": "{fx}/bank.h5",
+        "--out": "{w}/rep",
+        "--task": "{fx}/corpus",
+        "--snr": "10",
+        "--rt60": "none",
+    }
     for k in extra[::2]:
         args.pop(k, None)
     return ["robustness", *[a for kv in args.items() for a in kv], *extra]
@@ -248,8 +271,11 @@ CASES = [
     ("n-scenes-zero", ["simulate-rirs", "--out", "{w}/b.h5", "--n-scenes", "0"], "--n-scenes"),
     ("n-scenes-negative", ["simulate-rirs", "--out", "{w}/b.h5", "--n-scenes", "-5"], "--n-scenes"),
     ("n-scenes-absurd", ["simulate-rirs", "--out", "{w}/b.h5", "--n-scenes", str(10**9)], "GiB"),
-    ("noise-sources-absurd", ["simulate-rirs", "--out", "{w}/b.h5", "--n-scenes", "2000", "--noise-sources",
-                              "0..1000"], "GiB"),
+    (
+        "noise-sources-absurd",
+        ["simulate-rirs", "--out", "{w}/b.h5", "--n-scenes", "2000", "--noise-sources", "0..1000"],
+        "GiB",
+    ),
     ("rt60-absurd", _bank("--rt60", "0.2..1e6"), "--rt60"),
     ("rt60-nan", _bank("--rt60", "nan..1"), "--rt60"),
     ("rt60-reversed", _bank("--rt60", "1.5..0.2"), "--rt60"),
@@ -320,8 +346,20 @@ CASES = [
     ("corpus-parent-file", ["make-corpus", "--out", "{fx}/a_file/c"], "a_file"),
     ("corpus-readonly", ["make-corpus", "--out", "{fx}/readonly/c"], "readonly"),
     ("corpus-other-stuff", ["make-corpus", "--out", "{fx}/other_stuff"], "other_stuff"),
-    ("corpus-bad-json", ["make-corpus", "--out", "{fx}/corpus_badjson", "--n-per-class", "3", "--seconds",
-                         "0.5", "--no-speech"], "corpus.json"),
+    (
+        "corpus-bad-json",
+        [
+            "make-corpus",
+            "--out",
+            "{fx}/corpus_badjson",
+            "--n-per-class",
+            "3",
+            "--seconds",
+            "0.5",
+            "--no-speech",
+        ],
+        "corpus.json",
+    ),
     ("corpus-n-small", ["make-corpus", "--out", "{w}/c", "--n-per-class", "2"], "--n-per-class"),
     ("corpus-n-absurd", ["make-corpus", "--out", "{w}/c", "--n-per-class", str(10**9)], "GiB"),
     ("corpus-seconds-nan", ["make-corpus", "--out", "{w}/c", "--seconds", "nan"], "--seconds"),
@@ -425,8 +463,7 @@ CASES = [
     ("export-bad-config", _export("{fx}/bad_config.ckpt"), "bad_config.ckpt"),
     ("export-not-lightning", _export("{fx}/not_lightning.ckpt"), "not_lightning"),
     ("export-pickled", _export("{fx}/pickled.ckpt"), "pickled.ckpt"),
-    ("export-partial-safetensors", _export("{fx}/partial.safetensors"),
-     "partial.safetensors"),
+    ("export-partial-safetensors", _export("{fx}/partial.safetensors"), "partial.safetensors"),
     ("export-dir", ["export", "{fx}", "--out", "{w}/m.safetensors"], None),
     ("export-suffix", ["export", "{fx}/good.ckpt", "--out", "{w}/m.bin"], ".safetensors"),
     ("export-out-proc", ["export", "{fx}/good.ckpt", "--out", "/proc/m.safetensors"], "/proc"),
@@ -566,16 +603,26 @@ def test_bad_input_is_one_line_exit_2(fx, tmp_path, monkeypatch, capsys, argv, e
     assert _snapshot(fx, work) == before, "an output file was created or changed"
 
 
-@pytest.mark.parametrize("argv,expect", [
-    (_bank("--noise-bed-seconds", "nan"), "--noise-bed-seconds"),
-    (_render("--snr", "1e6"), "--snr"),
-], ids=["bank", "render"])
+@pytest.mark.parametrize(
+    "argv,expect",
+    [
+        (_bank("--noise-bed-seconds", "nan"), "--noise-bed-seconds"),
+        (_render("--snr", "1e6"), "--snr"),
+    ],
+    ids=["bank", "render"],
+)
 def test_installed_command(fx, tmp_path, argv, expect):
     """The real entry point in a subprocess: the same one line and exit 2."""
     argv = [a.replace("{fx}", str(fx)).replace("{w}", str(tmp_path)) for a in argv]
     exe = Path(sys.executable).parent / "wavjepa-nat"
-    p = subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=120, check=False,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p = subprocess.run(
+        [str(exe), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert_one_line_error(p.returncode, p.stdout, p.stderr, expect)
     assert list(tmp_path.iterdir()) == []
 

@@ -71,9 +71,16 @@ def ref(tmp_path_factory):
 def race(tmp_path: Path, *args: str) -> list[tuple[int, str]]:
     """Run two driver processes with the same arguments, started together."""
     go = tmp_path / f"go-{time.monotonic_ns()}"
-    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, str(go), *args], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "RACER": str(k)})
-             for k in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(go), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RACER": str(k)},
+        )
+        for k in range(2)
+    ]
     deadline = time.time() + 120
     while len(list(tmp_path.glob(go.name + ".ready.*"))) < 2 and time.time() < deadline:
         time.sleep(0.005)  # until both have imported

@@ -86,10 +86,16 @@ def test_8k_band_where_the_rate_allows():
 
 def test_select_filters_on_every_measure(bank_path):
     bank = RIRBank(bank_path)
-    for name, column, band in [("t_mid", "rt60_measured", None), ("t30", "rt60_broadband", None),
-                               ("edt", "edt", None), ("c50", "c50_db", None), ("drr", "drr_db", None),
-                               ("t30_125", "t30_band", 0), ("t30_1000", "t30_band", 3),
-                               ("t30_4000", "t30_band", 5)]:
+    for name, column, band in [
+        ("t_mid", "rt60_measured", None),
+        ("t30", "rt60_broadband", None),
+        ("edt", "edt", None),
+        ("c50", "c50_db", None),
+        ("drr", "drr_db", None),
+        ("t30_125", "t30_band", 0),
+        ("t30_1000", "t30_band", 3),
+        ("t30_4000", "t30_band", 5),
+    ]:
         values = bank.meta[column] if band is None else bank.meta[column][:, :, band]
         values = values.mean(axis=1)
         lo, hi = np.percentile(values, [25, 75])
@@ -104,16 +110,26 @@ def test_select_filters_on_every_measure(bank_path):
 
 
 def test_info_prints_and_plots_the_measures(bank_path, tmp_path):
-    out = subprocess.run(CLI + ["bank", "info", str(bank_path), "--json"], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        CLI + ["bank", "info", str(bank_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     summary = json.loads(out)
     bank = RIRBank(bank_path)
     assert summary["edt_s"]["median"] == pytest.approx(np.median(bank.measure("edt")))
     assert summary["c50_db"]["median"] == pytest.approx(np.median(bank.measure("c50")))
     assert summary["t30_band_s"]["1000 Hz"]["median"] == pytest.approx(np.median(bank.measure("t30_1000")))
     assert summary["t30_band_s"]["8000 Hz"] == {}  # not measured at 16 kHz
-    text = subprocess.run(CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, check=True).stdout
+    text = subprocess.run(
+        CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     for label in ("edt_s", "c50_db", "t30 125 Hz", "t30 4000 Hz"):
         assert label in text
     assert (tmp_path / "rt60.png").stat().st_size > 1000
@@ -143,8 +159,11 @@ def test_stored_responses_lose_nothing_measurable(bank_path, scenes):
         assert abs(itd_seconds(stored.brir, fs, delay) - itd_seconds(fresh.brir, fs, delay)) <= 10e-6
         assert abs(ild_db(stored.brir, fs, delay) - ild_db(fresh.brir, fs, delay)) <= 0.1
         for h_stored, h_fresh in zip(stored.noise_brirs, fresh.noise_brirs):
-            assert np.allclose(measure_response(h_stored, fs, 0.0)["rt60_measured"],
-                               measure_response(h_fresh, fs, 0.0)["rt60_measured"], rtol=0.01)
+            assert np.allclose(
+                measure_response(h_stored, fs, 0.0)["rt60_measured"],
+                measure_response(h_fresh, fs, 0.0)["rt60_measured"],
+                rtol=0.01,
+            )
         # Noise beds: the level is the configured one, exactly as simulated.
         level = 10 * np.log10(np.mean(stored.noise_bed.astype(np.float64) ** 2))
         fresh_level = 10 * np.log10(np.mean(fresh.noise_bed.astype(np.float64) ** 2))

@@ -19,6 +19,7 @@ def test_htk_mel_scale_values():
 
 def test_filterbank_matches_librosa_htk():
     import librosa  # a dev dependency: the independent reference
+
     ours = mel_filterbank(64, 512, SR, 50.0, 8000.0)
     ref = librosa.filters.mel(sr=SR, n_fft=512, n_mels=64, fmin=50.0, fmax=8000.0, htk=True, norm=None)
     np.testing.assert_allclose(ours, ref, atol=1e-5)

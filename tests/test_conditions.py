@@ -66,8 +66,15 @@ def test_condition_list_order_and_grid():
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):
     path = tmp_path_factory.mktemp("bank") / "bank.h5"
-    cfg = SceneConfig(rt60=(0.2, 0.9), noise_bed_seconds=1.0, noise_sources=(0, 1), scenes_per_room=2,
-                      split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 8.0), source_distance=(0.5, 2.0))
+    cfg = SceneConfig(
+        rt60=(0.2, 0.9),
+        noise_bed_seconds=1.0,
+        noise_sources=(0, 1),
+        scenes_per_room=2,
+        split_per_ten_rooms=(4, 2, 4),
+        room_length=(3.0, 8.0),
+        source_distance=(0.5, 2.0),
+    )
     simulate_bank(path, cfg, 20, progress=False)
     return RIRBank(path)
 
@@ -151,8 +158,9 @@ def test_grid_condition_adds_the_scene_noise_at_the_snr(bank):
     wet = None
     for scene in pools.by_bin[bins[0]]:  # find the scene by its noiseless rendering
         delay = round(float(bank.meta["direct_delay_s"][scene]) * bank.fs)
-        ref = np.stack([fftconvolve(dry, bank[int(scene)].brir[e])[delay : delay + len(dry)]
-                        for e in range(2)])
+        ref = np.stack(
+            [fftconvolve(dry, bank[int(scene)].brir[e])[delay : delay + len(dry)] for e in range(2)]
+        )
         if _snr_db(ref, audio - ref) == pytest.approx(5.0, abs=0.05):
             wet = ref
     assert wet is not None
@@ -172,8 +180,9 @@ def test_renderings_are_seeded_per_condition_and_clip(bank):
     np.testing.assert_array_equal(a[1], c[0])
     # another seed or condition gives other audio
     assert not np.array_equal(degrade(dry, cond, pools, 1, "test", [11, 12, 13])[0], a)
-    assert not np.array_equal(degrade(dry, Condition("snr_rt60", 5.0, bins[1]), pools, 0, "test",
-                                      [11, 12, 13])[0], a)
+    assert not np.array_equal(
+        degrade(dry, Condition("snr_rt60", 5.0, bins[1]), pools, 0, "test", [11, 12, 13])[0], a
+    )
     # joint instance normalisation over (ears, time): zero mean, unit variance, ILD kept
     flat = a.reshape(3, -1)
     np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-5)

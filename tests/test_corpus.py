@@ -160,8 +160,12 @@ def test_speech_true_without_espeak_is_an_input_error(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_mod.shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="espeak"):
         make_corpus(tmp_path / "x", CorpusConfig(speech=True))
-    assert make_corpus(tmp_path / "y",
-                       CorpusConfig(n_per_class=3, seconds=0.5, speech="auto"))["config"]["speech"] is False
+    assert (
+        make_corpus(tmp_path / "y", CorpusConfig(n_per_class=3, seconds=0.5, speech="auto"))["config"][
+            "speech"
+        ]
+        is False
+    )
 
 
 def test_cli_make_corpus(tmp_path):
@@ -180,36 +184,47 @@ def test_cli_make_corpus(tmp_path):
     assert isinstance(clash.exception, InputError)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_per_class": 2}, "--n-per-class"),
-    ({"seconds": 0.0}, "--seconds"),
-    ({"seconds": float("nan")}, "--seconds"),
-    ({"fs": 4000}, "--fs"),
-    ({"seed": -1}, "--seed"),
-    ({"speech": "maybe"}, "speech"),
-    ({"words": ()}, "words"),
-    ({"words": ("yes", "yes")}, "words"),
-    ({"words": ("../up",)}, "words"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_per_class": 2}, "--n-per-class"),
+        ({"seconds": 0.0}, "--seconds"),
+        ({"seconds": float("nan")}, "--seconds"),
+        ({"fs": 4000}, "--fs"),
+        ({"seed": -1}, "--seed"),
+        ({"speech": "maybe"}, "speech"),
+        ({"words": ()}, "words"),
+        ({"words": ("yes", "yes")}, "words"),
+        ({"words": ("../up",)}, "words"),
+    ],
+)
 def test_config_checks_itself(kwargs, message):
     with pytest.raises(InputError, match=message) as err:
         CorpusConfig(**kwargs)
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--n-per-class", "2"], "--n-per-class"),
-    (["--seconds", "0.01"], "--seconds"),
-    (["--fs", "4000"], "--fs"),
-    (["--seed", "-2"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--n-per-class", "2"], "--n-per-class"),
+        (["--seconds", "0.01"], "--seconds"),
+        (["--fs", "4000"], "--fs"),
+        (["--seed", "-2"], "--seed"),
+    ],
+)
 def test_cli_bad_config_is_one_line_exit_2(tmp_path, extra, message):
     import subprocess
     import sys
 
     out = tmp_path / "c"
-    result = subprocess.run([sys.executable, "-m", "wavjepa_nat.cli", "make-corpus", "--out", str(out),
-                             *extra], check=False, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "wavjepa_nat.cli", "make-corpus", "--out", str(out), *extra],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
     assert not out.exists()

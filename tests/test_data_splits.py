@@ -7,13 +7,16 @@ import pytest
 from wavjepa_nat.data.splits import stratified_split
 
 
-@pytest.mark.parametrize("n, expected", [
-    (1, {"train": 1}),
-    (2, {"train": 1, "test": 1}),
-    (3, {"train": 1, "val": 1, "test": 1}),
-    (10, {"train": 6, "val": 2, "test": 2}),
-    (40, {"train": 28, "val": 6, "test": 6}),
-])
+@pytest.mark.parametrize(
+    "n, expected",
+    [
+        (1, {"train": 1}),
+        (2, {"train": 1, "test": 1}),
+        (3, {"train": 1, "val": 1, "test": 1}),
+        (10, {"train": 6, "val": 2, "test": 2}),
+        (40, {"train": 28, "val": 6, "test": 6}),
+    ],
+)
 def test_counts_per_label(n, expected):
     assert Counter(stratified_split(["a"] * n, seed=0)) == expected
 

@@ -26,8 +26,11 @@ def _signals(n):
     rng = np.random.default_rng(0)
     for i in range(n):
         fs = 16000 if i % 2 == 0 else 22050
-        yield (f"clip{i}",
-               rng.standard_normal((int(fs * (0.6 + 0.3 * i)), 1 + i % 2)).astype(np.float32) * 0.1, fs)
+        yield (
+            f"clip{i}",
+            rng.standard_normal((int(fs * (0.6 + 0.3 * i)), 1 + i % 2)).astype(np.float32) * 0.1,
+            fs,
+        )
 
 
 def folder(tmp_path, n=6) -> FolderSource:
@@ -71,14 +74,16 @@ def test_cpu_batches_are_normalised_binaural_crops(tmp_path):
     assert crops.shape == (4 * 3, 2, 4000) and crops.dtype == torch.float32
     flat = crops.flatten(1).double()
     torch.testing.assert_close(flat.mean(1), torch.zeros(12, dtype=torch.float64), atol=1e-4, rtol=0)
-    torch.testing.assert_close(flat.var(1, correction=0), torch.ones(12, dtype=torch.float64), atol=1e-3,
-                               rtol=0)
+    torch.testing.assert_close(
+        flat.var(1, correction=0), torch.ones(12, dtype=torch.float64), atol=1e-3, rtol=0
+    )
 
 
 def test_same_seed_same_batches_other_seed_differs(tmp_path):
     source = folder(tmp_path, 3)
-    a, b, c = (take(TrainingBatches(source, FakeBank(), CLIP, aug(seed=s), batch_clips=1), 3)
-               for s in (1, 1, 2))
+    a, b, c = (
+        take(TrainingBatches(source, FakeBank(), CLIP, aug(seed=s), batch_clips=1), 3) for s in (1, 1, 2)
+    )
     for x, y in zip(a, b):
         torch.testing.assert_close(x["audio"], y["audio"], atol=0, rtol=0)
     assert not torch.allclose(a[0]["audio"], c[0]["audio"])

@@ -33,8 +33,12 @@ def clips(tmp_path, n) -> FolderSource:
     root = tmp_path / "clips"
     root.mkdir(exist_ok=True)
     for i in range(n):
-        sf.write(root / f"c{i}.wav", 0.1 * rng.standard_normal(12000 + 1000 * i).astype(np.float32), 16000,
-                 subtype="FLOAT")
+        sf.write(
+            root / f"c{i}.wav",
+            0.1 * rng.standard_normal(12000 + 1000 * i).astype(np.float32),
+            16000,
+            subtype="FLOAT",
+        )
     return FolderSource(root)
 
 
@@ -42,11 +46,13 @@ def clips(tmp_path, n) -> FolderSource:
 def test_two_workers_read_the_bank_and_cpu_equals_gpu_mode(bank_path, tmp_path, noise):
     noise_paths = ()
     if noise == "sources":
-        sf.write(tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32),
-                 16000)
+        sf.write(
+            tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32), 16000
+        )
         noise_paths = (str(tmp_path / "noise.wav"),)
-    cfg = AugmentConfig(clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths,
-                        seed=5)
+    cfg = AugmentConfig(
+        clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths, seed=5
+    )
     source = clips(tmp_path, 6)
     out = {}
     for mode in ("cpu", "gpu"):
@@ -65,8 +71,9 @@ def test_bad_bank(bank_path, tmp_path):
     with pytest.raises(InputError, match="Hz"):
         TrainingBatches(clips(tmp_path, 2), bank_path, ClipConfig(fs=8000), AugmentConfig(), 2)
     with pytest.raises(InputError, match="no scenes"):
-        TrainingBatches(clips(tmp_path, 2), bank_path, CLIP,
-                        AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000), 2)
+        TrainingBatches(
+            clips(tmp_path, 2), bank_path, CLIP, AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000), 2
+        )
 
 
 def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):
@@ -81,8 +88,10 @@ def test_cut_cache_reads_brir_heads_from_the_bank(bank_path):
     draws = aug.draw(np.random.default_rng(7), 30, 16000)
     aug.gather(draws, 16000)  # fills the cache
     assert set(aug.cut_cache) == set(draws.scene.tolist())
-    cached, plain = (aug.gather(draws, 16000),
-                     gather_scenes(bank, draws, 16000, cfg, brir_len=bank.brir_length))
+    cached, plain = (
+        aug.gather(draws, 16000),
+        gather_scenes(bank, draws, 16000, cfg, brir_len=bank.brir_length),
+    )
     for name in ("brir", "noise", "delay", "taps"):
         np.testing.assert_array_equal(getattr(cached, name), getattr(plain, name))
     assert (cached.taps < bank.brir_length).any()  # short-RT60 scenes end before the stored length
@@ -135,8 +144,9 @@ def clip_wav(tmp_path):
 
 def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     out = tmp_path / "scene.wav"
-    rc, printed, _ = run_render(monkeypatch, capsys, "--bank", bank_path, "--input", clip_wav, "--scene", 3,
-                                "--snr", 60, "--out", out)
+    rc, printed, _ = run_render(
+        monkeypatch, capsys, "--bank", bank_path, "--input", clip_wav, "--scene", 3, "--snr", 60, "--out", out
+    )
     assert rc == 0
     y, fs = sf.read(out, always_2d=True)
     assert fs == 16000 and y.shape == (16000, 2) and np.abs(y).max() <= 0.99 + 1e-4
@@ -151,8 +161,20 @@ def test_render_one_scene(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
 
 def test_render_several_random_scenes(bank_path, clip_wav, tmp_path, monkeypatch, capsys):
     out = tmp_path / "many" / "out.wav"
-    rc, table, _ = run_render(monkeypatch, capsys, "--bank", bank_path, "--input", clip_wav, "--n", 3,
-                              "--snr", "5..10", "--out", out)
+    rc, table, _ = run_render(
+        monkeypatch,
+        capsys,
+        "--bank",
+        bank_path,
+        "--input",
+        clip_wav,
+        "--n",
+        3,
+        "--snr",
+        "5..10",
+        "--out",
+        out,
+    )
     assert rc == 0
     files = sorted(p.name for p in out.parent.iterdir())
     assert files == ["out_000.wav", "out_001.wav", "out_002.wav"]
@@ -215,8 +237,10 @@ def test_brir_heads_read_right_whatever_the_order_of_chunks_in_the_file(bank_pat
     shutil.copy(bank_path, shuffled)
     with h5py.File(shuffled, "r+") as f:
         old = f["brir"]
-        chunks = [(info.chunk_offset, old.id.read_direct_chunk(info.chunk_offset))
-                  for info in (old.id.get_chunk_info(k) for k in range(old.id.get_num_chunks()))]
+        chunks = [
+            (info.chunk_offset, old.id.read_direct_chunk(info.chunk_offset))
+            for info in (old.id.get_chunk_info(k) for k in range(old.id.get_num_chunks()))
+        ]
         new = f.create_dataset("brir_new", old.shape, old.dtype, chunks=old.chunks, fillvalue=0)
         for offset, (mask, data) in reversed(chunks):
             new.id.write_direct_chunk(offset, data, mask)

@@ -15,8 +15,18 @@ def test_demo_pipeline_at_reduced_size(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = DemoConfig(out=str(tmp_path / "demo"), n_scenes=40, n_per_class=4, clip_seconds=2.5, steps=3,
-                         batch_clips=1, n_crops=2, snr="0,20", max_clips_per_class=2, workers=1)
+        cfg = DemoConfig(
+            out=str(tmp_path / "demo"),
+            n_scenes=40,
+            n_per_class=4,
+            clip_seconds=2.5,
+            steps=3,
+            batch_clips=1,
+            n_crops=2,
+            snr="0,20",
+            max_clips_per_class=2,
+            workers=1,
+        )
         report = run_demo(cfg, log=lambda *a: None)
         results = json.loads((report / "results.json").read_text())
         models = {row["model"] for row in results["rows"]}

@@ -55,8 +55,9 @@ def test_scene_embedding_is_the_frame_mean():
     e = Embedder(FakeEncoder(), batch_size=1)  # clips go through in several chunks
     emb, _ = e.timestamp_embeddings(x)
     np.testing.assert_allclose(e.scene_embeddings(x), emb.mean(axis=1), rtol=1e-6)
-    np.testing.assert_allclose(emb, Embedder(FakeEncoder(), batch_size=64).timestamp_embeddings(x)[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        emb, Embedder(FakeEncoder(), batch_size=64).timestamp_embeddings(x)[0], atol=1e-6
+    )
 
 
 def test_channel_adaptation_and_notes():
@@ -91,8 +92,9 @@ def test_embed_files_writes_ragged_frames(tmp_path):
         assert f["scene"].shape == (3, 16)
         assert np.diff(offsets).tolist() == [(n - 240) // 160 + 1 for n in lengths]
         assert f["frames"].shape == (offsets[-1], 16) == (len(f["timestamps_ms"]), 16)
-        np.testing.assert_allclose(f["scene"][1], f["frames"][offsets[1] : offsets[2]].mean(axis=0),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            f["scene"][1], f["frames"][offsets[1] : offsets[2]].mean(axis=0), rtol=1e-5
+        )
         assert [k.decode() for k in f["keys"][:]] == ["clip0.wav", "clip1.wav", "clip2.wav"]
         assert json.loads(f.attrs["model_config"])["name"] == "fake"
         assert f.attrs["version"] and json.loads(f.attrs["notes"]) == [MONO_FOR_BINAURAL]
@@ -150,8 +152,10 @@ def test_cli_embed_bad_input(tiny_export, tmp_path):
     assert rc == 2 and err.startswith("error: checkpoint not found")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     # the other bad inputs raise InputError from the command (main() turns it into the line above)
-    for model, src, message in [(tiny_export, empty, "no audio files"),
-                                (tiny_export, tmp_path / "missing", "input not found")]:
+    for model, src, message in [
+        (tiny_export, empty, "no audio files"),
+        (tiny_export, tmp_path / "missing", "input not found"),
+    ]:
         result = cli_inprocess("embed", "--model", model, "--input", src, "--out", out)
         assert isinstance(result.exception, InputError) and message in str(result.exception)
     assert not out.exists()

@@ -117,15 +117,25 @@ def _tone(freq: float, seconds: float, seed: int) -> np.ndarray:
     return 0.3 * np.sin(2 * np.pi * freq * (1 + 0.05 * rng.random()) * t) + 0.02 * rng.standard_normal(len(t))
 
 
-def make_hear_task(root: Path, split_mode: str = "trainvaltest", per_split=None, multilabel: bool = False,
-                   channels: int = 1) -> Path:
+def make_hear_task(
+    root: Path, split_mode: str = "trainvaltest", per_split=None, multilabel: bool = False, channels: int = 1
+) -> Path:
     """A HEAR-layout task: two tonal classes (300 Hz vs 2.5 kHz), 0.5 s clips at 16 kHz."""
-    splits = per_split or ({"train": 6, "valid": 2, "test": 4} if split_mode == "trainvaltest"
-                           else {f"fold{i:02d}": 3 for i in range(3)})
+    splits = per_split or (
+        {"train": 6, "valid": 2, "test": 4}
+        if split_mode == "trainvaltest"
+        else {f"fold{i:02d}": 3 for i in range(3)}
+    )
     root.mkdir(parents=True)
-    meta = {"task_name": root.name, "version": "test", "embedding_type": "scene",
-            "prediction_type": "multilabel" if multilabel else "multiclass", "split_mode": split_mode,
-            "sample_duration": 0.5, "evaluation": ["top1_acc"]}
+    meta = {
+        "task_name": root.name,
+        "version": "test",
+        "embedding_type": "scene",
+        "prediction_type": "multilabel" if multilabel else "multiclass",
+        "split_mode": split_mode,
+        "sample_duration": 0.5,
+        "evaluation": ["top1_acc"],
+    }
     if split_mode != "trainvaltest":
         meta["nfolds"] = len(splits)
     (root / "task_metadata.json").write_text(json.dumps(meta))
@@ -137,8 +147,9 @@ def make_hear_task(root: Path, split_mode: str = "trainvaltest", per_split=None,
             label = ("low", "high")[i % 2]
             name = f"{split}_{i}.wav"
             x = _tone(300.0 if label == "low" else 2500.0, 0.5, 100 * s + i)
-            sf.write(root / "16000" / split / name, np.stack([x] * channels, axis=1) if channels > 1 else x,
-                     FS)
+            sf.write(
+                root / "16000" / split / name, np.stack([x] * channels, axis=1) if channels > 1 else x, FS
+            )
             labels[name] = [label] + (["high"] if multilabel and i % 3 == 0 and label == "low" else [])
         (root / f"{split}.json").write_text(json.dumps(labels))
     return root
@@ -157,16 +168,37 @@ def world(tmp_path_factory, corpus_and_bank):
     for name, text in MODULES.items():
         (mods / f"{name}.py").write_text(textwrap.dedent(text))
     sys.path.insert(0, str(mods))
-    cfg = SceneConfig(rt60=(1.05, 1.35), noise_bed_seconds=1.0, noise_sources=(1, 1), scenes_per_room=2,
-                      split_per_ten_rooms=(5, 1, 4), room_length=(3.0, 6.0), source_distance=(0.5, 2.0))
+    cfg = SceneConfig(
+        rt60=(1.05, 1.35),
+        noise_bed_seconds=1.0,
+        noise_sources=(1, 1),
+        scenes_per_room=2,
+        split_per_ten_rooms=(5, 1, 4),
+        room_length=(3.0, 6.0),
+        source_distance=(0.5, 2.0),
+    )
     simulate_bank(root / "bank.h5", cfg, 20, progress=False)
     task = make_hear_task(root / "hear" / "tones")
     from wavjepa_nat.train import train
 
     corpus, train_bank = corpus_and_bank
-    last = train(TrainConfig(data=str(corpus), bank=str(train_bank), out=str(root / "run"), preset="tiny",
-                             channels=2, batch_clips=1, n_crops=2, clip_seconds=2.5, num_workers=0,
-                             max_steps=2, ckpt_every=1000, log_every=1), progress=False)
+    last = train(
+        TrainConfig(
+            data=str(corpus),
+            bank=str(train_bank),
+            out=str(root / "run"),
+            preset="tiny",
+            channels=2,
+            batch_clips=1,
+            n_crops=2,
+            clip_seconds=2.5,
+            num_workers=0,
+            max_steps=2,
+            ckpt_every=1000,
+            log_every=1,
+        ),
+        progress=False,
+    )
     yield {"root": root, "bank": root / "bank.h5", "task": task, "ckpt": Path(last), "modules": mods}
     sys.path.remove(str(mods))
     from wavjepa_nat.robustness.hear_models import unload
@@ -228,10 +260,19 @@ def test_the_readme_hear_commands_run_as_written(world, tmp_path, monkeypatch, c
     assert any(t["test"] == "McNemar exact" for t in results["tests"])
     page = (out_dir / "report.html").read_text()
     # the answer first: summary, comparison, main plots, before the models, per-model tables and the setup
-    positions = [page.index(s) for s in ('id="summary"', 'id="comparison"', "data:image/png", 'id="models"',
-                                         'id="model-0"', "<details")]
+    positions = [
+        page.index(s)
+        for s in (
+            'id="summary"',
+            'id="comparison"',
+            "data:image/png",
+            'id="models"',
+            'id="model-0"',
+            "<details",
+        )
+    ]
     assert positions == sorted(positions), positions
-    summary = page[page.index('id="summary"'):page.index('id="models"')]
+    summary = page[page.index('id="summary"') : page.index('id="models"')]
     assert "hear:hearbaseline: accuracy" in summary and "under noise it loses" in summary
     assert "under reverberation it loses" in summary
     md = (out_dir / "report.md").read_text()
@@ -258,8 +299,14 @@ def test_the_readme_hear_commands_run_as_written(world, tmp_path, monkeypatch, c
                 assert info.channels == 2 and info.frames == int(0.5 * FS)
         with open(copy / "nat_hear_clips.csv") as f:
             clips = list(csv.DictReader(f))
-        assert len(clips) == 12 and {"scene", "azimuth_deg", "elevation_deg", "distance_m", "rt60_measured_s",
-                                     "snr_db"} <= set(clips[0])
+        assert len(clips) == 12 and {
+            "scene",
+            "azimuth_deg",
+            "elevation_deg",
+            "distance_m",
+            "rt60_measured_s",
+            "snr_db",
+        } <= set(clips[0])
         assert all(float(c["snr_db"]) == 0.0 for c in clips)
         assert all((c["bank_split"] == "test") == (c["split"] == "test") for c in clips)
         if "--rt60" in argv:
@@ -287,18 +334,34 @@ def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypat
     with open(tmp_path / "a" / "nat_hear_clips.csv") as f:
         snrs = [float(r["snr_db"]) for r in csv.DictReader(f)]
     assert all(-5 <= s <= 20 for s in snrs) and len(set(snrs)) == 12
-    rc, _, err = run_main(monkeypatch, capsys, ["nat-hear", "--task-dir", world["task"], "--bank",
-                                                world["bank"], "--out", tmp_path / "a", "--seed", "4"])
+    rc, _, err = run_main(
+        monkeypatch,
+        capsys,
+        [
+            "nat-hear",
+            "--task-dir",
+            world["task"],
+            "--bank",
+            world["bank"],
+            "--out",
+            tmp_path / "a",
+            "--seed",
+            "4",
+        ],
+    )
     _one_line_error(rc, err, "other options", "seed")
 
 
-@pytest.mark.parametrize("extra,expect", [
-    (("--snr", "20..-5"), "LO > HI"),
-    (("--snr", "loud"), "not a number"),
-    (("--rt60", "0.1..0.3"), "RT60 bin 0.1-0.3 s: no test-split BRIRs"),
-    (("--rt60", "1.5..1.0"), "LO > HI"),
-    (("--task-dir", "NOTASK"), "is not a HEAR task folder"),
-])
+@pytest.mark.parametrize(
+    "extra,expect",
+    [
+        (("--snr", "20..-5"), "LO > HI"),
+        (("--snr", "loud"), "not a number"),
+        (("--rt60", "0.1..0.3"), "RT60 bin 0.1-0.3 s: no test-split BRIRs"),
+        (("--rt60", "1.5..1.0"), "LO > HI"),
+        (("--task-dir", "NOTASK"), "is not a HEAR task folder"),
+    ],
+)
 def test_nat_hear_bad_input_is_one_line(world, tmp_path, monkeypatch, capsys, extra, expect):
     args = {"--task-dir": world["task"], "--bank": world["bank"], "--out": tmp_path / "copy"}
     extra = [tmp_path if e == "NOTASK" else e for e in extra]
@@ -324,31 +387,72 @@ def test_a_binaural_hear_module_gets_both_ears_and_is_localised(world):
     assert all(r.loc_ci[0] <= r.loc_error_deg <= r.loc_ci[1] for r in mine)
 
 
-@pytest.mark.parametrize("model,expect", [
-    ("hear:not_installed_anywhere", "module 'not_installed_anywhere' is not installed"),
-    ("hear:wrong_shape_hear", "returned shape (2, 9) for 2 clips; expected (2, 8)"),
-    ("hear:nan_hear", "non-finite values"),
-    ("hear:float64_hear", "dtype torch.float64; the HEAR API needs float32"),
-    ("hear:no_api_hear", "has no get_scene_embeddings()"),
-    ("hear:load_fails_hear", "load_model() failed: RuntimeError: weights are corrupt"),
-    ("hear:hearbaseline:missing.pt", "weights not found: missing.pt"),
-    ("hear:bad-name", "is not a Python module name"),
-])
+@pytest.mark.parametrize(
+    "model,expect",
+    [
+        ("hear:not_installed_anywhere", "module 'not_installed_anywhere' is not installed"),
+        ("hear:wrong_shape_hear", "returned shape (2, 9) for 2 clips; expected (2, 8)"),
+        ("hear:nan_hear", "non-finite values"),
+        ("hear:float64_hear", "dtype torch.float64; the HEAR API needs float32"),
+        ("hear:no_api_hear", "has no get_scene_embeddings()"),
+        ("hear:load_fails_hear", "load_model() failed: RuntimeError: weights are corrupt"),
+        ("hear:hearbaseline:missing.pt", "weights not found: missing.pt"),
+        ("hear:bad-name", "is not a Python module name"),
+    ],
+)
 def test_a_broken_hear_module_is_one_line_naming_it(world, tmp_path, monkeypatch, capsys, model, expect):
-    rc, _, err = run_main(monkeypatch, capsys, ["robustness", "--model", model, "--model", world["ckpt"],
-                                             "--task", world["task"], "--bank", world["bank"],
-                                             "--out", tmp_path / "r"])
+    rc, _, err = run_main(
+        monkeypatch,
+        capsys,
+        [
+            "robustness",
+            "--model",
+            model,
+            "--model",
+            world["ckpt"],
+            "--task",
+            world["task"],
+            "--bank",
+            world["bank"],
+            "--out",
+            tmp_path / "r",
+        ],
+    )
     _one_line_error(rc, err, model.split(":")[0] + ":" + model.split(":")[1], expect)
     assert not (tmp_path / "r").exists()
 
 
 def test_a_module_that_breaks_mid_sweep_keeps_the_others(world, tmp_path, monkeypatch, capsys):
-    rc, _, err = run_main(monkeypatch, capsys, [
-        "robustness", "--model", "hear:late_break_hear", "--model", "hear:hearbaseline",
-        "--task", world["task"], "--bank", world["bank"], "--out", tmp_path / "r", "--snr", "0,10",
-        "--rt60", "none", "--clip-seconds", "0.5"])
-    _one_line_error(rc, err, "hear:late_break_hear: get_scene_embeddings returned shape",
-                    "(during SNR 10 dB)", "report.md")
+    rc, _, err = run_main(
+        monkeypatch,
+        capsys,
+        [
+            "robustness",
+            "--model",
+            "hear:late_break_hear",
+            "--model",
+            "hear:hearbaseline",
+            "--task",
+            world["task"],
+            "--bank",
+            world["bank"],
+            "--out",
+            tmp_path / "r",
+            "--snr",
+            "0,10",
+            "--rt60",
+            "none",
+            "--clip-seconds",
+            "0.5",
+        ],
+    )
+    _one_line_error(
+        rc,
+        err,
+        "hear:late_break_hear: get_scene_embeddings returned shape",
+        "(during SNR 10 dB)",
+        "report.md",
+    )
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     by_model = {}
     for r in results["rows"]:
@@ -376,17 +480,25 @@ def test_hear_task_folders(tmp_path):
     bad = make_hear_task(tmp_path / "bad")
     meta = json.loads((bad / "task_metadata.json").read_text())
     cases = [
-        (lambda: (bad / "task_metadata.json").write_text(json.dumps(dict(meta, embedding_type="event"))),
-         "embedding_type is 'event'"),
-        (lambda: (bad / "task_metadata.json").write_text(json.dumps(dict(meta, split_mode="random"))),
-         "split_mode 'random'"),
+        (
+            lambda: (bad / "task_metadata.json").write_text(json.dumps(dict(meta, embedding_type="event"))),
+            "embedding_type is 'event'",
+        ),
+        (
+            lambda: (bad / "task_metadata.json").write_text(json.dumps(dict(meta, split_mode="random"))),
+            "split_mode 'random'",
+        ),
         (lambda: (bad / "task_metadata.json").write_text("{oops"), "task_metadata.json is not valid JSON"),
         (lambda: (bad / "labelvocabulary.csv").unlink(), "labelvocabulary.csv is missing"),
-        (lambda: (bad / "test.json").write_text(json.dumps({"test_0.wav": ["purr"]})),
-         "'purr', which is not in"),
+        (
+            lambda: (bad / "test.json").write_text(json.dumps({"test_0.wav": ["purr"]})),
+            "'purr', which is not in",
+        ),
         (lambda: (bad / "test.json").unlink(), "test.json is missing"),
-        (lambda: (bad / "16000" / "train" / "train_0.wav").unlink(),
-         "1 audio file(s) of train.json are missing"),
+        (
+            lambda: (bad / "16000" / "train" / "train_0.wav").unlink(),
+            "1 audio file(s) of train.json are missing",
+        ),
     ]
     for damage, expect in cases:
         shutil.rmtree(bad)
@@ -424,8 +536,10 @@ def test_intervals_and_paired_tests_match_independent_computations():
     # the bootstrap's mAP of each resample is sklearn's AP with the resample's counts as sample weights
     dec, lab = np.round(rng.standard_normal((40, 3)), 1), (rng.random((40, 3)) < 0.4).astype(int)
     w = boot_weights(40, seed=1, n_boot=4)
-    want = [np.mean([average_precision_score(lab[:, k], dec[:, k], sample_weight=w[i]) for k in range(3)])
-            for i in range(4)]
+    want = [
+        np.mean([average_precision_score(lab[:, k], dec[:, k], sample_weight=w[i]) for k in range(3)])
+        for i in range(4)
+    ]
     assert weighted_map(dec, lab, w) == pytest.approx(want, abs=1e-12)
     outcome = ClipOutcome("mAP", decision=dec, labels=lab)
     lo, hi = outcome.score_interval(seed=0)

@@ -552,15 +552,27 @@ def trained(corpus_and_bank, tmp_path_factory):
     corpus, bank = corpus_and_bank
     root = tmp_path_factory.mktemp("e2e")
     src = save(RefJEPA(2, **SMALL), SMALL, root, "lightning-compiled")
-    options = dict(preset="tiny", channels=2, batch_clips=1, n_crops=2, clip_seconds=2.5, num_workers=0,
-                   max_steps=2, ckpt_every=1000, log_every=1)
-    last = train(TrainConfig(data=str(corpus), bank=str(bank), out=str(root / "run"), init_from=str(src),
-                             **options), progress=False)
+    options = dict(
+        preset="tiny",
+        channels=2,
+        batch_clips=1,
+        n_crops=2,
+        clip_seconds=2.5,
+        num_workers=0,
+        max_steps=2,
+        ckpt_every=1000,
+        log_every=1,
+    )
+    last = train(
+        TrainConfig(data=str(corpus), bank=str(bank), out=str(root / "run"), init_from=str(src), **options),
+        progress=False,
+    )
     return src, last
 
 
-def test_the_readme_published_weights_commands_run_as_written(corpus_and_bank, trained, tmp_path, monkeypatch,
-                                                              capsys):
+def test_the_readme_published_weights_commands_run_as_written(
+    corpus_and_bank, trained, tmp_path, monkeypatch, capsys
+):
     """README: import-weights, then robustness --model IMPORTED --model runs/nat/last.ckpt (a 2-step run
     initialised from a reference checkpoint with compiled names): one report naming each model's source."""
     import re

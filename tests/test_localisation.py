@@ -31,8 +31,18 @@ ALL = LocalisationConfig(max_elevation_deg=90.0)
 
 def test_lateral_angle_hand_worked():
     # azimuth 0 = front, +90 = left (both heads' convention: the bank's head frame)
-    cases = [(0, 0, 0), (90, 0, 90), (-90, 0, -90), (180, 0, 0), (30, 0, 30), (150, 0, 30), (-150, 0, -30),
-             (90, 60, 30), (45, 90, 0), (-120, 0, -60)]
+    cases = [
+        (0, 0, 0),
+        (90, 0, 90),
+        (-90, 0, -90),
+        (180, 0, 0),
+        (30, 0, 30),
+        (150, 0, 30),
+        (-150, 0, -30),
+        (90, 60, 30),
+        (45, 90, 0),
+        (-120, 0, -60),
+    ]
     for az, el, lat in cases:
         assert lateral_angle(az, el) == pytest.approx(lat, abs=1e-9), (az, el)
         assert vector_lateral(direction_vector([az], [el]))[0] == pytest.approx(lat, abs=1e-6)
@@ -110,8 +120,12 @@ def test_gcc_phat_recovers_synthetic_delays():
 @pytest.fixture(scope="module")
 def dry_bank(tmp_path_factory):
     path = tmp_path_factory.mktemp("loc") / "bank.h5"
-    simulate_bank(path, SceneConfig(rt60=(0.2, 0.4), noise_bed_seconds=2.0, scenes_per_room=2,
-                                     split_per_ten_rooms=(4, 2, 4)), 12, progress=False)
+    simulate_bank(
+        path,
+        SceneConfig(rt60=(0.2, 0.4), noise_bed_seconds=2.0, scenes_per_room=2, split_per_ten_rooms=(4, 2, 4)),
+        12,
+        progress=False,
+    )
     return RIRBank(path)
 
 
@@ -132,16 +146,28 @@ def test_interaural_path_and_stage_embeddings():
     from wavjepa_nat.robustness.stages import stage_embeddings, stage_tensors
 
     torch.manual_seed(0)
-    cfg = get_preset("tiny", conv_dim=16, embed_dim=32, heads=2, depth=2, top_k_targets=1, pred_dim=16,
-                     pred_heads=2, crop_samples=3360, ear_norm="joint", share_ear_encoders=True,
-                     interaural="gcc_ild")
+    cfg = get_preset(
+        "tiny",
+        conv_dim=16,
+        embed_dim=32,
+        heads=2,
+        depth=2,
+        top_k_targets=1,
+        pred_dim=16,
+        pred_heads=2,
+        crop_samples=3360,
+        ear_norm="joint",
+        share_ear_encoders=True,
+        interaural="gcc_ild",
+    )
     enc = Encoder(cfg).eval()
     audio = torch.randn(2, 2, 3360)
     st = stage_tensors(enc, audio)
     with torch.no_grad():
         assert torch.allclose(st["tokens"].reshape(2, -1, 32), enc.tokens(audio), atol=1e-6)
-        assert torch.allclose(st["output"].transpose(1, 2).reshape(2, st["output"].shape[2], -1), enc(audio),
-                              atol=1e-5)
+        assert torch.allclose(
+            st["output"].transpose(1, 2).reshape(2, st["output"].shape[2], -1), enc(audio), atol=1e-5
+        )
     # the interaural features see a delay: GCC-PHAT peaks at +3 samples when the right ear lags by 3
     x = torch.randn(1, 3360)
     feats = enc.interaural.features(torch.stack([x, torch.roll(x, 3, dims=-1)], dim=1))
@@ -161,7 +187,8 @@ def test_reduced_stage_measurement(dry_bank, tmp_path):
     from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
 
     spec = importlib.util.spec_from_file_location(
-        "bench_spatial_stages", Path(__file__).parents[1] / "benchmarks" / "bench_spatial_stages.py")
+        "bench_spatial_stages", Path(__file__).parents[1] / "benchmarks" / "bench_spatial_stages.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     make_corpus(tmp_path / "corpus", CorpusConfig(n_per_class=3, seconds=1.0, speech=False))
@@ -195,9 +222,15 @@ def test_localisation_sweep_rows_and_report(dry_bank, tmp_path):
     conds = build_conditions([10.0], bins, False)
     model = GccPhatIldBaseline(name="oracle")
     train_pools = ScenePools(dry_bank, bins, ("train", "val"), False)
-    rows, lateral = localisation_sweep([("oracle", model, {})], conds, data, train_pools,
-                              ScenePools(dry_bank, bins, ("test",), True), 0,
-                              loc_cfg=LocalisationConfig(mlp_hidden=32, mlp_alphas=(1e-2,), mlp_max_iter=200))
+    rows, lateral = localisation_sweep(
+        [("oracle", model, {})],
+        conds,
+        data,
+        train_pools,
+        ScenePools(dry_bank, bins, ("test",), True),
+        0,
+        loc_cfg=LocalisationConfig(mlp_hidden=32, mlp_alphas=(1e-2,), mlp_max_iter=200),
+    )
     models = ("oracle", "gccphat-itd+ild")
     assert {(r.model, r.probe) for r in rows} == {(m, p) for m in models for p in ("linear", "mlp")}
     assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
@@ -221,5 +254,8 @@ def test_localisation_sweep_rows_and_report(dry_bank, tmp_path):
     assert "## Localisation" in md and "Lateral-angle error (deg)" in md and "oracle (linear / MLP)" in md
     assert "<h2>Localisation</h2>" in paths["html"].read_text()
     pngs = {p.name for p in (tmp_path / "report" / "plots").glob("*.png")}
-    assert {"localisation-lateral_vs_snr.png", "localisation-lateral_vs_rt60.png",
-            "localisation-polar_clean.png"} <= pngs
+    assert {
+        "localisation-lateral_vs_snr.png",
+        "localisation-lateral_vs_rt60.png",
+        "localisation-polar_clean.png",
+    } <= pngs

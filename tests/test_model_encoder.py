@@ -167,14 +167,17 @@ def test_per_ear_norm_erases_the_ild_and_joint_norm_keeps_it(shared):
     audio = torch.randn(2, 2, 4000)
     quieter_left = audio * torch.tensor([0.25, 1.0])[None, :, None]  # a 12 dB level difference
     # No interaural path here: it would carry the ILD to both ears' tokens whatever the norm.
-    per_ear = Encoder(get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="per_ear",
-                                 interaural="none")).eval()
-    joint = Encoder(get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="joint",
-                               interaural="none")).eval()
+    per_ear = Encoder(
+        get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="per_ear", interaural="none")
+    ).eval()
+    joint = Encoder(
+        get_preset("tiny", channels=2, share_ear_encoders=shared, ear_norm="joint", interaural="none")
+    ).eval()
     joint.load_state_dict(per_ear.state_dict())  # same weights: only the statistics differ
     # The reference's per-ear GroupNorm: each ear's level is divided out, so the ILD cannot reach the model.
-    torch.testing.assert_close(_frame_tokens(per_ear, quieter_left), _frame_tokens(per_ear, audio),
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        _frame_tokens(per_ear, quieter_left), _frame_tokens(per_ear, audio), atol=1e-4, rtol=1e-4
+    )
     # Pooled over the ears: the right ear's tokens are unchanged, the left ear's differ.
     a, b = _frame_tokens(joint, audio), _frame_tokens(joint, quieter_left)
     assert (a[:, 0] - b[:, 0]).abs().mean() > 0.1 * a[:, 0].abs().mean()
@@ -183,21 +186,28 @@ def test_per_ear_norm_erases_the_ild_and_joint_norm_keeps_it(shared):
     # With identical ears the pooled statistics equal each ear's own: joint == per-ear.
     same = audio[:, :1].expand(-1, 2, -1).contiguous()
     if shared:
-        torch.testing.assert_close(_frame_tokens(joint, same), _frame_tokens(per_ear, same), atol=1e-5,
-                                   rtol=1e-5)
+        torch.testing.assert_close(
+            _frame_tokens(joint, same), _frame_tokens(per_ear, same), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_joint_norm_matches_groupnorm_on_the_concatenated_ears():
     """Independent reference: GroupNorm over one long signal made of both ears' filter outputs."""
     torch.manual_seed(1)
-    enc = Encoder(get_preset("tiny", channels=2, share_ear_encoders=True, ear_norm="joint",
-                             interaural="none")).eval()
+    enc = Encoder(
+        get_preset("tiny", channels=2, share_ear_encoders=True, ear_norm="joint", interaural="none")
+    ).eval()
     cnn = enc.frontends[0].cnn
     audio = torch.randn(3, 2, 4000) * torch.tensor([0.3, 1.0])[None, :, None]
     with torch.no_grad():
         h = torch.cat([cnn.first_layer(audio[:, 0]), cnn.first_layer(audio[:, 1])], dim=-1)  # (B, F, 2*T1)
         normed = cnn.layers[1](h)  # nn.GroupNorm with its affine: statistics over both ears' frames
         T1 = h.shape[-1] // 2
-        want = torch.stack([enc.frontends[0].head(cnn.layers[2:](part).transpose(1, 2))
-                            for part in (normed[..., :T1], normed[..., T1:])], dim=1)
+        want = torch.stack(
+            [
+                enc.frontends[0].head(cnn.layers[2:](part).transpose(1, 2))
+                for part in (normed[..., :T1], normed[..., T1:])
+            ],
+            dim=1,
+        )
     torch.testing.assert_close(_frame_tokens(enc, audio), want, atol=1e-5, rtol=1e-5)

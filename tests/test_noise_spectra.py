@@ -41,7 +41,8 @@ def test_unit_rms_and_same_statistics_as_the_time_domain_noise(kind):
         assert np.sqrt(np.mean(x**2)) == pytest.approx(1.0, rel=1e-4)
     if kind != "hum":  # lines, not a slope
         assert np.mean([_slope_db_per_octave(x) for x in new]) == pytest.approx(
-            np.mean([_slope_db_per_octave(x) for x in old]), abs=0.4)
+            np.mean([_slope_db_per_octave(x) for x in old]), abs=0.4
+        )
     spread_new = np.mean([_frame_rms_spread(x) for x in new])
     spread_old = np.mean([_frame_rms_spread(x) for x in old])
     assert spread_new == pytest.approx(spread_old, rel=0.3, abs=0.03)
@@ -91,14 +92,14 @@ def test_circular_convolution_is_the_steady_state_of_the_periodic_noise(taps):
     start = (taps // n + 1) * n
     for s in range(2):
         for e in range(2):
-            ref = np.convolve(x, h[s, e].astype(np.float64))[start: start + n]
+            ref = np.convolve(x, h[s, e].astype(np.float64))[start : start + n]
             assert np.max(np.abs(out[s, e] - ref)) < 1e-4 * np.max(np.abs(ref))
 
 
 @pytest.mark.parametrize("n", [1000, 1001])
 def test_spectral_power_is_parseval(n):
     rng = np.random.default_rng(4)
-    spectrum = (rng.standard_normal((3, n // 2 + 1)) + 1j * rng.standard_normal((3, n // 2 + 1)))
+    spectrum = rng.standard_normal((3, n // 2 + 1)) + 1j * rng.standard_normal((3, n // 2 + 1))
     x = sfft.irfft(spectrum, n)
     assert spectral_power(spectrum, n) == pytest.approx(np.mean(x**2), rel=1e-9)
     assert spectral_power(spectrum.astype(np.complex64), n) == pytest.approx(np.mean(x**2), rel=1e-5)

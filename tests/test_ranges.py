@@ -28,8 +28,24 @@ def test_parse_values_good(text, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["20..-5", "abc", "0..10:0", "0..10:-5", "1,2,x", "", ",", "1..2..3", "..5", "5..", "0..10:",
-             "nan", "inf", "-inf..0", "0..10:abc"]
+    "text",
+    [
+        "20..-5",
+        "abc",
+        "0..10:0",
+        "0..10:-5",
+        "1,2,x",
+        "",
+        ",",
+        "1..2..3",
+        "..5",
+        "5..",
+        "0..10:",
+        "nan",
+        "inf",
+        "-inf..0",
+        "0..10:abc",
+    ],
 )
 def test_parse_values_bad(text):
     with pytest.raises(InputError):

@@ -21,18 +21,57 @@ def sweep(model, channels, snrs=(-5, 0, 5, 10), bins=BINS, grid=True, clean=0.9,
     rows = [ResultRow(model, channels, "clean", None, None, metric, clean, 0.0, 0.0, loc(5.0), 100)]
     for s in snrs:
         score = clean - 0.02 * (20 - s)
-        rows.append(ResultRow(model, channels, "snr", float(s), None, metric, score, score - clean,
-                              0.01 * (20 - s), loc(5.0 + (20 - s)), 100))
+        rows.append(
+            ResultRow(
+                model,
+                channels,
+                "snr",
+                float(s),
+                None,
+                metric,
+                score,
+                score - clean,
+                0.01 * (20 - s),
+                loc(5.0 + (20 - s)),
+                100,
+            )
+        )
     for b in bins:
         score = clean - 0.2 * b[1]
-        rows.append(ResultRow(model, channels, "rt60", None, b, metric, score, score - clean, 0.1 * b[1],
-                              loc(5.0 + 10 * b[1]), 80))
+        rows.append(
+            ResultRow(
+                model,
+                channels,
+                "rt60",
+                None,
+                b,
+                metric,
+                score,
+                score - clean,
+                0.1 * b[1],
+                loc(5.0 + 10 * b[1]),
+                80,
+            )
+        )
     if grid:
         for s in snrs:
             for b in bins:
                 score = clean - 0.02 * (20 - s) - 0.2 * b[1]
-                rows.append(ResultRow(model, channels, "snr_rt60", float(s), b, metric, score, score - clean,
-                                      None, loc(30.0), 50))
+                rows.append(
+                    ResultRow(
+                        model,
+                        channels,
+                        "snr_rt60",
+                        float(s),
+                        b,
+                        metric,
+                        score,
+                        score - clean,
+                        None,
+                        loc(30.0),
+                        50,
+                    )
+                )
     return rows
 
 
@@ -51,8 +90,9 @@ def check_report(out, rows):
     assert setup == json.loads(json.dumps(SETUP)) or "runs" in setup
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == len(rows) and {"model", "score", "rt60_lo", "rt60_hi",
-                                        "loc_error_deg"} <= set(table[0])
+    assert len(table) == len(rows) and {"model", "score", "rt60_lo", "rt60_hi", "loc_error_deg"} <= set(
+        table[0]
+    )
     for r, c in zip(rows, table):
         assert c["model"] == r.model
         assert c["score"] == "" if r.score is None else float(c["score"]) == pytest.approx(r.score)
@@ -84,8 +124,12 @@ def test_write_report_files(tmp_path):
     rows[3].score = None
     _, md, html = check_report(tmp_path / "run", rows)
     names = {p.name for p in (tmp_path / "run" / "plots").glob("*.png")}
-    assert {"accuracy_vs_snr.png", "accuracy_vs_rt60.png", "accuracy_grid_wavjepa-nat.png",
-            "accuracy_grid_wavjepa.png"} <= names
+    assert {
+        "accuracy_vs_snr.png",
+        "accuracy_vs_rt60.png",
+        "accuracy_grid_wavjepa-nat.png",
+        "accuracy_grid_wavjepa.png",
+    } <= names
     assert not any("localisation" in n for n in names)  # no LocRows given: no localisation plots
     assert "binaural input averaged to mono for a 1-channel model" in md and "averaged to mono" in html
     assert "2.13.0" in md and "| probe | 1 |" in md
@@ -110,8 +154,9 @@ def test_merge_two_runs_keeps_union_of_conditions(tmp_path):
     cols = [c.strip() for c in head.strip("|").split("|")]
     row5 = next(line for line in md.splitlines() if line.startswith("| accuracy | SNR 5 dB |"))
     cells = dict(zip(cols, [c.strip() for c in row5.strip("|").split("|")]))
-    assert (cells["wavjepa-nat [run_a]"] == "" and cells["wavjepa"] != ""
-            and cells["wavjepa-nat [run_b]"] != "")
+    assert (
+        cells["wavjepa-nat [run_a]"] == "" and cells["wavjepa"] != "" and cells["wavjepa-nat [run_b]"] != ""
+    )
     check_report(tmp_path / "merged", rows)
 
 
@@ -170,8 +215,10 @@ def _md_table(md: str, heading: str) -> dict[str, list[str]]:
 def _html_table_rows(page: str, table_id: str) -> list[list[str]]:
     """The body rows (cells) of the report.html table with that id."""
     body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', page, re.DOTALL).group(1)
-    return [[html_lib.unescape(c) for c in re.findall(r"<td>(.*?)</td>", tr)]
-            for tr in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)]
+    return [
+        [html_lib.unescape(c) for c in re.findall(r"<td>(.*?)</td>", tr)]
+        for tr in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -185,8 +232,15 @@ def oracle_report(tmp_path_factory):
     from wavjepa_nat.scenes.config import SceneConfig
 
     root = tmp_path_factory.mktemp("oracle")
-    scenes = SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=1.0, noise_sources=(0, 1), scenes_per_room=2,
-                         split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 6.0), source_distance=(0.5, 2.0))
+    scenes = SceneConfig(
+        rt60=(0.2, 0.6),
+        noise_bed_seconds=1.0,
+        noise_sources=(0, 1),
+        scenes_per_room=2,
+        split_per_ten_rooms=(4, 2, 4),
+        room_length=(3.0, 6.0),
+        source_distance=(0.5, 2.0),
+    )
     simulate_bank(root / "bank.h5", scenes, 20, progress=False)
     make_corpus(root / "corpus", CorpusConfig(n_per_class=10, seconds=0.5, speech=False))
     cfg = SweepConfig(snr_db=[-5.0, 5.0], rt60_bins="none", clip_seconds=0.5)
@@ -206,15 +260,20 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
     rows, _ = load_results(out)
     n_test = rows[0].n_clips
     train = next(c for c in oracle.calls if len(c["class"]) != n_test)
-    tests = sorted((c for c in oracle.calls if len(c["class"]) == n_test),
-                   key=lambda c: -np.median(c["snr_db"]))
+    tests = sorted(
+        (c for c in oracle.calls if len(c["class"]) == n_test), key=lambda c: -np.median(c["snr_db"])
+    )
     assert len(tests) == 3  # clean, 5 dB, -5 dB
     scaler = StandardScaler().fit(train["embeddings"])
     z_clean = scaler.transform(tests[0]["embeddings"])
-    acc = {label: accuracy_score(c["true"], c["class"])
-           for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
-    drift = {label: float(np.mean(np.diag(cosine_similarity(z_clean, scaler.transform(c["embeddings"])))))
-             for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)}
+    acc = {
+        label: accuracy_score(c["true"], c["class"])
+        for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)
+    }
+    drift = {
+        label: float(np.mean(np.diag(cosine_similarity(z_clean, scaler.transform(c["embeddings"])))))
+        for label, c in zip(["clean", "SNR 5 dB", "SNR -5 dB"], tests)
+    }
     # the oracle's design: the report has a drop to show
     assert acc["clean"] == 1.0 and acc["SNR -5 dB"] < 0.8
 
@@ -228,10 +287,16 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
         # independent Wilson
         ci = binomtest(round(score * n_test), n_test).proportion_ci(0.95, method="wilson")
         r = by_label[label]
-        want = [label, "accuracy", f"{score:.3f} [{ci.low:.3f}, {ci.high:.3f}]",
-                f"{score - acc['clean']:.3f}",
-                f"{drift[label]:.4f} [{r.drift_ci[0]:.4f}, {r.drift_ci[1]:.4f}]", "N/A", str(n_test),
-                f"{r.seconds:.2f}"]
+        want = [
+            label,
+            "accuracy",
+            f"{score:.3f} [{ci.low:.3f}, {ci.high:.3f}]",
+            f"{score - acc['clean']:.3f}",
+            f"{drift[label]:.4f} [{r.drift_ci[0]:.4f}, {r.drift_ci[1]:.4f}]",
+            "N/A",
+            str(n_test),
+            f"{r.seconds:.2f}",
+        ]
         assert md[label] == want and page[label] == want
         assert r.score == pytest.approx(score)
         assert r.score_ci == pytest.approx((ci.low, ci.high), abs=1e-9)
@@ -242,8 +307,10 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
     head = next(line for line in md_text.splitlines() if line.startswith("| task | metric | condition |"))
     models = [c.strip() for c in head.strip("|").split("|")][3:]
     md_cmp = {cells[2]: dict(zip(models, cells[3:])) for cells in _md_table_rows(md_text, head)}
-    page_cmp = {cells[2]: dict(zip(models, cells[3:]))
-                for cells in _html_table_rows((out / "report.html").read_text(), "comparison")}
+    page_cmp = {
+        cells[2]: dict(zip(models, cells[3:]))
+        for cells in _html_table_rows((out / "report.html").read_text(), "comparison")
+    }
     assert {r.model for r in rows} == set(models)
     for r in rows:
         cell = f"{r.score:.3f} [{r.score_ci[0]:.3f}, {r.score_ci[1]:.3f}]"

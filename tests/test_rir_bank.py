@@ -50,13 +50,25 @@ def test_reader_api(bank_path):
     assert scene.brir.dtype == np.float32 and scene.brir.shape == (2, CFG.brir_length)
     assert scene.noise_brirs.shape == (scene.meta["n_noise"], 2, CFG.brir_length)
     assert scene.noise_bed.shape == (2, CFG.noise_bed_length)
-    for key in ("rt60_target", "rt60_measured", "azimuth_deg", "elevation_deg", "distance_m", "room_dims",
-                "split", "drr_db", "direct_delay_s", "listener_pos", "listener_yaw_deg", "noise_pos",
-                "absorption"):
+    for key in (
+        "rt60_target",
+        "rt60_measured",
+        "azimuth_deg",
+        "elevation_deg",
+        "distance_m",
+        "room_dims",
+        "split",
+        "drr_db",
+        "direct_delay_s",
+        "listener_pos",
+        "listener_yaw_deg",
+        "noise_pos",
+        "absorption",
+    ):
         assert key in scene.meta
     assert len(scene.meta["noise_pos"]) == scene.meta["n_noise"]
     # The BRIR is longer than the longest RT60's 60 dB decay: its last 10% is > 50 dB below the peak.
-    tail = bank[int(np.argmax(bank.meta["rt60_target"]))].brir[:, -CFG.brir_length // 10:]
+    tail = bank[int(np.argmax(bank.meta["rt60_target"]))].brir[:, -CFG.brir_length // 10 :]
     assert 20 * np.log10(np.abs(tail).max() / np.abs(bank[0].brir).max()) < -50
     # select(): by split and by measured RT60, as documented.
     splits = bank.meta["split"]
@@ -87,9 +99,24 @@ def test_two_workers_and_merged_shards_equal_one_process(bank_path, tmp_path):
 def test_killed_run_resumes_to_the_same_bank(bank_path, tmp_path):
     out = tmp_path / "resumed.h5"
     parts = tmp_path / "resumed.h5.parts"
-    args = CLI + ["simulate-rirs", "--out", str(out), "--n-scenes", str(N), "--rt60", "0.2..0.5",
-                  "--noise-bed-seconds", "0.5", "--noise-sources", "0..3", "--scenes-per-room", "2",
-                  "--workers", "1", "--quiet"]
+    args = CLI + [
+        "simulate-rirs",
+        "--out",
+        str(out),
+        "--n-scenes",
+        str(N),
+        "--rt60",
+        "0.2..0.5",
+        "--noise-bed-seconds",
+        "0.5",
+        "--noise-sources",
+        "0..3",
+        "--scenes-per-room",
+        "2",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(parts.glob("part-*.h5"))) < 1:
@@ -133,29 +160,37 @@ def test_verify_passes_and_catches_damage(bank_path, tmp_path):
     assert any("differs from its re-simulation" in p for p in verify_bank(edited, n_check=1))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--rt60", "1.5..0.2"], "LO > HI"),
-    (["--rt60", "abc"], "not a number"),
-    (["--hrtf", "/no/such/file.sofa"], "not found"),
-    (["--hrtf", "NOTSOFA"], "not a readable SOFA"),
-    (["--noise-sources", "0..x"], "not a number"),
-    (["--shard", "3/2"], "--shard"),
-    (["--engine", "magic"], "--engine"),
-    # checked by SceneConfig itself (the CLI only parses)
-    (["--rt60", "0..1"], "--rt60"),
-    (["--distance", "0.1..2"], "--distance"),
-    (["--fs", "4000"], "--fs"),
-    (["--noise-sources", "-1..2"], "--noise-sources"),
-    (["--scenes-per-room", "0"], "--scenes-per-room"),
-    (["--noise-bed-seconds", "0"], "--noise-bed-seconds"),
-    (["--seed", "-3"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--rt60", "1.5..0.2"], "LO > HI"),
+        (["--rt60", "abc"], "not a number"),
+        (["--hrtf", "/no/such/file.sofa"], "not found"),
+        (["--hrtf", "NOTSOFA"], "not a readable SOFA"),
+        (["--noise-sources", "0..x"], "not a number"),
+        (["--shard", "3/2"], "--shard"),
+        (["--engine", "magic"], "--engine"),
+        # checked by SceneConfig itself (the CLI only parses)
+        (["--rt60", "0..1"], "--rt60"),
+        (["--distance", "0.1..2"], "--distance"),
+        (["--fs", "4000"], "--fs"),
+        (["--noise-sources", "-1..2"], "--noise-sources"),
+        (["--scenes-per-room", "0"], "--scenes-per-room"),
+        (["--noise-bed-seconds", "0"], "--noise-bed-seconds"),
+        (["--seed", "-3"], "--seed"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(tmp_path, extra, message):
     not_sofa = tmp_path / "fake.sofa"
     not_sofa.write_text("not hdf5")
     extra = [str(not_sofa) if e == "NOTSOFA" else e for e in extra]
-    result = subprocess.run(CLI + ["simulate-rirs", "--out", str(tmp_path / "x.h5"), "--n-scenes", "2"]
-                            + extra, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        CLI + ["simulate-rirs", "--out", str(tmp_path / "x.h5"), "--n-scenes", "2"] + extra,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
@@ -165,21 +200,40 @@ def test_bad_input_is_one_line_exit_2(tmp_path, extra, message):
 def test_existing_output_with_other_config_is_refused(bank_path, tmp_path):
     copy = tmp_path / "bank.h5"
     shutil.copy(bank_path, copy)
-    result = subprocess.run(CLI + ["simulate-rirs", "--out", str(copy), "--n-scenes", str(N),
-                                   "--rt60", "0.3..0.9", "--workers", "1"],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        CLI
+        + ["simulate-rirs", "--out", str(copy), "--n-scenes", str(N), "--rt60", "0.3..0.9", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2 and "different config" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_info_and_verify_cli(bank_path, tmp_path):
-    info = subprocess.run(CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path / "plots")],
-                          capture_output=True, text=True, timeout=120, check=False)
+    info = subprocess.run(
+        CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path / "plots")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert info.returncode == 0, info.stderr
     assert "rt60_measured_s" in info.stdout and "spherical" in info.stdout
-    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == ["azimuth.png", "distance.png",
-                                                                           "drr.png", "rt60.png"]
-    verify = subprocess.run(CLI + ["bank", "verify", str(bank_path), "--n-check", "1"], capture_output=True,
-                            text=True, timeout=120, check=False)
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == [
+        "azimuth.png",
+        "distance.png",
+        "drr.png",
+        "rt60.png",
+    ]
+    verify = subprocess.run(
+        CLI + ["bank", "verify", str(bank_path), "--n-check", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert verify.returncode == 0 and "OK" in verify.stdout
 
 

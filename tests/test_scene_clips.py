@@ -46,16 +46,19 @@ class FakeBank:
         return {"direct_delay_s": 40 * (i + 1) / self.fs, "azimuth_deg": 0.0, "distance_m": 1.0}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"scene": 1, "n": 2}, "not both"),
-    ({"n": 0}, "--n"),
-    ({"scene": -1}, "--scene"),
-    ({"snr_db": (10.0, 5.0)}, "--snr"),
-    ({"snr_db": (float("nan"), 5.0)}, "--snr"),
-    ({"split": "dev"}, "--split"),
-    ({"seconds": 0.0}, "--seconds"),
-    ({"seed": -1}, "--seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"scene": 1, "n": 2}, "not both"),
+        ({"n": 0}, "--n"),
+        ({"scene": -1}, "--scene"),
+        ({"snr_db": (10.0, 5.0)}, "--snr"),
+        ({"snr_db": (float("nan"), 5.0)}, "--snr"),
+        ({"split": "dev"}, "--split"),
+        ({"seconds": 0.0}, "--seconds"),
+        ({"seed": -1}, "--seed"),
+    ],
+)
 def test_config_checks_itself(kwargs, message):
     with pytest.raises(InputError, match=message):
         SceneClipConfig(**kwargs)
@@ -79,8 +82,9 @@ def test_render_one_scene_is_the_delay_compensated_convolution(tmp_path):
     (clip,) = render_scene_clips(bank, dry, SceneClipConfig(scene=1, snr_db=(20.0, 20.0)))
     assert clip.scene == 1 and clip.delay == 80 and clip.snr_db == 20.0
     assert clip.audio.shape == (2, 1000) and np.abs(clip.audio).max() <= PEAK + 1e-6
-    np.testing.assert_allclose(clip.audio / np.abs(clip.audio).max(),
-                               np.stack([dry, dry]) / np.abs(dry).max(), atol=1e-5)
+    np.testing.assert_allclose(
+        clip.audio / np.abs(clip.audio).max(), np.stack([dry, dry]) / np.abs(dry).max(), atol=1e-5
+    )
     kept = render_scene_clips(bank, dry, SceneClipConfig(scene=0, compensate_delay=False))[0]
     assert kept.delay == 0 and np.allclose(kept.audio[:, :40], 0.0, atol=1e-6)
     with pytest.raises(InputError, match="out of range"):
@@ -91,19 +95,27 @@ def test_render_one_scene_is_the_delay_compensated_convolution(tmp_path):
     assert fs == 16000 and y.shape == (1000, 2)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--n", "0"], "--n"),
-    (["--split", "dev"], "--split"),
-    (["--seconds", "0"], "--seconds"),
-    (["--bank", "missing.h5"], "simulate-rirs"),  # the bank is checked after the options
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--n", "0"], "--n"),
+        (["--split", "dev"], "--split"),
+        (["--seconds", "0"], "--seconds"),
+        (["--bank", "missing.h5"], "simulate-rirs"),  # the bank is checked after the options
+    ],
+)
 def test_cli_config_errors_are_one_line_exit_2(tmp_path, extra, message):
     import subprocess
     import sys
 
     args = {"--bank": str(tmp_path / "missing.h5"), "--input": str(tmp_path / "x.wav"), **dict([extra])}
     argv = [v for kv in args.items() for v in kv]
-    result = subprocess.run([sys.executable, "-m", "wavjepa_nat.cli", "render", *argv],
-                            check=False, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "wavjepa_nat.cli", "render", *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr

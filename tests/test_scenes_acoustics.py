@@ -12,8 +12,15 @@ from wavjepa_nat.scenes.brir import FastEngine
 from wavjepa_nat.scenes.hrtf import KEMAR_PATH, load_hrtf
 
 FS = 16000
-HRTFS = ["spherical", pytest.param("kemar", marks=pytest.mark.skipif(
-    not KEMAR_PATH.is_file(), reason="apt-get install libmysofa1 for the KEMAR HRTF"))]
+HRTFS = [
+    "spherical",
+    pytest.param(
+        "kemar",
+        marks=pytest.mark.skipif(
+            not KEMAR_PATH.is_file(), reason="apt-get install libmysofa1 for the KEMAR HRTF"
+        ),
+    ),
+]
 
 
 @pytest.fixture(scope="module", params=HRTFS)
@@ -75,7 +82,7 @@ def test_direct_path_delay_is_distance_over_c(engine):
 def test_late_tail_interaural_coherence(hrtf):
     cfg = SceneConfig(hrtf=hrtf, rt60=(1.0, 1.2), room_length=(8.0, 12.0))
     brir, _ = render_at(FastEngine(cfg, load_hrtf(hrtf, FS)), cfg, 8, 30.0)
-    late = brir[:, int(0.1 * FS): int(0.9 * FS)].astype(np.float64)
+    late = brir[:, int(0.1 * FS) : int(0.9 * FS)].astype(np.float64)
     # Flatten the decay (20 ms RMS envelope, both ears jointly) so Welch averaging sees a stationary signal.
     envelope = np.sqrt(np.convolve(np.mean(late**2, axis=0), np.ones(320) / 320, mode="same"))
     f, msc = coherence(late[0] / envelope, late[1] / envelope, fs=FS, nperseg=512)

@@ -6,27 +6,30 @@ from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes import SceneConfig
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"fs": 4000}, "--fs"),
-    ({"rt60": (0.0, 1.0)}, "--rt60"),
-    ({"rt60": (1.5, 0.2)}, "LO <= HI"),
-    ({"rt60": (0.2, float("nan"))}, "finite"),
-    ({"room_length": (-1.0, 5.0)}, "room_length"),
-    ({"noise_sources": (-1, 3)}, "--noise-sources"),
-    ({"noise_sources": (0.5, 3)}, "whole"),
-    ({"source_distance": (0.1, 2.0)}, "--distance"),
-    ({"source_elevation": (-100.0, 0.0)}, "source_elevation"),
-    ({"listener_height": (0.0, 1.0)}, "listener_height"),
-    ({"hrtf": "nonsense"}, "--hrtf"),
-    ({"engine": "magic"}, "--engine"),
-    ({"scenes_per_room": 0}, "--scenes-per-room"),
-    ({"split_per_ten_rooms": (8, 1, 2)}, "split_per_ten_rooms"),
-    ({"noise_bed_seconds": 0.0}, "--noise-bed-seconds"),
-    ({"noise_bed_rms_db": 3.0}, "noise_bed_rms_db"),
-    ({"noise_dir": ""}, "--noise-dir"),
-    ({"early_images": 0}, "early_images"),
-    ({"seed": -1}, "--seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"fs": 4000}, "--fs"),
+        ({"rt60": (0.0, 1.0)}, "--rt60"),
+        ({"rt60": (1.5, 0.2)}, "LO <= HI"),
+        ({"rt60": (0.2, float("nan"))}, "finite"),
+        ({"room_length": (-1.0, 5.0)}, "room_length"),
+        ({"noise_sources": (-1, 3)}, "--noise-sources"),
+        ({"noise_sources": (0.5, 3)}, "whole"),
+        ({"source_distance": (0.1, 2.0)}, "--distance"),
+        ({"source_elevation": (-100.0, 0.0)}, "source_elevation"),
+        ({"listener_height": (0.0, 1.0)}, "listener_height"),
+        ({"hrtf": "nonsense"}, "--hrtf"),
+        ({"engine": "magic"}, "--engine"),
+        ({"scenes_per_room": 0}, "--scenes-per-room"),
+        ({"split_per_ten_rooms": (8, 1, 2)}, "split_per_ten_rooms"),
+        ({"noise_bed_seconds": 0.0}, "--noise-bed-seconds"),
+        ({"noise_bed_rms_db": 3.0}, "noise_bed_rms_db"),
+        ({"noise_dir": ""}, "--noise-dir"),
+        ({"early_images": 0}, "early_images"),
+        ({"seed": -1}, "--seed"),
+    ],
+)
 def test_bad_value_raises_one_line_input_error(kwargs, message):
     with pytest.raises(InputError, match=message) as err:
         SceneConfig(**kwargs)

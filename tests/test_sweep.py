@@ -27,8 +27,15 @@ BASELINE = "logmel-stats-binaural"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    cfg = SceneConfig(rt60=(0.2, 0.9), noise_bed_seconds=2.0, noise_sources=(0, 1), scenes_per_room=2,
-                      split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 8.0), source_distance=(0.5, 2.0))
+    cfg = SceneConfig(
+        rt60=(0.2, 0.9),
+        noise_bed_seconds=2.0,
+        noise_sources=(0, 1),
+        scenes_per_room=2,
+        split_per_ten_rooms=(4, 2, 4),
+        room_length=(3.0, 8.0),
+        source_distance=(0.5, 2.0),
+    )
     simulate_bank(root / "bank.h5", cfg, 24, progress=False)
     make_corpus(root / "corpus", CorpusConfig(n_per_class=4, seconds=1.0, speech=False))
     export_tiny(root / "nat.safetensors", channels=2)
@@ -44,8 +51,14 @@ def sweep(world):
     root, bins = world
     out = root / "report"
     cfg = SweepConfig(snr_db=[0.0, 20.0], rt60_bins=bins, grid=True, seed=0, clip_seconds=1.0)
-    rows = run_sweep([root / "nat.safetensors", root / "mono.safetensors"], str(root / "corpus"),
-                     root / "bank.h5", cfg, out_dir=out, progress=False)
+    rows = run_sweep(
+        [root / "nat.safetensors", root / "mono.safetensors"],
+        str(root / "corpus"),
+        root / "bank.h5",
+        cfg,
+        out_dir=out,
+        progress=False,
+    )
     return rows, out, bins
 
 
@@ -128,8 +141,14 @@ def test_every_model_sees_exactly_the_same_audio(world):
 
 def test_matched_probe_training_runs(world):
     root, bins = world
-    cfg = SweepConfig(snr_db=[0.0], rt60_bins=bins[1:], probe_train="matched", seed=0, clip_seconds=1.0,
-                      max_clips_per_class=1)
+    cfg = SweepConfig(
+        snr_db=[0.0],
+        rt60_bins=bins[1:],
+        probe_train="matched",
+        seed=0,
+        clip_seconds=1.0,
+        max_clips_per_class=1,
+    )
     rows = run_sweep([root / "nat.safetensors"], str(root / "corpus"), root / "bank.h5", cfg, progress=False)
     assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
     assert all(np.isfinite(r.score) for r in rows)
@@ -139,9 +158,25 @@ def test_matched_probe_training_runs(world):
 def test_cli_sweep_with_the_default_snr_range(world, tmp_path):
     root = world[0]
     out = tmp_path / "r"
-    result = cli_inprocess("robustness", "--model", root / "mono.safetensors", "--task", root / "corpus",
-                           "--bank", root / "bank.h5", "--snr", "-5..20", "--rt60", "none", "--out", out,
-                           "--clip-seconds", 1.0, "--max-clips-per-class", 1)
+    result = cli_inprocess(
+        "robustness",
+        "--model",
+        root / "mono.safetensors",
+        "--task",
+        root / "corpus",
+        "--bank",
+        root / "bank.h5",
+        "--snr",
+        "-5..20",
+        "--rt60",
+        "none",
+        "--out",
+        out,
+        "--clip-seconds",
+        1.0,
+        "--max-clips-per-class",
+        1,
+    )
     assert result.exit_code == 0, result.output
     back, _ = load_results(out)
     assert sorted({r.snr_db for r in back if r.condition == "snr"}) == [-5, 0, 5, 10, 15, 20]
@@ -151,8 +186,13 @@ def test_cli_sweep_with_the_default_snr_range(world, tmp_path):
 def test_empty_rt60_bin_and_one_class_task(world, tmp_path):
     root = world[0]
     with pytest.raises(InputError, match="RT60 bin 3-4 s"):
-        run_sweep([root / "mono.safetensors"], str(root / "corpus"), root / "bank.h5",
-                  SweepConfig(rt60_bins=[(3.0, 4.0)]), progress=False)
+        run_sweep(
+            [root / "mono.safetensors"],
+            str(root / "corpus"),
+            root / "bank.h5",
+            SweepConfig(rt60_bins=[(3.0, 4.0)]),
+            progress=False,
+        )
     one = tmp_path / "one"
     (one / "dog").mkdir(parents=True)
     import soundfile as sf
@@ -190,8 +230,9 @@ def test_multilabel_task_is_scored_by_map(world, tmp_path):
         w.writeheader()
         w.writerows(rows)
     cfg = SweepConfig(snr_db=[10.0], rt60_bins="none", seed=0, clip_seconds=1.0, max_clips_per_class=1)
-    out = run_sweep([root / "mono.safetensors"], str(tmp_path / "ml.csv"), root / "bank.h5", cfg,
-                    progress=False)
+    out = run_sweep(
+        [root / "mono.safetensors"], str(tmp_path / "ml.csv"), root / "bank.h5", cfg, progress=False
+    )
     assert {r.metric for r in out} == {"mAP"}
     assert all(np.isfinite(r.score) for r in out)
 

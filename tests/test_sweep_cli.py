@@ -4,7 +4,6 @@ A few cases run the installed `wavjepa-nat` in a subprocess (the real entry poin
 rest call the same `main()` in this process.
 """
 
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -18,8 +17,15 @@ from wavjepa_nat.scenes.config import SceneConfig
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    cfg = SceneConfig(rt60=(0.2, 0.6), noise_bed_seconds=0.5, noise_sources=(0, 0), scenes_per_room=2,
-                      split_per_ten_rooms=(4, 2, 4), room_length=(3.0, 6.0), source_distance=(0.5, 2.0))
+    cfg = SceneConfig(
+        rt60=(0.2, 0.6),
+        noise_bed_seconds=0.5,
+        noise_sources=(0, 0),
+        scenes_per_room=2,
+        split_per_ten_rooms=(4, 2, 4),
+        room_length=(3.0, 6.0),
+        source_distance=(0.5, 2.0),
+    )
     simulate_bank(root / "bank.h5", cfg, 20, progress=False)
     export_tiny(root / "mono.safetensors", channels=1)
     for label, n in (("dog", 3), ("cat", 3)):
@@ -35,8 +41,12 @@ def files(tmp_path_factory):
 
 
 def _argv(files, extra):
-    args = {"--model": files / "mono.safetensors", "--task": files / "two", "--bank": files / "bank.h5",
-            "--out": files / "out"}
+    args = {
+        "--model": files / "mono.safetensors",
+        "--task": files / "two",
+        "--bank": files / "bank.h5",
+        "--out": files / "out",
+    }
     for k in extra:
         args.pop(k, None)
     return ["robustness"] + [str(a) for kv in args.items() for a in kv] + [str(a) for a in extra]
@@ -50,24 +60,30 @@ def _check(files, rc, out, err, expect):
     assert not (files / "out").exists()
 
 
-@pytest.mark.parametrize("extra,expect", [
-    (("--snr", "20..-5"), "LO > HI"),
-    (("--model", "nope.ckpt"), "checkpoint not found"),
-    (("--task", "one"), "1 class ('dog')"),
-])
+@pytest.mark.parametrize(
+    "extra,expect",
+    [
+        (("--snr", "20..-5"), "LO > HI"),
+        (("--model", "nope.ckpt"), "checkpoint not found"),
+        (("--task", "one"), "1 class ('dog')"),
+    ],
+)
 def test_installed_cli_errors(files, extra, expect):
     extra = [files / e if e in ("nope.ckpt", "one") else e for e in extra]
     _check(files, *cli(*_argv(files, extra)), expect)
 
 
-@pytest.mark.parametrize("extra,expect", [
-    (("--snr", "abc"), "--snr: 'abc' is not a number"),
-    (("--snr", "0..10:0"), "step must be positive"),
-    (("--rt60", "1.6..0.2"), "LO > HI"),
-    (("--rt60", "x..1"), "not a number"),
-    (("--rt60", "0.5"), "one value"),
-    (("--rt60", "2.0..3.0"), "RT60 bin 2-3 s: no test-split BRIRs"),
-    (("--probe-train", "sometimes"), "--probe-train"),
-])
+@pytest.mark.parametrize(
+    "extra,expect",
+    [
+        (("--snr", "abc"), "--snr: 'abc' is not a number"),
+        (("--snr", "0..10:0"), "step must be positive"),
+        (("--rt60", "1.6..0.2"), "LO > HI"),
+        (("--rt60", "x..1"), "not a number"),
+        (("--rt60", "0.5"), "one value"),
+        (("--rt60", "2.0..3.0"), "RT60 bin 2-3 s: no test-split BRIRs"),
+        (("--probe-train", "sometimes"), "--probe-train"),
+    ],
+)
 def test_errors(files, monkeypatch, capsys, extra, expect):
     _check(files, *run_main(monkeypatch, capsys, _argv(files, extra)), expect)

@@ -27,9 +27,21 @@ class StepLosses(L.Callback):
 
 
 def _cfg(corpus, bank, out, **kw):
-    base = dict(data=str(corpus), bank=str(bank), out=str(out), preset="tiny", channels=2, clean_ratio=0.0,
-                batch_clips=1, n_crops=4, clip_seconds=2.5, num_workers=1, ckpt_every=1000, log_every=5,
-                seed=3)
+    base = dict(
+        data=str(corpus),
+        bank=str(bank),
+        out=str(out),
+        preset="tiny",
+        channels=2,
+        clean_ratio=0.0,
+        batch_clips=1,
+        n_crops=4,
+        clip_seconds=2.5,
+        num_workers=1,
+        ckpt_every=1000,
+        log_every=5,
+        seed=3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -63,13 +75,22 @@ def test_resume_gives_the_losses_of_an_unbroken_run(corpus_and_bank, tmp_path):
     corpus, bank = corpus_and_bank
     schedule = {"total_steps": 10, "warmup_steps": 3, "ema_ramp_steps": 10}
     unbroken = StepLosses()
-    train(_cfg(corpus, bank, tmp_path / "a", max_steps=10, model_overrides=schedule), progress=False,
-          callbacks=[unbroken])
+    train(
+        _cfg(corpus, bank, tmp_path / "a", max_steps=10, model_overrides=schedule),
+        progress=False,
+        callbacks=[unbroken],
+    )
     first, second = StepLosses(), StepLosses()
-    train(_cfg(corpus, bank, tmp_path / "b", max_steps=5, model_overrides=schedule), progress=False,
-          callbacks=[first])
-    train(_cfg(corpus, bank, tmp_path / "b", max_steps=10, model_overrides=schedule, resume=True),
-          progress=False, callbacks=[second])
+    train(
+        _cfg(corpus, bank, tmp_path / "b", max_steps=5, model_overrides=schedule),
+        progress=False,
+        callbacks=[first],
+    )
+    train(
+        _cfg(corpus, bank, tmp_path / "b", max_steps=10, model_overrides=schedule, resume=True),
+        progress=False,
+        callbacks=[second],
+    )
     assert sorted(second.losses) == list(range(6, 11))
     for step in range(1, 11):
         resumed = first.losses.get(step, second.losses.get(step))
@@ -88,35 +109,115 @@ def _assert_one_line_error(result, message):
 
 def test_bad_inputs(corpus_and_bank, tmp_path):
     corpus, bank = corpus_and_bank
-    common = ["--preset", "tiny", "--max-steps", "2", "--batch-clips", "1", "--n-crops", "2",
-              "--num-workers", "0"]
-    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(tmp_path / "nope.h5"), "--out",
-                                 str(tmp_path / "r1")] + common), "not found")
+    common = [
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "2",
+        "--batch-clips",
+        "1",
+        "--n-crops",
+        "2",
+        "--num-workers",
+        "0",
+    ]
+    _assert_one_line_error(
+        _run(
+            ["--data", str(corpus), "--bank", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "r1")]
+            + common
+        ),
+        "not found",
+    )
     (tmp_path / "empty").mkdir()
-    _assert_one_line_error(_run(["--data", str(tmp_path / "empty"), "--bank", str(bank), "--out",
-                                 str(tmp_path / "r2")] + common), "no audio")
+    _assert_one_line_error(
+        _run(
+            ["--data", str(tmp_path / "empty"), "--bank", str(bank), "--out", str(tmp_path / "r2")] + common
+        ),
+        "no audio",
+    )
     bank8k = tmp_path / "bank8k.h5"
     simulate_bank(bank8k, SceneConfig(fs=8000, rt60=(0.2, 0.4), noise_bed_seconds=0.5), 4, progress=False)
-    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank8k), "--out",
-                                 str(tmp_path / "r3")] + common), "8000 Hz")
-    ok = _run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r4"), "--channels", "2",
-               "--seed", "1"] + common)
+    _assert_one_line_error(
+        _run(["--data", str(corpus), "--bank", str(bank8k), "--out", str(tmp_path / "r3")] + common),
+        "8000 Hz",
+    )
+    ok = _run(
+        [
+            "--data",
+            str(corpus),
+            "--bank",
+            str(bank),
+            "--out",
+            str(tmp_path / "r4"),
+            "--channels",
+            "2",
+            "--seed",
+            "1",
+        ]
+        + common
+    )
     assert ok.returncode == 0, ok.stderr[-3000:]
-    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r4"),
-                                 "--channels", "1", "--resume"] + common), "2-channel")
-    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r5"),
-                                 "--snr", "40..5"] + common), "LO > HI")
-    _assert_one_line_error(_run(["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r6"),
-                                 "--clip-seconds", "1.0"] + common), "shorter than one crop")
+    _assert_one_line_error(
+        _run(
+            [
+                "--data",
+                str(corpus),
+                "--bank",
+                str(bank),
+                "--out",
+                str(tmp_path / "r4"),
+                "--channels",
+                "1",
+                "--resume",
+            ]
+            + common
+        ),
+        "2-channel",
+    )
+    _assert_one_line_error(
+        _run(
+            ["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r5"), "--snr", "40..5"]
+            + common
+        ),
+        "LO > HI",
+    )
+    _assert_one_line_error(
+        _run(
+            [
+                "--data",
+                str(corpus),
+                "--bank",
+                str(bank),
+                "--out",
+                str(tmp_path / "r6"),
+                "--clip-seconds",
+                "1.0",
+            ]
+            + common
+        ),
+        "shorter than one crop",
+    )
 
 
 # ---------------------------------------------------------------- WavJEPA (mono): dry clips, no bank
 
 
 def _mono_cfg(data, out, **kw):
-    base = dict(data=str(data), out=str(out), preset="tiny", channels=1, clean_ratio=1.0, batch_clips=1,
-                n_crops=2, clip_seconds=2.5, num_workers=1, ckpt_every=1000, log_every=5, seed=4,
-                model_overrides={"total_steps": 6, "warmup_steps": 2, "ema_ramp_steps": 6})
+    base = dict(
+        data=str(data),
+        out=str(out),
+        preset="tiny",
+        channels=1,
+        clean_ratio=1.0,
+        batch_clips=1,
+        n_crops=2,
+        clip_seconds=2.5,
+        num_workers=1,
+        ckpt_every=1000,
+        log_every=5,
+        seed=4,
+        model_overrides={"total_steps": 6, "warmup_steps": 2, "ema_ramp_steps": 6},
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -138,8 +239,9 @@ def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and
     train(_mono_cfg(data, tmp_path / "a", max_steps=6), progress=False, callbacks=[unbroken])
     first, second = StepLosses(), StepLosses()
     train(_mono_cfg(data, tmp_path / "b", max_steps=3), progress=False, callbacks=[first])
-    last = train(_mono_cfg(data, tmp_path / "b", max_steps=6, resume=True), progress=False,
-                 callbacks=[second])
+    last = train(
+        _mono_cfg(data, tmp_path / "b", max_steps=6, resume=True), progress=False, callbacks=[second]
+    )
     assert sorted(second.losses) == [4, 5, 6]
     for step in range(1, 7):
         resumed = first.losses.get(step, second.losses.get(step))
@@ -157,17 +259,39 @@ def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and
 
 def test_the_readme_mono_command_runs_without_a_bank(corpus_and_bank, tmp_path):
     corpus, _ = corpus_and_bank
-    result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "1.0", "--preset", "tiny",
-                   "--max-steps", "2", "--batch-clips", "1", "--n-crops", "2", "--clip-seconds", "2.5",
-                   "--num-workers", "1", "--out", str(tmp_path / "clean")])
+    result = _run(
+        [
+            "--data",
+            str(corpus),
+            "--channels",
+            "1",
+            "--clean-ratio",
+            "1.0",
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--batch-clips",
+            "1",
+            "--n-crops",
+            "2",
+            "--clip-seconds",
+            "2.5",
+            "--num-workers",
+            "1",
+            "--out",
+            str(tmp_path / "clean"),
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "clean" / "last.ckpt").is_file()
 
 
 def test_wet_clips_without_a_bank_are_refused_before_anything_starts(corpus_and_bank, tmp_path):
     corpus, _ = corpus_and_bank
-    result = _run(["--data", str(corpus), "--channels", "1", "--clean-ratio", "0.5", "--out",
-                   str(tmp_path / "r")])
+    result = _run(
+        ["--data", str(corpus), "--channels", "1", "--clean-ratio", "0.5", "--out", str(tmp_path / "r")]
+    )
     _assert_one_line_error(result, "--bank is required")
     assert not (tmp_path / "r").exists()
 
@@ -194,16 +318,31 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(corpus_and_bank, tmp_pa
     import json
 
     corpus, bank = corpus_and_bank
-    options = dict(data=str(corpus), bank=str(bank), preset="tiny", channels=2, clean_ratio=0.5,
-                   batch_clips=1, n_crops=2, clip_seconds=2.5, num_workers=0, ckpt_every=2, log_every=5,
-                   seed=7)
+    options = dict(
+        data=str(corpus),
+        bank=str(bank),
+        preset="tiny",
+        channels=2,
+        clean_ratio=0.5,
+        batch_clips=1,
+        n_crops=2,
+        clip_seconds=2.5,
+        num_workers=0,
+        ckpt_every=2,
+        log_every=5,
+        seed=7,
+    )
     unbroken = StepLosses()
     train(TrainConfig(**options, out=str(tmp_path / "a"), max_steps=6), progress=False, callbacks=[unbroken])
     script = tmp_path / "killed.py"
     script.write_text(KILLED)
     run = tmp_path / "b"
-    killed = subprocess.run([sys.executable, str(script), json.dumps(options), str(run), "6", "5"],
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, str(script), json.dumps(options), str(run), "6", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert not (run / "last.ckpt").exists() and (run / "checkpoints" / "step0000004.ckpt").is_file()
     (run / "checkpoints" / "step0000005.ckpt").write_bytes(b"PK\x03\x04 truncated")  # a half-written file
@@ -223,8 +362,10 @@ def test_resume_refuses_other_data_and_keeps_the_schedule(corpus_and_bank, tmp_p
     schedule = {"total_steps": 4, "warmup_steps": 1, "ema_ramp_steps": 4}
     train(_cfg(corpus, bank, tmp_path / "r", max_steps=2, model_overrides=schedule), progress=False)
     with pytest.raises(InputError, match="--seed 3 -> 4"):
-        train(_cfg(corpus, bank, tmp_path / "r", max_steps=4, model_overrides=schedule, resume=True, seed=4),
-              progress=False)
+        train(
+            _cfg(corpus, bank, tmp_path / "r", max_steps=4, model_overrides=schedule, resume=True, seed=4),
+            progress=False,
+        )
     # Without the schedule pinned, a larger --max-steps keeps the run's own schedule (over 2 steps)
     # and says so.
     train(_cfg(corpus, bank, tmp_path / "s", max_steps=2), progress=False)

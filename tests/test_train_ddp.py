@@ -18,8 +18,9 @@ from wavjepa_nat.data.stream import TrainingBatches
 
 def _stream(corpus, bank, rank, world_size):
     aug = AugmentConfig(clean_ratio=0.5, channels=2, n_crops=2, crop_samples=8000, seed=5)
-    stream = TrainingBatches(open_source(str(corpus)), str(bank), ClipConfig(fs=16000, clip_seconds=2.5), aug,
-                             batch_clips=2)
+    stream = TrainingBatches(
+        open_source(str(corpus)), str(bank), ClipConfig(fs=16000, clip_seconds=2.5), aug, batch_clips=2
+    )
     stream.rank, stream.world_size = rank, world_size  # as TrainingData sets them from the trainer
     return stream
 
@@ -67,8 +68,12 @@ def test_ddp_on_two_cpu_processes(corpus_and_bank, tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(textwrap.dedent(SCRIPT))
     # Lightning launches rank 1 by re-running this script: a real 2-process DDP run with gloo.
-    proc = subprocess.run([sys.executable, str(script), str(corpus), str(bank), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(corpus), str(bank), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     assert r0["world"] == r1["world"] == 2

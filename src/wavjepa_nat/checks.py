@@ -81,8 +81,10 @@ def check_disk(path: str | Path, n_bytes: float, what: str, hint: str = "") -> N
     except OSError:
         return  # no answer (a special file system): the write itself will tell
     if n_bytes > free:
-        raise InputError(f"{what} would need {gib(n_bytes)} on disk, but {anchor} has {gib(free)} free"
-                         + (f"; {hint}" if hint else ""))
+        raise InputError(
+            f"{what} would need {gib(n_bytes)} on disk, but {anchor} has {gib(free)} free"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def total_memory() -> int:
@@ -96,8 +98,10 @@ def check_memory(n_bytes: float, what: str, hint: str = "") -> None:
     """This machine's memory holds n_bytes (what a single step of the work keeps in memory at once)."""
     total = total_memory()
     if n_bytes > total:
-        raise InputError(f"{what} would need {gib(n_bytes)} of memory, but this machine has {gib(total)}"
-                         + (f"; {hint}" if hint else ""))
+        raise InputError(
+            f"{what} would need {gib(n_bytes)} of memory, but this machine has {gib(total)}"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def check_torch_device(device: str, flag: str = "--device") -> str:

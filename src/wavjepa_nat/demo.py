@@ -71,24 +71,47 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
         raise InputError(f"--layout must be one of {', '.join(BINAURAL_LAYOUTS)}, got '{cfg.layout}'")
     layout = {**BINAURAL_LAYOUTS[cfg.layout], **({"ear_norm": cfg.ear_norm} if cfg.ear_norm else {})}
     get_preset("tiny", **layout)
-    sweep_cfg = SweepConfig(snr_db=cfg.snr, rt60_bins=cfg.rt60_bins, seed=cfg.seed,
-                            max_clips_per_class=cfg.max_clips_per_class, clip_seconds=cfg.clip_seconds)
+    sweep_cfg = SweepConfig(
+        snr_db=cfg.snr,
+        rt60_bins=cfg.rt60_bins,
+        seed=cfg.seed,
+        max_clips_per_class=cfg.max_clips_per_class,
+        clip_seconds=cfg.clip_seconds,
+    )
     # Every stage's config (each checks itself) and the output, before the first stage starts.
     out = check_output_dir(cfg.out, "--out")
     bank, corpus = out / "bank.h5", out / "corpus"
     # More test rooms than the 8/1/1 default, one scene each, so that every RT60 bin of the sweep has
     # unseen rooms and enough source directions (~14 per bin) for its localisation scores to mean something.
-    scene_cfg = SceneConfig(rt60=cfg.rt60, noise_bed_seconds=cfg.clip_seconds + 1.0, seed=cfg.seed,
-                            scenes_per_room=1, split_per_ten_rooms=(6, 1, 3))
+    scene_cfg = SceneConfig(
+        rt60=cfg.rt60,
+        noise_bed_seconds=cfg.clip_seconds + 1.0,
+        seed=cfg.seed,
+        scenes_per_room=1,
+        split_per_ten_rooms=(6, 1, 3),
+    )
     check_bank_resources(bank, scene_cfg, cfg.n_scenes, cfg.workers)
     corpus_cfg = CorpusConfig(n_per_class=cfg.n_per_class, seconds=cfg.clip_seconds, seed=cfg.seed)
-    train_cfgs = {name: TrainConfig(data=str(corpus / "manifest.csv"), bank=str(bank),
-                                    out=str(out / "runs" / name), preset="tiny", channels=2,
-                                    clean_ratio=clean_ratio, max_steps=cfg.steps, batch_clips=cfg.batch_clips,
-                                    n_crops=cfg.n_crops, clip_seconds=cfg.clip_seconds, num_workers=1,
-                                    ckpt_every=max(cfg.steps // 3, 1), seed=cfg.seed, layout=cfg.layout,
-                                    ear_norm=cfg.ear_norm)
-                  for name, clean_ratio in (("nat", 0.0), ("clean", 1.0))}
+    train_cfgs = {
+        name: TrainConfig(
+            data=str(corpus / "manifest.csv"),
+            bank=str(bank),
+            out=str(out / "runs" / name),
+            preset="tiny",
+            channels=2,
+            clean_ratio=clean_ratio,
+            max_steps=cfg.steps,
+            batch_clips=cfg.batch_clips,
+            n_crops=cfg.n_crops,
+            clip_seconds=cfg.clip_seconds,
+            num_workers=1,
+            ckpt_every=max(cfg.steps // 3, 1),
+            seed=cfg.seed,
+            layout=cfg.layout,
+            ear_norm=cfg.ear_norm,
+        )
+        for name, clean_ratio in (("nat", 0.0), ("clean", 1.0))
+    }
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -104,8 +127,10 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
 
     models = {}
     for name, train_cfg in train_cfgs.items():
-        step("3/5 training the tiny "
-             f"{'WavJEPA-Nat (clean ratio 0)' if name == 'nat' else 'clean twin (clean ratio 1)'}")
+        step(
+            "3/5 training the tiny "
+            f"{'WavJEPA-Nat (clean ratio 0)' if name == 'nat' else 'clean twin (clean ratio 1)'}"
+        )
         run = Path(train_cfg.out)
         last = run / "last.ckpt"
         if not last.is_file():
@@ -116,8 +141,14 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
 
     step("4/5 robustness sweep (clean, SNR, RT60) on held-out clips in unseen rooms")
     report = out / "report"
-    run_sweep([models["nat"], models["clean"]], str(corpus), str(bank), sweep_cfg, out_dir=report,
-              title="wavjepa-nat demo: WavJEPA-Nat vs a clean twin (tiny, CPU)")
+    run_sweep(
+        [models["nat"], models["clean"]],
+        str(corpus),
+        str(bank),
+        sweep_cfg,
+        out_dir=report,
+        title="wavjepa-nat demo: WavJEPA-Nat vs a clean twin (tiny, CPU)",
+    )
 
     step(f"5/5 report written to {report}/report.md and report.html")
     if not (report / "report.md").is_file():

@@ -19,6 +19,7 @@ SILENT_POWER = 1e-60  # mean power at or below this counts as silence (float32 s
 
 # ---------------------------------------------------------------- randomness
 
+
 def clip_rng(seed: int, *stream: int) -> np.random.Generator:
     """An independent, reproducible generator for (base seed, worker, epoch, clip counter, ...)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(s) for s in stream]]))
@@ -37,7 +38,9 @@ def centred_uniform(rng: np.random.Generator, shape) -> np.ndarray:
     z *= np.float32(2.0**-16)
     return z.reshape(shape)
 
+
 # ---------------------------------------------------------------- resampling and levels
+
 
 def resample(x: np.ndarray, fs_in: int, fs_out: int, axis: int = -1) -> np.ndarray:
     """Polyphase resampling (Kaiser-windowed FIR), exact rational ratio."""
@@ -245,15 +248,15 @@ def _plan_blocks(length: int, spans: list[tuple[int, int]], channels: int) -> tu
     best, best_cost = top, math.inf
     for size in sorted(sizes):
         k = len(_block_starts(spans, size - length + 1))
-        cost = (_batch_cost(channels + k, size) + _batch_cost(channels * k, size)
-                + 0.13 * channels * k * size)
+        cost = _batch_cost(channels + k, size) + _batch_cost(channels * k, size) + 0.13 * channels * k * size
         if cost < best_cost:
             best, best_cost = size, cost
     return best, _block_starts(spans, best - length + 1)
 
 
-def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int = 0,
-                   trim: bool = True) -> np.ndarray:
+def convolve_spans(
+    x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int = 0, trim: bool = True
+) -> np.ndarray:
     """Samples [delay + a, delay + b) of the linear convolution of a mono x (S,) with h (C, L), for each span
     (a, b), concatenated along time: (C, sum of b - a) float32.
 
@@ -290,11 +293,15 @@ def convolve_spans(x: np.ndarray, h: np.ndarray, spans: np.ndarray, delay: int =
         row[max(hi - first, 0) :] = 0.0
     spec = sfft.rfft(rows, axis=-1, workers=1)  # (R, F)
     prod = np.empty((_padded_rows(channels * k), spec.shape[-1]), spec.dtype)
-    np.multiply(spec[:channels, None], spec[None, channels : channels + k],
-                out=prod[: channels * k].reshape(channels, k, -1))
+    np.multiply(
+        spec[:channels, None],
+        spec[None, channels : channels + k],
+        out=prod[: channels * k].reshape(channels, k, -1),
+    )
     prod[channels * k :] = 0.0
-    y = (sfft.irfft(prod, block, axis=-1, workers=1, overwrite_x=True)[: channels * k]
-         .reshape(channels, k, block))
+    y = sfft.irfft(prod, block, axis=-1, workers=1, overwrite_x=True)[: channels * k].reshape(
+        channels, k, block
+    )
     # The first length-1 samples of each circular block are wrapped; the rest is the linear convolution.
     out = np.empty((channels, sum(b - a for a, b in spans)), np.float32)
     pos = j = 0

@@ -18,8 +18,9 @@ Advance = Callable[..., None]
 
 
 @contextmanager
-def progress_bar(total: int, description: str = "", enabled: bool = True, completed: int = 0,
-                 transient: bool = False) -> Iterator[Advance]:
+def progress_bar(
+    total: int, description: str = "", enabled: bool = True, completed: int = 0, transient: bool = False
+) -> Iterator[Advance]:
     """Yields advance(n=1, description=None); a no-op when not enabled."""
     if not enabled:
         yield lambda n=1, description=None: None

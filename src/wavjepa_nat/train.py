@@ -41,8 +41,22 @@ __all__ = ["TrainConfig", "newest_checkpoint", "train"]
 
 
 # Options that define the data and the model: a resumed run must keep them, or it would not continue the run.
-RESUME_KEEPS = ("data", "bank", "preset", "channels", "clean_ratio", "snr", "batch_clips", "n_crops",
-                "clip_seconds", "seed", "lr", "ear_norm", "layout", "model_overrides")
+RESUME_KEEPS = (
+    "data",
+    "bank",
+    "preset",
+    "channels",
+    "clean_ratio",
+    "snr",
+    "batch_clips",
+    "n_crops",
+    "clip_seconds",
+    "seed",
+    "lr",
+    "ear_norm",
+    "layout",
+    "model_overrides",
+)
 
 
 def _read_checkpoint(path: Path) -> dict | None:
@@ -80,17 +94,20 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
     found = newest_checkpoint(out) if out.is_dir() else None
     if not cfg.resume:
         if found is not None:
-            raise InputError(f"{out} already holds a run "
-                             f"(checkpoint at step {found[1]['global_step']}: {found[0]}); "
-                             "use --resume to continue it or choose another --out")
+            raise InputError(
+                f"{out} already holds a run "
+                f"(checkpoint at step {found[1]['global_step']}: {found[0]}); "
+                "use --resume to continue it or choose another --out"
+            )
         return None, None
     if found is None:
         raise InputError(f"--resume: no readable checkpoint in {out} (last.ckpt or checkpoints/*.ckpt)")
     path, ckpt = found
     saved_model = ckpt.get("hyper_parameters", {})
     if "channels" in saved_model and int(saved_model["channels"]) != cfg.channels:
-        raise InputError(f"{path} is a {saved_model['channels']}-channel model "
-                         f"but --channels is {cfg.channels}")
+        raise InputError(
+            f"{path} is a {saved_model['channels']}-channel model but --channels is {cfg.channels}"
+        )
     # tuples -> lists
     saved = json.loads(json.dumps(ckpt.get("wavjepa_nat_train_config", {}).get("train", {})))
     now = json.loads(json.dumps(asdict(cfg)))
@@ -100,10 +117,15 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
         raise InputError(f"--resume continues the run in {out} with its own options; these differ: {listed}")
     total = int(saved_model.get("total_steps", cfg.max_steps))
     if cfg.max_steps != total:
-        warn(f"resuming at step {ckpt['global_step']} with the run's own learning-rate and EMA schedule "
-             f"(over {total} steps); --max-steps {cfg.max_steps} only sets where training stops"
-             + (" (past the schedule's end the learning rate stays at its final value)"
-                if cfg.max_steps > total else ""))
+        warn(
+            f"resuming at step {ckpt['global_step']} with the run's own learning-rate and EMA schedule "
+            f"(over {total} steps); --max-steps {cfg.max_steps} only sets where training stops"
+            + (
+                " (past the schedule's end the learning rate stays at its final value)"
+                if cfg.max_steps > total
+                else ""
+            )
+        )
     return path, saved_model
 
 
@@ -146,10 +168,12 @@ def _check_batch_memory(cfg: TrainConfig, model_cfg: ModelConfig) -> None:
     """One step's clips and crops (in each DataLoader worker, and the one being trained on) fit in memory."""
     clip = round(cfg.clip_seconds * model_cfg.fs)
     per_clip = 4 * cfg.channels * (8 * clip + 3 * cfg.n_crops * model_cfg.crop_samples)  # float32, renderings
-    check_memory((1 + cfg.num_workers) * cfg.batch_clips * per_clip,
-                 f"a batch of --batch-clips {cfg.batch_clips} x --clip-seconds {cfg.clip_seconds:g} s "
-                 f"({cfg.n_crops} crops each, {1 + cfg.num_workers} batches in flight)",
-                 "use a smaller --batch-clips, --clip-seconds or --num-workers")
+    check_memory(
+        (1 + cfg.num_workers) * cfg.batch_clips * per_clip,
+        f"a batch of --batch-clips {cfg.batch_clips} x --clip-seconds {cfg.clip_seconds:g} s "
+        f"({cfg.n_crops} crops each, {1 + cfg.num_workers} batches in flight)",
+        "use a smaller --batch-clips, --clip-seconds or --num-workers",
+    )
 
 
 def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None) -> Path:
@@ -167,19 +191,34 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
 
         model_cfg, init = init_model_config(cfg.init_from, model_cfg, cfg.channels)
     if int(round(cfg.clip_seconds * model_cfg.fs)) < model_cfg.crop_samples:
-        raise InputError(f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
-                         f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)")
+        raise InputError(
+            f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
+            f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)"
+        )
     clip_cfg, aug_cfg = cfg.clip_config(model_cfg.fs), cfg.augment_config(model_cfg.crop_samples)
     _check_batch_memory(cfg, model_cfg)
     source = open_source(cfg.data, shuffle=True, seed=cfg.seed, repeat=True)  # InputError if missing or empty
     check_readable(source, cfg.data)
     # Checks the bank (sample rate, train-split scenes) before anything is written.
-    data = TrainingData(source, cfg.bank or None, clip_cfg, aug_cfg, cfg.batch_clips, cfg.num_workers,
-                        masks=MaskCollator(model_cfg, seed=cfg.seed).masks, augment_on=cfg.augment_on)
+    data = TrainingData(
+        source,
+        cfg.bank or None,
+        clip_cfg,
+        aug_cfg,
+        cfg.batch_clips,
+        cfg.num_workers,
+        masks=MaskCollator(model_cfg, seed=cfg.seed).masks,
+        augment_on=cfg.augment_on,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
-    resolved = {"train": asdict(cfg), "model": model_cfg.to_dict(), "clip": asdict(clip_cfg),
-                "augment": asdict(aug_cfg), "package_version": package_version()}
+    resolved = {
+        "train": asdict(cfg),
+        "model": model_cfg.to_dict(),
+        "clip": asdict(clip_cfg),
+        "augment": asdict(aug_cfg),
+        "package_version": package_version(),
+    }
     (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
 
     _quiet_lightning()
@@ -203,10 +242,19 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         precision=precision,
         # One log version per start: a resumed run must not overwrite the earlier metrics.
         logger=[CSVLogger(str(out), name="logs"), TensorBoardLogger(str(out), name="tensorboard")],
-        callbacks=[ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="step{step:07d}",
-                                   auto_insert_metric_name=False, every_n_train_steps=cfg.ckpt_every,
-                                   save_top_k=-1, save_last=False), StoreConfig(),
-                   *([_StepProgressBar()] if progress else []), *(callbacks or [])],
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=str(out / "checkpoints"),
+                filename="step{step:07d}",
+                auto_insert_metric_name=False,
+                every_n_train_steps=cfg.ckpt_every,
+                save_top_k=-1,
+                save_last=False,
+            ),
+            StoreConfig(),
+            *([_StepProgressBar()] if progress else []),
+            *(callbacks or []),
+        ],
         log_every_n_steps=cfg.log_every,
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -215,8 +263,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         use_distributed_sampler=False,  # the stream splits itself across ranks and workers
         deterministic=False,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None,
-                weights_only=True)
+    trainer.fit(
+        module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None, weights_only=True
+    )
     # full state (not only weights): --resume continues exactly
     trainer.save_checkpoint(str(last), weights_only=False)
     return last

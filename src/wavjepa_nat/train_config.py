@@ -20,10 +20,29 @@ from wavjepa_nat.errors import InputError
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 # Lightning's precision strings (lightning.fabric.connector), and auto: bf16-mixed on GPU, 32-true on CPU.
-PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
-              "64-true", "64", "transformer-engine", "transformer-engine-float16")
-_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
-               tuple: "a LO..HI pair of numbers", dict: "a mapping"}
+PRECISIONS = (
+    "auto",
+    "32-true",
+    "32",
+    "16-mixed",
+    "16",
+    "bf16-mixed",
+    "bf16",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    "64",
+    "transformer-engine",
+    "transformer-engine-float16",
+)
+_TYPE_WORDS = {
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    tuple: "a LO..HI pair of numbers",
+    dict: "a mapping",
+}
 
 
 def _is_optional(kind) -> bool:
@@ -37,8 +56,11 @@ def _has_type(value, base) -> bool:
     if base is float:
         return number
     if base is tuple:
-        return isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        )
     return isinstance(value, base)
 
 
@@ -52,10 +74,16 @@ def _opt(default, help: str, flag: str | None = None, **kw):
 
 @dataclass
 class TrainConfig:
-    data: str = _opt("", "Training audio: a folder, a .csv/.jsonl manifest, WebDataset shards "
-                         "('unbal_train{000..869}.tar') or 'builtin'.")
-    bank: str = _opt("", "RIR bank (HDF5) from `simulate-rirs`; its train split is used. Not needed when "
-                         "--clean-ratio is 1 (every clip dry).")
+    data: str = _opt(
+        "",
+        "Training audio: a folder, a .csv/.jsonl manifest, WebDataset shards "
+        "('unbal_train{000..869}.tar') or 'builtin'.",
+    )
+    bank: str = _opt(
+        "",
+        "RIR bank (HDF5) from `simulate-rirs`; its train split is used. Not needed when "
+        "--clean-ratio is 1 (every clip dry).",
+    )
     out: str = _opt("runs/run", "Run directory: config.yaml, last.ckpt, checkpoints/, logs.")
     preset: str = _opt("tiny", "Model size: tiny (CPU, minutes) | small | base (the paper) | large.")
     channels: int = _opt(2, "2: WavJEPA-Nat (binaural), 1: WavJEPA (mono).")
@@ -72,27 +100,39 @@ class TrainConfig:
     accelerator: str = _opt("auto", "auto | cpu | gpu.")
     devices: str = _opt("auto", "Devices per node (DDP when > 1): auto or a number.")
     num_nodes: int = _opt(1, "Nodes (under torchrun or SLURM).")
-    precision: str = _opt("auto", "auto (bf16-mixed on GPU, 32-true on CPU, where bf16 is slow) or a "
-                                  "Lightning precision string.")
+    precision: str = _opt(
+        "auto",
+        "auto (bf16-mixed on GPU, 32-true on CPU, where bf16 is slow) or a Lightning precision string.",
+    )
     augment_on: str = _opt("cpu", "cpu (in DataLoader workers) | gpu (batched on the device after transfer).")
     compile: bool = _opt(False, "torch.compile the model.")
     grad_checkpointing: bool = _opt(False, "Trade compute for activation memory.")
     resume: bool = _opt(False, "Continue OUT/last.ckpt exactly where it stopped.")
     lr: float | None = _opt(None, "Peak learning rate (default: the preset's).")
-    ear_norm: str | None = _opt(None, "per_ear (the reference: each ear's first-layer GroupNorm divides out "
-                                      "its level, erasing the ILD) | joint (statistics pooled over both "
-                                      "ears: the ILD reaches the model). Default: the preset's.")
-    layout: str | None = _opt(None, "Binaural layout: spatial (the presets' default: first-layer norm pooled "
-                                    "over the ears, one CNN for both ears, the interaural GCC-PHAT + ILD "
-                                    "path) | reference (the reference WavJEPA-Nat: per-ear norm, one CNN per "
-                                    "ear, no interaural path). --ear-norm, when given, overrides its norm.")
-    model_overrides: dict = _opt({}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).",
-                                 cli=False)
-    init_from: str | None = _opt(None, "Start from saved weights (continued pre-training or fine-tuning): an "
-                                       "export (.safetensors, e.g. from import-weights), a wavjepa-nat "
-                                       "checkpoint, or the reference's .ckpt / Hugging Face folder. The "
-                                       "architecture comes from the weights; --preset and the flags set the "
-                                       "schedule.")
+    ear_norm: str | None = _opt(
+        None,
+        "per_ear (the reference: each ear's first-layer GroupNorm divides out "
+        "its level, erasing the ILD) | joint (statistics pooled over both "
+        "ears: the ILD reaches the model). Default: the preset's.",
+    )
+    layout: str | None = _opt(
+        None,
+        "Binaural layout: spatial (the presets' default: first-layer norm pooled "
+        "over the ears, one CNN for both ears, the interaural GCC-PHAT + ILD "
+        "path) | reference (the reference WavJEPA-Nat: per-ear norm, one CNN per "
+        "ear, no interaural path). --ear-norm, when given, overrides its norm.",
+    )
+    model_overrides: dict = _opt(
+        {}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).", cli=False
+    )
+    init_from: str | None = _opt(
+        None,
+        "Start from saved weights (continued pre-training or fine-tuning): an "
+        "export (.safetensors, e.g. from import-weights), a wavjepa-nat "
+        "checkpoint, or the reference's .ckpt / Hugging Face folder. The "
+        "architecture comes from the weights; --preset and the flags set the "
+        "schedule.",
+    )
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -102,8 +142,9 @@ class TrainConfig:
         if self.layout is not None and self.layout not in ("spatial", "reference"):
             raise InputError(f"--layout must be 'spatial' or 'reference', got '{self.layout}'")
         if not self.bank and self.clean_ratio < 1.0:
-            raise InputError("--bank is required unless --clean-ratio is 1 (every clip dry); "
-                             f"it is {self.clean_ratio}")
+            raise InputError(
+                f"--bank is required unless --clean-ratio is 1 (every clip dry); it is {self.clean_ratio}"
+            )
         from wavjepa_nat.nat_model.config import PRESETS  # here, not at import: it loads torch
 
         if self.preset not in PRESETS:
@@ -122,13 +163,15 @@ class TrainConfig:
         if self.devices != "auto" and not (str(self.devices).isdigit() and int(self.devices) >= 1):
             raise InputError(f"--devices must be 'auto' or a number >= 1, got '{self.devices}'")
         if self.accelerator not in ACCELERATORS:
-            raise InputError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, "
-                             f"got '{self.accelerator}'")
+            raise InputError(
+                f"--accelerator must be one of {', '.join(ACCELERATORS)}, got '{self.accelerator}'"
+            )
         if self.precision not in PRECISIONS:
             raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.channels not in (1, 2):
-            raise InputError(f"--channels must be 1 (mono WavJEPA) or 2 (binaural WavJEPA-Nat), "
-                             f"got {self.channels}")
+            raise InputError(
+                f"--channels must be 1 (mono WavJEPA) or 2 (binaural WavJEPA-Nat), got {self.channels}"
+            )
         if not isinstance(self.model_overrides, dict):
             raise InputError(f"model_overrides must be a mapping, got {self.model_overrides!r}")
         self.augment_config(crop_samples=1)  # the augmentation's own checks (clean ratio, SNR, channels)
@@ -181,8 +224,13 @@ class TrainConfig:
         overrides = dict(BINAURAL_LAYOUTS[self.layout]) if self.layout else {}
         overrides.update(self.model_overrides)
         overrides.update({k: v for k, v in (("lr", self.lr), ("ear_norm", self.ear_norm)) if v is not None})
-        model_cfg = get_preset(self.preset, channels=self.channels,
-                               grad_checkpointing=self.grad_checkpointing, compile=self.compile, **overrides)
+        model_cfg = get_preset(
+            self.preset,
+            channels=self.channels,
+            grad_checkpointing=self.grad_checkpointing,
+            compile=self.compile,
+            **overrides,
+        )
         # Short runs: keep the reference's schedule shapes but fit them into max_steps (one replace: the
         # config validates warmup <= total on construction).
         fit = {}
@@ -200,5 +248,11 @@ class TrainConfig:
         return ClipConfig(fs=fs, clip_seconds=self.clip_seconds)
 
     def augment_config(self, crop_samples: int) -> AugmentConfig:
-        return AugmentConfig(clean_ratio=self.clean_ratio, snr_db=self.snr, channels=self.channels,
-                             n_crops=self.n_crops, crop_samples=crop_samples, seed=self.seed)
+        return AugmentConfig(
+            clean_ratio=self.clean_ratio,
+            snr_db=self.snr,
+            channels=self.channels,
+            n_crops=self.n_crops,
+            crop_samples=crop_samples,
+            seed=self.seed,
+        )

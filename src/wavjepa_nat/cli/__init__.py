@@ -15,8 +15,19 @@ from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
 
 # Importing a command module registers its commands on `app`, in pipeline order (as --help lists them).
-for _module in ("bank", "corpus", "render", "train", "export", "weights", "embed", "robustness", "nat_hear",
-                "report", "demo"):
+for _module in (
+    "bank",
+    "corpus",
+    "render",
+    "train",
+    "export",
+    "weights",
+    "embed",
+    "robustness",
+    "nat_hear",
+    "report",
+    "demo",
+):
     importlib.import_module(f"wavjepa_nat.cli.{_module}")
 
 

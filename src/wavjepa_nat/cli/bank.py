@@ -29,33 +29,50 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 @app.command("simulate-rirs")
 def simulate_rirs(
-    out: Annotated[Path, typer.Option(
-        "--out", help="Output bank (HDF5). Rerunning with the same arguments resumes.")],
-    n_scenes: Annotated[int, typer.Option(
-        "--n-scenes", help="Scenes in the whole bank (all shards together).")] = 2000,
-    rt60: Annotated[str, typer.Option(
-        "--rt60", help="Target RT60 range LO..HI in seconds (T_mid: 500 Hz-1 kHz).")] = "0.2..1.5",
+    out: Annotated[
+        Path, typer.Option("--out", help="Output bank (HDF5). Rerunning with the same arguments resumes.")
+    ],
+    n_scenes: Annotated[
+        int, typer.Option("--n-scenes", help="Scenes in the whole bank (all shards together).")
+    ] = 2000,
+    rt60: Annotated[
+        str, typer.Option("--rt60", help="Target RT60 range LO..HI in seconds (T_mid: 500 Hz-1 kHz).")
+    ] = "0.2..1.5",
     fs: Annotated[int, typer.Option("--fs", help="Sample rate of the bank (Hz).")] = 16000,
-    hrtf: Annotated[str, typer.Option(
-        "--hrtf", help="'spherical' (analytic head, no files), 'kemar' (Debian libmysofa1), or a .sofa path.")
+    hrtf: Annotated[
+        str,
+        typer.Option(
+            "--hrtf",
+            help="'spherical' (analytic head, no files), 'kemar' (Debian libmysofa1), or a .sofa path.",
+        ),
     ] = "spherical",
-    noise_sources: Annotated[str, typer.Option(
-        "--noise-sources", help="Noise sources per scene, LO..HI.")] = "0..5",
-    distance: Annotated[str, typer.Option(
-        "--distance", help="Source distance from the head centre, LO..HI metres.")] = "0.5..5",
-    noise_dir: Annotated[Path | None, typer.Option(
-        "--noise-dir", help="Folder of noise recordings; default: built-in noises.")] = None,
-    noise_bed_seconds: Annotated[float, typer.Option(
-        "--noise-bed-seconds", help="Length of each scene's noise bed.")] = 10.0,
-    engine: Annotated[str, typer.Option(
-        "--engine", help="'fast' (ours) or 'reference' (pyroomacoustics hybrid + SOFA, slow).")] = "fast",
-    scenes_per_room: Annotated[int, typer.Option(
-        "--scenes-per-room", help="Listener/source placements per room.")] = 4,
+    noise_sources: Annotated[
+        str, typer.Option("--noise-sources", help="Noise sources per scene, LO..HI.")
+    ] = "0..5",
+    distance: Annotated[
+        str, typer.Option("--distance", help="Source distance from the head centre, LO..HI metres.")
+    ] = "0.5..5",
+    noise_dir: Annotated[
+        Path | None, typer.Option("--noise-dir", help="Folder of noise recordings; default: built-in noises.")
+    ] = None,
+    noise_bed_seconds: Annotated[
+        float, typer.Option("--noise-bed-seconds", help="Length of each scene's noise bed.")
+    ] = 10.0,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="'fast' (ours) or 'reference' (pyroomacoustics hybrid + SOFA, slow)."),
+    ] = "fast",
+    scenes_per_room: Annotated[
+        int, typer.Option("--scenes-per-room", help="Listener/source placements per room.")
+    ] = 4,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
-    shard: Annotated[str, typer.Option(
-        "--shard", help="Write only shard K of N (cluster array jobs); join with `bank merge`.")] = "1/1",
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Every scene is a function of (seed, scene index).")] = 0,
+    shard: Annotated[
+        str,
+        typer.Option("--shard", help="Write only shard K of N (cluster array jobs); join with `bank merge`."),
+    ] = "1/1",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Every scene is a function of (seed, scene index).")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Simulate binaural room impulse responses and noise beds into an HDF5 RIR bank.
@@ -70,27 +87,37 @@ def simulate_rirs(
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes import SceneConfig
 
-    cfg = SceneConfig(fs=fs, rt60=parse_interval(rt60, "--rt60"),
-                      noise_sources=parse_int_interval(noise_sources, "--noise-sources"),
-                      source_distance=parse_interval(distance, "--distance"), hrtf=hrtf, engine=engine,
-                      noise_dir=str(noise_dir) if noise_dir else None, noise_bed_seconds=noise_bed_seconds,
-                      seed=seed, scenes_per_room=scenes_per_room)
+    cfg = SceneConfig(
+        fs=fs,
+        rt60=parse_interval(rt60, "--rt60"),
+        noise_sources=parse_int_interval(noise_sources, "--noise-sources"),
+        source_distance=parse_interval(distance, "--distance"),
+        hrtf=hrtf,
+        engine=engine,
+        noise_dir=str(noise_dir) if noise_dir else None,
+        noise_bed_seconds=noise_bed_seconds,
+        seed=seed,
+        scenes_per_room=scenes_per_room,
+    )
     summary = simulate_bank(out, cfg, n_scenes, workers=workers, shard=parse_shard(shard), progress=not quiet)
     if summary["already_complete"]:
         typer.echo(f"{out} is already complete ({summary['scenes']} scenes); nothing to do.")
     else:
-        typer.echo(f"wrote {out}: {summary['scenes']} scenes ({summary['simulated']} simulated now; "
-                   f"BRIR synthesis {summary['brir_seconds']:.1f} s, "
-                   f"noise beds {summary['noise_bed_seconds']:.1f} s, "
-                   f"measurements {summary.get('measure_seconds', 0.0):.1f} s, "
-                   f"writing {summary.get('write_seconds', 0.0):.1f} s of worker time)")
+        typer.echo(
+            f"wrote {out}: {summary['scenes']} scenes ({summary['simulated']} simulated now; "
+            f"BRIR synthesis {summary['brir_seconds']:.1f} s, "
+            f"noise beds {summary['noise_bed_seconds']:.1f} s, "
+            f"measurements {summary.get('measure_seconds', 0.0):.1f} s, "
+            f"writing {summary.get('write_seconds', 0.0):.1f} s of worker time)"
+        )
 
 
 @bank_app.command("info")
 def info(
     path: Annotated[Path, typer.Argument(help="A bank file.")],
-    plots: Annotated[Path | None, typer.Option(
-        "--plots", help="Write PNG histograms into this folder.")] = None,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write PNG histograms into this folder.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Summarise a bank: counts per split, RT60 / azimuth / distance / DRR distributions, HRTF, size."""
@@ -115,16 +142,32 @@ def _print_summary(s: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{s['path']}[/]  {s['scenes']} scenes in {s['rooms']} rooms, "
-                  f"splits {s['splits']}, {s['fs']} Hz, HRTF {s['hrtf']} ({s['hrtf_sha256']}), "
-                  f"engine {s['engine']}, "
-                  f"seed {s['seed']}, shard {s['shard']}, v{s['package_version']}, {s['size_mb']:.1f} MB")
-    console.print(f"BRIR length {s['brir_seconds']:.2f} s, noise beds {s['noise_bed_seconds']:.1f} s, "
-                  f"noise sources per scene {s['noise_sources']}, "
-                  f"measured RT60 within 10% of target: {100 * s['rt60_within_10pct']:.1f}%")
+    console.print(
+        f"[bold]{s['path']}[/]  {s['scenes']} scenes in {s['rooms']} rooms, "
+        f"splits {s['splits']}, {s['fs']} Hz, HRTF {s['hrtf']} ({s['hrtf_sha256']}), "
+        f"engine {s['engine']}, "
+        f"seed {s['seed']}, shard {s['shard']}, v{s['package_version']}, {s['size_mb']:.1f} MB"
+    )
+    console.print(
+        f"BRIR length {s['brir_seconds']:.2f} s, noise beds {s['noise_bed_seconds']:.1f} s, "
+        f"noise sources per scene {s['noise_sources']}, "
+        f"measured RT60 within 10% of target: {100 * s['rt60_within_10pct']:.1f}%"
+    )
     table = Table("quantity", "min", "p10", "median", "p90", "max")
-    rows = [(key, s[key]) for key in ("rt60_target_s", "rt60_measured_s", "t30_broadband_s", "edt_s",
-                                      "c50_db", "azimuth_deg", "elevation_deg", "distance_m", "drr_db")]
+    rows = [
+        (key, s[key])
+        for key in (
+            "rt60_target_s",
+            "rt60_measured_s",
+            "t30_broadband_s",
+            "edt_s",
+            "c50_db",
+            "azimuth_deg",
+            "elevation_deg",
+            "distance_m",
+            "drr_db",
+        )
+    ]
     rows += [(f"t30 {band}", q) for band, q in s.get("t30_band_s", {}).items()]
     for key, q in rows:
         if q:
@@ -135,8 +178,9 @@ def _print_summary(s: dict) -> None:
 @bank_app.command("verify")
 def verify(
     path: Annotated[Path, typer.Argument(help="A bank file.")],
-    n_check: Annotated[int, typer.Option(
-        "--n-check", help="Scenes to re-simulate and compare (0 = none).")] = 3,
+    n_check: Annotated[
+        int, typer.Option("--n-check", help="Scenes to re-simulate and compare (0 = none).")
+    ] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Which scenes get re-simulated.")] = 0,
 ) -> None:
     """Check the schema, that every value is finite, and that re-simulated scenes match the stored ones."""
@@ -152,8 +196,9 @@ def verify(
     notes: list[str] = []
     with Progress(transient=True) as bar:
         task = bar.add_task("checking scenes", total=n)
-        problems = verify_bank(path, n_check=n_check, seed=seed, progress=lambda k: bar.advance(task, k),
-                               notes=notes)
+        problems = verify_bank(
+            path, n_check=n_check, seed=seed, progress=lambda k: bar.advance(task, k), notes=notes
+        )
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     if problems:
@@ -167,8 +212,9 @@ def verify(
 
 @bank_app.command("merge")
 def merge(
-    shards: Annotated[list[Path], typer.Argument(
-        help="Shard files written with --shard K/N (all N of them).")],
+    shards: Annotated[
+        list[Path], typer.Argument(help="Shard files written with --shard K/N (all N of them).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="The joined bank.")],
 ) -> None:
     """Join shards into one bank, identical to a bank written by a single process."""

@@ -13,17 +13,23 @@ from wavjepa_nat.cli.app import app
 
 @app.command("make-corpus")
 def make_corpus_cmd(
-    out: Annotated[Path, typer.Option(
-        "--out", help="Output folder (created; must be empty or hold the same corpus).")],
-    n_per_class: Annotated[int, typer.Option(
-        "--n-per-class", help="Clips per class (>= 3: train/val/test).")] = 40,
-    seconds: Annotated[float, typer.Option(
-        "--seconds", help="Length of every clip in seconds (>= 0.1).")] = 4.0,
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder (created; must be empty or hold the same corpus).")
+    ],
+    n_per_class: Annotated[
+        int, typer.Option("--n-per-class", help="Clips per class (>= 3: train/val/test).")
+    ] = 40,
+    seconds: Annotated[
+        float, typer.Option("--seconds", help="Length of every clip in seconds (>= 0.1).")
+    ] = 4.0,
     fs: Annotated[int, typer.Option("--fs", help="Sample rate in Hz (>= 8000).")] = 16000,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed writes identical files.")] = 0,
-    speech: Annotated[bool | None, typer.Option(
-        "--speech/--no-speech",
-        help="Add spoken-word classes via espeak-ng [default: when installed].")] = None,
+    speech: Annotated[
+        bool | None,
+        typer.Option(
+            "--speech/--no-speech", help="Add spoken-word classes via espeak-ng [default: when installed]."
+        ),
+    ] = None,
 ) -> None:
     """Write a labelled corpus of procedural sound events (tones, chirps, knocks, bells, noise bursts,
     click trains, AM/FM tones) and, with espeak-ng, spoken words: one folder per class, a manifest.csv

@@ -12,21 +12,32 @@ D = DemoConfig()
 
 @app.command("demo")
 def demo_command(
-    out: str = typer.Option(D.out, "--out",
-                            help="Output folder (bank, corpus, runs, report). Reruns resume."),
+    out: str = typer.Option(
+        D.out, "--out", help="Output folder (bank, corpus, runs, report). Reruns resume."
+    ),
     steps: int = typer.Option(D.steps, "--steps", help="Training steps per model."),
     n_scenes: int = typer.Option(D.n_scenes, "--n-scenes", help="Scenes in the RIR bank."),
-    n_per_class: int = typer.Option(D.n_per_class, "--n-per-class",
-                                    help="Clips per class in the built-in corpus."),
-    max_clips_per_class: int = typer.Option(D.max_clips_per_class, "--max-clips-per-class",
-                                            help="Clips per class and split in the sweep."),
+    n_per_class: int = typer.Option(
+        D.n_per_class, "--n-per-class", help="Clips per class in the built-in corpus."
+    ),
+    max_clips_per_class: int = typer.Option(
+        D.max_clips_per_class, "--max-clips-per-class", help="Clips per class and split in the sweep."
+    ),
     seed: int = typer.Option(D.seed, "--seed", help="Seed of everything."),
-    layout: str = typer.Option(D.layout, "--layout", help="Binaural layout of both models: spatial "
-                               "(joint first-layer norm, one CNN for both ears, the interaural "
-                               "GCC-PHAT + ILD path) or reference (the reference WavJEPA-Nat's: "
-                               "per-ear norm, one CNN per ear)."),
-    ear_norm: str = typer.Option(D.ear_norm, "--ear-norm", help="Override the layout's first-layer GroupNorm "
-                                 "statistics: per_ear (erases the ILD) or joint (pooled over the ears)."),
+    layout: str = typer.Option(
+        D.layout,
+        "--layout",
+        help="Binaural layout of both models: spatial "
+        "(joint first-layer norm, one CNN for both ears, the interaural "
+        "GCC-PHAT + ILD path) or reference (the reference WavJEPA-Nat's: "
+        "per-ear norm, one CNN per ear).",
+    ),
+    ear_norm: str = typer.Option(
+        D.ear_norm,
+        "--ear-norm",
+        help="Override the layout's first-layer GroupNorm "
+        "statistics: per_ear (erases the ILD) or joint (pooled over the ears).",
+    ),
 ) -> None:
     """Run the whole pipeline on the embedded defaults (about 12 minutes on 2 CPU cores).
 
@@ -37,7 +48,17 @@ def demo_command(
     """
     from wavjepa_nat.demo import run_demo
 
-    report = run_demo(DemoConfig(out=out, steps=steps, n_scenes=n_scenes, n_per_class=n_per_class,
-                                 max_clips_per_class=max_clips_per_class, seed=seed,
-                                 layout=layout, ear_norm=ear_norm), log=typer.echo)
+    report = run_demo(
+        DemoConfig(
+            out=out,
+            steps=steps,
+            n_scenes=n_scenes,
+            n_per_class=n_per_class,
+            max_clips_per_class=max_clips_per_class,
+            seed=seed,
+            layout=layout,
+            ear_norm=ear_norm,
+        ),
+        log=typer.echo,
+    )
     typer.echo(f"open {report}/report.html (or read {report}/report.md)")

@@ -21,11 +21,20 @@ def find_audio(path: Path) -> list[Path]:
 
 @app.command("embed")
 def embed(
-    model: Path = typer.Option(..., "--model", "-m", help="Checkpoint (.ckpt), exported encoder "
-                               "(.safetensors), or the reference's published weights (.ckpt or Hugging Face "
-                               "folder)."),
-    input: Path = typer.Option(..., "--input", "-i", help="An audio file, or a folder searched recursively "
-                               f"for {', '.join(sorted(AUDIO_EXTENSIONS))}."),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="Checkpoint (.ckpt), exported encoder "
+        "(.safetensors), or the reference's published weights (.ckpt or Hugging Face "
+        "folder).",
+    ),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help=f"An audio file, or a folder searched recursively for {', '.join(sorted(AUDIO_EXTENSIONS))}.",
+    ),
     out: Path = typer.Option(Path("embeddings.h5"), "--out", "-o", help="Output HDF5 file."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="2.01 s windows per forward pass."),
@@ -53,6 +62,7 @@ def embed(
     keys = [p.name if input.is_file() else p.relative_to(input).as_posix() for p in paths]
     encoder = load_model(model)
     with progress_bar(total=len(paths), description="embedding") as advance:
-        path = embed_files(encoder, paths, out, device=device, batch_size=batch_size, keys=keys,
-                           on_file=lambda i: advance())
+        path = embed_files(
+            encoder, paths, out, device=device, batch_size=batch_size, keys=keys, on_file=lambda i: advance()
+        )
     typer.echo(f"wrote {path}: {len(paths)} file(s), {encoder.output_dim}-d embeddings")

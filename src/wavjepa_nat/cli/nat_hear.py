@@ -12,20 +12,47 @@ from wavjepa_nat.cli.app import app
 
 @app.command("nat-hear")
 def nat_hear(
-    task_dir: Annotated[Path, typer.Option("--task-dir", help="HEAR task folder (task_metadata.json, "
-                                           "labelvocabulary.csv, split json files, <rate>/<split>/ audio).")],
-    bank: Annotated[Path, typer.Option("--bank", help="HDF5 RIR bank: test-split scenes for the task's test "
-                                       "split, train-split scenes for its other splits.")],
+    task_dir: Annotated[
+        Path,
+        typer.Option(
+            "--task-dir",
+            help="HEAR task folder (task_metadata.json, "
+            "labelvocabulary.csv, split json files, <rate>/<split>/ audio).",
+        ),
+    ],
+    bank: Annotated[
+        Path,
+        typer.Option(
+            "--bank",
+            help="HDF5 RIR bank: test-split scenes for the task's test "
+            "split, train-split scenes for its other splits.",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the copy (created; a rerun resumes).")],
-    snr: Annotated[str, typer.Option(
-        "--snr", help="SNR of the scene's binaural noise in dB: a fixed value (0), a range LO..HI drawn "
-        "uniformly per clip, or 'none' (reverberation only).")] = "5..40",
-    rt60: Annotated[str, typer.Option(
-        "--rt60", help="Only scenes whose measured RT60 (s) lies in LO..HI, e.g. 1.0..1.5; 'none': any "
-        "scene of the split.")] = "none",
+    snr: Annotated[
+        str,
+        typer.Option(
+            "--snr",
+            help="SNR of the scene's binaural noise in dB: a fixed value (0), a range LO..HI drawn "
+            "uniformly per clip, or 'none' (reverberation only).",
+        ),
+    ] = "5..40",
+    rt60: Annotated[
+        str,
+        typer.Option(
+            "--rt60",
+            help="Only scenes whose measured RT60 (s) lies in LO..HI, e.g. 1.0..1.5; 'none': any "
+            "scene of the split.",
+        ),
+    ] = "none",
     seed: Annotated[int, typer.Option("--seed", help="Seeds every draw (scene, SNR, noise segment).")] = 0,
-    test_fold: Annotated[int | None, typer.Option(
-        "--test-fold", min=0, help="k-fold tasks: the fold that gets test-split scenes (default: the last).")
+    test_fold: Annotated[
+        int | None,
+        typer.Option(
+            "--test-fold",
+            min=0,
+            help="k-fold tasks: the fold that gets test-split scenes (default: the last).",
+        ),
     ] = None,
 ) -> None:
     """Write a naturalistic copy of a HEAR task in the same layout, for any HEAR tooling.
@@ -42,6 +69,8 @@ def nat_hear(
     cfg = NatHearConfig(snr=snr, rt60=rt60, seed=seed, test_fold=test_fold)
     summary = make_nat_hear(task_dir, bank, out, cfg, progress=True)
     extra = f", {summary['gain_limited']} scaled down to avoid clipping" if summary["gain_limited"] else ""
-    typer.echo(f"wrote {summary['clips']} clips to {out / str(summary['sample_rate'])} ({summary['written']} "
-               f"rendered, {summary['skipped']} already complete{extra}); {summary['clips_csv'].name} and "
-               f"{summary['metadata'].name} describe them")
+    typer.echo(
+        f"wrote {summary['clips']} clips to {out / str(summary['sample_rate'])} ({summary['written']} "
+        f"rendered, {summary['skipped']} already complete{extra}); {summary['clips_csv'].name} and "
+        f"{summary['metadata'].name} describe them"
+    )

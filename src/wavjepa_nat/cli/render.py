@@ -21,28 +21,42 @@ def _fmt(value, spec: str) -> str:
 
 @app.command("render")
 def render_cmd(
-    bank_path: Annotated[Path, typer.Option(
-        "--bank", help="HDF5 RIR bank (from `wavjepa-nat simulate-rirs`).")],
-    input_path: Annotated[Path, typer.Option(
-        "--input", help="Dry audio clip (any soundfile format; mixed to mono).")],
-    out: Annotated[Path, typer.Option(
-        "--out", help="Output .wav (several: NAME_000.wav ...), or a folder (render_000.wav ...).")
+    bank_path: Annotated[
+        Path, typer.Option("--bank", help="HDF5 RIR bank (from `wavjepa-nat simulate-rirs`).")
+    ],
+    input_path: Annotated[
+        Path, typer.Option("--input", help="Dry audio clip (any soundfile format; mixed to mono).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Output .wav (several: NAME_000.wav ...), or a folder (render_000.wav ...)."
+        ),
     ] = Path("render.wav"),
-    scene: Annotated[int | None, typer.Option(
-        "--scene", help="Scene index in the bank [default: random scenes].")] = None,
-    n: Annotated[int, typer.Option("--n", help="Number of random renderings (without --scene).")] = 1,
-    snr: Annotated[str, typer.Option(
-        "--snr", help="SNR in dB: a value (5) or a range drawn uniformly (5..40).")] = "5..40",
-    split: Annotated[str | None, typer.Option(
-        "--split", help="Draw random scenes from this split only.")] = None,
-    noise_files: Annotated[list[Path] | None, typer.Option(
-        "--noise-file",
-        help="Noise recording(s) rendered through the scene's noise sources [default: noise bed].")
+    scene: Annotated[
+        int | None, typer.Option("--scene", help="Scene index in the bank [default: random scenes].")
     ] = None,
-    compensate_delay: Annotated[bool, typer.Option(
-        "--compensate-delay/--keep-delay", help="Remove the direct-path delay, as in training.")] = True,
-    seconds: Annotated[float | None, typer.Option("--seconds", help="Keep only the first SECONDS of input.")
-                       ] = None,
+    n: Annotated[int, typer.Option("--n", help="Number of random renderings (without --scene).")] = 1,
+    snr: Annotated[
+        str, typer.Option("--snr", help="SNR in dB: a value (5) or a range drawn uniformly (5..40).")
+    ] = "5..40",
+    split: Annotated[
+        str | None, typer.Option("--split", help="Draw random scenes from this split only.")
+    ] = None,
+    noise_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--noise-file",
+            help="Noise recording(s) rendered through the scene's noise sources [default: noise bed].",
+        ),
+    ] = None,
+    compensate_delay: Annotated[
+        bool,
+        typer.Option("--compensate-delay/--keep-delay", help="Remove the direct-path delay, as in training."),
+    ] = True,
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", help="Keep only the first SECONDS of input.")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random scenes and SNRs.")] = 0,
 ) -> None:
     """Render a dry clip binaurally through scenes of an RIR bank: the source BRIR, the direct-path delay
@@ -61,9 +75,16 @@ def render_cmd(
     )
     from wavjepa_nat.rir_bank import RIRBank
 
-    cfg = SceneClipConfig(scene=scene, n=n, snr_db=parse_interval(snr, "--snr"), split=split,
-                          noise_files=tuple(noise_files or ()), compensate_delay=compensate_delay,
-                          seconds=seconds, seed=seed)
+    cfg = SceneClipConfig(
+        scene=scene,
+        n=n,
+        snr_db=parse_interval(snr, "--snr"),
+        split=split,
+        noise_files=tuple(noise_files or ()),
+        compensate_delay=compensate_delay,
+        seconds=seconds,
+        seed=seed,
+    )
     check_outputs(out, cfg.n)
     bank = RIRBank(bank_path)
     clips = render_scene_clips(bank, read_dry_clip(input_path, bank.fs, cfg.seconds), cfg)
@@ -76,8 +97,12 @@ def render_cmd(
         rt60 = np.mean(meta.get("rt60_measured", meta.get("rt60_target", np.nan)))  # per ear -> mean
         delay_ms = 1000.0 * float(meta.get("direct_delay_s", math.nan))
         table.add_row(
-            str(path), str(clip.scene), _fmt(meta.get("azimuth_deg"), ".0f"),
-            _fmt(meta.get("distance_m"), ".2f"), _fmt(rt60, ".2f"), f"{clip.snr_db:.1f}",
+            str(path),
+            str(clip.scene),
+            _fmt(meta.get("azimuth_deg"), ".0f"),
+            _fmt(meta.get("distance_m"), ".2f"),
+            _fmt(rt60, ".2f"),
+            f"{clip.snr_db:.1f}",
             _fmt(delay_ms, ".2f"),
         )
     Console().print(table)

@@ -12,10 +12,13 @@ from wavjepa_nat.cli.app import app
 
 @app.command("report")
 def report(
-    dirs: Annotated[list[Path], typer.Argument(
-        help="Result folders (each holds results.json, as written by a robustness sweep).")],
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Folder for the merged report (created if needed).")],
+    dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Result folders (each holds results.json, as written by a robustness sweep)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the merged report (created if needed).")
+    ],
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
     """Merge the results of one or more sweeps into one report: report.md, report.html (self-contained,
@@ -27,5 +30,7 @@ def report(
     from wavjepa_nat.robustness.report import merge_reports
 
     paths = merge_reports(dirs, out, title)
-    typer.echo(f"wrote {paths['md']}, {paths['html'].name}, {paths['json'].name}, {paths['csv'].name} "
-               f"and {sum(k.startswith('plot:') for k in paths)} plots")
+    typer.echo(
+        f"wrote {paths['md']}, {paths['html'].name}, {paths['json'].name}, {paths['csv'].name} "
+        f"and {sum(k.startswith('plot:') for k in paths)} plots"
+    )

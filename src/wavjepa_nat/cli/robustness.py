@@ -12,42 +12,75 @@ from wavjepa_nat.cli.app import app
 
 @app.command("robustness")
 def robustness(
-    models: Annotated[list[str], typer.Option(
-        "--model", "-m", help="Checkpoint (.ckpt) or export (.safetensors), or hear:MODULE[:WEIGHTS] for an "
-        "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to "
-        "compare models.")],
-    bank: Annotated[Path, typer.Option(
-        "--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise.")],
+    models: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint (.ckpt) or export (.safetensors), or hear:MODULE[:WEIGHTS] for an "
+            "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to "
+            "compare models.",
+        ),
+    ],
+    bank: Annotated[
+        Path, typer.Option("--bank", help="HDF5 RIR bank; its test split supplies BRIRs and noise.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (created if needed).")],
-    task: Annotated[str, typer.Option(
-        "--task", help="Labelled data: a HEAR task folder (task_metadata.json, labelvocabulary.csv, "
-        "split json files, audio in <rate>/<split>/; also a nat-hear copy), a folder with one subfolder "
-        "per class, a .csv/.jsonl manifest with labels (and optionally a split column), a corpus folder, "
-        "or 'builtin'.")
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="Labelled data: a HEAR task folder (task_metadata.json, labelvocabulary.csv, "
+            "split json files, audio in <rate>/<split>/; also a nat-hear copy), a folder with one subfolder "
+            "per class, a .csv/.jsonl manifest with labels (and optionally a split column), a corpus folder, "
+            "or 'builtin'.",
+        ),
     ] = "builtin",
-    test_fold: Annotated[int | None, typer.Option(
-        "--test-fold", min=0, help="k-fold HEAR tasks: the test fold (default: the last; the one before "
-        "it is validation).")] = None,
-    snr: Annotated[str, typer.Option(
-        "--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")] = "-5..20",
-    rt60: Annotated[str, typer.Option(
-        "--rt60", help="Measured-RT60 bins in s: LO..HI (standard edges 0.1/0.3/0.6/1.0/1.5/2.0 inside it), "
-        "LO..HI:STEP, explicit edges A,B,C, 'auto' (the bank's test-split range), or 'none'.")] = "auto",
-    grid: Annotated[bool, typer.Option(
-        "--grid/--no-grid", help="Also run every SNR x RT60 combination.")] = False,
-    probe_train: Annotated[str, typer.Option(
-        "--probe-train", help="Train the probes on 'clean' training clips, or 'matched': under the same "
-        "condition.")] = "clean",
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Seeds the renderings, the task split and the probes.")] = 0,
-    max_clips_per_class: Annotated[int | None, typer.Option(
-        "--max-clips-per-class", min=1, help="At most this many clips per class in each split.")] = None,
-    clip_seconds: Annotated[float, typer.Option(
-        "--clip-seconds", help="Seconds of each clip used (from its start).")] = 4.0,
-    device: Annotated[str, typer.Option(
-        "--device", help="torch device for the models, e.g. cpu or cuda.")] = "cpu",
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, help="2.01 s windows per forward pass.")] = 16,
+    test_fold: Annotated[
+        int | None,
+        typer.Option(
+            "--test-fold",
+            min=0,
+            help="k-fold HEAR tasks: the test fold (default: the last; the one before it is validation).",
+        ),
+    ] = None,
+    snr: Annotated[
+        str, typer.Option("--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")
+    ] = "-5..20",
+    rt60: Annotated[
+        str,
+        typer.Option(
+            "--rt60",
+            help="Measured-RT60 bins in s: LO..HI (standard edges 0.1/0.3/0.6/1.0/1.5/2.0 inside it), "
+            "LO..HI:STEP, explicit edges A,B,C, 'auto' (the bank's test-split range), or 'none'.",
+        ),
+    ] = "auto",
+    grid: Annotated[
+        bool, typer.Option("--grid/--no-grid", help="Also run every SNR x RT60 combination.")
+    ] = False,
+    probe_train: Annotated[
+        str,
+        typer.Option(
+            "--probe-train",
+            help="Train the probes on 'clean' training clips, or 'matched': under the same condition.",
+        ),
+    ] = "clean",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seeds the renderings, the task split and the probes.")
+    ] = 0,
+    max_clips_per_class: Annotated[
+        int | None,
+        typer.Option("--max-clips-per-class", min=1, help="At most this many clips per class in each split."),
+    ] = None,
+    clip_seconds: Annotated[
+        float, typer.Option("--clip-seconds", help="Seconds of each clip used (from its start).")
+    ] = 4.0,
+    device: Annotated[
+        str, typer.Option("--device", help="torch device for the models, e.g. cpu or cuda.")
+    ] = "cpu",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="2.01 s windows per forward pass.")
+    ] = 16,
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
 ) -> None:
     """Measure how each model degrades under noise and reverberation.
@@ -71,12 +104,23 @@ def robustness(
     # The config checks the arguments first, before torch and the models are imported / read.
     from wavjepa_nat.robustness.sweep import SweepConfig, check_models, run_sweep
 
-    cfg = SweepConfig(snr_db=snr, rt60_bins=rt60, grid=grid, probe_train=probe_train, seed=seed,
-                      clip_seconds=clip_seconds, max_clips_per_class=max_clips_per_class, device=device,
-                      batch_size=batch_size, test_fold=test_fold)
+    cfg = SweepConfig(
+        snr_db=snr,
+        rt60_bins=rt60,
+        grid=grid,
+        probe_train=probe_train,
+        seed=seed,
+        clip_seconds=clip_seconds,
+        max_clips_per_class=max_clips_per_class,
+        device=device,
+        batch_size=batch_size,
+        test_fold=test_fold,
+    )
     check_models(models)
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
     n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})
-    typer.echo(f"wrote {out / 'report.md'} and report.html, results.json, results.csv, plots/ "
-               f"({n_models} models incl. baseline x {n_conds} conditions)")
+    typer.echo(
+        f"wrote {out / 'report.md'} and report.html, results.json, results.csv, plots/ "
+        f"({n_models} models incl. baseline x {n_conds} conditions)"
+    )

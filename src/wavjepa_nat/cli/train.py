@@ -46,8 +46,12 @@ def _parameter(f, kind) -> inspect.Parameter:
         kind = str  # LO..HI, parsed below
     decls = (f"--{name}/--no-{name}",) if kind is bool else (f"--{name}",)
     kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)  # float | None -> float
-    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind | None,
-                             default=typer.Option(None, *decls, help=help_text))
+    return inspect.Parameter(
+        f.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=kind | None,
+        default=typer.Option(None, *decls, help=help_text),
+    )
 
 
 def _train(config: Path | None = None, **flags) -> None:
@@ -63,10 +67,18 @@ def _train(config: Path | None = None, **flags) -> None:
 
 def _build_command():
     hints = typing.get_type_hints(TrainConfig)
-    params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-                                default=typer.Option(None, "--config",
-                                                     help="YAML file of options (keys as the "
-                                                     "flags, with _); flags given here override it."))]
+    params = [
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path | None,
+            default=typer.Option(
+                None,
+                "--config",
+                help="YAML file of options (keys as the flags, with _); flags given here override it.",
+            ),
+        )
+    ]
     params += [_parameter(f, hints[f.name]) for f in fields(TrainConfig) if f.metadata.get("cli", True)]
 
     def train_command(**kwargs) -> None:

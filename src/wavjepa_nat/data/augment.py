@@ -75,18 +75,22 @@ class AugmentConfig:
         if len(self.snr_db) != 2 or not np.all(np.isfinite(self.snr_db)) or self.snr_db[0] > self.snr_db[1]:
             raise InputError(f"--snr (snr_db) must be a finite LO..HI with LO <= HI, got {self.snr_db}")
         if max(abs(v) for v in self.snr_db) > MAX_SNR_DB:  # 10**(SNR/20) leaves float range far beyond this
-            raise InputError(f"--snr (snr_db) must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got "
-                             f"{self.snr_db[0]:g}..{self.snr_db[1]:g}")
+            raise InputError(
+                f"--snr (snr_db) must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got "
+                f"{self.snr_db[0]:g}..{self.snr_db[1]:g}"
+            )
         if self.channels not in (1, 2):
             raise InputError(f"channels must be 1 or 2, got {self.channels}")
         if self.n_crops < 1 or self.crop_samples < 1:
-            raise InputError(f"n_crops and crop_samples must be positive, "
-                             f"got {self.n_crops}, {self.crop_samples}")
+            raise InputError(
+                f"n_crops and crop_samples must be positive, got {self.n_crops}, {self.crop_samples}"
+            )
         if self.noise not in NOISE_MODES:
             raise InputError(f"noise must be one of {NOISE_MODES}, got '{self.noise}'")
         if self.brir_tail_db is not None and not (math.isfinite(self.brir_tail_db) and self.brir_tail_db < 0):
-            raise InputError(f"brir_tail_db must be negative (dB re the BRIR energy) or None, "
-                             f"got {self.brir_tail_db}")
+            raise InputError(
+                f"brir_tail_db must be negative (dB re the BRIR energy) or None, got {self.brir_tail_db}"
+            )
         if self.noise == "sources" and not self.noise_paths and self.clean_ratio < 1.0:
             raise InputError("noise='sources' needs noise recordings (noise_paths)")
 
@@ -225,8 +229,9 @@ def gather_scenes(
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
     brir = np.asarray(brir, np.float32)
-    noise = (noises[0][None] if n == 1 else np.stack(noises) if n
-             else np.zeros((0, 2, clip_samples), np.float32))
+    noise = (
+        noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)
+    )
     return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
 
 
@@ -245,8 +250,9 @@ def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     return np.asarray(spans, np.int64).reshape(-1, 2)
 
 
-def render_wet(dry: np.ndarray, brir: np.ndarray, noise: np.ndarray, snr_db: float,
-               delay: int = 0) -> np.ndarray:
+def render_wet(
+    dry: np.ndarray, brir: np.ndarray, noise: np.ndarray, snr_db: float, delay: int = 0
+) -> np.ndarray:
     """The binaural rendering (2, S) of a dry mono clip (S,) through a BRIR (2, L), shifted `delay` samples
     earlier, plus binaural noise (2, >= S) at snr_db."""
     dry = np.asarray(dry, np.float32)
@@ -278,8 +284,9 @@ def augment_clip(
     else:
         spans = crop_spans(offsets, cfg.crop_samples)
         h = np.asarray(brir, np.float32)
-        wet = convolve_spans(dry, h if taps is None else h[..., :taps], spans, delay,
-                             trim=taps is None)  # (2, U)
+        wet = convolve_spans(
+            dry, h if taps is None else h[..., :taps], spans, delay, trim=taps is None
+        )  # (2, U)
         noise = to_float32(np.concatenate([noise[..., a:b] for a, b in spans.tolist()], axis=-1))
         audio = mix_at_snr(wet, noise, snr_db)
         if cfg.channels == 1:
@@ -329,8 +336,11 @@ def keep_freed_memory() -> bool:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 256 << 20)
-                    and libc.mallopt(m_top_pad, 16 << 20))
+        return bool(
+            libc.mallopt(m_mmap_threshold, 32 << 20)
+            and libc.mallopt(m_trim_threshold, 256 << 20)
+            and libc.mallopt(m_top_pad, 16 << 20)
+        )
     except (OSError, AttributeError):  # not glibc
         return False
 
@@ -346,8 +356,10 @@ class Augmenter:
         self.bank, self.cfg, self.fs = bank, cfg, int(fs)
         if bank is None:
             if cfg.clean_ratio < 1.0:
-                raise InputError(f"an RIR bank (--bank) is needed unless every clip stays dry "
-                                 f"(clean ratio 1; it is {cfg.clean_ratio})")
+                raise InputError(
+                    f"an RIR bank (--bank) is needed unless every clip stays dry "
+                    f"(clean ratio 1; it is {cfg.clean_ratio})"
+                )
             self.pool, self.noise_recordings, self.brir_len = np.zeros(0, np.int64), [], 1
             self.cut_cache: dict[int, tuple[int, int]] = {}
             return
@@ -368,8 +380,9 @@ class Augmenter:
         return draw_clip_params(rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings))
 
     def gather(self, draws: ClipDraws, clip_samples: int) -> SceneInputs:
-        return gather_scenes(self.bank, draws, clip_samples, self.cfg, self.noise_recordings, self.brir_len,
-                             self.cut_cache)
+        return gather_scenes(
+            self.bank, draws, clip_samples, self.cfg, self.noise_recordings, self.brir_len, self.cut_cache
+        )
 
     def __call__(self, dry: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One dry clip (S,) -> (n_crops, C, crop_samples)."""

@@ -44,8 +44,9 @@ def crop_coverage(crop_offsets: torch.Tensor, crop_samples: int, clip_samples: i
     offsets = crop_offsets.to(torch.long)
     edges = torch.zeros(b, clip_samples + 1, device=offsets.device, dtype=torch.int32)
     ones = torch.ones_like(offsets, dtype=torch.int32)
-    edges.scatter_add_(1, offsets, ones).scatter_add_(1, (offsets + crop_samples).clamp(max=clip_samples),
-                                                      -ones)
+    edges.scatter_add_(1, offsets, ones).scatter_add_(
+        1, (offsets + crop_samples).clamp(max=clip_samples), -ones
+    )
     return (edges.cumsum(dim=1)[:, :clip_samples] > 0).float()
 
 

@@ -76,11 +76,14 @@ class CorpusConfig:
 
     def __post_init__(self) -> None:
         if not _whole(self.n_per_class) or self.n_per_class < 3:
-            raise InputError("--n-per-class (CorpusConfig.n_per_class) must be at least 3 so that every "
-                             f"class has train, val and test clips, got {self.n_per_class!r}")
+            raise InputError(
+                "--n-per-class (CorpusConfig.n_per_class) must be at least 3 so that every "
+                f"class has train, val and test clips, got {self.n_per_class!r}"
+            )
         if not _real(self.seconds) or self.seconds < MIN_SECONDS:
-            raise InputError(f"--seconds (CorpusConfig.seconds) must be at least {MIN_SECONDS} s, "
-                             f"got {self.seconds!r}")
+            raise InputError(
+                f"--seconds (CorpusConfig.seconds) must be at least {MIN_SECONDS} s, got {self.seconds!r}"
+            )
         if not _whole(self.fs) or not MIN_FS <= self.fs <= MAX_FS:
             raise InputError(f"--fs (CorpusConfig.fs) must be {MIN_FS}..{MAX_FS} Hz, got {self.fs!r}")
         if not _whole(self.seed) or self.seed < 0:
@@ -88,10 +91,15 @@ class CorpusConfig:
         if self.speech not in (True, False, "auto"):
             raise InputError(f"CorpusConfig.speech must be True, False or 'auto', got {self.speech!r}")
         words = tuple(self.words) if isinstance(self.words, (list, tuple)) else None
-        if not words or len(set(words)) != len(words) or not all(
-                isinstance(w, str) and re.fullmatch(r"[\w'-]+", w) for w in words):
-            raise InputError("CorpusConfig.words must be distinct words of letters, digits, ' or - "
-                             f"(each names a class folder), got {self.words!r}")
+        if (
+            not words
+            or len(set(words)) != len(words)
+            or not all(isinstance(w, str) and re.fullmatch(r"[\w'-]+", w) for w in words)
+        ):
+            raise InputError(
+                "CorpusConfig.words must be distinct words of letters, digits, ' or - "
+                f"(each names a class folder), got {self.words!r}"
+            )
         object.__setattr__(self, "words", words)
         object.__setattr__(self, "speech", resolve_speech(self.speech))
 
@@ -425,8 +433,9 @@ def make_corpus(out_dir: str | Path, cfg: CorpusConfig | None = None, progress: 
     n = round(cfg.seconds * cfg.fs)
     what = f"the corpus ({len(classes)} classes x {cfg.n_per_class} clips x {cfg.seconds:g} s at {cfg.fs} Hz)"
     check_disk(out, 2 * n * len(classes) * cfg.n_per_class, what, "use a smaller --n-per-class or --seconds")
-    check_memory(CLIP_MEMORY_ARRAYS * 8 * n, f"one {cfg.seconds:g} s clip at {cfg.fs} Hz",
-                 "use a smaller --seconds")
+    check_memory(
+        CLIP_MEMORY_ARRAYS * 8 * n, f"one {cfg.seconds:g} s clip at {cfg.fs} Hz", "use a smaller --seconds"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     rows: list[tuple[str, str, str]] = []

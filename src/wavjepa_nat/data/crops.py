@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def draw_crop_offsets(rng: np.random.Generator, clip_samples: int, n_crops: int,
-                      crop_samples: int) -> np.ndarray:
+def draw_crop_offsets(
+    rng: np.random.Generator, clip_samples: int, n_crops: int, crop_samples: int
+) -> np.ndarray:
     """(n_crops,) uniform start offsets of crops that lie fully inside the clip."""
     if clip_samples < crop_samples:
         raise ValueError(f"clips of {clip_samples} samples are shorter than a crop ({crop_samples})")

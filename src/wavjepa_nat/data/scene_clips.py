@@ -46,8 +46,9 @@ class SceneClipConfig:
         if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or lo_hi[0] > lo_hi[1]:
             raise InputError(f"--snr must be a finite value or LO..HI with LO <= HI, got {lo_hi}")
         if max(abs(v) for v in lo_hi) > MAX_SNR_DB:
-            raise InputError(f"--snr must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, "
-                             f"got {lo_hi[0]:g}..{lo_hi[1]:g}")
+            raise InputError(
+                f"--snr must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got {lo_hi[0]:g}..{lo_hi[1]:g}"
+            )
         if self.split is not None and self.split not in SPLITS:
             raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{self.split}'")
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -101,8 +102,11 @@ def render_scene_clips(bank, dry: np.ndarray, cfg: SceneClipConfig) -> list[Scen
         seed=cfg.seed,
     )
     # Every rendering is held in memory (float32, both ears) until they are written.
-    check_memory(cfg.n * 2 * 4 * (dry.shape[-1] + bank.brir_length), f"{cfg.n} rendering(s) (--n)",
-                 "render fewer at once, or a shorter --seconds")
+    check_memory(
+        cfg.n * 2 * 4 * (dry.shape[-1] + bank.brir_length),
+        f"{cfg.n} rendering(s) (--n)",
+        "render fewer at once, or a shorter --seconds",
+    )
     aug = Augmenter(bank, aug_cfg, bank.fs)
     draws = aug.draw(np.random.default_rng(cfg.seed), cfg.n, dry.shape[-1])
     if cfg.scene is not None:

@@ -70,15 +70,25 @@ class TrainingBatches(IterableDataset):
     """Yields one training batch (a dict, see the module docstring) per step, from `start_step` on,
     forever."""
 
-    def __init__(self, source: AudioSource, bank: Any, clip_cfg: ClipConfig, aug_cfg: AugmentConfig,
-                 batch_clips: int, masks: MaskFn | None = None, augment_on: str = "cpu", start_step: int = 0):
+    def __init__(
+        self,
+        source: AudioSource,
+        bank: Any,
+        clip_cfg: ClipConfig,
+        aug_cfg: AugmentConfig,
+        batch_clips: int,
+        masks: MaskFn | None = None,
+        augment_on: str = "cpu",
+        start_step: int = 0,
+    ):
         if augment_on not in AUGMENT_ON:
             raise InputError(f"augment_on must be one of {', '.join(AUGMENT_ON)}, got '{augment_on}'")
         if batch_clips < 1 or start_step < 0:
             raise InputError(f"batch_clips must be >= 1 and start_step >= 0, got {batch_clips}, {start_step}")
         if clip_cfg.n_samples < aug_cfg.crop_samples:
-            raise InputError(f"clips of {clip_cfg.clip_seconds} s are shorter than a crop "
-                             f"({aug_cfg.crop_samples} samples)")
+            raise InputError(
+                f"clips of {clip_cfg.clip_seconds} s are shorter than a crop ({aug_cfg.crop_samples} samples)"
+            )
         if isinstance(source, FileListSource) and len(source) == 0:
             raise InputError(f"the data source {source!r} lists no audio files")
         self.source, self.bank_ref = source, bank
@@ -106,16 +116,20 @@ class TrainingBatches(IterableDataset):
 
     # ---------------------------------------------------------------- one batch from its clips
 
-    def _batch(self, items: list[AudioItem], rngs: list[np.random.Generator],
-               generator: torch.Generator) -> dict:
+    def _batch(
+        self, items: list[AudioItem], rngs: list[np.random.Generator], generator: torch.Generator
+    ) -> dict:
         aug, n = self.augmenter(), self.clip_cfg.n_samples
         dry, draws, inputs = [], [], []
         for item, rng in zip(items, rngs):
             dry.append(prepare_clip(item, self.clip_cfg, rng))
             draws.append(aug.draw(rng, 1, n))
             inputs.append(aug.gather(draws[-1], n))
-        masks = self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator) \
-            if self.masks is not None else {}
+        masks = (
+            self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator)
+            if self.masks is not None
+            else {}
+        )
         if self.augment_on == "gpu":
             scene = [to_torch_batch(d[None], dr, inp) for d, dr, inp in zip(dry, draws, inputs)]
             return {"scene": {k: torch.cat([s[k] for s in scene]) for k in scene[0]}, **masks}
@@ -127,8 +141,9 @@ class TrainingBatches(IterableDataset):
     def _order(self, epoch: int) -> np.ndarray:
         """The file order of an epoch: the same permutation in every process."""
         if epoch not in self._orders:
-            self._orders = {epoch: np.random.default_rng([self.aug_cfg.seed, epoch, 11])
-                            .permutation(len(self.source))}
+            self._orders = {
+                epoch: np.random.default_rng([self.aug_cfg.seed, epoch, 11]).permutation(len(self.source))
+            }
         return self._orders[epoch]
 
     def _item(self, position: int) -> AudioItem:
@@ -191,8 +206,17 @@ class TrainingData(L.LightningDataModule):
     """The Lightning side of TrainingBatches: a DataLoader that starts at the trainer's step (restored before
     the loader is made, so a resumed run continues its batches), and on-device augmentation."""
 
-    def __init__(self, source: AudioSource, bank: Any, clip_cfg: ClipConfig, aug_cfg: AugmentConfig,
-                 batch_clips: int, num_workers: int, masks: MaskFn | None = None, augment_on: str = "cpu"):
+    def __init__(
+        self,
+        source: AudioSource,
+        bank: Any,
+        clip_cfg: ClipConfig,
+        aug_cfg: AugmentConfig,
+        batch_clips: int,
+        num_workers: int,
+        masks: MaskFn | None = None,
+        augment_on: str = "cpu",
+    ):
         super().__init__()
         if num_workers < 0:
             raise InputError(f"num_workers must be >= 0, got {num_workers}")
@@ -205,8 +229,9 @@ class TrainingData(L.LightningDataModule):
             batches = self.batches
             batches.start_step = self.trainer.global_step
             batches.rank, batches.world_size = self.trainer.global_rank, self.trainer.world_size
-        return DataLoader(self.batches, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.batches, batch_size=None, num_workers=self.num_workers, pin_memory=torch.cuda.is_available()
+        )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return crops_on_device(batch, self.augment)

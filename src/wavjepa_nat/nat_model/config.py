@@ -148,9 +148,27 @@ class ModelConfig:
 # Fields that define the network and how it reads audio (not how it is trained): a model initialised from
 # saved weights takes these from the weights (train --init-from).
 ARCHITECTURE_FIELDS = (
-    "channels", "share_ear_encoders", "fs", "crop_samples", "conv_spec", "conv_dim", "ear_embedding",
-    "ear_norm", "interaural", "embed_dim", "depth", "heads", "mlp_ratio", "pred_dim", "pred_depth",
-    "pred_heads", "pos_embedding", "norm_first", "block_norm_eps", "ear_pool", "runtime",
+    "channels",
+    "share_ear_encoders",
+    "fs",
+    "crop_samples",
+    "conv_spec",
+    "conv_dim",
+    "ear_embedding",
+    "ear_norm",
+    "interaural",
+    "embed_dim",
+    "depth",
+    "heads",
+    "mlp_ratio",
+    "pred_dim",
+    "pred_depth",
+    "pred_heads",
+    "pos_embedding",
+    "norm_first",
+    "block_norm_eps",
+    "ear_pool",
+    "runtime",
 )
 
 
@@ -200,8 +218,9 @@ PRESETS: dict[str, ModelConfig] = {
         ema_ramp_steps=30_000,
     ),
     "base": ModelConfig(**SPATIAL),  # the paper's sizes
-    "large": ModelConfig(**SPATIAL, embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12,
-                         pred_heads=16),
+    "large": ModelConfig(
+        **SPATIAL, embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12, pred_heads=16
+    ),
 }
 
 

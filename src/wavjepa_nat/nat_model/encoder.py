@@ -202,8 +202,9 @@ class Encoder(nn.Module):
             self.interaural = InterauralCues(cfg.embed_dim, self.receptive_field, self.hop_samples, cfg.fs)
             init_weights(self.interaural.proj)
         self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding, cfg.pos_embedding)
-        self.transformer = Transformer(cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.norm_first,
-                                       cfg.block_norm_eps)
+        self.transformer = Transformer(
+            cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.norm_first, cfg.block_norm_eps
+        )
         init_weights(self.transformer)
         for f in self.frontends:
             init_weights(f.proj)

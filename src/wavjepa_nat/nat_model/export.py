@@ -59,12 +59,19 @@ def _load_weights(module: nn.Module, state: dict, path: Path, part: str = "encod
     unexpected = [k for k in state if k not in want]
     shapes = [k for k in want if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
     if missing or unexpected or shapes:
-        found = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
-                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
-                 f"{len(shapes)} of another shape (e.g. {shapes[0]}: {tuple(state[shapes[0]].shape)} vs "
-                 f"{tuple(want[shapes[0]].shape)})" if shapes else ""]
-        raise InputError(f"{path}: the {part} weights do not match its model config: "
-                         + ", ".join(f for f in found if f) + " (a damaged or partial file?)")
+        found = [
+            f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+            f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+            f"{len(shapes)} of another shape (e.g. {shapes[0]}: {tuple(state[shapes[0]].shape)} vs "
+            f"{tuple(want[shapes[0]].shape)})"
+            if shapes
+            else "",
+        ]
+        raise InputError(
+            f"{path}: the {part} weights do not match its model config: "
+            + ", ".join(f for f in found if f)
+            + " (a damaged or partial file?)"
+        )
     module.load_state_dict(state, strict=True)
 
 
@@ -87,13 +94,15 @@ def _is_native(ckpt: dict) -> bool:
 def _parts_from_ckpt(path: Path, ckpt: dict) -> tuple[ModelConfig, dict[str, dict]]:
     """(config, {"encoder": ..., "target_encoder": ..., "predictor": ...}) of this project's checkpoint."""
     if not _is_native(ckpt):
-        raise InputError(f"{path}: not a wavjepa-nat Lightning checkpoint (no hyper_parameters / "
-                         f"'{_CKPT_PREFIX}*' weights)")
+        raise InputError(
+            f"{path}: not a wavjepa-nat Lightning checkpoint (no hyper_parameters / "
+            f"'{_CKPT_PREFIX}*' weights)"
+        )
     cfg = _config_from_hparams(dict(ckpt["hyper_parameters"]), path)
     parts = {}
     for part in ("encoder", "target_encoder", "predictor"):
         prefix = f"model.{part}."
-        parts[part] = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        parts[part] = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     return cfg, parts
 
 
@@ -144,7 +153,7 @@ def _split_export(path: Path, meta: dict, state: dict) -> tuple[ModelConfig, dic
         if prefix is None:
             parts["encoder"][k] = v
         else:
-            parts[prefix[:-1]][k[len(prefix):]] = v
+            parts[prefix[:-1]][k[len(prefix) :]] = v
     source = {"kind": "wavjepa-nat export", "path": str(path.resolve())}
     if "origin" in meta:
         try:
@@ -220,16 +229,18 @@ def load_training_weights(path: str | os.PathLike) -> tuple[ModelConfig, dict[st
     return imported.config, _imported_parts(imported), imported.source
 
 
-def init_model_config(src: str | os.PathLike, run_cfg: ModelConfig,
-                      channels: int) -> tuple[ModelConfig, dict]:
+def init_model_config(
+    src: str | os.PathLike, run_cfg: ModelConfig, channels: int
+) -> tuple[ModelConfig, dict]:
     """For `train --init-from SRC`: the run's config with the architecture of SRC's weights (the fields in
     config.ARCHITECTURE_FIELDS), and the state dicts to load (init_from_weights)."""
     from wavjepa_nat.nat_model.config import ARCHITECTURE_FIELDS
 
     weights_cfg, parts, source = load_training_weights(src)
     if weights_cfg.channels != int(channels):
-        raise InputError(f"--init-from {src} is a {weights_cfg.channels}-channel model but --channels is "
-                         f"{channels}")
+        raise InputError(
+            f"--init-from {src} is a {weights_cfg.channels}-channel model but --channels is {channels}"
+        )
     values = run_cfg.to_dict()
     values.update({f: getattr(weights_cfg, f) for f in ARCHITECTURE_FIELDS})
     values["conv_spec"] = [list(p) for p in weights_cfg.conv_spec]
@@ -248,8 +259,11 @@ def init_from_weights(model: nn.Module, init: dict) -> None:
 
 
 def _imported_parts(imported) -> dict[str, dict]:
-    return {"encoder": imported.encoder, "target_encoder": imported.target_encoder or {},
-            "predictor": imported.predictor or {}}
+    return {
+        "encoder": imported.encoder,
+        "target_encoder": imported.target_encoder or {},
+        "predictor": imported.predictor or {},
+    }
 
 
 def import_weights(src: str | os.PathLike, out_path: str | os.PathLike, allow_pickle: bool = False) -> Path:
@@ -265,8 +279,12 @@ def import_weights(src: str | os.PathLike, out_path: str | os.PathLike, allow_pi
     return export_weights(enc, out_path, extras=extras, origin=imported.source)
 
 
-def export_weights(ckpt_or_module: Any, out_path: str | os.PathLike,
-                   extras: dict[str, torch.Tensor] | None = None, origin: dict | None = None) -> Path:
+def export_weights(
+    ckpt_or_module: Any,
+    out_path: str | os.PathLike,
+    extras: dict[str, torch.Tensor] | None = None,
+    origin: dict | None = None,
+) -> Path:
     """Write the context encoder's weights, with config JSON and package version as metadata.
 
     extras: more tensors, named under EXTRA_PREFIXES (the target encoder and predictor of an import);

@@ -128,8 +128,7 @@ def frame_geometry(encoder: torch.nn.Module, device: torch.device | str = "cpu")
     frames = _count_frames(encoder, window, device)
     if frames != geometry.n_frames(window):
         raise InputError(
-            f"encoder frames ({frames} for {window} samples) do not follow "
-            f"hop {hop} and receptive field {rf}"
+            f"encoder frames ({frames} for {window} samples) do not follow hop {hop} and receptive field {rf}"
         )
     return dataclasses.replace(geometry, window_frames=frames)
 

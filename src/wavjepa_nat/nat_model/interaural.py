@@ -36,8 +36,9 @@ def _mel_bands(n_bands: int, n_fft: int, fs: int, fmin: float, fmax: float) -> n
 class InterauralCues(nn.Module):
     """(B, 2, S) waveform -> (B, T, embed_dim): per-frame GCC-PHAT curve and per-band ILD, projected."""
 
-    def __init__(self, embed_dim: int, window: int, hop: int, fs: int, max_itd_ms: float = 1.0,
-                 n_bands: int = 16) -> None:
+    def __init__(
+        self, embed_dim: int, window: int, hop: int, fs: int, max_itd_ms: float = 1.0, n_bands: int = 16
+    ) -> None:
         super().__init__()
         self.window, self.hop = int(window), int(hop)
         self.n_fft = 2 ** math.ceil(math.log2(2 * self.window))  # zero-padded: no circular wrap of the lags

@@ -31,8 +31,9 @@ class Predictor(nn.Module):
         self.embed = nn.Linear(cfg.embed_dim, cfg.pred_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.pred_dim))
         self.pos = EarTimePosition(cfg.channels, cfg.pred_dim, cfg.ear_embedding, cfg.pos_embedding)
-        self.transformer = Transformer(cfg.pred_dim, cfg.pred_depth, cfg.pred_heads, cfg.mlp_ratio,
-                                       cfg.norm_first, cfg.block_norm_eps)
+        self.transformer = Transformer(
+            cfg.pred_dim, cfg.pred_depth, cfg.pred_heads, cfg.mlp_ratio, cfg.norm_first, cfg.block_norm_eps
+        )
         self.out = nn.Linear(cfg.pred_dim, cfg.embed_dim)
         init_weights(self)
         nn.init.trunc_normal_(self.mask_token, std=0.02)

@@ -112,8 +112,9 @@ class MaskCollator:
         state["_gen"] = None  # generators do not pickle; each worker makes its own
         return state
 
-    def __call__(self, crops: Sequence[np.ndarray | torch.Tensor],
-                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, crops: Sequence[np.ndarray | torch.Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         """`generator` overrides the collator's own (step-indexed training seeds each batch itself)."""
         # as_tensor keeps device tensors where they are (the DataModule collates on the GPU after
         # augmenting there); the index tensors are built on the CPU and moved by the caller.

@@ -34,8 +34,9 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, norm_first: bool = True,
-                 eps: float = 1e-5) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float, norm_first: bool = True, eps: float = 1e-5
+    ) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.norm_first = norm_first
@@ -55,8 +56,15 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """`depth` blocks and a final LayerNorm. Can return every block's output for the teacher."""
 
-    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float, norm_first: bool = True,
-                 norm_eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        norm_first: bool = True,
+        norm_eps: float = 1e-5,
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, norm_first, norm_eps) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)

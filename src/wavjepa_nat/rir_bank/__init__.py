@@ -1,7 +1,7 @@
 """The HDF5 RIR bank: schema, writer (sharded, resumable, atomic), reader, merge, verify, info.
 
-    from wavjepa_nat.rir_bank import RIRBank
-    bank = RIRBank("bank.h5"); scene = bank[0]; scene.brir.shape  # (2, L)
+from wavjepa_nat.rir_bank import RIRBank
+bank = RIRBank("bank.h5"); scene = bank[0]; scene.brir.shape  # (2, L)
 """
 
 from wavjepa_nat.rir_bank.merge import merge_banks

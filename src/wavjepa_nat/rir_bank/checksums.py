@@ -39,7 +39,7 @@ def array_crcs(d: h5py.Dataset, block: int = 8) -> np.ndarray:
     """array_crc of every row of a dataset, read a few rows at a time."""
     out = np.zeros(d.shape[0], np.uint32)
     for a in range(0, d.shape[0], block):
-        rows = d[a: a + block]
+        rows = d[a : a + block]
         for k, row in enumerate(rows):
             out[a + k] = array_crc(row)
     return out
@@ -66,7 +66,7 @@ def meta_crcs(f: h5py.File, start: int = 0, stop: int | None = None) -> np.ndarr
         else:  # one little-endian buffer per column, cut into rows: the bytes of each row's values
             raw = memoryview(np.ascontiguousarray(values, dtype=dtype.newbyteorder("<")).tobytes())
             size = len(raw) // n if n else 0
-            rows.append([raw[k * size: (k + 1) * size] for k in range(n)])
+            rows.append([raw[k * size : (k + 1) * size] for k in range(n)])
     out = np.zeros(n, np.uint32)
     for k in range(n):
         crc = 0
@@ -103,7 +103,7 @@ def compute(f: h5py.File, progress=None) -> dict[str, np.ndarray]:
     datasets = {name: f[name] for name in ARRAYS}
     for a in range(0, n, 8):  # memory: a few scenes
         for name, d in datasets.items():
-            for k, row in enumerate(d[a: a + 8]):
+            for k, row in enumerate(d[a : a + 8]):
                 crcs[name][a + k] = array_crc(row)
         if progress:
             progress(min(8, n - a))

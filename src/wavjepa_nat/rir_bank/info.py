@@ -63,12 +63,18 @@ def write_histograms(bank: RIRBank, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     m = bank.meta
     panels = [
-        ("rt60", "RT60 (s)", [(m["rt60_target"], "target"), (bank.rt60(), "measured T_mid"),
-                              (bank.measure("edt"), "EDT")]),
+        (
+            "rt60",
+            "RT60 (s)",
+            [(m["rt60_target"], "target"), (bank.rt60(), "measured T_mid"), (bank.measure("edt"), "EDT")],
+        ),
         ("azimuth", "source azimuth (deg, +90 = left)", [(m["azimuth_deg"], "target source")]),
         ("distance", "source distance (m)", [(m["distance_m"], "target source")]),
-        ("drr", "DRR and C50 (dB, mean of ears)",
-         [(m["drr_db"].mean(axis=1), "DRR"), (bank.measure("c50"), "C50")]),
+        (
+            "drr",
+            "DRR and C50 (dB, mean of ears)",
+            [(m["drr_db"].mean(axis=1), "DRR"), (bank.measure("c50"), "C50")],
+        ),
     ]
     bands = [(hz, bank.measure(f"t30_{hz}")) for hz in BANDS_HZ]
     bands = [(hz, v[np.isfinite(v)]) for hz, v in bands if np.isfinite(v).any()]

@@ -44,8 +44,9 @@ def _check_out(out: Path, paths: list[Path], attrs: dict) -> None:
             old = attrs_dict(f)
     except OSError:
         raise InputError(f"{out} exists and is not an HDF5 bank; remove it or choose another --out") from None
-    if old.get("format") != FORMAT or any(old.get(k) != attrs[k]
-                                          for k in ("config", "n_scenes_total", "shard")):
+    if old.get("format") != FORMAT or any(
+        old.get(k) != attrs[k] for k in ("config", "n_scenes_total", "shard")
+    ):
         raise InputError(f"{out} exists and is another bank; remove it or choose another --out")
 
 

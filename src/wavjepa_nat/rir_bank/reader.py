@@ -35,9 +35,13 @@ from wavjepa_nat.rir_bank.schema import (
 RAW_DTYPES = (np.dtype("<f4"), np.dtype("<f2"), np.dtype("<i2"))  # rows the reader maps as they are stored
 # Per-scene measures that select() and measure() know, by name -> (meta column, band index or None).
 BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)
-MEASURES = {"t_mid": ("rt60_measured", None), "t30": ("rt60_broadband", None), "edt": ("edt", None),
-            "c50": ("c50_db", None), "drr": ("drr_db", None)} | {
-    f"t30_{hz}": ("t30_band", b) for b, hz in enumerate(BANDS_HZ)}
+MEASURES = {
+    "t_mid": ("rt60_measured", None),
+    "t30": ("rt60_broadband", None),
+    "edt": ("edt", None),
+    "c50": ("c50_db", None),
+    "drr": ("drr_db", None),
+} | {f"t30_{hz}": ("t30_band", b) for b, hz in enumerate(BANDS_HZ)}
 
 
 @dataclass
@@ -60,8 +64,9 @@ class RIRBank:
                 if self.attrs.get("format") != FORMAT:
                     raise InputError(f"{self.path} is not a wavjepa-nat RIR bank")
                 if not self.attrs.get("complete"):
-                    raise InputError(f"{self.path} is an incomplete bank (a run was interrupted); "
-                                     "rerun simulate-rirs")
+                    raise InputError(
+                        f"{self.path} is an incomplete bank (a run was interrupted); rerun simulate-rirs"
+                    )
                 try:
                     self.config = read_config(f)
                 except (ValueError, TypeError, KeyError) as err:  # InputError is a ValueError too
@@ -69,15 +74,18 @@ class RIRBank:
                     raise InputError(f"{self.path}: the stored scene config is damaged ({why})") from None
                 self.version = int(self.attrs.get("schema_version", 1))
                 if self.version not in SCHEMA_VERSIONS:
-                    raise InputError(f"{self.path} is a bank of format {self.version}, which this version "
-                                     f"of wavjepa-nat cannot read (it reads {SCHEMA_VERSIONS}); upgrade it")
+                    raise InputError(
+                        f"{self.path} is a bank of format {self.version}, which this version "
+                        f"of wavjepa-nat cannot read (it reads {SCHEMA_VERSIONS}); upgrade it"
+                    )
                 self.meta = {name: f["meta"][name][()] for name in META_COLUMNS if name in f["meta"]}
         except (OSError, KeyError) as err:
             raise InputError(f"{self.path} is not a readable HDF5 file or misses bank data ({err})") from None
         self._check_attrs()
         for name in ("split", "materials", "noise_signals"):
             self.meta[name] = np.array(
-                [v.decode() if isinstance(v, bytes) else str(v) for v in self.meta[name]])
+                [v.decode() if isinstance(v, bytes) else str(v) for v in self.meta[name]]
+            )
         self.fs = int(self.attrs["fs"])
         self.brir_length = int(self.attrs["brir_length"])
         self.noise_bed_length = int(self.attrs["noise_bed_length"])
@@ -92,19 +100,29 @@ class RIRBank:
     def _check_attrs(self) -> None:
         """The stored sizes agree with the stored config (a flipped byte in either is a damaged bank)."""
         cfg, a = self.config, self.attrs
-        expect = {"fs": cfg.fs, "brir_length": cfg.brir_length, "noise_bed_length": cfg.noise_bed_length,
-                  "max_noise_sources": cfg.noise_sources[1]}
+        expect = {
+            "fs": cfg.fs,
+            "brir_length": cfg.brir_length,
+            "noise_bed_length": cfg.noise_bed_length,
+            "max_noise_sources": cfg.noise_sources[1],
+        }
         wrong = [f"{k}={a.get(k)!r} (its config says {v})" for k, v in expect.items() if a.get(k) != v]
         n = len(self.meta["scene_index"])
         lengths = {name: len(col) for name, col in self.meta.items() if len(col) != n}
         for name, col in self.meta.items():  # noise columns are NaN-padded; every other number is finite
-            if (not name.startswith("noise_") and name not in NAN_COLUMNS and col.dtype.kind == "f"
-                    and not np.isfinite(col).all()):
+            if (
+                not name.startswith("noise_")
+                and name not in NAN_COLUMNS
+                and col.dtype.kind == "f"
+                and not np.isfinite(col).all()
+            ):
                 rows = np.unique(np.nonzero(~np.isfinite(col))[0])
                 wrong.append(f"meta/{name} is not finite for scene(s) {', '.join(map(str, rows[:5]))}")
         if wrong or lengths:
-            raise InputError(f"{self.path} is damaged: " + "; ".join(
-                wrong + [f"meta/{k} has {v} rows, not {n}" for k, v in lengths.items()]))
+            raise InputError(
+                f"{self.path} is damaged: "
+                + "; ".join(wrong + [f"meta/{k} has {v} rows, not {n}" for k, v in lengths.items()])
+            )
 
     def _fill_missing_columns(self) -> None:
         """Columns an older bank lacks: measures NaN; storage columns as format 1 stores (all, x 1)."""
@@ -156,8 +174,12 @@ class RIRBank:
         d = self._ds[name]
         row_bytes = d.dtype.itemsize * int(np.prod(d.shape[1:]))
         try:
-            if (d.dtype not in RAW_DTYPES or d.id.get_create_plist().get_nfilters()
-                    or self._file.userblock_size or not 0 <= i < d.shape[0]):
+            if (
+                d.dtype not in RAW_DTYPES
+                or d.id.get_create_plist().get_nfilters()
+                or self._file.userblock_size
+                or not 0 <= i < d.shape[0]
+            ):
                 return -1
             if d.chunks is None:
                 offset = d.id.get_offset()
@@ -205,8 +227,12 @@ class RIRBank:
             d = self._ds["brir"]
             try:
                 c = d.chunks[-1]
-                if (d.dtype != np.dtype("<f2") or tuple(d.chunks[:2]) != (1, 2)
-                        or d.id.get_create_plist().get_nfilters() or self._file.userblock_size):
+                if (
+                    d.dtype != np.dtype("<f2")
+                    or tuple(d.chunks[:2]) != (1, 2)
+                    or d.id.get_create_plist().get_nfilters()
+                    or self._file.userblock_size
+                ):
                     raise ValueError("not raw float16 time chunks")
                 table = np.full((d.shape[0], -(-d.shape[-1] // c)), -1, np.int64)
                 raw = []
@@ -225,7 +251,7 @@ class RIRBank:
                     # A guard against any layout surprise: a first chunk's ends as HDF5 reads them.
                     i, _, _, offset = (int(v) for v in rows[np.argmin(rows[:, 2])])
                     last = min(c, d.shape[-1]) - 1
-                    first = self._map[offset: offset + 4 * c].view("<f2").reshape(2, c)
+                    first = self._map[offset : offset + 4 * c].view("<f2").reshape(2, c)
                     if not np.array_equal(first[:, [0, last]], d[i, :, [0, last]], equal_nan=True):
                         raise ValueError("mapped bytes differ")
             except (AttributeError, RuntimeError, ValueError, KeyError, TypeError, IndexError):
@@ -251,9 +277,9 @@ class RIRBank:
             return out
         first = int(offsets[0])
         if np.array_equal(offsets, first + 4 * c * np.arange(k)):  # one after another in the file
-            raw = self._map[first: first + 4 * c * k].view("<f2").reshape(k, 2, c)
+            raw = self._map[first : first + 4 * c * k].view("<f2").reshape(k, 2, c)
         else:
-            raw = np.stack([self._map[o: o + 4 * c].view("<f2").reshape(2, c) for o in offsets.tolist()])
+            raw = np.stack([self._map[o : o + 4 * c].view("<f2").reshape(2, c) for o in offsets.tolist()])
         samples = to_float32(raw.transpose(1, 0, 2).reshape(2, k * c)[:, :m])
         np.multiply(samples, np.float32(self.meta["brir_scale"][i]), out=out[:, :m])
         return out
@@ -292,8 +318,9 @@ class RIRBank:
         if not -len(self) <= i < len(self):
             raise IndexError(f"scene {i} out of range for a bank of {len(self)}")
         i %= len(self)
-        return BankScene(i, self._decoded("brir", i), self._decoded("noise_brir", i), self.noise_bed(i),
-                         self.scene_meta(i))
+        return BankScene(
+            i, self._decoded("brir", i), self._decoded("noise_brir", i), self.noise_bed(i), self.scene_meta(i)
+        )
 
     def _stack(self, rows: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
         if len(rows) == 1:
@@ -348,8 +375,9 @@ class RIRBank:
         values = self.meta[column] if band is None else self.meta[column][:, :, band]
         return np.mean(values, axis=1)
 
-    def select(self, split: str | None = None, rt60: tuple[float, float] | None = None,
-               **ranges: tuple[float, float]) -> np.ndarray:
+    def select(
+        self, split: str | None = None, rt60: tuple[float, float] | None = None, **ranges: tuple[float, float]
+    ) -> np.ndarray:
         """Row indices of scenes in a split, a measured-RT60 (T_mid) interval [lo, hi), and intervals [lo, hi)
         of any other measure (see measure()), e.g. select("test", t30_500=(0.3, 0.6), c50=(0, 10))."""
         keep = np.ones(len(self), dtype=bool)

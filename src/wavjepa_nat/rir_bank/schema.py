@@ -105,8 +105,9 @@ def array_dtypes(version: int) -> dict[str, np.dtype]:
 TIME_CHUNK = 2048  # samples per chunk of a stored response (formats 2, 3): at most one part-filled chunk each
 
 
-def bank_attrs(cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int],
-               n_total: int) -> dict:
+def bank_attrs(
+    cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int], n_total: int
+) -> dict:
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -137,8 +138,9 @@ def create_datasets(f: h5py.File, n: int, cfg: SceneConfig, version: int = SCHEM
     dtypes = array_dtypes(version)
     c = L if version == 1 else min(TIME_CHUNK, L)  # format 1: a response is one chunk
     f.create_dataset("brir", (n, 2, L), dtypes["brir"], chunks=(1, 2, c), fillvalue=0)
-    f.create_dataset("noise_brir", (n, m, 2, L), dtypes["noise_brir"], chunks=(1, 1, 2, c) if m else None,
-                     fillvalue=0)
+    f.create_dataset(
+        "noise_brir", (n, m, 2, L), dtypes["noise_brir"], chunks=(1, 1, 2, c) if m else None, fillvalue=0
+    )
     f.create_dataset("noise_bed", (n, 2, B), dtypes["noise_bed"], chunks=(1, 2, B))
     group = f.create_group("meta")
     for name, (shape, dtype) in META_COLUMNS.items():
@@ -222,9 +224,16 @@ def encode_scene(scene) -> tuple[dict[str, np.ndarray], dict]:
     brir, taps, scale = encode_response(scene.brir)
     noise, noise_taps, noise_scale = encode_response(scene.noise_brirs)
     bed, bed_scale = encode_bed(scene.noise_bed)
-    return ({"brir": brir, "noise_brir": noise, "noise_bed": bed},
-            {"brir_taps": taps, "brir_scale": scale, "noise_brir_taps": noise_taps,
-             "noise_brir_scale": noise_scale, "noise_bed_scale": bed_scale})
+    return (
+        {"brir": brir, "noise_brir": noise, "noise_bed": bed},
+        {
+            "brir_taps": taps,
+            "brir_scale": scale,
+            "noise_brir_taps": noise_taps,
+            "noise_brir_scale": noise_scale,
+            "noise_bed_scale": bed_scale,
+        },
+    )
 
 
 def meta_row(meta: dict, max_noise: int) -> dict:

@@ -33,8 +33,9 @@ def check_schema(path) -> list[str]:
             return [f"attrs: format is {f.attrs.get('format')!r}, not {FORMAT!r}"]
         version = int(f.attrs.get("schema_version", -1))
         if version not in SCHEMA_VERSIONS:
-            return problems + [f"attrs: schema_version {f.attrs.get('schema_version')} is not one of "
-                               f"{SCHEMA_VERSIONS}"]
+            return problems + [
+                f"attrs: schema_version {f.attrs.get('schema_version')} is not one of {SCHEMA_VERSIONS}"
+            ]
         for key in ("fs", "config", "package_version", "hrtf_name", "hrtf_sha256", "seed", "complete"):
             if key not in f.attrs:
                 problems.append(f"attrs: missing '{key}'")
@@ -71,8 +72,10 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
     with h5py.File(bank.path, "r") as f:
         want = checksums.stored(f)
         if want is None and notes is not None:
-            notes.append("checksums: absent (a bank written before they were stored); changed bytes can "
-                         "only be found by re-simulating (--n-check)")
+            notes.append(
+                "checksums: absent (a bank written before they were stored); changed bytes can "
+                "only be found by re-simulating (--n-check)"
+            )
         for i in range(len(bank)):
             rows = {name: f[name][i] for name in ARRAYS}  # whole rows as stored: every stored byte checked
             for name, arr in rows.items():
@@ -110,8 +113,11 @@ def _as_stored(bank: RIRBank, row: int, fresh) -> tuple[np.ndarray, np.ndarray, 
         bed = to_float16(np.asarray(fresh.noise_bed, np.float32) / np.float32(bed_scale))
     else:
         bed, bed_scale = encode_bed(fresh.noise_bed)
-    return (decode_response(brir, scale, L), decode_response(noise, noise_scale, L),
-            decode_bed(bed, bed_scale))
+    return (
+        decode_response(brir, scale, L),
+        decode_response(noise, noise_scale, L),
+        decode_bed(bed, bed_scale),
+    )
 
 
 def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-4) -> list[str]:
@@ -124,20 +130,26 @@ def resimulate(bank: RIRBank, n_check: int = 3, seed: int = 0, rtol: float = 1e-
         stored = bank[row]
         fresh = simulator.simulate(int(stored.meta["scene_index"]))
         brir, noise_brirs, noise_bed = _as_stored(bank, row, fresh)
-        for name, a, b in (("brir", stored.brir, brir), ("noise_brir", stored.noise_brirs, noise_brirs),
-                           ("noise_bed", stored.noise_bed, noise_bed)):
+        for name, a, b in (
+            ("brir", stored.brir, brir),
+            ("noise_brir", stored.noise_brirs, noise_brirs),
+            ("noise_bed", stored.noise_bed, noise_bed),
+        ):
             if a.shape != b.shape:
                 problems.append(f"scene {row}: {name} shape {a.shape} != re-simulated {b.shape}")
             elif a.size and np.max(np.abs(a - b)) > rtol * max(np.max(np.abs(b)), 1e-12):
-                problems.append(f"scene {row}: {name} differs from its re-simulation "
-                                f"(max diff {np.max(np.abs(a - b)):.3g})")
+                problems.append(
+                    f"scene {row}: {name} differs from its re-simulation "
+                    f"(max diff {np.max(np.abs(a - b)):.3g})"
+                )
         if not np.allclose(stored.meta["rt60_measured"], fresh.meta["rt60_measured"], rtol=1e-3):
             problems.append(f"scene {row}: rt60_measured differs from its re-simulation")
     return problems
 
 
-def verify_bank(path, n_check: int = 3, seed: int = 0, progress=None,
-                notes: list[str] | None = None) -> list[str]:
+def verify_bank(
+    path, n_check: int = 3, seed: int = 0, progress=None, notes: list[str] | None = None
+) -> list[str]:
     """All problems found (an empty list means the bank is sound). Remarks that are not problems (such as
     a bank without checksums) are appended to `notes`."""
     if n_check < 0:

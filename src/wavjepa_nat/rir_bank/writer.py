@@ -55,8 +55,10 @@ def shard_range(n_scenes: int, shard: tuple[int, int]) -> tuple[int, int]:
     if not (1 <= k <= n):
         raise InputError(f"--shard must be K/N with 1 <= K <= N, got {k}/{n}")
     if n > n_scenes:
-        raise InputError(f"--shard {k}/{n}: {n} shards of {n_scenes} scene(s) would leave some empty; "
-                         f"use at most {n_scenes} shard(s)")
+        raise InputError(
+            f"--shard {k}/{n}: {n} shards of {n_scenes} scene(s) would leave some empty; "
+            f"use at most {n_scenes} shard(s)"
+        )
     return (k - 1) * n_scenes // n, k * n_scenes // n
 
 
@@ -108,15 +110,18 @@ def exclusive_lock(out: Path):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as err:
-            raise InputError(f"cannot create the lock file {path} ({err.strerror}); "
-                             f"is {out.parent} writable?") from None
+            raise InputError(
+                f"cannot create the lock file {path} ({err.strerror}); is {out.parent} writable?"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _lock_holder(fd)
             os.close(fd)
-            raise InputError(f"{out} is being written by another process{holder}; wait for it to finish "
-                             f"or choose another --out") from None
+            raise InputError(
+                f"{out} is being written by another process{holder}; wait for it to finish "
+                f"or choose another --out"
+            ) from None
         except OSError as err:
             os.close(fd)
             raise InputError(f"cannot lock {path} ({err.strerror})") from None
@@ -132,8 +137,12 @@ def exclusive_lock(out: Path):
         raise InputError(f"could not take the lock {path}; try again")
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, (f"pid {os.getpid()} on {socket.gethostname()} "
-                      f"since {time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode())
+        os.write(
+            fd,
+            (
+                f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+            ).encode(),
+        )
         yield path
     finally:
         with contextlib.suppress(OSError):
@@ -207,9 +216,10 @@ def _write_meta(f: h5py.File, row0: int, rows: list[dict], indices: list[int]) -
     for name in META_COLUMNS:
         if name in meta:
             d = meta[name]
-            d[row0: row0 + len(rows)] = np.array([r[name] for r in rows],
-                                                 dtype=object if d.dtype.kind == "O" else None)
-    f["scene_index"][row0: row0 + len(rows)] = indices
+            d[row0 : row0 + len(rows)] = np.array(
+                [r[name] for r in rows], dtype=object if d.dtype.kind == "O" else None
+            )
+    f["scene_index"][row0 : row0 + len(rows)] = indices
 
 
 def _write_part(path: Path, cfg: SceneConfig, scenes) -> None:
@@ -235,9 +245,12 @@ def _part_ok(path: Path, start: int, stop: int, cfg: SceneConfig) -> bool:
         return False
     try:
         with h5py.File(path, "r") as f:
-            ok = (f.attrs.get("config") == cfg.to_json() and schema_version(f) == SCHEMA_VERSION
-                  and np.array_equal(f["scene_index"][()], np.arange(start, stop))
-                  and checksums.has_checksums(f))
+            ok = (
+                f.attrs.get("config") == cfg.to_json()
+                and schema_version(f) == SCHEMA_VERSION
+                and np.array_equal(f["scene_index"][()], np.arange(start, stop))
+                and checksums.has_checksums(f)
+            )
             if ok:
                 want, got = checksums.stored(f), checksums.compute(f)
                 ok = all(np.array_equal(want.get(name), got[name]) for name in checksums.NAMES)
@@ -265,8 +278,14 @@ def _run_block(job: tuple[int, int, str]) -> tuple[int, int, float, float, float
     t0 = time.perf_counter()
     _write_part(_part_path(Path(parts), start, stop), _SIMULATOR.cfg, scenes)
     write = time.perf_counter() - t0
-    return (start, stop, sum(s.timings["brir"] for s in scenes), sum(s.timings["noise_bed"] for s in scenes),
-            sum(s.timings.get("measure", 0.0) for s in scenes), write)
+    return (
+        start,
+        stop,
+        sum(s.timings["brir"] for s in scenes),
+        sum(s.timings["noise_bed"] for s in scenes),
+        sum(s.timings.get("measure", 0.0) for s in scenes),
+        write,
+    )
 
 
 # -- assembling parts or shards into a bank --------------------------------------------------------
@@ -315,35 +334,44 @@ class Assembler:
         return False
 
     def _uncovered(self) -> InputError:
-        return InputError(f"the pieces do not cover scenes {self.expected.start}..{self.expected.stop - 1} "
-                          f"exactly once")
+        return InputError(
+            f"the pieces do not cover scenes {self.expected.start}..{self.expected.stop - 1} exactly once"
+        )
 
     def add(self, path: Path) -> None:
         src = _open_source(path)
         try:
             index = src["scene_index"][()]
             n, row = len(index), int(index[0]) - self.expected.start
-            if (not np.array_equal(index, np.arange(index[0], index[0] + n)) or row < 0
-                    or row + n > len(self.filled) or self.filled[row: row + n].any()):
+            if (
+                not np.array_equal(index, np.arange(index[0], index[0] + n))
+                or row < 0
+                or row + n > len(self.filled)
+                or self.filled[row : row + n].any()
+            ):
                 raise self._uncovered()
             if schema_version(src) != self.version:
-                raise InputError(f"the pieces are of different bank formats "
-                                 f"({sorted({self.version, schema_version(src)})}); nothing was written")
+                raise InputError(
+                    f"the pieces are of different bank formats "
+                    f"({sorted({self.version, schema_version(src)})}); nothing was written"
+                )
             dst, want = self.dst, checksums.stored(src)
             for name in checksums.ARRAYS:
                 got = want[name] if want is not None else checksums.array_crcs(src[name])
                 _copy_rows(src[name], dst[name], row)
-                self.crcs[name][row: row + n] = got
+                self.crcs[name][row : row + n] = got
             meta = checksums.meta_crcs(src)
             if want is not None and not np.array_equal(meta, want["meta"]):
-                raise InputError(f"{src.filename}: metadata does not match its checksums "
-                                 f"(the file is damaged); nothing was written")
-            self.crcs["meta"][row: row + n] = meta
+                raise InputError(
+                    f"{src.filename}: metadata does not match its checksums "
+                    f"(the file is damaged); nothing was written"
+                )
+            self.crcs["meta"][row : row + n] = meta
             columns = dst["meta"]
             for name in self.columns:
-                columns[name][row: row + n] = src["meta"][name][()]
-            dst["scene_index"][row: row + n] = index
-            self.filled[row: row + n] = True
+                columns[name][row : row + n] = src["meta"][name][()]
+            dst["scene_index"][row : row + n] = index
+            self.filled[row : row + n] = True
             self.sources.append(Path(path))
         finally:
             src.close()
@@ -363,8 +391,15 @@ class Assembler:
         commit(self.tmp, self.out)
 
 
-def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expected: range,
-             assembler: Assembler | None = None, pool=None) -> None:
+def assemble(
+    sources: list[Path],
+    out: Path,
+    attrs: dict,
+    cfg: SceneConfig,
+    expected: range,
+    assembler: Assembler | None = None,
+    pool=None,
+) -> None:
     """Concatenate part files or shard banks into a complete bank at `out` (see Assembler). `assembler`: one
     that already holds some of the sources (simulate_bank copies parts as they come); the others are added.
     pool: workers that share the final read-back. The caller holds the lock of `out`."""
@@ -380,8 +415,9 @@ def assemble(sources: list[Path], out: Path, attrs: dict, cfg: SceneConfig, expe
         with _open_source(path) as f:
             versions.add(schema_version(f))
     if len(versions) > 1:
-        raise InputError(f"the pieces are of different bank formats ({sorted(versions)}); nothing was "
-                         f"written")
+        raise InputError(
+            f"the pieces are of different bank formats ({sorted(versions)}); nothing was written"
+        )
     with Assembler(out, attrs, cfg, expected, versions.pop() if versions else SCHEMA_VERSION) as new:
         for path in sources:
             new.add(path)
@@ -399,8 +435,10 @@ def _find_damage(sources: list[Path]) -> None:
                 bad = np.nonzero(checksums.array_crcs(src[name]) != want[name])[0]
                 if len(bad):
                     scene = int(src["scene_index"][bad[0]])
-                    raise InputError(f"{src.filename}: scene {scene} {name} does not match its checksum "
-                                     f"(the file is damaged); nothing was written")
+                    raise InputError(
+                        f"{src.filename}: scene {scene} {name} does not match its checksum "
+                        f"(the file is damaged); nothing was written"
+                    )
 
 
 def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, row0: int) -> None:
@@ -439,17 +477,21 @@ def _row_checks(job: tuple[str, int, int]) -> tuple[int, dict[str, np.ndarray], 
 def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig, pool=None) -> None:
     """Read back an assembled bank: every scene once, complete, non-zero finite BRIRs, checksums as copied.
     pool: a multiprocessing pool whose workers may share the reading."""
+
     def fail(what: str):
         raise InputError(f"the assembled bank failed its check ({what}); nothing was written")
 
     with h5py.File(path, "r") as f:
         n = len(expected)
-        if not f.attrs.get("complete") or not np.array_equal(f["scene_index"][()], np.arange(expected.start,
-                                                                                              expected.stop)):
+        if not f.attrs.get("complete") or not np.array_equal(
+            f["scene_index"][()], np.arange(expected.start, expected.stop)
+        ):
             fail("scene index or completeness")
-        shapes = {"brir": (n, 2, cfg.brir_length),
-                  "noise_brir": (n, cfg.noise_sources[1], 2, cfg.brir_length),
-                  "noise_bed": (n, 2, cfg.noise_bed_length)}
+        shapes = {
+            "brir": (n, 2, cfg.brir_length),
+            "noise_brir": (n, cfg.noise_sources[1], 2, cfg.brir_length),
+            "noise_bed": (n, 2, cfg.noise_bed_length),
+        }
         if any(f[name].shape != shape for name, shape in shapes.items()):
             fail("array shapes")
         if any(len(f["meta"][name]) != n for name in META_COLUMNS if name in f["meta"]):
@@ -466,8 +508,9 @@ def _check_assembled(path: Path, expected: range, crcs: dict, cfg: SceneConfig, 
         got = {name: np.concatenate([g[name] for _, g, _ in results]) for name in checksums.ARRAYS}
         got["meta"] = meta
         for name in checksums.NAMES:
-            if (not np.array_equal(got[name], crcs[name])
-                    or not np.array_equal(f[checksums.GROUP][name][()], crcs[name])):
+            if not np.array_equal(got[name], crcs[name]) or not np.array_equal(
+                f[checksums.GROUP][name][()], crcs[name]
+            ):
                 fail(f"{name} checksums")
 
 
@@ -483,8 +526,9 @@ def _check_existing(out: Path, attrs: dict) -> bool:
         raise InputError(f"{out} exists and is not an HDF5 bank; remove it or choose another --out") from None
     keys = ("config", "shard", "n_scenes_total")
     if any(old.get(k) != attrs[k] for k in keys):
-        raise InputError(f"{out} exists and was made with a different config; "
-                         f"remove it or choose another --out")
+        raise InputError(
+            f"{out} exists and was made with a different config; remove it or choose another --out"
+        )
     return bool(old.get("complete"))
 
 
@@ -492,14 +536,23 @@ def check_bank_resources(out: Path, cfg: SceneConfig, n: int, workers: int) -> N
     """Before any work: `out` can be written, the disk holds the bank (its parts and the assembled file
     exist together for a moment) and memory holds one scene per worker."""
     check_output_file(out, "--out")
-    sizes = (f"{n} scenes x {gib(cfg.scene_bytes)} (BRIRs of {cfg.brir_length / cfg.fs:.2f} s for up to "
-             f"{1 + cfg.noise_sources[1]} sources, a {cfg.noise_bed_seconds:g} s noise bed)")
+    sizes = (
+        f"{n} scenes x {gib(cfg.scene_bytes)} (BRIRs of {cfg.brir_length / cfg.fs:.2f} s for up to "
+        f"{1 + cfg.noise_sources[1]} sources, a {cfg.noise_bed_seconds:g} s noise bed)"
+    )
     parts = out.with_name(out.name + ".parts")
     done = sum(p.stat().st_size for p in parts.glob("*") if p.is_file()) if parts.is_dir() else 0
-    check_disk(out, max(0, 2 * n * cfg.scene_bytes - done), f"the bank ({sizes})",
-               "use fewer --n-scenes, a shorter --noise-bed-seconds or smaller --rt60 / --noise-sources")
-    check_memory(workers * cfg.scene_memory_bytes, f"simulating {workers} scene(s) at once (--workers)",
-                 "use a shorter --noise-bed-seconds, smaller --rt60 / --noise-sources or fewer --workers")
+    check_disk(
+        out,
+        max(0, 2 * n * cfg.scene_bytes - done),
+        f"the bank ({sizes})",
+        "use fewer --n-scenes, a shorter --noise-bed-seconds or smaller --rt60 / --noise-sources",
+    )
+    check_memory(
+        workers * cfg.scene_memory_bytes,
+        f"simulating {workers} scene(s) at once (--workers)",
+        "use a shorter --noise-bed-seconds, smaller --rt60 / --noise-sources or fewer --workers",
+    )
 
 
 def make_parent(out: Path) -> None:
@@ -519,8 +572,14 @@ def _write_json(path: Path, value) -> None:
             tmp.unlink()
 
 
-def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int = 1,
-                  shard: tuple[int, int] = (1, 1), progress: bool = True) -> dict:
+def simulate_bank(
+    out: str | Path,
+    cfg: SceneConfig,
+    n_scenes: int,
+    workers: int = 1,
+    shard: tuple[int, int] = (1, 1),
+    progress: bool = True,
+) -> dict:
     """Simulate scenes [shard range of n_scenes] into `out`. Returns a small summary dict."""
     out = Path(out)
     if n_scenes < 1:
@@ -550,8 +609,10 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
             except (OSError, ValueError):
                 old_run = None
             if old_run != run:
-                raise InputError(f"{parts} holds an interrupted run with a different config; "
-                                 f"remove it or use its arguments")
+                raise InputError(
+                    f"{parts} holds an interrupted run with a different config; "
+                    f"remove it or use its arguments"
+                )
         parts.mkdir(exist_ok=True)
         _write_json(stamp, run)
 
@@ -578,12 +639,20 @@ def simulate_bank(out: str | Path, cfg: SceneConfig, n_scenes: int, workers: int
                     advance(stop - start)
             # Every part is in by now; assemble() checks the whole (the workers sharing the reading) and
             # renames it.
-            assemble([_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi), assembler,
-                     pool)
+            assemble(
+                [_part_path(parts, j[0], j[1]) for j in jobs], out, attrs, cfg, range(lo, hi), assembler, pool
+            )
         shutil.rmtree(parts)
-    return {"out": str(out), "scenes": hi - lo, "simulated": sum(j[1] - j[0] for j in todo),
-            "already_complete": False, "brir_seconds": timings[0], "noise_bed_seconds": timings[1],
-            "measure_seconds": timings[2], "write_seconds": timings[3]}
+    return {
+        "out": str(out),
+        "scenes": hi - lo,
+        "simulated": sum(j[1] - j[0] for j in todo),
+        "already_complete": False,
+        "brir_seconds": timings[0],
+        "noise_bed_seconds": timings[1],
+        "measure_seconds": timings[2],
+        "write_seconds": timings[3],
+    }
 
 
 class _progress:
@@ -597,8 +666,13 @@ class _progress:
             return lambda n: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), transient=False)
+        self.bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self.bar.start()
         task = self.bar.add_task("simulating scenes", total=self.total, completed=self.done)
         return lambda n: self.bar.advance(task, n)

@@ -25,8 +25,9 @@ def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0,
-                   fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
     """Triangular filters (n_mels, n_fft // 2 + 1), peak 1, centres equally spaced in HTK mel.
 
     Each triangle is linear in Hz between its neighbours' centres, so neighbouring filters sum to
@@ -66,8 +67,9 @@ class LogMelBaseline:
         self.win = round(self.cfg.win_ms * self.cfg.sample_rate / 1000)
         self.hop = round(self.cfg.hop_ms * self.cfg.sample_rate / 1000)
         self.fbank = torch.from_numpy(
-            mel_filterbank(self.cfg.n_mels, self.cfg.n_fft, self.cfg.sample_rate, self.cfg.fmin,
-                           self.cfg.fmax)
+            mel_filterbank(
+                self.cfg.n_mels, self.cfg.n_fft, self.cfg.sample_rate, self.cfg.fmin, self.cfg.fmax
+            )
         )
         self.output_dim = channels * 2 * self.cfg.n_mels + (self.cfg.n_mels if channels == 2 else 0)
         self.notes: list[str] = []
@@ -79,8 +81,13 @@ class LogMelBaseline:
         if s < self.win:
             x = torch.nn.functional.pad(x, (0, self.win - s))
         spec = torch.stft(
-            x.reshape(n * c, -1), n_fft=self.cfg.n_fft, hop_length=self.hop, win_length=self.win,
-            window=torch.hann_window(self.win), center=False, return_complex=True,
+            x.reshape(n * c, -1),
+            n_fft=self.cfg.n_fft,
+            hop_length=self.hop,
+            win_length=self.win,
+            window=torch.hann_window(self.win),
+            center=False,
+            return_complex=True,
         )
         power = spec.real**2 + spec.imag**2  # (n*c, bins, frames)
         mel = torch.einsum("mf,bft->bmt", self.fbank, power)

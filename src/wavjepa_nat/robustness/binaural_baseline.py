@@ -78,8 +78,13 @@ class GccPhatIldBaseline:
         self.frame = 2 ** round(math.log2(self.cfg.frame_ms * self.sample_rate / 1000.0))
         self.hop = self.frame // 2
         self.max_lag = int(round(self.cfg.max_itd_ms * self.sample_rate / 1000.0 * self.cfg.upsample))
-        self.fbank = mel_filterbank(self.cfg.n_bands, self.frame, self.sample_rate, self.cfg.fmin,
-                                    min(self.cfg.fmax, self.sample_rate / 2))
+        self.fbank = mel_filterbank(
+            self.cfg.n_bands,
+            self.frame,
+            self.sample_rate,
+            self.cfg.fmin,
+            min(self.cfg.fmax, self.sample_rate / 2),
+        )
         freqs = np.fft.rfftfreq(self.frame, 1.0 / self.sample_rate)
         lo, hi = self.cfg.gcc_band
         self.band_mask = ((freqs >= lo) & (freqs <= hi)).astype(np.float64)
@@ -105,7 +110,7 @@ class GccPhatIldBaseline:
         cross = cross * self.band_mask
         n_fft = self.frame * self.cfg.upsample
         cc = np.fft.irfft(cross, n=n_fft, axis=-1)
-        cc = np.concatenate([cc[:, -self.max_lag:], cc[:, : self.max_lag + 1]], axis=1)
+        cc = np.concatenate([cc[:, -self.max_lag :], cc[:, : self.max_lag + 1]], axis=1)
         lags = np.arange(-self.max_lag, self.max_lag + 1) / (self.sample_rate * self.cfg.upsample)
         return cc, lags
 

@@ -27,7 +27,8 @@ PROBE_TRAIN = ("clean", "matched")  # probes trained on clean training clips, or
 # The measured reverberation time the RT60 bins hold: an RIRBank.measure() name, and how labels call it.
 RT60_MEASURE = "t_mid"
 MEASURE_TEXT = {"t_mid": "T_mid (500 Hz-1 kHz T30)", "t30": "broadband T30", "edt": "EDT"} | {
-    f"t30_{hz}": f"{hz} Hz octave T30" for hz in (125, 250, 500, 1000, 2000, 4000, 8000)}
+    f"t30_{hz}": f"{hz} Hz octave T30" for hz in (125, 250, 500, 1000, 2000, 4000, 8000)
+}
 
 
 def rt60_axis_label(measure: str = RT60_MEASURE) -> str:
@@ -126,7 +127,8 @@ class Condition:
     @property
     def label(self) -> str:
         parts = ([f"SNR {self.snr_db:g} dB"] if self.noisy else []) + (
-            [f"RT60 {bin_text(self.rt60_bin)}"] if self.reverberant else [])
+            [f"RT60 {bin_text(self.rt60_bin)}"] if self.reverberant else []
+        )
         return ", ".join(parts) or "clean"
 
     @property

@@ -42,8 +42,15 @@ class ScenePools:
     strict=False (probe training): such a bin falls back to the scenes nearest to it in RT60, with a note.
     """
 
-    def __init__(self, bank, bins, splits=("test",), strict: bool = True, fallback_size: int = 4,
-                 measure: str = RT60_MEASURE):
+    def __init__(
+        self,
+        bank,
+        bins,
+        splits=("test",),
+        strict: bool = True,
+        fallback_size: int = 4,
+        measure: str = RT60_MEASURE,
+    ):
         self.bank, self.splits, self.measure = bank, tuple(splits), measure  # measure: what the bins hold
         self.all = np.sort(np.concatenate([bank.select(split=s) for s in self.splits])).astype(np.int64)
         split_text = "/".join(self.splits)
@@ -62,11 +69,14 @@ class ScenePools:
                 if strict:
                     raise InputError(
                         f"RT60 bin {bin_text(b)}: no {split_text}-split BRIRs in {bank.path} have a measured "
-                        f"RT60 in it (the bank's {split_text} split spans {have}); choose other --rt60 bins")
+                        f"RT60 in it (the bank's {split_text} split spans {have}); choose other --rt60 bins"
+                    )
                 centre = 0.5 * (b[0] + b[1])
                 pool = self.all[np.argsort(np.abs(measured - centre), kind="stable")[:fallback_size]]
-                self.notes.append(f"no {split_text}-split scenes in RT60 bin {bin_text(b)} "
-                                  f"for probe training; used the {len(pool)} nearest in measured RT60")
+                self.notes.append(
+                    f"no {split_text}-split scenes in RT60 bin {bin_text(b)} "
+                    f"for probe training; used the {len(pool)} nearest in measured RT60"
+                )
             self.by_bin[b] = pool
 
     def pool(self, cond: Condition) -> np.ndarray:
@@ -91,8 +101,9 @@ class ScenePools:
 # ---------------------------------------------------------------- rendering
 
 
-def degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator,
-                spatial: bool = False) -> tuple[np.ndarray, float]:
+def degrade_clip(
+    dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator, spatial: bool = False
+) -> tuple[np.ndarray, float]:
     """One dry clip (S,) or (2, S) under a condition -> ((2, S) float32 before normalisation, source azimuth
     or nan).
 
@@ -102,8 +113,9 @@ def degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.ra
     return audio, (pools.azimuth(scene) if scene >= 0 else float("nan"))
 
 
-def _degrade_clip(dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator,
-                  spatial: bool) -> tuple[np.ndarray, int]:
+def _degrade_clip(
+    dry: np.ndarray, cond: Condition, pools: ScenePools, rng: np.random.Generator, spatial: bool
+) -> tuple[np.ndarray, int]:
     """degrade_clip's audio, and the scene whose BRIR it went through (-1 when it stayed dry)."""
     dry = np.asarray(dry, np.float32)
     pool = pools.pool(cond)
@@ -127,8 +139,16 @@ def pool_key(cond: Condition) -> str:
     return f"pool|{cond.rt60_bin!r}"
 
 
-def degrade(dry: np.ndarray, cond: Condition, pools: ScenePools, seed: int, role: str,
-           clip_ids, spatial: bool = False, elevation: bool = False):
+def degrade(
+    dry: np.ndarray,
+    cond: Condition,
+    pools: ScenePools,
+    seed: int,
+    role: str,
+    clip_ids,
+    spatial: bool = False,
+    elevation: bool = False,
+):
     """Dry clips (n, S) -> (instance-normalised audio (n, 2, S), azimuths (n,) deg, nan when dry).
 
     `role` ("test", "train", "loc", ...) and `clip_ids` (stable per clip) seed each clip's draws.

@@ -46,10 +46,11 @@ def is_hear_spec(spec) -> bool:
 
 def parse_hear_spec(spec: str) -> tuple[str, str | None]:
     """'hear:MODULE[:WEIGHTS]' -> (module, weights or None); WEIGHTS is all after the second ':'."""
-    module, _, weights = spec[len(PREFIX):].partition(":")
+    module, _, weights = spec[len(PREFIX) :].partition(":")
     if not _MODULE_NAME.match(module):
-        raise InputError(f"--model {spec}: '{module}' is not a Python module name "
-                         "(write hear:MODULE[:WEIGHTS])")
+        raise InputError(
+            f"--model {spec}: '{module}' is not a Python module name (write hear:MODULE[:WEIGHTS])"
+        )
     return module, (weights or None)
 
 
@@ -76,8 +77,15 @@ class HearEmbedder:
 
     kind = KIND
 
-    def __init__(self, spec: str, input_rate: int, device: str = "cpu", batch_size: int = 16,
-                 name: str | None = None, validate: bool = True):
+    def __init__(
+        self,
+        spec: str,
+        input_rate: int,
+        device: str = "cpu",
+        batch_size: int = 16,
+        name: str | None = None,
+        validate: bool = True,
+    ):
         self.spec = spec
         self.module_name, self.weights = parse_hear_spec(spec)
         self.name = name or hear_name(spec)
@@ -91,13 +99,14 @@ class HearEmbedder:
         self.model_rate = self._positive_int("sample_rate")
         self.output_dim = self._positive_int("scene_embedding_size")
         self.channels = self._channels()
-        self.input = ("binaural (both ears)" if self.channels == 2 else "mono mixdown (mean of the two ears)")
+        self.input = "binaural (both ears)" if self.channels == 2 else "mono mixdown (mean of the two ears)"
         if self.model_rate != self.input_rate:
             self.input += f", resampled {self.input_rate} -> {self.model_rate} Hz"
             self.notes.append(f"rendered audio resampled from {self.input_rate} to {self.model_rate} Hz")
         if self.channels == 1:
-            self.notes.append("binaural renderings averaged to mono (the mean of the two ears) for this mono "
-                              "HEAR model")
+            self.notes.append(
+                "binaural renderings averaged to mono (the mean of the two ears) for this mono HEAR model"
+            )
         if validate:
             rng = np.random.default_rng(0)
             self.scene_embeddings(0.1 * rng.standard_normal((2, 2, self.input_rate)).astype(np.float32))
@@ -112,8 +121,10 @@ class HearEmbedder:
             module = importlib.import_module(self.module_name)
         except ModuleNotFoundError as err:
             if err.name and self.module_name.split(".")[0] == err.name.split(".")[0]:
-                raise self.fail(f"module '{self.module_name}' is not installed (not importable from "
-                                f"sys.path / PYTHONPATH)") from None
+                raise self.fail(
+                    f"module '{self.module_name}' is not installed (not importable from "
+                    f"sys.path / PYTHONPATH)"
+                ) from None
             raise self.fail(f"importing the module failed: {_brief(err)}") from None
         except Exception as err:
             raise self.fail(f"importing the module failed: {_brief(err)}") from None
@@ -152,8 +163,9 @@ class HearEmbedder:
             value = getattr(self.model, attr, None)
             if value is not None:
                 if value not in (1, 2):
-                    raise self.fail(f"the model's {attr} is {value!r}; 1 (mono) or 2 (binaural) are "
-                                    "supported")
+                    raise self.fail(
+                        f"the model's {attr} is {value!r}; 1 (mono) or 2 (binaural) are supported"
+                    )
                 return int(value)
         return 1
 
@@ -161,10 +173,20 @@ class HearEmbedder:
         file = getattr(self.module, "__file__", None)
         version = getattr(self.module, "__version__", None)
         source = self.spec + (f" ({file})" if file else "") + (f", version {version}" if version else "")
-        return {"kind": KIND, "source": source, "sample_rate": self.model_rate, "input": self.input,
-                "config": {"module": self.module_name, "weights": self.weights, "file": file,
-                           "version": version, "n_channels": self.channels,
-                           "scene_embedding_size": self.output_dim}}
+        return {
+            "kind": KIND,
+            "source": source,
+            "sample_rate": self.model_rate,
+            "input": self.input,
+            "config": {
+                "module": self.module_name,
+                "weights": self.weights,
+                "file": file,
+                "version": version,
+                "n_channels": self.channels,
+                "scene_embedding_size": self.output_dim,
+            },
+        }
 
     # ------------------------------------------------------------ embedding
 
@@ -184,18 +206,23 @@ class HearEmbedder:
         import torch
 
         if not isinstance(out, torch.Tensor):
-            raise self.fail(f"get_scene_embeddings returned {type(out).__name__}; the HEAR API needs a torch "
-                            "tensor")
+            raise self.fail(
+                f"get_scene_embeddings returned {type(out).__name__}; the HEAR API needs a torch tensor"
+            )
         if out.dtype != torch.float32:
             raise self.fail(f"get_scene_embeddings returned dtype {out.dtype}; the HEAR API needs float32")
         want = (n, self.output_dim)
         if tuple(out.shape) != want:
-            raise self.fail(f"get_scene_embeddings returned shape {tuple(out.shape)} for {n} clips; expected "
-                            f"{want} (n, scene_embedding_size)")
+            raise self.fail(
+                f"get_scene_embeddings returned shape {tuple(out.shape)} for {n} clips; expected "
+                f"{want} (n, scene_embedding_size)"
+            )
         x = out.detach().cpu().numpy()
         if not np.all(np.isfinite(x)):
-            raise self.fail(f"get_scene_embeddings returned non-finite values (NaN or inf) in "
-                            f"{int(np.sum(~np.isfinite(x).all(axis=1)))} of {n} clips")
+            raise self.fail(
+                f"get_scene_embeddings returned non-finite values (NaN or inf) in "
+                f"{int(np.sum(~np.isfinite(x).all(axis=1)))} of {n} clips"
+            )
         return x
 
     def scene_embeddings(self, audio: np.ndarray) -> np.ndarray:

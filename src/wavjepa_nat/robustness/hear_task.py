@@ -63,10 +63,12 @@ class HearTask:
         by_role = {r: [s for s, role in self.roles.items() if role == r] for r in ("train", "val", "test")}
         if self.split_mode == "trainvaltest":
             return "the HEAR task's own (train, valid, test)"
-        return (f"the HEAR task's {len(self.roles)} folds ({self.split_mode}): "
-                f"{', '.join(by_role['test'])} is the test fold, "
-                f"{', '.join(by_role['val']) or 'none'} validation, "
-                f"{', '.join(by_role['train'])} training")
+        return (
+            f"the HEAR task's {len(self.roles)} folds ({self.split_mode}): "
+            f"{', '.join(by_role['test'])} is the test fold, "
+            f"{', '.join(by_role['val']) or 'none'} validation, "
+            f"{', '.join(by_role['train'])} training"
+        )
 
     def audio_dir(self, fs: int) -> tuple[Path, int]:
         """The <rate>/ folder to read: the bank's rate when present, else the nearest rate above it, else
@@ -133,13 +135,16 @@ def read_hear_task(path, test_fold: int | None = None) -> HearTask:
     if not isinstance(meta, dict):
         raise InputError(f"HEAR task {root}: {METADATA} must hold a JSON object")
     if meta.get("embedding_type", "scene") != "scene":
-        raise InputError(f"HEAR task {root}: embedding_type is '{meta.get('embedding_type')}'; only scene "
-                         "tasks can be swept for now (event tasks need timestamp embeddings and event "
-                         "metrics)")
+        raise InputError(
+            f"HEAR task {root}: embedding_type is '{meta.get('embedding_type')}'; only scene "
+            "tasks can be swept for now (event tasks need timestamp embeddings and event "
+            "metrics)"
+        )
     prediction = meta.get("prediction_type", "multiclass")
     if prediction not in PREDICTION_TYPES:
-        raise InputError(f"HEAR task {root}: prediction_type '{prediction}' is not one of "
-                         f"{', '.join(PREDICTION_TYPES)}")
+        raise InputError(
+            f"HEAR task {root}: prediction_type '{prediction}' is not one of {', '.join(PREDICTION_TYPES)}"
+        )
     mode = meta.get("split_mode", "trainvaltest")
     if mode not in SPLIT_MODES:
         raise InputError(f"HEAR task {root}: split_mode '{mode}' is not one of {', '.join(SPLIT_MODES)}")
@@ -157,20 +162,33 @@ def read_hear_task(path, test_fold: int | None = None) -> HearTask:
             if isinstance(labs, str):
                 labs = [labs]
             if not isinstance(labs, list) or any(isinstance(x, dict) for x in labs):
-                raise InputError(f"HEAR task {root}: {split}.json entry '{file}' is not a list of labels "
-                                 "(event annotations are not supported)")
+                raise InputError(
+                    f"HEAR task {root}: {split}.json entry '{file}' is not a list of labels "
+                    "(event annotations are not supported)"
+                )
             unknown = [str(x) for x in labs if str(x) not in known]
             if unknown:
-                raise InputError(f"HEAR task {root}: {split}.json labels '{file}' with '{unknown[0]}', which "
-                                 f"is not in {VOCABULARY}")
+                raise InputError(
+                    f"HEAR task {root}: {split}.json labels '{file}' with '{unknown[0]}', which "
+                    f"is not in {VOCABULARY}"
+                )
             entries[str(file)] = tuple(str(x) for x in labs)
         labels[split] = entries
     rates = sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
     if not rates:
-        raise InputError(f"HEAR task {root}: no audio folder <sample rate>/<split>/ (e.g. {root}/16000/"
-                         f"{names[0]}/)")
-    task = HearTask(root, meta, classes, prediction == "multilabel", mode, labels,
-                    _roles(names, mode, test_fold, root), rates)
+        raise InputError(
+            f"HEAR task {root}: no audio folder <sample rate>/<split>/ (e.g. {root}/16000/{names[0]}/)"
+        )
+    task = HearTask(
+        root,
+        meta,
+        classes,
+        prediction == "multilabel",
+        mode,
+        labels,
+        _roles(names, mode, test_fold, root),
+        rates,
+    )
     test_split = next((s for s, r in task.roles.items() if r == "test"), None)
     if test_split is None or not labels.get(test_split):
         raise InputError(f"HEAR task {root}: the test split holds no clips")
@@ -186,7 +204,9 @@ def audio_files(task: HearTask, fs: int) -> tuple[int, dict[str, list[tuple[str,
         paths = [(f, folder / split / f) for f in entries]
         missing = [p for _, p in paths if not p.is_file()]
         if missing:
-            raise InputError(f"HEAR task {task.root}: {len(missing)} audio file(s) of {split}.json are "
-                             f"missing under {folder / split}, e.g. {missing[0].name}")
+            raise InputError(
+                f"HEAR task {task.root}: {len(missing)} audio file(s) of {split}.json are "
+                f"missing under {folder / split}, e.g. {missing[0].name}"
+            )
         out[split] = paths
     return rate, out

@@ -146,8 +146,12 @@ class LocalisationConfig:
     mlp_max_iter: int = 400
 
 
-def score_directions(pred_vec: np.ndarray, az_deg, el_deg, cfg: LocalisationConfig | None = None,
-                     ) -> LocScores:
+def score_directions(
+    pred_vec: np.ndarray,
+    az_deg,
+    el_deg,
+    cfg: LocalisationConfig | None = None,
+) -> LocScores:
     """Score predicted direction vectors (n, 3) against the true azimuths and elevations (degrees).
 
     Only sources with |elevation| <= cfg.max_elevation_deg count (all of them when none does).
@@ -192,8 +196,12 @@ def _vector_error(true_vec: np.ndarray, pred_vec: np.ndarray) -> float:
 class DirectionProbe:
     """Regress the direction vector (x, y, z) from embeddings; kind "linear" (ridge) or "mlp"."""
 
-    def __init__(self, kind: str = "linear", config: ProbeConfig | None = None,
-                 loc_config: LocalisationConfig | None = None):
+    def __init__(
+        self,
+        kind: str = "linear",
+        config: ProbeConfig | None = None,
+        loc_config: LocalisationConfig | None = None,
+    ):
         if kind not in PROBES:
             raise ValueError(f"unknown localisation probe {kind!r}; choose one of {PROBES}")
         self.kind = kind
@@ -207,9 +215,13 @@ class DirectionProbe:
         if self.kind == "linear":
             model, param, values = Ridge(), "alpha", self.cfg.ridge_alphas
         else:
-            model = MLPRegressor(hidden_layer_sizes=(self.loc_cfg.mlp_hidden,),
-                                 max_iter=self.loc_cfg.mlp_max_iter, early_stopping=False,
-                                 random_state=self.cfg.seed, learning_rate_init=1e-3)
+            model = MLPRegressor(
+                hidden_layer_sizes=(self.loc_cfg.mlp_hidden,),
+                max_iter=self.loc_cfg.mlp_max_iter,
+                early_stopping=False,
+                random_state=self.cfg.seed,
+                learning_rate_init=1e-3,
+            )
             param, values = "alpha", self.loc_cfg.mlp_alphas
         import warnings
 
@@ -217,8 +229,9 @@ class DirectionProbe:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.pipeline, self.regularisation = _fit_searched(model, param, values, x, y, scoring, self.cfg,
-                                                               stratify=False)
+            self.pipeline, self.regularisation = _fit_searched(
+                model, param, values, x, y, scoring, self.cfg, stratify=False
+            )
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -229,9 +242,17 @@ class DirectionProbe:
         return score_directions(self.predict(x), az_deg, el_deg, self.loc_cfg)
 
 
-def probe_localisation(x_train, az_train, el_train, x_test, az_test, el_test, kind: str = "linear",
-                       config: ProbeConfig | None = None, loc_config: LocalisationConfig | None = None,
-                       ) -> LocScores:
+def probe_localisation(
+    x_train,
+    az_train,
+    el_train,
+    x_test,
+    az_test,
+    el_test,
+    kind: str = "linear",
+    config: ProbeConfig | None = None,
+    loc_config: LocalisationConfig | None = None,
+) -> LocScores:
     """Fit a direction probe on train, score it on test."""
     probe = DirectionProbe(kind, config, loc_config).fit(x_train, az_train, el_train)
     return probe.evaluate(x_test, az_test, el_test)
@@ -268,11 +289,23 @@ class LocRow:
 
     @classmethod
     def from_scores(cls, model: str, cond, probe: str, s: LocScores, task: str = "", **kw) -> LocRow:
-        return cls(model=model, condition=cond.kind, snr_db=cond.snr_db, rt60_bin=cond.rt60_bin, probe=probe,
-                   lateral_error_deg=s.lateral_error_deg, lateral_chance_deg=s.lateral_chance_deg,
-                   front_back_rate=_finite(s.front_back_rate), front_back_chance=_finite(s.front_back_chance),
-                   azimuth_error_deg=s.azimuth_error_deg, azimuth_chance_deg=s.azimuth_chance_deg,
-                   n_clips=s.n_clips, task=task, n_directions=s.n_directions, **kw)
+        return cls(
+            model=model,
+            condition=cond.kind,
+            snr_db=cond.snr_db,
+            rt60_bin=cond.rt60_bin,
+            probe=probe,
+            lateral_error_deg=s.lateral_error_deg,
+            lateral_chance_deg=s.lateral_chance_deg,
+            front_back_rate=_finite(s.front_back_rate),
+            front_back_chance=_finite(s.front_back_chance),
+            azimuth_error_deg=s.azimuth_error_deg,
+            azimuth_chance_deg=s.azimuth_chance_deg,
+            n_clips=s.n_clips,
+            task=task,
+            n_directions=s.n_directions,
+            **kw,
+        )
 
 
 def _finite(v: float | None) -> float | None:
@@ -289,11 +322,21 @@ def loc_row_from_dict(d: dict) -> LocRow:
 LOC_TRAIN_RENDERS = 2  # renderings of each training clip through random train/val scenes (more directions)
 
 
-def localisation_sweep(embedders, conditions, data, train_pools, test_pools, seed: int,
-                       probe_train: str = "clean", probe_cfg: ProbeConfig | None = None,
-                       loc_cfg: LocalisationConfig | None = None, progress: bool = False,
-                       baselines=None, skip=(), on_error=None,
-                       ) -> tuple[list[LocRow], dict[tuple[str, str], np.ndarray]]:
+def localisation_sweep(
+    embedders,
+    conditions,
+    data,
+    train_pools,
+    test_pools,
+    seed: int,
+    probe_train: str = "clean",
+    probe_cfg: ProbeConfig | None = None,
+    loc_cfg: LocalisationConfig | None = None,
+    progress: bool = False,
+    baselines=None,
+    skip=(),
+    on_error=None,
+) -> tuple[list[LocRow], dict[tuple[str, str], np.ndarray]]:
     """Localisation of every two-channel embedder and the GCC-PHAT + ILD baseline, per condition and probe.
 
     embedders: the sweep's (name, embedder, description) triples (mono ones, and names in `skip`, are left
@@ -325,8 +368,19 @@ def localisation_sweep(embedders, conditions, data, train_pools, test_pools, see
     train_ids, test_ids = data.clip_ids("train"), data.clip_ids("test")
 
     def train_set(cond):
-        parts = [degrade(dry_train, cond, train_pools, seed, "loc-train" if k == 0 else f"loc-train-{k}",
-                         train_ids, spatial=True, elevation=True) for k in range(LOC_TRAIN_RENDERS)]
+        parts = [
+            degrade(
+                dry_train,
+                cond,
+                train_pools,
+                seed,
+                "loc-train" if k == 0 else f"loc-train-{k}",
+                train_ids,
+                spatial=True,
+                elevation=True,
+            )
+            for k in range(LOC_TRAIN_RENDERS)
+        ]
         return tuple(np.concatenate(p) for p in zip(*parts))
 
     def fit(emb, tr):
@@ -354,8 +408,9 @@ def localisation_sweep(embedders, conditions, data, train_pools, test_pools, see
             advance(description=f"localisation probes: {name}")
         for cond in conditions:
             role = "test" if cond.reverberant else "loc"
-            audio, az, el = degrade(dry_test, cond, test_pools, seed, role, test_ids, spatial=True,
-                                    elevation=True)
+            audio, az, el = degrade(
+                dry_test, cond, test_pools, seed, role, test_ids, spatial=True, elevation=True
+            )
             matched = probe_train == "matched" and cond != CLEAN
             m_train = train_set(cond) if matched else None
             for name, emb in models:
@@ -373,8 +428,10 @@ def localisation_sweep(embedders, conditions, data, train_pools, test_pools, see
                     extra = {}
                     if cond == CLEAN:
                         keep = np.abs(el) <= loc_cfg.max_elevation_deg
-                        extra = {"true_az": [round(float(v), 2) for v in az[keep]],
-                                 "pred_az": [round(float(v), 2) for v in vector_azimuth(pred[keep])]}
+                        extra = {
+                            "true_az": [round(float(v), 2) for v in az[keep]],
+                            "pred_az": [round(float(v), 2) for v in vector_azimuth(pred[keep])],
+                        }
                     if kind == "linear":
                         per_clip[(cond.label, name)] = scores.lateral_errors
                     rows.append(LocRow.from_scores(name, cond, kind, scores, task=data.name, **extra))

@@ -30,8 +30,11 @@ MEASURES = [  # (field, chance field, title, digits)
 
 
 def _cond(r: LocRow) -> Condition:
-    return Condition(r.condition, r.snr_db if r.condition in ("snr", "snr_rt60") else None,
-                     r.rt60_bin if r.condition in ("rt60", "snr_rt60") else None)
+    return Condition(
+        r.condition,
+        r.snr_db if r.condition in ("snr", "snr_rt60") else None,
+        r.rt60_bin if r.condition in ("rt60", "snr_rt60") else None,
+    )
 
 
 def _sort_key(r: LocRow) -> tuple:
@@ -54,7 +57,8 @@ def localisation_sections(rows: Sequence[LocRow]):
     cell = {(r.task, r.condition, r.snr_db, r.rt60_bin, r.model, r.probe): r for r in rows}
     n = max(r.n_clips for r in rows)
     about = [
-        "Probes: " + "; ".join(f"{k}: {t}" for k, t in PROBE_TEXT.items())
+        "Probes: "
+        + "; ".join(f"{k}: {t}" for k, t in PROBE_TEXT.items())
         + ". Each cell reads 'linear / MLP'.",
         "Lateral angle = asin(sin az cos el), the angle from the median plane that ITD and ILD determine; "
         "front-back: the hemisphere (scored for sources at least 10 deg from the frontal plane; a spherical "
@@ -98,8 +102,9 @@ def _lines(rows, path: Path, kind: str, xlabel: str, key, tick=None) -> Path | N
     try:
         for i, m in enumerate(models):
             for probe, style in (("linear", "-"), ("mlp", ":")):
-                pts = sorted((x_of(key(r)), r.lateral_error_deg) for r in sel
-                             if r.model == m and r.probe == probe)
+                pts = sorted(
+                    (x_of(key(r)), r.lateral_error_deg) for r in sel if r.model == m and r.probe == probe
+                )
                 if pts:
                     ax.plot(*zip(*pts), style, marker="o", color=f"C{i}", label=f"{m} ({probe})")
         chance = sorted({(x_of(key(r)), r.lateral_chance_deg) for r in sel})
@@ -156,12 +161,24 @@ def localisation_plots(rows: Sequence[LocRow], out_dir: Path) -> list[tuple[str,
     matplotlib.use("Agg")
     rows, out_dir = list(rows), Path(out_dir)
     made = [
-        ("localisation: lateral-angle error vs SNR",
-         _lines(rows, out_dir / "localisation-lateral_vs_snr.png", "snr", "SNR (dB)", lambda r: r.snr_db)),
-        ("localisation: lateral-angle error vs RT60",
-         _lines(rows, out_dir / "localisation-lateral_vs_rt60.png", "rt60", "measured RT60 bin",
-                lambda r: tuple(r.rt60_bin), tick=bin_text)),
-        ("localisation: predicted vs true direction (clean, linear probe)",
-         polar_plot(rows, out_dir / "localisation-polar_clean.png")),
+        (
+            "localisation: lateral-angle error vs SNR",
+            _lines(rows, out_dir / "localisation-lateral_vs_snr.png", "snr", "SNR (dB)", lambda r: r.snr_db),
+        ),
+        (
+            "localisation: lateral-angle error vs RT60",
+            _lines(
+                rows,
+                out_dir / "localisation-lateral_vs_rt60.png",
+                "rt60",
+                "measured RT60 bin",
+                lambda r: tuple(r.rt60_bin),
+                tick=bin_text,
+            ),
+        ),
+        (
+            "localisation: predicted vs true direction (clean, linear probe)",
+            polar_plot(rows, out_dir / "localisation-polar_clean.png"),
+        ),
     ]
     return [(c, p) for c, p in made if p is not None]

@@ -39,8 +39,19 @@ from wavjepa_nat.ranges import parse_interval
 RECIPE = "nat_hear.json"  # written first: the options a resumed run must match
 CLIPS_CSV = "nat_hear_clips.csv"
 PEAK = 0.999
-CSV_FIELDS = ["split", "file", "scene", "scene_index", "room_id", "bank_split", "azimuth_deg",
-              "elevation_deg", "distance_m", "rt60_measured_s", "snr_db"]
+CSV_FIELDS = [
+    "split",
+    "file",
+    "scene",
+    "scene_index",
+    "room_id",
+    "bank_split",
+    "azimuth_deg",
+    "elevation_deg",
+    "distance_m",
+    "rt60_measured_s",
+    "snr_db",
+]
 
 
 @dataclasses.dataclass
@@ -73,9 +84,12 @@ class NatHearConfig:
             raise InputError(f"--test-fold must be 0 or more, got {self.test_fold}")
 
     def options(self) -> dict:
-        return {"snr_db": list(self.snr_range) if self.snr_range else None,
-                "rt60_s": list(self.rt60_bin) if self.rt60_bin else None, "seed": int(self.seed),
-                "test_fold": self.test_fold}
+        return {
+            "snr_db": list(self.snr_range) if self.snr_range else None,
+            "rt60_s": list(self.rt60_bin) if self.rt60_bin else None,
+            "seed": int(self.seed),
+            "test_fold": self.test_fold,
+        }
 
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
@@ -98,8 +112,10 @@ def _check_out(out: Path, task_root: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / RECIPE).is_file():
-        raise InputError(f"--out {out} is a folder that holds other files (not a nat-hear copy); choose an "
-                         "empty or new folder")
+        raise InputError(
+            f"--out {out} is a folder that holds other files (not a nat-hear copy); choose an "
+            "empty or new folder"
+        )
     parent = out.parent if not out.exists() else out
     while not parent.exists():
         parent = parent.parent
@@ -131,8 +147,9 @@ def _render(dry: np.ndarray, pools, scene: int, snr: float | None, noise_u: floa
     brir, delay = pools.brir(scene)
     wet = convolve(dry, brir, delay)
     if snr is not None:
-        wet = mix_at_snr(wet, np.asarray(loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1]),
-                                         np.float32), snr)
+        wet = mix_at_snr(
+            wet, np.asarray(loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1]), np.float32), snr
+        )
     rms_dry = float(np.sqrt(np.mean(np.square(dry, dtype=np.float64))))
     rms_wet = float(np.sqrt(np.mean(np.square(wet, dtype=np.float64))))
     out = wet * (rms_dry / rms_wet if rms_wet > 0 else 0.0)
@@ -185,14 +202,20 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
         "format": "wavjepa-nat nat-hear copy",
         "source_task": str(task_dir.resolve()),
         "source_sample_rate": src_rate,
-        "bank": {"path": str(Path(rir.path).resolve()), "sha256": file_sha256(Path(rir.path)),
-                 "fs": fs, "hrtf": rir.attrs.get("hrtf_name"), "hrtf_sha256": rir.attrs.get("hrtf_sha256"),
-                 "engine": rir.attrs.get("engine"), "seed": rir.attrs.get("seed"), "config": bank_config},
+        "bank": {
+            "path": str(Path(rir.path).resolve()),
+            "sha256": file_sha256(Path(rir.path)),
+            "fs": fs,
+            "hrtf": rir.attrs.get("hrtf_name"),
+            "hrtf_sha256": rir.attrs.get("hrtf_sha256"),
+            "engine": rir.attrs.get("engine"),
+            "seed": rir.attrs.get("seed"),
+            "config": bank_config,
+        },
         **cfg.options(),
-        "scene_splits": {split: "test" if role == "test" else "train"
-                         for split, role in hear.roles.items()},
+        "scene_splits": {split: "test" if role == "test" else "train" for split, role in hear.roles.items()},
         "level": "each rendered clip at the RMS of its dry file (both ears jointly), scaled down where it "
-                 f"would exceed a peak of {PEAK}",
+        f"would exceed a peak of {PEAK}",
         "wavjepa_nat_version": package_version(),
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -204,9 +227,11 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
         keys = ("source_task", "bank", "snr_db", "rt60_s", "seed", "test_fold")
         if not isinstance(old, dict) or any(old.get(k) != recipe.get(k) for k in keys):
             changed = [k for k in keys if not isinstance(old, dict) or old.get(k) != recipe.get(k)]
-            raise InputError(f"--out {out} holds a nat-hear copy made with other options "
-                             f"({', '.join(changed)} differ); choose another --out, or delete it to start "
-                             "over")
+            raise InputError(
+                f"--out {out} holds a nat-hear copy made with other options "
+                f"({', '.join(changed)} differ); choose another --out, or delete it to start "
+                "over"
+            )
     _atomic_write_text(out / RECIPE, json.dumps(recipe, indent=2, default=str) + "\n")
 
     records, written, skipped, unreadable, limited = [], 0, 0, [], 0
@@ -243,18 +268,27 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
                     written += 1
                     limited += bool(lim)
                 m = rir.meta
-                records.append({
-                    "split": split, "file": file, "scene": scene, "scene_index": int(m["scene_index"][scene]),
-                    "room_id": int(m["room_id"][scene]), "bank_split": str(m["split"][scene]),
-                    "azimuth_deg": round(float(m["azimuth_deg"][scene]), 3),
-                    "elevation_deg": round(float(m["elevation_deg"][scene]), 3),
-                    "distance_m": round(float(m["distance_m"][scene]), 4),
-                    "rt60_measured_s": round(float(measured[scene]), 4),
-                    "snr_db": "" if snr is None else round(snr, 3)})
+                records.append(
+                    {
+                        "split": split,
+                        "file": file,
+                        "scene": scene,
+                        "scene_index": int(m["scene_index"][scene]),
+                        "room_id": int(m["room_id"][scene]),
+                        "bank_split": str(m["split"][scene]),
+                        "azimuth_deg": round(float(m["azimuth_deg"][scene]), 3),
+                        "elevation_deg": round(float(m["elevation_deg"][scene]), 3),
+                        "distance_m": round(float(m["distance_m"][scene]), 4),
+                        "rt60_measured_s": round(float(measured[scene]), 4),
+                        "snr_db": "" if snr is None else round(snr, 3),
+                    }
+                )
                 advance(description=f"nat-hear: {split}")
     if unreadable:
-        raise InputError(f"{len(unreadable)} clip(s) of {task_dir} could not be read, e.g. {unreadable[0]}; "
-                         "the copy is incomplete (rerun to resume once fixed)")
+        raise InputError(
+            f"{len(unreadable)} clip(s) of {task_dir} could not be read, e.g. {unreadable[0]}; "
+            "the copy is incomplete (rerun to resume once fixed)"
+        )
 
     tmp_csv = out / f".{CLIPS_CSV}.tmp-{os.getpid()}"
     with open(tmp_csv, "w", newline="") as f:
@@ -267,6 +301,13 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
         shutil.copyfile(task_dir / f"{split}.json", out / f"{split}.json")
     metadata = dict(hear.metadata, nat_hear=dict(recipe, clips_csv=CLIPS_CSV, sample_rates=[fs]))
     _atomic_write_text(out / METADATA, json.dumps(metadata, indent=2, default=str) + "\n")
-    return {"out": out, "written": written, "skipped": skipped, "gain_limited": limited,
-            "clips": len(records), "sample_rate": fs, "metadata": out / METADATA,
-            "clips_csv": out / CLIPS_CSV}
+    return {
+        "out": out,
+        "written": written,
+        "skipped": skipped,
+        "gain_limited": limited,
+        "clips": len(records),
+        "sample_rate": fs,
+        "metadata": out / METADATA,
+        "clips_csv": out / CLIPS_CSV,
+    }

@@ -63,8 +63,16 @@ def _figure(path: Path, title: str, xlabel: str, ylabel: str, size=(6, 4), legen
         plt.close(fig)
 
 
-def _line_plot(rows, path: Path, title: str, value: str, condition: str, key: Callable, xlabel: str,
-               tick: Callable | None = None) -> Path | None:
+def _line_plot(
+    rows,
+    path: Path,
+    title: str,
+    value: str,
+    condition: str,
+    key: Callable,
+    xlabel: str,
+    tick: Callable | None = None,
+) -> Path | None:
     """A line per model over key(row) of the rows of one condition; the clean score dashed in the same colour.
     95 % intervals: error bars on the points, a shaded band around the clean line.
 
@@ -80,13 +88,22 @@ def _line_plot(rows, path: Path, title: str, value: str, condition: str, key: Ca
     shift = 0.03 * (max(keys) - min(keys) if not tick and len(keys) > 1 else 1.0)  # bars side by side
     with _figure(path, f"{title} (dashed: clean; bars: 95% CI)", xlabel, _ylabel(rows, value)) as (_, ax):
         for j, model in enumerate(models):
-            pts = sorted((x_of(key(r)), _value(r, value), _ci(r, value))
-                         for r in cond_rows if r.model == model)
+            pts = sorted(
+                (x_of(key(r)), _value(r, value), _ci(r, value)) for r in cond_rows if r.model == model
+            )
             xs = np.array([p[0] for p in pts], np.float64) + (j - (len(models) - 1) / 2) * shift
             ys = np.array([p[1] for p in pts])
             err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for _, y, ci in pts]).T.clip(min=0)
-            ax.errorbar(xs, ys, yerr=err if np.any(err) else None, marker="o", color=colors[model],
-                        label=model, capsize=3, elinewidth=1)
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=err if np.any(err) else None,
+                marker="o",
+                color=colors[model],
+                label=model,
+                capsize=3,
+                elinewidth=1,
+            )
         for r in rows:
             v = _value(r, value)
             if r.condition == "clean" and v is not None:
@@ -106,14 +123,16 @@ def plot_vs_snr(rows, path: Path, title: str, value: str = "score") -> Path | No
 
 def plot_vs_rt60(rows, path: Path, title: str, value: str = "score") -> Path | None:
     """A line per model over the measured-RT60 bins; the clean score dashed."""
-    return _line_plot(rows, path, title, value, "rt60", lambda r: tuple(r.rt60_bin), rt60_axis_label(),
-                      tick=bin_text)
+    return _line_plot(
+        rows, path, title, value, "rt60", lambda r: tuple(r.rt60_bin), rt60_axis_label(), tick=bin_text
+    )
 
 
 def plot_heatmap(rows, model: str, path: Path, title: str, value: str = "score") -> Path | None:
     """SNR (rows) x RT60 bin (columns) grid of one model; blank cells where not run."""
-    grid_rows = [r for r in rows
-                 if r.condition == "snr_rt60" and r.model == model and _value(r, value) is not None]
+    grid_rows = [
+        r for r in rows if r.condition == "snr_rt60" and r.model == model and _value(r, value) is not None
+    ]
     if not grid_rows:
         return None
     snrs = sorted({r.snr_db for r in grid_rows}, reverse=True)

@@ -91,8 +91,9 @@ def _holdout(y: np.ndarray, cfg: ProbeConfig, stratify: bool) -> tuple[np.ndarra
     return tr, va
 
 
-def _fit_searched(model: BaseEstimator, param: str, values, x, y, scoring, cfg: ProbeConfig,
-                  stratify: bool) -> tuple[Pipeline, float]:
+def _fit_searched(
+    model: BaseEstimator, param: str, values, x, y, scoring, cfg: ProbeConfig, stratify: bool
+) -> tuple[Pipeline, float]:
     """Standardise + model, its `param` chosen from `values` on a held-out split; refit on all of x.
 
     With one value, or too few clips for a held-out part, the middle value is used as it is.
@@ -132,8 +133,16 @@ class LinearProbe:
         # several lines. Only the chosen fit matters: whether it converged is kept (self.converged).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.pipeline, self.c = _fit_searched(model, param, self.cfg.logistic_cs, x, y, scoring, self.cfg,
-                                                  stratify=self.kind == "multiclass")
+            self.pipeline, self.c = _fit_searched(
+                model,
+                param,
+                self.cfg.logistic_cs,
+                x,
+                y,
+                scoring,
+                self.cfg,
+                stratify=self.kind == "multiclass",
+            )
         final = self.pipeline.named_steps["model"]
         fits = final.estimators_ if self.kind == "multilabel" else [final]
         self.converged = all(int(np.max(f.n_iter_)) < self.cfg.max_iter for f in fits)

@@ -59,8 +59,11 @@ class ResultRow:
     @property
     def cond(self) -> Condition:
         """The sweep condition of this row (its `label` names it in reports)."""
-        return Condition(self.condition, self.snr_db if self.condition in ("snr", "snr_rt60") else None,
-                         self.rt60_bin if self.condition in ("rt60", "snr_rt60") else None)
+        return Condition(
+            self.condition,
+            self.snr_db if self.condition in ("snr", "snr_rt60") else None,
+            self.rt60_bin if self.condition in ("rt60", "snr_rt60") else None,
+        )
 
     @property
     def sort_key(self) -> tuple:
@@ -146,8 +149,16 @@ def _with_ci(v: Any, ci: tuple[float, float] | None, digits: int = 3, none: str 
     return f"{text} [{_fmt(ci[0], digits)}, {_fmt(ci[1], digits)}]"
 
 
-TABLE_HEAD = ["condition", "metric", "score [95% CI]", "drop vs clean", "drift: cos to clean [95% CI]",
-              "lateral error (deg) [95% CI]", "clips", "seconds"]
+TABLE_HEAD = [
+    "condition",
+    "metric",
+    "score [95% CI]",
+    "drop vs clean",
+    "drift: cos to clean [95% CI]",
+    "lateral error (deg) [95% CI]",
+    "clips",
+    "seconds",
+]
 
 
 def _table_cells(r: ResultRow) -> list[str]:
@@ -191,8 +202,11 @@ def comparison_table(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[st
 
 def _worst(group: list[ResultRow], kind: str) -> tuple[ResultRow | None, float | None]:
     """The row of `kind` with the largest loss vs clean, and the mean drop over that axis."""
-    axis = [r for r in group if r.condition == kind and r.drop_vs_clean is not None
-            and math.isfinite(r.drop_vs_clean)]
+    axis = [
+        r
+        for r in group
+        if r.condition == kind and r.drop_vs_clean is not None and math.isfinite(r.drop_vs_clean)
+    ]
     if not axis:
         return None, None
     return min(axis, key=lambda r: r.drop_vs_clean), sum(r.drop_vs_clean for r in axis) / len(axis)
@@ -213,8 +227,10 @@ def significant_differences(tests: Sequence[dict]) -> list[str]:
     for t in tests:
         if t.get("significant") and t.get("better"):
             worse = t["b"] if t["better"] == t["a"] else t["a"]
-            out.append(f"{t.get('condition', '')}, {t.get('measure', '')}: {t['better']} better than {worse} "
-                       f"({t.get('test', '')}, p = {t['p']:.3g})")
+            out.append(
+                f"{t.get('condition', '')}, {t.get('measure', '')}: {t['better']} better than {worse} "
+                f"({t.get('test', '')}, p = {t['p']:.3g})"
+            )
     return out
 
 
@@ -237,8 +253,10 @@ def summary_sentences(rows: Sequence[ResultRow]) -> list[str]:
             worst, mean = _worst(group, kind)
             if worst is None:
                 continue
-            parts.append(f"under {axis} it {_loss_text(-worst.drop_vs_clean)} at worst ({worst.cond.label}) "
-                         f"and {_loss_text(-mean, verb=False)} on average")
+            parts.append(
+                f"under {axis} it {_loss_text(-worst.drop_vs_clean)} at worst ({worst.cond.label}) "
+                f"and {_loss_text(-mean, verb=False)} on average"
+            )
         tail = "; ".join(parts) if parts else "no noise or reverberation conditions were run"
         out.append(f"{model}{where}: {metric} {_with_ci(clean.score, clean.score_ci)} clean; {tail}.")
     return out
@@ -252,10 +270,28 @@ def tests_table(tests: Sequence[dict]) -> Table | None:
     for t in tests:
         mark = "yes" if t.get("significant") else "no"
         better = t.get("better") or "-"
-        body.append([t.get("condition", ""), t.get("measure", ""), t["a"], t["b"], better, t.get("test", ""),
-                     _fmt(t.get("p"), 4), mark])
-    head = ["condition", "measure", "model A", "model B", "better", "paired test", "p",
-            "significant (p < 0.05)"]
+        body.append(
+            [
+                t.get("condition", ""),
+                t.get("measure", ""),
+                t["a"],
+                t["b"],
+                better,
+                t.get("test", ""),
+                _fmt(t.get("p"), 4),
+                mark,
+            ]
+        )
+    head = [
+        "condition",
+        "measure",
+        "model A",
+        "model B",
+        "better",
+        "paired test",
+        "p",
+        "significant (p < 0.05)",
+    ]
     return Table(head, body, "tests")
 
 
@@ -268,8 +304,17 @@ def _notes(setup: dict) -> list[str]:
     return [str(n) for n in notes]
 
 
-MODELS_HEAD = ["model", "kind", "source", "sample rate (Hz)", "embedding size", "input",
-               "seconds per condition", "probe training (s)", "seconds in all"]
+MODELS_HEAD = [
+    "model",
+    "kind",
+    "source",
+    "sample rate (Hz)",
+    "embedding size",
+    "input",
+    "seconds per condition",
+    "probe training (s)",
+    "seconds in all",
+]
 
 
 def models_table(setup: dict, rows: Sequence[ResultRow]) -> Table | None:
@@ -285,17 +330,27 @@ def models_table(setup: dict, rows: Sequence[ResultRow]) -> Table | None:
         per = sum(secs) / len(secs) if secs else None
         probe = m.get("probe_seconds")
         total = sum(secs) + (probe or 0.0) if secs or probe else None
-        body.append([m["name"], m.get("kind", ""), m.get("source", m.get("path", "")),
-                     _fmt(m.get("sample_rate")), _fmt(m.get("embedding_dim")),
-                     m.get("input", f"{m.get('channels', '')} ch"), _fmt(per, 2), _fmt(probe, 1),
-                     _fmt(total, 1)])
+        body.append(
+            [
+                m["name"],
+                m.get("kind", ""),
+                m.get("source", m.get("path", "")),
+                _fmt(m.get("sample_rate")),
+                _fmt(m.get("embedding_dim")),
+                m.get("input", f"{m.get('channels', '')} ch"),
+                _fmt(per, 2),
+                _fmt(probe, 1),
+                _fmt(total, 1),
+            ]
+        )
     return Table(MODELS_HEAD, body, "models") if body else None
 
 
 def _setup_sections(setup: dict) -> list[Section]:
     def pairs(title: str, d: dict) -> Section:
-        return Section(title, table=Table(["name", "value"], [[k, _fmt(v)] for k, v in d.items()],
-                                          f"setup-{title}"))
+        return Section(
+            title, table=Table(["name", "value"], [[k, _fmt(v)] for k, v in d.items()], f"setup-{title}")
+        )
 
     def code(title: str, value: Any) -> Section:
         return Section(title, code=json.dumps(value, indent=2, default=str))
@@ -305,8 +360,11 @@ def _setup_sections(setup: dict) -> list[Section]:
         sections.append(pairs("Versions", setup["versions"]))
     seeds = setup.get("seeds")
     if seeds is not None:
-        sections.append(pairs("Seeds", seeds) if isinstance(seeds, dict) else
-                        Section("Seeds", items=seeds if isinstance(seeds, list) else [seeds]))
+        sections.append(
+            pairs("Seeds", seeds)
+            if isinstance(seeds, dict)
+            else Section("Seeds", items=seeds if isinstance(seeds, list) else [seeds])
+        )
     notes = _notes(setup)
     if notes:
         sections.append(Section("Notes", items=notes))
@@ -326,12 +384,20 @@ def _is_main_plot(path: Path) -> bool:
     return path.stem.endswith(("_vs_snr", "_vs_rt60")) and "localisation" not in path.stem
 
 
-def build_report(rows: Sequence[ResultRow], setup: dict, plots: Sequence[tuple[str, Path]], out_dir: Path,
-                 title: str, tests: Sequence[dict] = ()) -> Report:
+def build_report(
+    rows: Sequence[ResultRow],
+    setup: dict,
+    plots: Sequence[tuple[str, Path]],
+    out_dir: Path,
+    title: str,
+    tests: Sequence[dict] = (),
+) -> Report:
     """The report model of rows + setup + plots (written under out_dir) + paired tests."""
     per_model = [
-        Section(f"{model}" + (f" — {task}" if task else "") + f" ({group[0].model_channels} ch)",
-                table=Table(TABLE_HEAD, [_table_cells(r) for r in group], f"model-{i}"))
+        Section(
+            f"{model}" + (f" — {task}" if task else "") + f" ({group[0].model_channels} ch)",
+            table=Table(TABLE_HEAD, [_table_cells(r) for r in group], f"model-{i}"),
+        )
         for i, ((model, task), group) in enumerate(_groups(rows).items())
     ]
 
@@ -356,9 +422,14 @@ def build_report(rows: Sequence[ResultRow], setup: dict, plots: Sequence[tuple[s
 
 @functools.cache
 def _templates(fmt: str) -> jinja2.Template:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("wavjepa_nat.robustness", "templates"),
-                             autoescape=fmt == "html", trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("wavjepa_nat.robustness", "templates"),
+        autoescape=fmt == "html",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["md_cell"] = lambda s: str(s).replace("|", "\\|")
     return env.get_template(f"report.{fmt}.j2")
 
@@ -375,12 +446,17 @@ CI_FIELDS = ("score_ci", "drift_ci", "loc_ci")
 
 
 def _csv(rows, path: Path) -> None:
-    fields = [f.name for f in dataclasses.fields(ResultRow)
-              if f.name != "rt60_bin" and f.name not in CI_FIELDS]
+    fields = [
+        f.name for f in dataclasses.fields(ResultRow) if f.name != "rt60_bin" and f.name not in CI_FIELDS
+    ]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(fields[:4] + ["rt60_lo", "rt60_hi"] + fields[4:] + [f"{c}_{e}" for c in CI_FIELDS
-                                                                        for e in ("lo", "hi")])
+        w.writerow(
+            fields[:4]
+            + ["rt60_lo", "rt60_hi"]
+            + fields[4:]
+            + [f"{c}_{e}" for c in CI_FIELDS for e in ("lo", "hi")]
+        )
         for r in rows:
             d = _row_dict(r)
             lo, hi = r.rt60_bin if r.rt60_bin is not None else ("", "")
@@ -390,7 +466,10 @@ def _csv(rows, path: Path) -> None:
 
 
 def write_report(
-    rows: Sequence[ResultRow], setup: dict, out_dir: str | Path, title: str | None = None,
+    rows: Sequence[ResultRow],
+    setup: dict,
+    out_dir: str | Path,
+    title: str | None = None,
     tests: Sequence[dict] = (),
     localisation: Sequence = (),
 ) -> dict[str, Path]:
@@ -403,11 +482,24 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = title or setup.get("title") or "wavjepa-nat robustness report"
-    paths = {k: out_dir / n for k, n in [("json", "results.json"), ("csv", "results.csv"),
-                                          ("md", "report.md"), ("html", "report.html")]}
-    payload = {"format": RESULTS_FORMAT, "version": package_version(), "title": title,
-               "setup": setup, "rows": [_row_dict(r) for r in rows],
-               "localisation": [_row_dict(r) for r in localisation], "tests": list(tests)}
+    paths = {
+        k: out_dir / n
+        for k, n in [
+            ("json", "results.json"),
+            ("csv", "results.csv"),
+            ("md", "report.md"),
+            ("html", "report.html"),
+        ]
+    }
+    payload = {
+        "format": RESULTS_FORMAT,
+        "version": package_version(),
+        "title": title,
+        "setup": setup,
+        "rows": [_row_dict(r) for r in rows],
+        "localisation": [_row_dict(r) for r in localisation],
+        "tests": list(tests),
+    }
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     _csv(rows, paths["csv"])
     from wavjepa_nat.robustness.localisation_report import localisation_plots, localisation_sections
@@ -468,6 +560,7 @@ def merge_reports(dirs: Sequence[str | Path], out: str | Path, title: str | None
         labels = [f"{lab}#{i}" for i, lab in enumerate(labels)]
     merged, notes, models, tests, failures, loc = [], [], [], [], [], []
     for i, (_, rows, setup, run_tests, run_loc) in enumerate(loaded):
+
         def rename(model: str, i: int = i) -> str:
             return f"{model} [{labels[i]}]" if len(owners.get(model, ())) > 1 else model
 
@@ -475,15 +568,30 @@ def merge_reports(dirs: Sequence[str | Path], out: str | Path, title: str | None
             merged.append(dataclasses.replace(r, model=rename(r.model)))
         loc += [dataclasses.replace(r, model=rename(r.model)) for r in run_loc]
         notes += [n for n in _notes(setup) if n not in notes]
-        models += [dict(m, name=rename(m["name"])) for m in setup.get("models") or []
-                   if isinstance(m, dict) and "name" in m]
-        tests += [dict(t, a=rename(t["a"]), b=rename(t["b"]),
-                       better=rename(t["better"]) if t.get("better") else t.get("better"))
-                  for t in run_tests if "a" in t and "b" in t]
+        models += [
+            dict(m, name=rename(m["name"]))
+            for m in setup.get("models") or []
+            if isinstance(m, dict) and "name" in m
+        ]
+        tests += [
+            dict(
+                t,
+                a=rename(t["a"]),
+                b=rename(t["b"]),
+                better=rename(t["better"]) if t.get("better") else t.get("better"),
+            )
+            for t in run_tests
+            if "a" in t and "b" in t
+        ]
         failures += [f for f in setup.get("failures") or [] if f not in failures]
-    setup = {"notes": notes, "models": models, "failures": failures,
-             "runs": [{"dir": str(d), "setup": s} for d, _, s in runs]}
+    setup = {
+        "notes": notes,
+        "models": models,
+        "failures": failures,
+        "runs": [{"dir": str(d), "setup": s} for d, _, s in runs],
+    }
     if len(runs) == 1:  # re-rendering one run keeps its setup as it was
         setup = runs[0][2]
-    return write_report(merged, setup, out, title or "wavjepa-nat robustness comparison", tests,
-                        localisation=loc)
+    return write_report(
+        merged, setup, out, title or "wavjepa-nat robustness comparison", tests, localisation=loc
+    )

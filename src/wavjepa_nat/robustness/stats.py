@@ -44,8 +44,9 @@ def boot_weights(n: int, seed: int = 0, n_boot: int = N_BOOT) -> np.ndarray:
     return w
 
 
-def bootstrap_interval(stat: Callable[[np.ndarray], np.ndarray], n: int, seed: int = 0, n_boot: int = N_BOOT,
-                       level: float = 0.95) -> tuple[float, float] | None:
+def bootstrap_interval(
+    stat: Callable[[np.ndarray], np.ndarray], n: int, seed: int = 0, n_boot: int = N_BOOT, level: float = 0.95
+) -> tuple[float, float] | None:
     """Percentile interval of a statistic over n_boot resamples of the n clips (with replacement).
 
     stat maps clip weights (B, n) (each resample's draw counts, see boot_weights) to the B values of the
@@ -95,8 +96,10 @@ def weighted_average_precision(scores: np.ndarray, labels: np.ndarray, weights: 
 
 def weighted_map(decision: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(B,) mean over classes of weighted_average_precision, over the classes with a weighted positive."""
-    aps = np.stack([weighted_average_precision(decision[:, k], labels[:, k], weights)
-                    for k in range(labels.shape[1])], axis=1)
+    aps = np.stack(
+        [weighted_average_precision(decision[:, k], labels[:, k], weights) for k in range(labels.shape[1])],
+        axis=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no positive in any class: nan
         return np.nanmean(aps, axis=1)
@@ -122,8 +125,13 @@ def paired_permutation(x: np.ndarray, y: np.ndarray, seed: int = 0, n_perm: int 
     return float((1 + np.sum(null >= observed - 1e-12)) / (n_perm + 1))
 
 
-def paired_bootstrap(stat_a: Callable[[np.ndarray], np.ndarray], stat_b: Callable[[np.ndarray], np.ndarray],
-                     n: int, seed: int = 0, n_boot: int = N_BOOT) -> float:
+def paired_bootstrap(
+    stat_a: Callable[[np.ndarray], np.ndarray],
+    stat_b: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+) -> float:
     """Two-sided p-value that stat_a - stat_b = 0, from the same bootstrap resamples of the n clips (stats as
     in bootstrap_interval): twice the smaller share of resampled differences on either side of zero."""
     w = boot_weights(n, seed, n_boot)
@@ -192,18 +200,40 @@ def paired_tests(outcomes: dict[str, dict[str, ClipOutcome]], task: str = "", se
     for label, per_model in outcomes.items():
         names = list(per_model)
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 oa, ob = per_model[a], per_model[b]
                 name, p, diff = compare(oa, ob, seed)
                 better = a if diff > 0 else b if diff < 0 else None
-                tests.append({"task": task, "condition": label, "measure": oa.metric, "a": a, "b": b,
-                              "better": better, "difference": diff, "test": name, "p": p,
-                              "significant": bool(p < ALPHA and better is not None)})
+                tests.append(
+                    {
+                        "task": task,
+                        "condition": label,
+                        "measure": oa.metric,
+                        "a": a,
+                        "b": b,
+                        "better": better,
+                        "difference": diff,
+                        "test": name,
+                        "p": p,
+                        "significant": bool(p < ALPHA and better is not None),
+                    }
+                )
                 if oa.loc_err is not None and ob.loc_err is not None:
                     d = float(oa.loc_err.mean() - ob.loc_err.mean())
                     p = paired_permutation(oa.loc_err, ob.loc_err, seed)
                     better = a if d < 0 else b if d > 0 else None
-                    tests.append({"task": task, "condition": label, "measure": "lateral error (deg)", "a": a,
-                                  "b": b, "better": better, "difference": d, "test": "paired permutation",
-                                  "p": p, "significant": bool(p < ALPHA and better is not None)})
+                    tests.append(
+                        {
+                            "task": task,
+                            "condition": label,
+                            "measure": "lateral error (deg)",
+                            "a": a,
+                            "b": b,
+                            "better": better,
+                            "difference": d,
+                            "test": "paired permutation",
+                            "p": p,
+                            "significant": bool(p < ALPHA and better is not None),
+                        }
+                    )
     return tests

@@ -51,24 +51,33 @@ if TYPE_CHECKING:
     from wavjepa_nat.robustness.report import ResultRow
 
 SETUP_NOTES = [
-    ("Conditions: clean = the dry clip on both ears; SNR = the dry clip on both ears plus binaural noise "
-     "from a test-split scene's noise bed at that SNR (no reverberation); RT60 = the clip through a "
-     "test-split BRIR whose measured T_mid lies in the bin, direct-path delay compensated, no added noise; "
-     "SNR x RT60 = a BRIR from the bin plus that scene's noise bed at the SNR. Rendered clips are "
-     "instance-normalised over (ears, time). Every model and the baseline embed exactly the same rendered "
-     "audio (seeded per scene pool and clip: a clip meets the same scene and noise segment at every SNR)."),
-    ("drop vs clean = score - clean score of the same model (negative = worse); drift = cos to clean, the "
-     "mean cosine similarity (1 = no drift) between the clean and the corrupted embedding of each test clip, "
-     "both standardised with the mean and std of the model's clean training embeddings (raw cosines of "
-     "self-supervised embeddings sit near 1 whatever the input, and the baseline's dB features share a large "
-     "offset)."),
-    ("Localisation (the per-model tables' column and its paired tests): the lateral-angle error of the "
-     "linear direction probe of the Localisation section, sources within 30 deg of the horizontal plane. "
-     "Under clean and SNR conditions the test clips are rendered through a random test-split scene (any "
-     "RT60), since a dry clip has no direction; a clip keeps its scene and its noise segment across the "
-     "clean and SNR conditions, so they differ only in the noise level. Mono models: N/A."),
-    ("Baseline: log-mel statistics (mean and std over time of 64 log-mel bands per ear, plus the interaural "
-     "level difference per band for two ears): a non-learned reference for how hard each condition is."),
+    (
+        "Conditions: clean = the dry clip on both ears; SNR = the dry clip on both ears plus binaural noise "
+        "from a test-split scene's noise bed at that SNR (no reverberation); RT60 = the clip through a "
+        "test-split BRIR whose measured T_mid lies in the bin, direct-path delay compensated, no added "
+        "noise; SNR x RT60 = a BRIR from the bin plus that scene's noise bed at the SNR. Rendered clips are "
+        "instance-normalised over (ears, time). Every model and the baseline embed exactly the same rendered "
+        "audio (seeded per scene pool and clip: a clip meets the same scene and noise segment at every SNR)."
+    ),
+    (
+        "drop vs clean = score - clean score of the same model (negative = worse); drift = cos to clean, the "
+        "mean cosine similarity (1 = no drift) between the clean and the corrupted embedding of each test "
+        "clip, both standardised with the mean and std of the model's clean training embeddings (raw "
+        "cosines of self-supervised embeddings sit near 1 whatever the input, and the baseline's dB "
+        "features share a large offset)."
+    ),
+    (
+        "Localisation (the per-model tables' column and its paired tests): the lateral-angle error of the "
+        "linear direction probe of the Localisation section, sources within 30 deg of the horizontal plane. "
+        "Under clean and SNR conditions the test clips are rendered through a random test-split scene (any "
+        "RT60), since a dry clip has no direction; a clip keeps its scene and its noise segment across the "
+        "clean and SNR conditions, so they differ only in the noise level. Mono models: N/A."
+    ),
+    (
+        "Baseline: log-mel statistics (mean and std over time of 64 log-mel bands per ear, plus the "
+        "interaural level difference per band for two ears): a non-learned reference for how hard each "
+        "condition is."
+    ),
 ]
 
 
@@ -93,13 +102,15 @@ class SweepConfig:
     test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
 
     def __post_init__(self):
-        self.snr_db = (parse_snr(self.snr_db) if isinstance(self.snr_db, str)
-                       else [float(s) for s in self.snr_db])
+        self.snr_db = (
+            parse_snr(self.snr_db) if isinstance(self.snr_db, str) else [float(s) for s in self.snr_db]
+        )
         if not all(math.isfinite(s) for s in self.snr_db):
             raise InputError(f"--snr: SNRs must be finite numbers, got {self.snr_db}")
         if any(abs(s) > MAX_SNR_DB for s in self.snr_db):
-            raise InputError(f"--snr: SNRs must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, "
-                             f"got {self.snr_db}")
+            raise InputError(
+                f"--snr: SNRs must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got {self.snr_db}"
+            )
         if isinstance(self.rt60_bins, str):
             auto = self.rt60_bins.strip().lower() == "auto"
             self.rt60_bins = "auto" if auto else parse_rt60_bins(self.rt60_bins)
@@ -170,8 +181,9 @@ def check_models(models: Sequence) -> None:
     for m in models:
         if is_hear_spec(m):
             check_hear_spec(m)
-        elif isinstance(m, (str, os.PathLike)) and not (Path(m).is_file()
-                                                        or (Path(m) / "config.json").is_file()):
+        elif isinstance(m, (str, os.PathLike)) and not (
+            Path(m).is_file() or (Path(m) / "config.json").is_file()
+        ):
             raise InputError(f"checkpoint not found: {m}")
 
 
@@ -190,8 +202,13 @@ def _describe(name: str, spec, embedder) -> dict:
     else:
         path = str(spec) if isinstance(spec, (str, os.PathLike)) else type(spec).__name__
     config = getattr(embedder, "cfg", None) or getattr(getattr(embedder, "encoder", None), "config", None)
-    desc = {"name": name, "path": path, "channels": embedder.channels,
-            "embedding_dim": int(embedder.output_dim), "config": _as_dict(config)}
+    desc = {
+        "name": name,
+        "path": path,
+        "channels": embedder.channels,
+        "embedding_dim": int(embedder.output_dim),
+        "config": _as_dict(config),
+    }
     source = getattr(getattr(embedder, "encoder", None), "source", None)  # set by load_model
     if isinstance(source, dict):
         from wavjepa_nat.nat_model.export import source_text
@@ -199,13 +216,22 @@ def _describe(name: str, spec, embedder) -> dict:
         desc.update(source=source_text(source), source_info=source)
     if hasattr(embedder, "describe"):  # a HEAR module: kind, source, its own sample rate, input, config
         desc.update(embedder.describe())
-    desc.setdefault("kind", getattr(embedder, "kind", None) or (
-        "non-learned baseline" if spec is None else
-        source.get("kind", "wavjepa-nat model") if isinstance(source, dict) else "embedder"))
+    desc.setdefault(
+        "kind",
+        getattr(embedder, "kind", None)
+        or (
+            "non-learned baseline"
+            if spec is None
+            else source.get("kind", "wavjepa-nat model")
+            if isinstance(source, dict)
+            else "embedder"
+        ),
+    )
     desc.setdefault("source", path)
     desc.setdefault("sample_rate", int(embedder.sample_rate))
-    desc.setdefault("input", "binaural (both ears)" if embedder.channels == 2
-                    else "mono mixdown (mean of the two ears)")
+    desc.setdefault(
+        "input", "binaural (both ears)" if embedder.channels == 2 else "mono mixdown (mean of the two ears)"
+    )
     return desc
 
 
@@ -231,8 +257,11 @@ def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> l
         model = load_model(spec) if isinstance(spec, (str, os.PathLike)) else spec
         if int(model.sample_rate) != int(fs):
             raise InputError(f"model {name} runs at {model.sample_rate} Hz but the bank is at {fs} Hz")
-        emb = model if hasattr(model, "scene_embeddings") else Embedder(model, device=device,
-                                                                         batch_size=batch_size, name=name)
+        emb = (
+            model
+            if hasattr(model, "scene_embeddings")
+            else Embedder(model, device=device, batch_size=batch_size, name=name)
+        )
         out.append((name, emb, _describe(name, spec, emb)))
     mel = LogMelConfig(sample_rate=int(fs), fmax=min(8000.0, fs / 2))
     baselines = [LogMelBaseline(2, mel)]
@@ -264,8 +293,13 @@ def _resolve_bins(rt60_bins, test_measured: np.ndarray, notes: list[str]) -> lis
         return list(rt60_bins)
     bins = auto_rt60_bins(test_measured)
     last = len(bins) - 1
-    keep = [b for i, b in enumerate(bins) if np.any(
-        (test_measured >= b[0]) & ((test_measured <= b[1]) if i == last else (test_measured < b[1])))]
+    keep = [
+        b
+        for i, b in enumerate(bins)
+        if np.any(
+            (test_measured >= b[0]) & ((test_measured <= b[1]) if i == last else (test_measured < b[1]))
+        )
+    ]
     if len(keep) < len(bins):
         notes.append("--rt60 auto: standard bins without test-split BRIRs were left out")
     return keep
@@ -314,8 +348,9 @@ def run_sweep(
     test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
     train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
     embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)  # HEAR modules checked here
-    data = load_task(task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class,
-                     test_fold=cfg.test_fold)
+    data = load_task(
+        task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold
+    )
     conditions = build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid)
     binaural = any(e.channels == 2 for _, e, _ in embedders)
     kind = "multilabel" if data.multilabel else "multiclass"
@@ -339,8 +374,10 @@ def run_sweep(
 
     def unconverged(name: str, where: str, probe) -> None:
         if not probe.converged:
-            notes.append(f"{name}: the {where} logistic probe (C = {probe.c:g}) stopped at its "
-                         f"{probe_cfg.max_iter} iterations before converging")
+            notes.append(
+                f"{name}: the {where} logistic probe (C = {probe.c:g}) stopped at its "
+                f"{probe_cfg.max_iter} iterations before converging"
+            )
 
     t0 = time.perf_counter()
     n_steps = (len(conditions) + 1) * len(embedders)
@@ -350,8 +387,9 @@ def run_sweep(
         for name, emb, _ in embedders:
             start = time.perf_counter()
             try:
-                clean_probe[name] = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(train_audio),
-                                                                     y_train)
+                clean_probe[name] = LinearProbe(kind, probe_cfg).fit(
+                    emb.scene_embeddings(train_audio), y_train
+                )
                 unconverged(name, "clean", clean_probe[name])
             except HearModuleError as err:
                 record(name, "probe training", err)
@@ -385,28 +423,51 @@ def run_sweep(
                     record(name, cond.label, err)
                     continue
                 outcomes.setdefault(cond.label, {})[name] = outcome
-                rows.append(ResultRow(
-                    model=name, model_channels=emb.channels, condition=cond.kind, snr_db=cond.snr_db,
-                    rt60_bin=cond.rt60_bin, metric=result.metric, score=result.score,
-                    drop_vs_clean=result.score - clean_score[name], clean_cosine=float(np.mean(cos)),
-                    loc_error_deg=None, n_clips=len(dry_test), task=data.name,
-                    score_ci=outcome.score_interval(boot_seed), drift_ci=mean_interval(cos, boot_seed),
-                    seconds=round(time.perf_counter() - start, 3)))
+                rows.append(
+                    ResultRow(
+                        model=name,
+                        model_channels=emb.channels,
+                        condition=cond.kind,
+                        snr_db=cond.snr_db,
+                        rt60_bin=cond.rt60_bin,
+                        metric=result.metric,
+                        score=result.score,
+                        drop_vs_clean=result.score - clean_score[name],
+                        clean_cosine=float(np.mean(cos)),
+                        loc_error_deg=None,
+                        n_clips=len(dry_test),
+                        task=data.name,
+                        score_ci=outcome.score_interval(boot_seed),
+                        drift_ci=mean_interval(cos, boot_seed),
+                        seconds=round(time.perf_counter() - start, 3),
+                    )
+                )
 
     loc_rows = []
     if binaural:  # lateral angle, front-back and azimuth, linear and MLP probes, + GCC-PHAT baseline
         from wavjepa_nat.robustness.localisation import localisation_sweep
 
-        loc_rows, lateral = localisation_sweep(embedders, conditions, data, train_pools, test_pools, seed,
-                                               cfg.probe_train, probe_cfg, progress=progress, skip=broken,
-                                               on_error=record)
+        loc_rows, lateral = localisation_sweep(
+            embedders,
+            conditions,
+            data,
+            train_pools,
+            test_pools,
+            seed,
+            cfg.probe_train,
+            probe_cfg,
+            progress=progress,
+            skip=broken,
+            on_error=record,
+        )
         rows = [_with_lateral(r, lateral, outcomes, seed) for r in rows]
     tests = paired_tests(outcomes, task=data.name, seed=seed)
     notes += data.notes + train_pools.notes
     for name, emb, _ in embedders:
         notes += [f"{name}: {n}" for n in emb.notes]
-    descriptions = [dict(desc, probe_seconds=round(setup_seconds.get(name, 0.0), 3))
-                    for name, _, desc in embedders]
+    descriptions = [
+        dict(desc, probe_seconds=round(setup_seconds.get(name, 0.0), 3)) for name, _, desc in embedders
+    ]
     setup = {
         "title": title or "wavjepa-nat robustness report",
         "versions": {"wavjepa-nat": package_version(), "torch": torch.__version__, "numpy": np.__version__},
@@ -440,8 +501,9 @@ def _with_lateral(row, lateral: dict, outcomes: dict, seed: int):
         return row
     outcomes[cond.label][row.model].loc_err = errors
     boot_seed = seed ^ stream_id(cond.key)  # as the classification pass seeds the condition's intervals
-    return dataclasses.replace(row, loc_error_deg=float(np.mean(errors)),
-                               loc_ci=mean_interval(errors, boot_seed))
+    return dataclasses.replace(
+        row, loc_error_deg=float(np.mean(errors)), loc_ci=mean_interval(errors, boot_seed)
+    )
 
 
 def _row_condition(row) -> Condition:
@@ -451,7 +513,13 @@ def _row_condition(row) -> Condition:
 def _bank_summary(rir, pools: ScenePools) -> dict:
     counts = {s: len(rir.select(split=s)) for s in ("train", "val", "test")}
     lo, hi = pools.measured_range
-    return {"path": str(rir.path), "hrtf": rir.attrs.get("hrtf_name"), "engine": rir.attrs.get("engine"),
-            "seed": rir.attrs.get("seed"), "fs": rir.fs, "scenes": counts,
-            "test_rt60_measured_s": [round(lo, 3), round(hi, 3)],
-            "rt60_bins": {bin_text(b): len(p) for b, p in pools.by_bin.items()}}
+    return {
+        "path": str(rir.path),
+        "hrtf": rir.attrs.get("hrtf_name"),
+        "engine": rir.attrs.get("engine"),
+        "seed": rir.attrs.get("seed"),
+        "fs": rir.fs,
+        "scenes": counts,
+        "test_rt60_measured_s": [round(lo, 3), round(hi, 3)],
+        "rt60_bins": {bin_text(b): len(p) for b, p in pools.by_bin.items()},
+    }

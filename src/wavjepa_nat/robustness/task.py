@@ -30,8 +30,17 @@ from wavjepa_nat.robustness.conditions import stream_id
 
 log = logging.getLogger(__name__)
 
-SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                 "dev": "val", "test": "test", "eval": "test", "evaluation": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "eval": "test",
+    "evaluation": "test",
+}
 
 
 @dataclass
@@ -76,9 +85,15 @@ class Task:
         return 2 if self.clips["test"].ndim == 3 else 1
 
     def summary(self) -> dict:
-        out = {"name": self.name, "classes": self.classes, "multilabel": self.multilabel,
-               "splits": self.split_source, "clips": {s: len(self.keys[s]) for s in SPLITS},
-               "skipped_unreadable": self.skipped, "channels": self.channels}
+        out = {
+            "name": self.name,
+            "classes": self.classes,
+            "multilabel": self.multilabel,
+            "splits": self.split_source,
+            "clips": {s: len(self.keys[s]) for s in SPLITS},
+            "skipped_unreadable": self.skipped,
+            "channels": self.channels,
+        }
         if self.hear is not None:
             out["hear_metadata"] = self.hear
         return out
@@ -123,15 +138,22 @@ def _hear_entries(spec, fs: int, test_fold: int | None) -> tuple[list[_Entry], o
 
     hear = read_hear_task(spec, test_fold)
     rate, files = audio_files(hear, fs)
-    notes = [f"HEAR task {hear.name}: splits: {hear.splits_text}; audio read from {rate}/"
-             + (f" and resampled to {fs} Hz" if rate != fs else "")]
+    notes = [
+        f"HEAR task {hear.name}: splits: {hear.splits_text}; audio read from {rate}/"
+        + (f" and resampled to {fs} Hz" if rate != fs else "")
+    ]
     if hear.nat_hear is not None:
         recipe = hear.nat_hear
         bank_hash = str(recipe.get("bank", {}).get("sha256", ""))[:12]
-        notes.append(f"HEAR task {hear.name} is a naturalistic copy (nat-hear: SNR {recipe.get('snr_db')}, "
-                     f"RT60 {recipe.get('rt60_s')}, bank sha256 {bank_hash}..., seed {recipe.get('seed')})")
-    entries = [_Entry(f"{split}/{file}", hear.labels[split][file], hear.roles[split], path=str(path))
-               for split, paths in files.items() for file, path in paths]
+        notes.append(
+            f"HEAR task {hear.name} is a naturalistic copy (nat-hear: SNR {recipe.get('snr_db')}, "
+            f"RT60 {recipe.get('rt60_s')}, bank sha256 {bank_hash}..., seed {recipe.get('seed')})"
+        )
+    entries = [
+        _Entry(f"{split}/{file}", hear.labels[split][file], hear.roles[split], path=str(path))
+        for split, paths in files.items()
+        for file, path in paths
+    ]
     return entries, hear, notes
 
 
@@ -145,9 +167,15 @@ def _all_two_channel(entries: list[_Entry]) -> bool:
         return False
 
 
-def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 0,
-              max_clips_per_class: int | None = None, level_db: float = -14.0,
-              test_fold: int | None = None) -> Task:
+def load_task(
+    spec: str | Path,
+    fs: int,
+    clip_seconds: float = 4.0,
+    seed: int = 0,
+    max_clips_per_class: int | None = None,
+    level_db: float = -14.0,
+    test_fold: int | None = None,
+) -> Task:
     """Read a labelled data set into dry clips per split (see the module docstring).
 
     test_fold: the test fold of a k-fold HEAR task (default: the last).
@@ -166,8 +194,10 @@ def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 
     classes = hear.classes if hear is not None else sorted({c for e in entries for c in e.labels})
     if len(classes) < 2:
         which = f" ('{classes[0]}')" if classes else ""
-        raise InputError(f"task {spec} has {len(classes)} class{which}; a probe needs at least two "
-                         "(a folder needs one subfolder per class, a manifest a 'label' column)")
+        raise InputError(
+            f"task {spec} has {len(classes)} class{which}; a probe needs at least two "
+            "(a folder needs one subfolder per class, a manifest a 'label' column)"
+        )
     split_source = hear.splits_text if hear is not None else _assign_splits(entries, seed)
     entries = _cap(entries, max_clips_per_class, seed)
 
@@ -197,12 +227,23 @@ def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 
     arrays = {s: np.stack(c) if c else np.zeros(empty, np.float32) for s, c in clips.items()}
     multilabel = hear.multilabel if hear is not None else any(len(e.labels) > 1 for e in entries)
     name = "builtin" if str(spec) == "builtin" else Path(str(spec)).name
-    task = Task(name, classes, multilabel, arrays, labels, keys, split_source, skipped + unlabelled,
-                hear=hear.metadata if hear is not None else None)
+    task = Task(
+        name,
+        classes,
+        multilabel,
+        arrays,
+        labels,
+        keys,
+        split_source,
+        skipped + unlabelled,
+        hear=hear.metadata if hear is not None else None,
+    )
     task.notes += hear_notes
     if binaural:
-        task.notes.append("the task's audio is two-channel: clean and SNR conditions use both of its ears as "
-                          "they are; RT60 conditions convolve the mean of the two ears with the bank's BRIRs")
+        task.notes.append(
+            "the task's audio is two-channel: clean and SNR conditions use both of its ears as "
+            "they are; RT60 conditions convolve the mean of the two ears with the bank's BRIRs"
+        )
     if unlabelled:
         task.notes.append(f"{unlabelled} unlabelled clip(s) of the task were left out")
     if skipped:
@@ -211,6 +252,8 @@ def load_task(spec: str | Path, fs: int, clip_seconds: float = 4.0, seed: int = 
         raise InputError(f"task {spec} has no test clips")
     train_classes = {lab[0] for lab in labels["train"]} if not multilabel else set(classes)
     if len(arrays["train"]) < 2 or len(train_classes) < 2:
-        raise InputError(f"task {spec} has too few training clips ({len(arrays['train'])}, "
-                         f"{len(train_classes)} class(es)) to fit a probe")
+        raise InputError(
+            f"task {spec} has too few training clips ({len(arrays['train'])}, "
+            f"{len(train_classes)} class(es)) to fit a probe"
+        )
     return task

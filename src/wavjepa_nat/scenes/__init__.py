@@ -1,8 +1,8 @@
 """Scenes: rooms, a listening head, sources; HRTFs; BRIR and noise-bed synthesis.
 
-    from wavjepa_nat.scenes import SceneConfig, Simulator
-    scene = Simulator(SceneConfig(hrtf="kemar")).simulate(0)
-    scene.brir.shape  # (2, L)
+from wavjepa_nat.scenes import SceneConfig, Simulator
+scene = Simulator(SceneConfig(hrtf="kemar")).simulate(0)
+scene.brir.shape  # (2, L)
 """
 
 from wavjepa_nat.scenes.config import SPLITS, SceneConfig

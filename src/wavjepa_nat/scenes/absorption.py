@@ -44,8 +44,14 @@ def air_absorption() -> np.ndarray:
 
 def surface_areas(dims) -> dict[str, float]:
     lx, ly, lz = dims
-    return {"east": ly * lz, "west": ly * lz, "north": lx * lz, "south": lx * lz, "floor": lx * ly,
-            "ceiling": lx * ly}
+    return {
+        "east": ly * lz,
+        "west": ly * lz,
+        "north": lx * lz,
+        "south": lx * lz,
+        "floor": lx * ly,
+        "ceiling": lx * ly,
+    }
 
 
 def eyring_rt60(dims, alpha: dict[str, np.ndarray]) -> np.ndarray:
@@ -54,8 +60,9 @@ def eyring_rt60(dims, alpha: dict[str, np.ndarray]) -> np.ndarray:
     total = sum(areas.values())
     mean_alpha = sum(areas[s] * alpha[s] for s in SURFACES) / total
     volume = float(np.prod(dims))
-    decay_rate = (SPEED_OF_SOUND * (-total * np.log1p(-mean_alpha)) / (4 * volume)
-                  + SPEED_OF_SOUND * air_absorption())
+    decay_rate = (
+        SPEED_OF_SOUND * (-total * np.log1p(-mean_alpha)) / (4 * volume) + SPEED_OF_SOUND * air_absorption()
+    )
     return 13.8155 / decay_rate  # 60 dB = ln(10^6) nepers of energy
 
 

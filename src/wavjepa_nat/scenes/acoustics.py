@@ -167,8 +167,9 @@ def measure_response(h: np.ndarray, fs: float, direct_delay_s: float) -> dict[st
     }
 
 
-def direct_window(fs: float, direct_delay_s: float, before_s: float = 0.001,
-                  after_s: float = 0.0025) -> slice:
+def direct_window(
+    fs: float, direct_delay_s: float, before_s: float = 0.001, after_s: float = 0.0025
+) -> slice:
     """Samples around the direct-path arrival at the head centre (ear delays are within +-0.7 ms)."""
     start = max(int(np.floor((direct_delay_s - before_s) * fs)), 0)
     return slice(start, int(np.ceil((direct_delay_s + after_s) * fs)))
@@ -204,8 +205,12 @@ def itd_seconds(brir: np.ndarray, fs: float, direct_delay_s: float, max_itd_s: f
     left, right = seg[0], seg[1]
     max_lag = int(np.ceil(max_itd_s * fs))
     lags = np.arange(-max_lag, max_lag + 1)
-    xcorr = np.array([np.dot(left[max(0, -k): len(left) - max(0, k)],
-                             right[max(0, k): len(right) - max(0, -k)]) for k in lags])
+    xcorr = np.array(
+        [
+            np.dot(left[max(0, -k) : len(left) - max(0, k)], right[max(0, k) : len(right) - max(0, -k)])
+            for k in lags
+        ]
+    )
     i = int(np.argmax(xcorr))
     shift = 0.0
     if 0 < i < len(lags) - 1:

@@ -37,8 +37,9 @@ def rotate_to_head(vectors: np.ndarray, yaw_deg: float) -> np.ndarray:
     return np.stack([c * x + s * y, -s * x + c * y, vectors[:, 2]], axis=1)
 
 
-def interp_bands(band_values: np.ndarray, freqs: np.ndarray,
-                 centers: np.ndarray = BAND_CENTERS) -> np.ndarray:
+def interp_bands(
+    band_values: np.ndarray, freqs: np.ndarray, centers: np.ndarray = BAND_CENTERS
+) -> np.ndarray:
     """Per-band values (bands, ...) to a smooth function of frequency (..., F), linear in log f."""
     logf = np.log2(np.maximum(freqs, 1.0))
     return np.stack([np.interp(logf, np.log2(centers[: len(v)]), v) for v in np.atleast_2d(band_values.T)])
@@ -84,9 +85,14 @@ class FastEngine:
         max_order = int(min(np.ceil(SPEED_OF_SOUND * (t_end.max() + FADE_S) / dims.min()) + 1, 25))
 
         room = pra.ShoeBox(
-            dims, fs=self.fs, max_order=max_order, air_absorption=False,
-            materials={s: pra.Material({"coeffs": alpha[s].tolist(), "center_freqs": BAND_CENTERS.tolist()})
-                       for s in alpha},
+            dims,
+            fs=self.fs,
+            max_order=max_order,
+            air_absorption=False,
+            materials={
+                s: pra.Material({"coeffs": alpha[s].tolist(), "center_freqs": BAND_CENTERS.tolist()})
+                for s in alpha
+            },
         )
         for pos in spec.sources:
             room.add_source(pos)
@@ -101,8 +107,9 @@ class FastEngine:
             out[k, :, : early.shape[1]] += early[:, : self.length]
         return out, {"alpha": alpha, "band_rt60": band_rt60, "t_mix": t_end}
 
-    def _early(self, images: np.ndarray, damping: np.ndarray, spec: SceneSpec, t_end: float,
-               centers: np.ndarray) -> np.ndarray:
+    def _early(
+        self, images: np.ndarray, damping: np.ndarray, spec: SceneSpec, t_end: float, centers: np.ndarray
+    ) -> np.ndarray:
         vectors = images - spec.listener
         r = np.linalg.norm(vectors, axis=1)
         tau = r / SPEED_OF_SOUND
@@ -133,13 +140,15 @@ class FastEngine:
             self._bases[key] = band_basis(np.fft.rfftfreq(n_fft, 1.0 / self.fs), centers).astype(np.float32)
         return self._bases[key]
 
-    def _tails(self, band_rt60: np.ndarray, level: float, t_end: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
+    def _tails(
+        self, band_rt60: np.ndarray, level: float, t_end: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         """The statistical tails (sources, 2, L) of sources whose images end at t_end (sources,)."""
         rt60 = interp_bands(band_rt60, self.tail_freqs)[0]
         power = level**2 * self.tail_power
-        tails = binaural_diffuse_noises(rng, len(t_end), self.length, self.fs, power, self.tail_coherence,
-                                        rt60)
+        tails = binaural_diffuse_noises(
+            rng, len(t_end), self.length, self.fs, power, self.tail_coherence, rt60
+        )
         # The fade-in ends at t_end + FADE_S / 2 (< 0.1 s): only the samples before it are scaled.
         stop = min(int(np.ceil((np.max(t_end) + FADE_S / 2) * self.fs)) + 1, self.length)
         t = np.arange(stop) / self.fs

@@ -67,8 +67,15 @@ class SceneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for f in ("rt60", "room_length", "noise_sources", "source_distance", "source_elevation",
-                  "listener_height", "split_per_ten_rooms"):
+        for f in (
+            "rt60",
+            "room_length",
+            "noise_sources",
+            "source_distance",
+            "source_elevation",
+            "listener_height",
+            "split_per_ten_rooms",
+        ):
             value = getattr(self, f)
             if isinstance(value, list):  # JSON and library callers: store tuples, as the CLI does
                 object.__setattr__(self, f, tuple(value))
@@ -76,30 +83,40 @@ class SceneConfig:
         self._check_range("rt60", above=0.0, hi=MAX_RT60_S, unit="s")
         self._check_range("room_length", above=0.0, unit="m")
         self._check_range("noise_sources", lo=0, integer=True)
-        self._check_range("source_distance", lo=HEAD_CLEARANCE_M, unit="m",
-                          why=f"must start at {HEAD_CLEARANCE_M} m or more (the head has a radius)")
+        self._check_range(
+            "source_distance",
+            lo=HEAD_CLEARANCE_M,
+            unit="m",
+            why=f"must start at {HEAD_CLEARANCE_M} m or more (the head has a radius)",
+        )
         # Sources are placed inside the room: a farther bound would only lengthen every BRIR (brir_length
         # follows it) while the distances drawn stay within the room.
         longest = self.room_length[1]
         reach = math.floor(10 * math.sqrt(2 * longest**2 + MAX_ROOM_HEIGHT_M**2)) / 10
         if self.source_distance[1] > reach:
-            raise InputError(f"{_name('source_distance')} must end at {reach:g} m or less: sources "
-                             f"are placed inside rooms whose longest side is at most {longest:g} m "
-                             f"(room_length), got "
-                             f"{self.source_distance[0]:g}..{self.source_distance[1]:g} m")
+            raise InputError(
+                f"{_name('source_distance')} must end at {reach:g} m or less: sources "
+                f"are placed inside rooms whose longest side is at most {longest:g} m "
+                f"(room_length), got "
+                f"{self.source_distance[0]:g}..{self.source_distance[1]:g} m"
+            )
         self._check_range("source_elevation", lo=-90.0, hi=90.0, unit="degrees")
         self._check_range("listener_height", above=0.0, unit="m")
-        if not isinstance(self.hrtf, str) or not (self.hrtf in ("spherical", "kemar")
-                                                  or self.hrtf.lower().endswith(".sofa")):
-            raise InputError(f"{_name('hrtf')} must be 'spherical', 'kemar' or a path to a .sofa file, "
-                             f"got {self.hrtf!r}")
+        if not isinstance(self.hrtf, str) or not (
+            self.hrtf in ("spherical", "kemar") or self.hrtf.lower().endswith(".sofa")
+        ):
+            raise InputError(
+                f"{_name('hrtf')} must be 'spherical', 'kemar' or a path to a .sofa file, got {self.hrtf!r}"
+            )
         if self.engine not in ENGINES:
             raise InputError(f"{_name('engine')} must be 'fast' or 'reference', got {self.engine!r}")
         self._check_number("scenes_per_room", integer=True, lo=1, why="at least 1")
         split = self.split_per_ten_rooms
         if len(split) != 3 or not all(_is_number(k, True) and k >= 0 for k in split) or sum(split) != 10:
-            raise InputError(f"{_name('split_per_ten_rooms')} must be three whole numbers >= 0 (train, val, "
-                             f"test rooms) that add up to 10, got {split}")
+            raise InputError(
+                f"{_name('split_per_ten_rooms')} must be three whole numbers >= 0 (train, val, "
+                f"test rooms) that add up to 10, got {split}"
+            )
         self._check_number("noise_bed_seconds", above=0.0, why="positive")
         self._check_number("noise_bed_rms_db", hi=0.0, why="at most 0 dBFS")
         if self.noise_dir is not None and (not isinstance(self.noise_dir, str) or not self.noise_dir):
@@ -107,8 +124,16 @@ class SceneConfig:
         self._check_number("early_images", integer=True, lo=1, why="at least 1")
         self._check_number("seed", integer=True, lo=0, why="a whole number >= 0")
 
-    def _check_number(self, field: str, *, why: str, integer: bool = False, lo: float | None = None,
-                      hi: float | None = None, above: float | None = None) -> None:
+    def _check_number(
+        self,
+        field: str,
+        *,
+        why: str,
+        integer: bool = False,
+        lo: float | None = None,
+        hi: float | None = None,
+        above: float | None = None,
+    ) -> None:
         value = getattr(self, field)
         ok = _is_number(value, integer)
         ok = ok and (lo is None or value >= lo) and (hi is None or value <= hi)
@@ -116,13 +141,23 @@ class SceneConfig:
         if not ok:
             raise InputError(f"{_name(field)} must be {why}, got {value!r}")
 
-    def _check_range(self, field: str, *, unit: str = "", integer: bool = False, lo: float | None = None,
-                     hi: float | None = None, above: float | None = None, why: str | None = None) -> None:
+    def _check_range(
+        self,
+        field: str,
+        *,
+        unit: str = "",
+        integer: bool = False,
+        lo: float | None = None,
+        hi: float | None = None,
+        above: float | None = None,
+        why: str | None = None,
+    ) -> None:
         value = getattr(self, field)
         if not isinstance(value, tuple) or len(value) != 2 or not all(_is_number(v, integer) for v in value):
             whole = "whole " if integer else ""
-            raise InputError(f"{_name(field)} must be a ({whole}LO, HI) pair of finite numbers, "
-                             f"got {value!r}")
+            raise InputError(
+                f"{_name(field)} must be a ({whole}LO, HI) pair of finite numbers, got {value!r}"
+            )
         low, high = value
         shown = f"{low:g}..{high:g}{' ' + unit if unit else ''}"
         if low > high:
@@ -131,8 +166,9 @@ class SceneConfig:
             bound = f"at {lo:g}{' ' + unit if unit else ''} or more" if lo is not None else f"above {above:g}"
             raise InputError(f"{_name(field)} {why or 'must start ' + bound}, got {shown}")
         if hi is not None and high > hi:
-            raise InputError(f"{_name(field)} must end at {hi:g}{' ' + unit if unit else ''} or less, "
-                             f"got {shown}")
+            raise InputError(
+                f"{_name(field)} must end at {hi:g}{' ' + unit if unit else ''} or less, got {shown}"
+            )
 
     @property
     def brir_length(self) -> int:

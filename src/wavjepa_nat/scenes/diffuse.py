@@ -23,8 +23,14 @@ HOP = STFT_LEN // 2
 _WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(STFT_LEN) / STFT_LEN))
 
 
-def binaural_diffuse_noise(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
-                           coherence: np.ndarray, rt60: np.ndarray | None = None) -> np.ndarray:
+def binaural_diffuse_noise(
+    rng: np.random.Generator,
+    n_samples: int,
+    fs: int,
+    power: np.ndarray,
+    coherence: np.ndarray,
+    rt60: np.ndarray | None = None,
+) -> np.ndarray:
     """(2, n_samples) float64.
 
     power: (2, STFT_LEN // 2 + 1) per-ear power spectrum (per-sample power of white noise = 1);
@@ -34,8 +40,15 @@ def binaural_diffuse_noise(rng: np.random.Generator, n_samples: int, fs: int, po
     return binaural_diffuse_noises(rng, 1, n_samples, fs, power, coherence, rt60)[0].astype(np.float64)
 
 
-def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int, fs: int, power: np.ndarray,
-                            coherence: np.ndarray, rt60: np.ndarray | None = None) -> np.ndarray:
+def binaural_diffuse_noises(
+    rng: np.random.Generator,
+    count: int,
+    n_samples: int,
+    fs: int,
+    power: np.ndarray,
+    coherence: np.ndarray,
+    rt60: np.ndarray | None = None,
+) -> np.ndarray:
     """(count, 2, n_samples) float32: `count` independent binaural_diffuse_noise signals with the same
     spectrum, coherence and decay (the sources of one room), in one pass. The draws are those of `count`
     calls of binaural_diffuse_noise in a row."""
@@ -69,11 +82,12 @@ def binaural_diffuse_noises(rng: np.random.Generator, count: int, n_samples: int
     out[:, :, :n_frames] = frames[..., :HOP]
     out[:, :, n_frames] = 0.0
     out[:, :, 1:] += frames[..., HOP:]
-    return np.ascontiguousarray(out.reshape(count, 2, -1)[..., HOP: HOP + n_samples])  # rows read fastest
+    return np.ascontiguousarray(out.reshape(count, 2, -1)[..., HOP : HOP + n_samples])  # rows read fastest
 
 
-def stationary_binaural_noise(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
-                              coherence: np.ndarray) -> np.ndarray:
+def stationary_binaural_noise(
+    rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray, coherence: np.ndarray
+) -> np.ndarray:
     """(2, n_samples) float32 stationary diffuse noise, as binaural_diffuse_noise without a decay, but made in
     one FFT of the whole signal: the spectrum and coherence (on the STFT grid) are interpolated onto its bins.
     The result is periodic: it loops without a seam."""
@@ -81,8 +95,9 @@ def stationary_binaural_noise(rng: np.random.Generator, n_samples: int, fs: int,
     return sfft.irfft(z, n_samples, axis=-1, workers=1)
 
 
-def stationary_binaural_spectrum(rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray,
-                                 coherence: np.ndarray) -> np.ndarray:
+def stationary_binaural_spectrum(
+    rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray, coherence: np.ndarray
+) -> np.ndarray:
     """The rfft (2, n_samples // 2 + 1) complex64 of stationary_binaural_noise (the same draws): for callers
     that combine it with other spectra before one inverse FFT."""
     bins = n_samples // 2 + 1

@@ -86,8 +86,9 @@ class HRTF(ABC):
         direction."""
         return np.einsum("nf,nef->ef", path_spectra, self.spectra(directions, freqs))
 
-    def render_images(self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray,
-                      basis: np.ndarray, df: float) -> np.ndarray:
+    def render_images(
+        self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray, basis: np.ndarray, df: float
+    ) -> np.ndarray:
         """Sum at the ears (2, F) of image sources on the FFT grid f_k = k df (k < F = basis.shape[1]).
 
         Image i arrives from unit direction directions[i] (head frame) after delays[i] seconds with gain
@@ -150,8 +151,9 @@ class SphericalHead(HRTF):
         shadow = alpha[..., None] + (1 - alpha[..., None]) * self.lowpass(freqs)
         return shadow * np.exp(-1j * omega * delay[..., None])
 
-    def render_images(self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray,
-                      basis: np.ndarray, df: float) -> np.ndarray:
+    def render_images(
+        self, directions: np.ndarray, delays: np.ndarray, weights: np.ndarray, basis: np.ndarray, df: float
+    ) -> np.ndarray:
         # shadow = alpha + (1 - alpha) L(f) with one L for all directions: per ear, two weighted sums of the
         # images' delayed, band-shaped spectra, then one multiplication by L. No per-image filter.
         n_bins = basis.shape[1]
@@ -230,8 +232,9 @@ def read_sofa(path: str | Path, fs: int) -> SofaHRTF:
             convention = f.attrs.get("SOFAConventions", b"")
             convention = convention.decode() if isinstance(convention, bytes) else str(convention)
             if convention != "SimpleFreeFieldHRIR":
-                raise InputError(f"{path} is a SOFA file of convention '{convention}', "
-                                 f"not SimpleFreeFieldHRIR")
+                raise InputError(
+                    f"{path} is a SOFA file of convention '{convention}', not SimpleFreeFieldHRIR"
+                )
             ir = np.asarray(f["Data.IR"][()], dtype=np.float64)
             file_fs = float(np.ravel(f["Data.SamplingRate"][()])[0])
             pos = np.asarray(f["SourcePosition"][()], dtype=np.float64)
@@ -266,8 +269,9 @@ def read_sofa(path: str | Path, fs: int) -> SofaHRTF:
     lf_delay = (_lowpass_peak_times(ir, fs) - pre) / fs
     t = (np.arange(ir.shape[-1]) - pre) / fs
     lf_gain = np.abs(ir @ np.exp(-2j * np.pi * t * LF_CROSSOVER))
-    hrtf = SofaHRTF(name=path.stem, fs=fs, sha256=sha, grid=grid, hrirs=ir, pre=pre, lf_gain=lf_gain,
-                    lf_delay=lf_delay)
+    hrtf = SofaHRTF(
+        name=path.stem, fs=fs, sha256=sha, grid=grid, hrirs=ir, pre=pre, lf_gain=lf_gain, lf_delay=lf_delay
+    )
     _normalise_low_frequency(hrtf)
     return hrtf
 
@@ -283,16 +287,20 @@ def _check_sofa(path: Path, ir: np.ndarray, file_fs: float, pos: np.ndarray, fs:
         raise InputError(f"{path}: Data.SamplingRate must be a rate of at least 1000 Hz, got {file_fs:g}")
     n_min = int(np.ceil(MIN_HRIR_SECONDS * file_fs))
     if ir.shape[2] * fs / file_fs < max(n_min * fs / file_fs, 16):
-        raise InputError(f"{path}: HRIRs of {ir.shape[2]} samples at {file_fs:g} Hz are too short "
-                         f"(at least {MIN_HRIR_SECONDS * 1000:g} ms are needed)")
+        raise InputError(
+            f"{path}: HRIRs of {ir.shape[2]} samples at {file_fs:g} Hz are too short "
+            f"(at least {MIN_HRIR_SECONDS * 1000:g} ms are needed)"
+        )
     bad = int(ir.size - np.count_nonzero(np.isfinite(ir)))
     if bad:
         raise InputError(f"{path}: Data.IR holds {bad} non-finite value(s) (NaN or inf)")
     if not np.any(ir):
         raise InputError(f"{path}: Data.IR is all zeros")
     if pos.ndim != 2 or pos.shape[0] != ir.shape[0] or pos.shape[1] < 2 or not np.isfinite(pos).all():
-        raise InputError(f"{path}: SourcePosition must hold one finite position per measured direction "
-                         f"({ir.shape[0]}), got shape {pos.shape}")
+        raise InputError(
+            f"{path}: SourcePosition must hold one finite position per measured direction "
+            f"({ir.shape[0]}), got shape {pos.shape}"
+        )
 
 
 def _lowpass_peak_times(ir: np.ndarray, fs: int) -> np.ndarray:

@@ -99,8 +99,9 @@ def spectral_power(spectrum: np.ndarray, n: int) -> float:
     return float(np.mean(energy)) / float(n) ** 2
 
 
-def _periodic_envelopes(rng: np.random.Generator, count: int, n: int, fs: int, rate_hz: float,
-                        depth: float) -> np.ndarray:
+def _periodic_envelopes(
+    rng: np.random.Generator, count: int, n: int, fs: int, rate_hz: float, depth: float
+) -> np.ndarray:
     """`count` envelopes as _envelope makes them (noise low-passed at rate_hz, scaled to unit deviation,
     1 + depth x that, clipped at 0), but periodic over n samples: the coarse curve is drawn on the bins of
     one period (bin j: j cycles per n samples) and interpolated linearly and circularly.
@@ -112,8 +113,9 @@ def _periodic_envelopes(rng: np.random.Generator, count: int, n: int, fs: int, r
     coarse = sfft.irfft(spectrum, k, axis=-1, workers=1).astype(np.float64)
     sd = np.std(coarse, axis=-1, keepdims=True)
     # Only the DC bin below rate_hz (a bed shorter than 1 / rate_hz): no variation to scale up.
-    coarse = np.where(sd > 1e-6 * np.sqrt(np.mean(coarse**2, axis=-1, keepdims=True)), coarse / (sd + 1e-300),
-                      0.0).astype(np.float32)
+    coarse = np.where(
+        sd > 1e-6 * np.sqrt(np.mean(coarse**2, axis=-1, keepdims=True)), coarse / (sd + 1e-300), 0.0
+    ).astype(np.float32)
     if n == k * step:
         ramp = np.arange(step, dtype=np.float32) / np.float32(step)
         rise = np.roll(coarse, -1, axis=-1) - coarse
@@ -132,8 +134,9 @@ def _coloured_spectra(rng: np.random.Generator, count: int, n: int, fs: int, slo
     return _random_spectrum(rng, count * (n // 2 + 1)).reshape(count, -1) * _slope(n, fs, slope_db)
 
 
-def _modulated_spectrum(rng: np.random.Generator, count: int, n: int, fs: int, slope_db: float,
-                        rate_hz: float, depth: float) -> np.ndarray:
+def _modulated_spectrum(
+    rng: np.random.Generator, count: int, n: int, fs: int, slope_db: float, rate_hz: float, depth: float
+) -> np.ndarray:
     """The spectrum of the sum of `count` coloured noises, each times its own periodic envelope."""
     x = sfft.irfft(_coloured_spectra(rng, count, n, fs, slope_db), n, axis=-1, workers=1)
     x *= _periodic_envelopes(rng, count, n, fs, rate_hz, depth)
@@ -148,8 +151,9 @@ def _hum_floor(m: int, n: int, fs: int) -> float:
     return float(np.sqrt(power[0] / power[1]))
 
 
-def builtin_spectrum(kind: str, rng: np.random.Generator, n: int, fs: int,
-                     floor_len: int | None = None) -> np.ndarray:
+def builtin_spectrum(
+    kind: str, rng: np.random.Generator, n: int, fs: int, floor_len: int | None = None
+) -> np.ndarray:
     """The rfft (n // 2 + 1,) complex64 of one of BUILTIN_NOISES as a periodic signal of n samples, unit RMS.
 
     Statistically builtin_noise's signals (same spectra, envelopes, talkers, mains lines), periodic: white,
@@ -223,14 +227,21 @@ def recorded_noise(path: Path, rng: np.random.Generator, n: int, fs: int) -> np.
     x = _read_noise_file(str(path), fs)
     start = int(rng.integers(0, len(x)))
     reps = int(np.ceil((start + n) / len(x)))
-    return np.tile(x, reps)[start: start + n]
+    return np.tile(x, reps)[start : start + n]
 
 
 class NoiseMaker:
     """Noise signals for the noise sources of a scene, and its noise bed."""
 
-    def __init__(self, fs: int, bed_length: int, bed_rms_db: float, noise_dir: str | None,
-                 diffuse_power: np.ndarray, diffuse_coherence: np.ndarray):
+    def __init__(
+        self,
+        fs: int,
+        bed_length: int,
+        bed_rms_db: float,
+        noise_dir: str | None,
+        diffuse_power: np.ndarray,
+        diffuse_coherence: np.ndarray,
+    ):
         self.fs, self.bed_length, self.bed_rms_db = fs, bed_length, bed_rms_db
         self.files = list_noise_files(noise_dir) if noise_dir else None
         for path in self.files or ():  # every recording is read (and checked) now, before any scene
@@ -247,8 +258,9 @@ class NoiseMaker:
         n_src, _, brir_len = noise_brirs.shape
         target = 10 ** (self.bed_rms_db / 20)
         if n_src == 0:  # one scaling pass, float32 (rounding changes the level by < 1e-6 dB)
-            diffuse = stationary_binaural_noise(rng, self.bed_length, self.fs, self.diffuse_power,
-                                                self.diffuse_coherence)
+            diffuse = stationary_binaural_noise(
+                rng, self.bed_length, self.fs, self.diffuse_power, self.diffuse_coherence
+            )
             diffuse *= np.float32(target / (np.sqrt(mean_power(diffuse)) + 1e-20))
             return diffuse, []
         if self.files:
@@ -271,11 +283,13 @@ class NoiseMaker:
         bed *= np.float32(target / (np.sqrt(mean_power(bed)) + 1e-20))
         return bed, kinds
 
-    def _recorded_bed(self, noise_brirs: np.ndarray, rng: np.random.Generator,
-                      target: float) -> tuple[np.ndarray, list[str]]:
+    def _recorded_bed(
+        self, noise_brirs: np.ndarray, rng: np.random.Generator, target: float
+    ) -> tuple[np.ndarray, list[str]]:
         n_src, _, brir_len = noise_brirs.shape
-        diffuse = stationary_binaural_noise(rng, self.bed_length, self.fs, self.diffuse_power,
-                                            self.diffuse_coherence)
+        diffuse = stationary_binaural_noise(
+            rng, self.bed_length, self.fs, self.diffuse_power, self.diffuse_coherence
+        )
         diffuse /= np.sqrt(mean_power(diffuse)) + 1e-12
         # Noise longer than the bed by one BRIR, then 'valid' convolution: no onset ramp.
         pairs = [self.recording(rng, self.bed_length + brir_len - 1) for _ in range(n_src)]
@@ -299,9 +313,9 @@ def valid_convolution_sum(signals: np.ndarray, brirs: np.ndarray, n_out: int) ->
     n_src, _, brir_len = brirs.shape
     taps = max(trim_tail(np.asarray(b, np.float32)).shape[-1] for b in brirs)
     h = np.asarray(brirs[..., :taps], np.float32)
-    x = np.asarray(signals[:, brir_len - taps:], np.float32)  # (S, n_out + taps - 1)
+    x = np.asarray(signals[:, brir_len - taps :], np.float32)  # (S, n_out + taps - 1)
     size = fft_len(x.shape[-1])
     spec_x = sfft.rfft(x, size, axis=-1, workers=1)  # (S, F)
     spec_h = sfft.rfft(h, size, axis=-1, workers=1)  # (S, 2, F)
     total = np.einsum("sf,sef->ef", spec_x, spec_h)
-    return sfft.irfft(total, size, axis=-1, workers=1)[:, taps - 1: taps - 1 + n_out].astype(np.float64)
+    return sfft.irfft(total, size, axis=-1, workers=1)[:, taps - 1 : taps - 1 + n_out].astype(np.float64)

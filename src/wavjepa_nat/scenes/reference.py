@@ -39,21 +39,30 @@ class ReferenceEngine:
         if yaw not in self._ears:
             rot = Rotation3D([yaw], "z", degrees=True)
             # Receiver 0 is the left ear in SimpleFreeFieldHRIR files (positive y), as read_sofa checks.
-            self._ears[yaw] = (self.sofa.get_mic_directivity(0, orientation=rot),
-                               self.sofa.get_mic_directivity(1, orientation=rot))
+            self._ears[yaw] = (
+                self.sofa.get_mic_directivity(0, orientation=rot),
+                self.sofa.get_mic_directivity(1, orientation=rot),
+            )
         return self._ears[yaw]
 
     def render(self, spec: SceneSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         alpha, band_rt60 = solve_absorption(spec.room.dims, spec.room.shapes, spec.room.rt60_target)
         room = pra.ShoeBox(
-            spec.room.dims, fs=self.fs, max_order=3, air_absorption=True,
-            materials={s: pra.Material({"coeffs": alpha[s].tolist(), "center_freqs": BAND_CENTERS.tolist()})
-                       for s in alpha},
+            spec.room.dims,
+            fs=self.fs,
+            max_order=3,
+            air_absorption=True,
+            materials={
+                s: pra.Material({"coeffs": alpha[s].tolist(), "center_freqs": BAND_CENTERS.tolist()})
+                for s in alpha
+            },
         )
         left, right = self.ears(spec.yaw_deg)
         room.add_microphone_array(
-            pra.MicrophoneArray(np.stack([spec.listener, spec.listener], axis=1), self.fs,
-                                directivity=[left, right]))
+            pra.MicrophoneArray(
+                np.stack([spec.listener, spec.listener], axis=1), self.fs, directivity=[left, right]
+            )
+        )
         # pyroomacoustics refuses directive microphones once ray tracing is on, so the ears go in
         # first; its ray tracer then adds the late energy histogram to each ear's response.
         room.set_ray_tracing(receiver_radius=0.5, energy_thres=1e-7)
@@ -65,6 +74,6 @@ class ReferenceEngine:
         out = np.zeros((len(spec.sources), 2, self.length), dtype=np.float32)
         for k in range(len(spec.sources)):
             for ear in range(2):
-                h = np.asarray(room.rir[ear][k])[offset: offset + self.length]
+                h = np.asarray(room.rir[ear][k])[offset : offset + self.length]
                 out[k, ear, : len(h)] = h
         return out, {"alpha": alpha, "band_rt60": band_rt60, "t_mix": np.full(len(spec.sources), np.nan)}

@@ -101,11 +101,13 @@ def sample_scene(cfg: SceneConfig, index: int) -> SceneSpec:
     rng = np.random.default_rng([cfg.seed, index, 1])
     dims = room.dims
     margin = np.minimum(1.0, 0.3 * dims[:2])
-    listener = np.array([
-        rng.uniform(margin[0], dims[0] - margin[0]),
-        rng.uniform(margin[1], dims[1] - margin[1]),
-        min(rng.uniform(*cfg.listener_height), dims[2] - 0.5),
-    ])
+    listener = np.array(
+        [
+            rng.uniform(margin[0], dims[0] - margin[0]),
+            rng.uniform(margin[1], dims[1] - margin[1]),
+            min(rng.uniform(*cfg.listener_height), dims[2] - 0.5),
+        ]
+    )
     yaw = float(rng.uniform(-180.0, 180.0))
     n_noise = int(rng.integers(cfg.noise_sources[0], cfg.noise_sources[1] + 1))
     placed = [_place(rng, cfg, dims, listener, yaw) for _ in range(1 + n_noise)]

@@ -42,8 +42,9 @@ class Simulator:
         else:
             self.engine = FastEngine(cfg, self.hrtf)
         power, coherence = self.hrtf.diffuse_field(np.maximum(stft_freqs(cfg.fs), 1.0))
-        self.noise = NoiseMaker(cfg.fs, cfg.noise_bed_length, cfg.noise_bed_rms_db, cfg.noise_dir, power,
-                                coherence)
+        self.noise = NoiseMaker(
+            cfg.fs, cfg.noise_bed_length, cfg.noise_bed_rms_db, cfg.noise_dir, power, coherence
+        )
 
     def simulate(self, index: int) -> SimulatedScene:
         cfg = self.cfg
@@ -90,5 +91,6 @@ class Simulator:
             "noise_distance_m": spec.distance_m[1:],
             "noise_signals": ",".join(noise_names),
         }
-        return SimulatedScene(index, brirs[0], brirs[1:], bed, meta, {"brir": t1 - t0, "noise_bed": t2 - t1,
-                                                                           "measure": t3 - t2})
+        return SimulatedScene(
+            index, brirs[0], brirs[1:], bed, meta, {"brir": t1 - t0, "noise_bed": t2 - t1, "measure": t3 - t2}
+        )
