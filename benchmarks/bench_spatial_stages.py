@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wavjepa_nat.robustness.localisation import DirectionProbe, LocalisationConfig, lateral_angle
-from wavjepa_nat.robustness.probes import ProbeConfig
-from wavjepa_nat.robustness.stages import stage_embeddings
+from wavjepa_nat.robustness.metrics.direction import DirectionProbe, LocalisationConfig, lateral_angle
+from wavjepa_nat.robustness.metrics.probes import ProbeConfig
+from wavjepa_nat.robustness.models.stages import stage_embeddings
 
 LAYOUTS = {  # name -> (ear_norm, share_ear_encoders, interaural)
     "per_ear/separate": ("per_ear", False, "none"),
@@ -67,7 +67,7 @@ def spatial_clips(
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.conditions import CLEAN
     from wavjepa_nat.robustness.degrade import ScenePools, degrade
-    from wavjepa_nat.robustness.task import load_task
+    from wavjepa_nat.robustness.tasks.task import load_task
 
     bank = RIRBank(bank_path)
     data = load_task(str(corpus), bank.fs, seconds, seed, max_per_class)
@@ -157,8 +157,8 @@ def measure(
 
 
 def baselines(clips: dict, probes=("linear", "mlp"), seed: int = 0) -> dict:
-    from wavjepa_nat.robustness.baseline import LogMelBaseline
-    from wavjepa_nat.robustness.binaural_baseline import GccPhatIldBaseline
+    from wavjepa_nat.robustness.models.gcc_ild import GccPhatIldBaseline
+    from wavjepa_nat.robustness.models.logmel import LogMelBaseline
 
     feats = {}
     for b in (GccPhatIldBaseline(), LogMelBaseline(2)):

@@ -23,3 +23,19 @@ def corpus_and_bank(tmp_path_factory):
         progress=False,
     )
     return root / "corpus", root / "bank.h5"
+
+
+@pytest.fixture(scope="session")
+def dry_bank(tmp_path_factory):
+    """A 12-room bank (RT60 0.2-0.4 s) for the localisation tests."""
+    from wavjepa_nat.rir_bank import RIRBank, simulate_bank
+    from wavjepa_nat.scenes import SceneConfig
+
+    path = tmp_path_factory.mktemp("loc") / "bank.h5"
+    simulate_bank(
+        path,
+        SceneConfig(rt60=(0.2, 0.4), noise_bed_seconds=2.0, scenes_per_room=2, split_per_ten_rooms=(4, 2, 4)),
+        12,
+        progress=False,
+    )
+    return RIRBank(path)

@@ -16,7 +16,7 @@ from _fake_encoder import FakeEncoder
 
 from wavjepa_nat.audio import read_audio
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.embed import embed_files
+from wavjepa_nat.robustness.models.embed_files import embed_files
 from wavjepa_nat.scenes.config import SceneConfig
 from wavjepa_nat.scenes.hrtf import read_sofa
 from wavjepa_nat.scenes.noise import NoiseMaker

@@ -11,7 +11,7 @@ from _fake_encoder import FakeEncoder, cli, cli_inprocess, export_tiny
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.inference import BINAURAL_FOR_MONO, MONO_FOR_BINAURAL, Embedder, frame_geometry
-from wavjepa_nat.robustness.embed import embed_files
+from wavjepa_nat.robustness.models.embed_files import embed_files
 
 RNG = np.random.default_rng(0)
 

@@ -201,7 +201,7 @@ def world(tmp_path_factory, corpus_and_bank):
     )
     yield {"root": root, "bank": root / "bank.h5", "task": task, "ckpt": Path(last), "modules": mods}
     sys.path.remove(str(mods))
-    from wavjepa_nat.robustness.hear_models import unload
+    from wavjepa_nat.robustness.models.hear_module import unload
 
     for name in MODULES:
         unload(name)
@@ -376,7 +376,8 @@ def test_nat_hear_bad_input_is_one_line(world, tmp_path, monkeypatch, capsys, ex
 def test_a_binaural_hear_module_gets_both_ears_and_is_localised(world):
     import binaural_hear
 
-    from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
+    from wavjepa_nat.robustness.config import SweepConfig
+    from wavjepa_nat.robustness.sweep import run_sweep
 
     binaural_hear.SEEN.clear()
     cfg = SweepConfig(snr_db=[0.0], rt60_bins="none", clip_seconds=0.5)
@@ -466,7 +467,7 @@ def test_a_module_that_breaks_mid_sweep_keeps_the_others(world, tmp_path, monkey
 
 
 def test_hear_task_folders(tmp_path):
-    from wavjepa_nat.robustness.task import load_task
+    from wavjepa_nat.robustness.tasks.task import load_task
 
     task = load_task(make_hear_task(tmp_path / "kfold", "presplit_kfold"), FS, 0.5)
     assert task.split_source.startswith("the HEAR task's 3 folds")
@@ -517,7 +518,7 @@ def test_intervals_and_paired_tests_match_independent_computations():
     from scipy.stats import binomtest
     from sklearn.metrics import average_precision_score
 
-    from wavjepa_nat.robustness.stats import (
+    from wavjepa_nat.robustness.metrics.stats import (
         ClipOutcome,
         boot_weights,
         mcnemar_exact,

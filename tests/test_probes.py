@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from wavjepa_nat.robustness.probes import (
+from wavjepa_nat.robustness.metrics.probes import (
     LinearProbe,
     ProbeConfig,
-    angular_error_deg,
     average_precision,
     mean_average_precision,
     probe_score,
@@ -89,18 +88,3 @@ def test_average_precision_matches_sklearn_with_ties():
 def test_map_of_perfect_ranking_is_one_and_skips_empty_classes():
     labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
     assert mean_average_precision(labels * 2.0 - 1.0, labels) == 1.0
-
-
-def test_angular_error_wraps_around():
-    assert angular_error_deg(359.0, 1.0) == pytest.approx(2.0)
-    assert angular_error_deg(-170.0, 170.0) == pytest.approx(20.0)
-    assert angular_error_deg(90.0, -90.0) == pytest.approx(180.0)
-    assert angular_error_deg(720.0, 0.0) == pytest.approx(0.0)
-
-
-def test_angular_error_exact_and_constant():
-    rng = np.random.default_rng(5)
-    az = rng.uniform(-180, 180, 400)
-    # exact predictions score 0; a constant prediction on uniform angles is 90 degrees off on average
-    assert angular_error_deg(az, az).mean() == 0.0
-    assert angular_error_deg(np.full(400, 30.0), az).mean() == pytest.approx(90.0, abs=6.0)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.report import ResultRow, load_results, merge_reports, write_report
+from wavjepa_nat.robustness.report.results import load_results, merge_reports, write_report
+from wavjepa_nat.robustness.report.rows import ResultRow
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BINS = [(0.1, 0.3), (0.3, 0.6), (0.6, 1.0)]
@@ -227,8 +228,9 @@ def oracle_report(tmp_path_factory):
 
     from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
     from wavjepa_nat.rir_bank import simulate_bank
-    from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
-    from wavjepa_nat.robustness.task import load_task
+    from wavjepa_nat.robustness.config import SweepConfig
+    from wavjepa_nat.robustness.sweep import run_sweep
+    from wavjepa_nat.robustness.tasks.task import load_task
     from wavjepa_nat.scenes.config import SceneConfig
 
     root = tmp_path_factory.mktemp("oracle")

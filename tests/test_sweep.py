@@ -15,9 +15,12 @@ from _oracle import Oracle
 from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank, simulate_bank
-from wavjepa_nat.robustness.report import load_results
-from wavjepa_nat.robustness.sweep import SweepConfig, cosine_to_clean, model_names, run_sweep
-from wavjepa_nat.robustness.task import load_task
+from wavjepa_nat.robustness.config import SweepConfig
+from wavjepa_nat.robustness.metrics.drift import cosine_to_clean
+from wavjepa_nat.robustness.models.load import model_names
+from wavjepa_nat.robustness.report.results import load_results
+from wavjepa_nat.robustness.sweep import run_sweep
+from wavjepa_nat.robustness.tasks.task import load_task
 from wavjepa_nat.scenes.config import SceneConfig
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -63,7 +63,8 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.nat_model.config import BINAURAL_LAYOUTS
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.rir_bank.writer import check_bank_resources
-    from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
+    from wavjepa_nat.robustness.config import SweepConfig
+    from wavjepa_nat.robustness.sweep import run_sweep
     from wavjepa_nat.scenes import SceneConfig
     from wavjepa_nat.train import TrainConfig, train
 

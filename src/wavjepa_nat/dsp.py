@@ -341,3 +341,30 @@ def mix_at_snr(wet: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
         return out
     # float32 would overflow
     return (wet.astype(np.float64) + noise.astype(np.float64) * gain).astype(np.float32)
+
+
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale: 2595 log10(1 + f / 700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(
+    n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
+    """Triangular filters (n_mels, n_fft // 2 + 1) float32, peak 1, centres equally spaced in HTK mel.
+
+    Each triangle is linear in Hz between its neighbours' centres, so neighbouring filters sum to
+    exactly 1 between the first and the last centre. The log-mel and GCC-PHAT + ILD baselines and the
+    encoder's interaural path all use it.
+    """
+    fmax = sample_rate / 2.0 if fmax is None else fmax
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    bins_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    lo, centre, hi = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
+    rising = (bins_hz - lo) / (centre - lo)
+    falling = (hi - bins_hz) / (hi - centre)
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)

@@ -50,7 +50,7 @@ def embed(
     from wavjepa_nat import load_model
     from wavjepa_nat.checks import check_torch_device
     from wavjepa_nat.progress import progress_bar
-    from wavjepa_nat.robustness.embed import check_embeddings_out, embed_files
+    from wavjepa_nat.robustness.models.embed_files import check_embeddings_out, embed_files
 
     if not model.exists():
         raise InputError(f"checkpoint not found: {model}")

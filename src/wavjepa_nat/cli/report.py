@@ -27,7 +27,7 @@ def report(
     All models of all runs appear side by side; conditions not run for a model stay blank. A model name
     that occurs in several runs is suffixed with its run's folder name.
     """
-    from wavjepa_nat.robustness.report import merge_reports
+    from wavjepa_nat.robustness.report.results import merge_reports
 
     paths = merge_reports(dirs, out, title)
     typer.echo(

@@ -102,7 +102,9 @@ def robustness(
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
     # The config checks the arguments first, before torch and the models are imported / read.
-    from wavjepa_nat.robustness.sweep import SweepConfig, check_models, run_sweep
+    from wavjepa_nat.robustness.config import SweepConfig
+    from wavjepa_nat.robustness.models.load import check_models
+    from wavjepa_nat.robustness.sweep import run_sweep
 
     cfg = SweepConfig(
         snr_db=snr,

@@ -23,14 +23,32 @@ import numpy as np
 import torch
 from torch import nn
 
+from wavjepa_nat.dsp import mel_filterbank
 
-def _mel_bands(n_bands: int, n_fft: int, fs: int, fmin: float, fmax: float) -> np.ndarray:
-    """Triangular HTK-mel filters (n_bands, n_fft // 2 + 1), as robustness/baseline.py's mel_filterbank."""
-    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731
-    edges = 700.0 * (10.0 ** (np.linspace(mel(fmin), mel(fmax), n_bands + 2) / 2595.0) - 1.0)
-    hz = np.arange(n_fft // 2 + 1) * fs / n_fft
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return np.maximum(0.0, np.minimum((hz - lo) / (mid - lo), (hi - hz) / (hi - mid))).astype(np.float32)
+
+def gcc_phat(
+    left: torch.Tensor,
+    right: torch.Tensor,
+    max_lag: int,
+    n: int,
+    *,
+    sum_dim: int | None = None,
+    band: torch.Tensor | None = None,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """GCC-PHAT from the two ears' spectra (..., bins): values at lags -max_lag..max_lag (+ = the right ear
+    lags = a source on the left) of the inverse FFT (length n; n beyond the frame upsamples) of the
+    phase-transformed cross-spectrum X_R conj(X_L). sum_dim: sum the transformed cross-spectra over it first
+    (one curve from many frames); band: a weight per bin. The encoder's interaural path and the GCC-PHAT + ILD
+    baseline (robustness/models/gcc_ild.py) both use it."""
+    cross = right * left.conj()
+    phat = cross / cross.abs().clamp_min(eps)
+    if sum_dim is not None:
+        phat = phat.sum(dim=sum_dim)
+    if band is not None:
+        phat = phat * band
+    cc = torch.fft.irfft(phat, n=n)  # lag k at index k mod n
+    return torch.cat([cc[..., -max_lag:], cc[..., : max_lag + 1]], dim=-1)
 
 
 class InterauralCues(nn.Module):
@@ -43,7 +61,7 @@ class InterauralCues(nn.Module):
         self.window, self.hop = int(window), int(hop)
         self.n_fft = 2 ** math.ceil(math.log2(2 * self.window))  # zero-padded: no circular wrap of the lags
         self.max_lag = max(1, round(max_itd_ms * fs / 1000.0))
-        fb = _mel_bands(n_bands, self.n_fft, fs, 50.0, fs / 2.0)
+        fb = mel_filterbank(n_bands, self.n_fft, fs, 50.0, fs / 2.0)
         self.register_buffer("fbank", torch.from_numpy(np.ascontiguousarray(fb)), persistent=False)
         self.register_buffer("hann", torch.hann_window(self.window, periodic=False), persistent=False)
         self.n_features = 2 * self.max_lag + 1 + n_bands
@@ -53,10 +71,7 @@ class InterauralCues(nn.Module):
         """(B, 2, S) -> (B, T, n_features) float32, T = 1 + (S - window) // hop."""
         x = audio.float().unfold(-1, self.window, self.hop) * self.hann  # (B, 2, T, window)
         spec = torch.fft.rfft(x, n=self.n_fft)
-        cross = spec[:, 1] * spec[:, 0].conj()
-        phat = cross / cross.abs().clamp_min(1e-8)
-        cc = torch.fft.irfft(phat, n=self.n_fft)  # (B, T, n_fft), lag k at index k mod n_fft
-        cc = torch.cat([cc[..., -self.max_lag :], cc[..., : self.max_lag + 1]], dim=-1)
+        cc = gcc_phat(spec[:, 0], spec[:, 1], self.max_lag, self.n_fft)  # (B, T, 2 * max_lag + 1)
         power = spec.real**2 + spec.imag**2  # (B, 2, T, bins)
         band = torch.einsum("mf,bctf->bctm", self.fbank, power)
         floor = 1e-6 * band.mean(dim=(1, 2, 3), keepdim=True) + 1e-12  # silence: ILD -> 0, not noise

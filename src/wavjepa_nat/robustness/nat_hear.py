@@ -179,7 +179,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
     from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.conditions import stream_id
-    from wavjepa_nat.robustness.hear_task import METADATA, VOCABULARY, read_hear_task
+    from wavjepa_nat.robustness.tasks.hear_folder import METADATA, VOCABULARY, read_hear_task
     from wavjepa_nat.version import package_version
 
     cfg = config or NatHearConfig()
@@ -190,7 +190,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
     _check_out(out, task_dir)
     rir = bank if isinstance(bank, RIRBank) else RIRBank(bank)
     fs = rir.fs
-    from wavjepa_nat.robustness.hear_task import audio_files
+    from wavjepa_nat.robustness.tasks.hear_folder import audio_files
 
     src_rate, files = audio_files(hear, fs)
     pools = {"test": _pools(rir, cfg.rt60_bin, ("test",)), "train": _pools(rir, cfg.rt60_bin, ("train",))}

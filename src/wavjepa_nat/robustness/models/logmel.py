@@ -13,33 +13,8 @@ import dataclasses
 import numpy as np
 import torch
 
+from wavjepa_nat.dsp import mel_filterbank
 from wavjepa_nat.nat_model.inference import match_channels
-
-
-def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-    """HTK mel scale: 2595 log10(1 + f / 700)."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(
-    n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None
-) -> np.ndarray:
-    """Triangular filters (n_mels, n_fft // 2 + 1), peak 1, centres equally spaced in HTK mel.
-
-    Each triangle is linear in Hz between its neighbours' centres, so neighbouring filters sum to
-    exactly 1 between the first and the last centre.
-    """
-    fmax = sample_rate / 2.0 if fmax is None else fmax
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    bins_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
-    lo, centre, hi = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
-    rising = (bins_hz - lo) / (centre - lo)
-    falling = (hi - bins_hz) / (hi - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
 
 
 @dataclasses.dataclass

@@ -1,11 +1,12 @@
 """Uncertainty of sweep scores: 95 % intervals and paired tests between models over the same clips.
 
-- accuracy: the Wilson score interval of k correct out of n;
+- accuracy: the Wilson score interval of k correct out of n (scipy's binomtest);
 - any other per-clip statistic (mAP over the test clips, the mean drift cosine, the mean angular error):
   a seeded percentile bootstrap over clips (the same resampled clip sets for every statistic of a seed);
 - two models on the same clips: McNemar's exact test on the discordant pairs for accuracy (a two-sided
   binomial test of b against b + c at p = 1/2); a paired sign-flip permutation test of the per-clip
-  differences for means (drift, angular error); a paired bootstrap of the difference for mAP.
+  differences for means (drift, angular error; scipy's permutation_test); a paired bootstrap of the
+  difference for mAP.
 
 A difference is called significant at p < ALPHA. numpy and scipy only.
 """
@@ -13,12 +14,11 @@ A difference is called significant at p < ALPHA. numpy and scipy only.
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import binomtest, norm
+from scipy.stats import binomtest, permutation_test
 
 ALPHA = 0.05
 N_BOOT = 1000
@@ -29,11 +29,8 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a proportion k / n; (0, 1) for n = 0."""
     if n <= 0:
         return 0.0, 1.0
-    z = float(norm.ppf(0.5 + level / 2))
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
 
 
 def boot_weights(n: int, seed: int = 0, n_boot: int = N_BOOT) -> np.ndarray:
@@ -115,14 +112,21 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
 
 
 def paired_permutation(x: np.ndarray, y: np.ndarray, seed: int = 0, n_perm: int = N_PERM) -> float:
-    """Two-sided p-value of mean(x - y) = 0 by random sign flips of the per-clip differences."""
-    d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
-    observed = abs(d.mean()) if len(d) else 0.0
-    if not len(d) or np.allclose(d, 0.0):
+    """Two-sided p-value of mean(x - y) = 0 by swapping x and y within random pairs (sign flips of the
+    per-clip differences; exact when there are no more than n_perm flips)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if not len(x) or np.allclose(x - y, 0.0):
         return 1.0
-    signs = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5161]).choice([-1.0, 1.0], size=(n_perm, len(d)))
-    null = np.abs((signs * d).mean(axis=1))
-    return float((1 + np.sum(null >= observed - 1e-12)) / (n_perm + 1))
+    result = permutation_test(
+        (x, y),
+        lambda a, b, axis: np.mean(a - b, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_perm,
+        alternative="two-sided",
+        random_state=np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5161]),
+    )
+    return float(result.pvalue)
 
 
 def paired_bootstrap(

@@ -1,7 +1,7 @@
 """A labelled task for a sweep: dry clips per split with their labels.
 
 `--task` is a HEAR 2021 task folder (task_metadata.json, labelvocabulary.csv, split json files, audio in
-<sample rate>/<split>/: robustness/hear_task.py; its own splits, the last fold as test fold for k-fold tasks),
+<sample rate>/<split>/: hear_folder.py; its own splits, the last fold as test fold for k-fold tasks),
 or anything `data.sources.open_source` reads that carries labels: a folder with one subfolder per
 class, a CSV/JSONL manifest with `label`(s) (and optionally `split`), a corpus folder, WebDataset shards
 with json labels, or "builtin" (the procedural corpus). Splits are the data set's own when every item
@@ -11,7 +11,7 @@ A clip with several labels makes the task multi-label (probe metric mAP instead 
 Clips are mono, `clip_seconds` long from the file's start (zero-padded), at the bank's sample rate, at an
 RMS of -14 dBFS (as training clips are). A HEAR task whose audio is all two-channel (a naturalistic copy
 written by `wavjepa-nat nat-hear`) keeps both ears: clips (n, 2, S), used as they are under the clean and
-SNR conditions (robustness/degrade.py).
+SNR conditions (robustness/degrade.py). A naturalistic copy is read like any HEAR task folder.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from wavjepa_nat.data.sources import AudioItem, decode_audio, open_source
 from wavjepa_nat.data.splits import SPLITS, stratified_split
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.robustness.conditions import stream_id
+from wavjepa_nat.robustness.tasks.hear_folder import HearTask, audio_files, is_hear_task, read_hear_task
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,8 @@ def _cap(entries: list[_Entry], cap: int | None, seed: int) -> list[_Entry]:
     return [e for i, e in enumerate(entries) if i in keep]
 
 
-def _hear_entries(spec, fs: int, test_fold: int | None) -> tuple[list[_Entry], object, list[str]]:
+def _hear_entries(spec, fs: int, test_fold: int | None) -> tuple[list[_Entry], HearTask, list[str]]:
     """A HEAR task folder's clips as entries with their splits; (entries, HearTask, notes)."""
-    from wavjepa_nat.robustness.hear_task import audio_files, read_hear_task
-
     hear = read_hear_task(spec, test_fold)
     rate, files = audio_files(hear, fs)
     notes = [
@@ -180,8 +179,6 @@ def load_task(
 
     test_fold: the test fold of a k-fold HEAR task (default: the last).
     """
-    from wavjepa_nat.robustness.hear_task import is_hear_task
-
     if max_clips_per_class is not None and max_clips_per_class < 1:
         raise InputError("--max-clips-per-class must be at least 1")
     hear, hear_notes = None, []

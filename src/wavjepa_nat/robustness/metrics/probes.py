@@ -2,8 +2,8 @@
 
 - classification: standardise (fit on train), multinomial logistic regression -> accuracy;
 - multi-label: one-vs-rest logistic regression with the same recipe -> mean average precision;
-(localisation probes, which regress a direction vector, are in robustness/localisation.py; they use the
-same regularisation search and angular_error_deg, wrap-around aware: 359 vs 1 degree is 2 degrees off).
+(localisation probes, which regress a direction vector, are in metrics/direction.py; they use the same
+regularisation search, fit_searched).
 
 Each probe chooses its regularisation (logistic C, ridge alpha) on a held-out part of the training set
 (stratified by class for single-label tasks), then refits on the whole training set with it.
@@ -64,12 +64,6 @@ def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else float("nan")
 
 
-def angular_error_deg(pred_deg: np.ndarray, true_deg: np.ndarray) -> np.ndarray:
-    """Absolute angle difference in [0, 180] degrees."""
-    d = np.mod(np.asarray(pred_deg, dtype=np.float64) - np.asarray(true_deg, dtype=np.float64), 360.0)
-    return np.minimum(d, 360.0 - d)
-
-
 # ---------------------------------------------------------------- fitting
 
 
@@ -91,7 +85,7 @@ def _holdout(y: np.ndarray, cfg: ProbeConfig, stratify: bool) -> tuple[np.ndarra
     return tr, va
 
 
-def _fit_searched(
+def fit_searched(
     model: BaseEstimator, param: str, values, x, y, scoring, cfg: ProbeConfig, stratify: bool
 ) -> tuple[Pipeline, float]:
     """Standardise + model, its `param` chosen from `values` on a held-out split; refit on all of x.
@@ -133,7 +127,7 @@ class LinearProbe:
         # several lines. Only the chosen fit matters: whether it converged is kept (self.converged).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.pipeline, self.c = _fit_searched(
+            self.pipeline, self.c = fit_searched(
                 model,
                 param,
                 self.cfg.logistic_cs,

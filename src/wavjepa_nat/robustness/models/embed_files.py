@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wavjepa_nat.audio import probe_audio, read_audio
+from wavjepa_nat.checks import check_output_file
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.inference import Embedder
+from wavjepa_nat.version import package_version
 
 
 def _config_json(encoder: torch.nn.Module) -> str:
@@ -28,8 +31,6 @@ def check_embeddings_out(out_h5: str | Path) -> None:
     """Before any work: --out can be written, and an existing file there is an HDF5 file (embeddings
     written before), not something else that replacing it would destroy."""
     import h5py
-
-    from wavjepa_nat.checks import check_output_file
 
     out = check_output_file(out_h5, "--out")
     if out.is_file() and out.stat().st_size and not h5py.is_hdf5(out):
@@ -52,9 +53,6 @@ def embed_files(
     Attrs: model_config (JSON), version, sample_rate, hop_ms, notes (JSON list).
     """
     import h5py
-
-    from wavjepa_nat.audio import probe_audio, read_audio
-    from wavjepa_nat.version import package_version
 
     check_embeddings_out(out_h5)
     embedder = Embedder(encoder, device=device, batch_size=batch_size)

@@ -23,9 +23,11 @@ import dataclasses
 import math
 
 import numpy as np
+import torch
 
+from wavjepa_nat.dsp import mel_filterbank
 from wavjepa_nat.nat_model.inference import match_channels
-from wavjepa_nat.robustness.baseline import mel_filterbank
+from wavjepa_nat.nat_model.interaural import gcc_phat
 
 SPEED_OF_SOUND = 343.0
 
@@ -104,13 +106,10 @@ class GccPhatIldBaseline:
 
     def gcc_phat(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, 2, S) -> (curves (n, 2 * max_lag + 1) over lags -max_lag..max_lag, lags in seconds)."""
-        spec = self._spectra(np.asarray(audio, dtype=np.float64))
-        cross = spec[:, 1] * np.conj(spec[:, 0])  # X_R conj(X_L): peaks at +d when the right ear lags by d
-        cross = (cross / np.maximum(np.abs(cross), 1e-12)).sum(axis=1)  # (n, bins)
-        cross = cross * self.band_mask
+        spec = torch.from_numpy(self._spectra(np.asarray(audio, dtype=np.float64)))  # (n, 2, frames, bins)
+        band = torch.from_numpy(self.band_mask)
         n_fft = self.frame * self.cfg.upsample
-        cc = np.fft.irfft(cross, n=n_fft, axis=-1)
-        cc = np.concatenate([cc[:, -self.max_lag :], cc[:, : self.max_lag + 1]], axis=1)
+        cc = gcc_phat(spec[:, 0], spec[:, 1], self.max_lag, n_fft, sum_dim=1, band=band, eps=1e-12).numpy()
         lags = np.arange(-self.max_lag, self.max_lag + 1) / (self.sample_rate * self.cfg.upsample)
         return cc, lags
 

@@ -1,4 +1,5 @@
-"""Localisation measures and probes: lateral angle, front-back confusions, azimuth error, chance levels.
+"""Localisation measures and direction probes: lateral angle, front-back confusions, azimuth error, chance
+levels.
 
 Conventions (the bank's, and the head frame's): azimuth 0 = front, +90 = left, elevation + = up. The unit
 direction vector is (x, y, z) = (cos el cos az, cos el sin az, sin el): x front, y left, z up.
@@ -28,13 +29,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.metrics import make_scorer
 from sklearn.neural_network import MLPRegressor
 
-from wavjepa_nat.robustness.probes import ProbeConfig, _fit_searched, angular_error_deg
+from wavjepa_nat.robustness.metrics.probes import ProbeConfig, fit_searched
 
 PROBES = ("linear", "mlp")
 PROBE_TEXT = {
@@ -74,6 +77,12 @@ def vector_azimuth(v: np.ndarray) -> np.ndarray:
     """Azimuth (degrees, (-180, 180]) of direction vectors (n, 3)."""
     v = np.asarray(v, dtype=np.float64)
     return np.rad2deg(np.arctan2(v[..., 1], v[..., 0]))
+
+
+def angular_error_deg(pred_deg: np.ndarray, true_deg: np.ndarray) -> np.ndarray:
+    """Absolute angle difference in [0, 180] degrees, wrap-around aware (359 vs 1 degree: 2 degrees)."""
+    d = np.mod(np.asarray(pred_deg, dtype=np.float64) - np.asarray(true_deg, dtype=np.float64), 360.0)
+    return np.minimum(d, 360.0 - d)
 
 
 def is_front(az_deg, el_deg=0.0) -> np.ndarray:
@@ -223,13 +232,9 @@ class DirectionProbe:
                 learning_rate_init=1e-3,
             )
             param, values = "alpha", self.loc_cfg.mlp_alphas
-        import warnings
-
-        from sklearn.exceptions import ConvergenceWarning
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.pipeline, self.regularisation = _fit_searched(
+            self.pipeline, self.regularisation = fit_searched(
                 model, param, values, x, y, scoring, self.cfg, stratify=False
             )
         return self
@@ -256,183 +261,3 @@ def probe_localisation(
     """Fit a direction probe on train, score it on test."""
     probe = DirectionProbe(kind, config, loc_config).fit(x_train, az_train, el_train)
     return probe.evaluate(x_test, az_test, el_test)
-
-
-# ---------------------------------------------------------------- report rows
-
-
-@dataclasses.dataclass
-class LocRow:
-    """One (model, condition, probe) cell of a sweep's localisation results."""
-
-    model: str
-    condition: str
-    snr_db: float | None
-    rt60_bin: tuple[float, float] | None
-    probe: str  # "linear" | "mlp"
-    lateral_error_deg: float
-    lateral_chance_deg: float
-    front_back_rate: float | None
-    front_back_chance: float | None
-    azimuth_error_deg: float
-    azimuth_chance_deg: float
-    n_clips: int
-    task: str = ""
-    n_directions: int | None = None  # distinct source directions scored (None: results before this field)
-    # Per-clip truth and prediction (azimuth, lateral; degrees), kept for the clean condition's polar plot.
-    true_az: list[float] | None = None
-    pred_az: list[float] | None = None
-
-    def __post_init__(self):
-        if self.rt60_bin is not None:
-            self.rt60_bin = (float(self.rt60_bin[0]), float(self.rt60_bin[1]))
-
-    @classmethod
-    def from_scores(cls, model: str, cond, probe: str, s: LocScores, task: str = "", **kw) -> LocRow:
-        return cls(
-            model=model,
-            condition=cond.kind,
-            snr_db=cond.snr_db,
-            rt60_bin=cond.rt60_bin,
-            probe=probe,
-            lateral_error_deg=s.lateral_error_deg,
-            lateral_chance_deg=s.lateral_chance_deg,
-            front_back_rate=_finite(s.front_back_rate),
-            front_back_chance=_finite(s.front_back_chance),
-            azimuth_error_deg=s.azimuth_error_deg,
-            azimuth_chance_deg=s.azimuth_chance_deg,
-            n_clips=s.n_clips,
-            task=task,
-            n_directions=s.n_directions,
-            **kw,
-        )
-
-
-def _finite(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
-
-
-def loc_row_from_dict(d: dict) -> LocRow:
-    names = {f.name for f in dataclasses.fields(LocRow)}
-    return LocRow(**{k: v for k, v in d.items() if k in names})
-
-
-# ---------------------------------------------------------------- the sweep's localisation pass
-
-LOC_TRAIN_RENDERS = 2  # renderings of each training clip through random train/val scenes (more directions)
-
-
-def localisation_sweep(
-    embedders,
-    conditions,
-    data,
-    train_pools,
-    test_pools,
-    seed: int,
-    probe_train: str = "clean",
-    probe_cfg: ProbeConfig | None = None,
-    loc_cfg: LocalisationConfig | None = None,
-    progress: bool = False,
-    baselines=None,
-    skip=(),
-    on_error=None,
-) -> tuple[list[LocRow], dict[tuple[str, str], np.ndarray]]:
-    """Localisation of every two-channel embedder and the GCC-PHAT + ILD baseline, per condition and probe.
-
-    embedders: the sweep's (name, embedder, description) triples (mono ones, and names in `skip`, are left
-    out). Probes are fitted on LOC_TRAIN_RENDERS clean spatial renderings of each training clip through
-    train/val scenes (probe_train "matched": renderings under the condition itself), and scored on the test
-    clips of each condition rendered through test scenes (clean and SNR conditions: a random test scene,
-    any RT60, since a dry clip has no direction; the same scene for a clip in all of them; RT60
-    conditions: a BRIR of the bin) -- the same audio the sweep's classification pass uses for reverberant
-    conditions.
-
-    Returns the rows and, per (condition label, model), the linear probe's lateral-angle error of each
-    scored clip (the sweep's per-model localisation column and its paired tests). A HEAR module that breaks
-    (HearModuleError) is passed to on_error(name, stage, err) and left out from there on.
-    """
-    from wavjepa_nat.progress import progress_bar
-    from wavjepa_nat.robustness.binaural_baseline import BinauralConfig, GccPhatIldBaseline
-    from wavjepa_nat.robustness.conditions import CLEAN
-    from wavjepa_nat.robustness.degrade import degrade
-    from wavjepa_nat.robustness.hear_models import HearModuleError
-
-    probe_cfg = probe_cfg or ProbeConfig(seed=seed)
-    loc_cfg = loc_cfg or LocalisationConfig()
-    if baselines is None:
-        baselines = [GccPhatIldBaseline(BinauralConfig(sample_rate=int(train_pools.bank.fs)))]
-    models = [(name, emb) for name, emb, _ in embedders if emb.channels == 2 and name not in skip]
-    models += [(b.name, b) for b in baselines]
-    broken: set[str] = set()
-    dry_train, dry_test = data.clips["train"], data.clips["test"]
-    train_ids, test_ids = data.clip_ids("train"), data.clip_ids("test")
-
-    def train_set(cond):
-        parts = [
-            degrade(
-                dry_train,
-                cond,
-                train_pools,
-                seed,
-                "loc-train" if k == 0 else f"loc-train-{k}",
-                train_ids,
-                spatial=True,
-                elevation=True,
-            )
-            for k in range(LOC_TRAIN_RENDERS)
-        ]
-        return tuple(np.concatenate(p) for p in zip(*parts))
-
-    def fit(emb, tr):
-        x = emb.scene_embeddings(tr[0])
-        return {kind: DirectionProbe(kind, probe_cfg, loc_cfg).fit(x, tr[1], tr[2]) for kind in PROBES}
-
-    def guarded(name, stage, work, *args):
-        """work(*args) for a model, or None when it is a HEAR module that breaks (then left out)."""
-        try:
-            return work(*args)
-        except HearModuleError as err:
-            broken.add(name)
-            if on_error is None:
-                raise
-            on_error(name, stage, err)
-            return None
-
-    rows: list[LocRow] = []
-    per_clip: dict[tuple[str, str], np.ndarray] = {}
-    with progress_bar(len(models) * (len(conditions) + 1), "localisation", enabled=progress) as advance:
-        clean_train = train_set(CLEAN)
-        probes = {}
-        for name, emb in models:
-            probes[name] = guarded(name, "localisation probe training", fit, emb, clean_train)
-            advance(description=f"localisation probes: {name}")
-        for cond in conditions:
-            role = "test" if cond.reverberant else "loc"
-            audio, az, el = degrade(
-                dry_test, cond, test_pools, seed, role, test_ids, spatial=True, elevation=True
-            )
-            matched = probe_train == "matched" and cond != CLEAN
-            m_train = train_set(cond) if matched else None
-            for name, emb in models:
-                advance(description=f"localisation {cond.label}: {name}")
-                if name in broken:
-                    continue
-                stage = f"localisation, {cond.label}"
-                use = guarded(name, stage, fit, emb, m_train) if matched else probes[name]
-                x = None if use is None else guarded(name, stage, emb.scene_embeddings, audio)
-                if x is None:
-                    continue
-                for kind, probe in use.items():
-                    pred = probe.predict(x)
-                    scores = score_directions(pred, az, el, loc_cfg)
-                    extra = {}
-                    if cond == CLEAN:
-                        keep = np.abs(el) <= loc_cfg.max_elevation_deg
-                        extra = {
-                            "true_az": [round(float(v), 2) for v in az[keep]],
-                            "pred_az": [round(float(v), 2) for v in vector_azimuth(pred[keep])],
-                        }
-                    if kind == "linear":
-                        per_clip[(cond.label, name)] = scores.lateral_errors
-                    rows.append(LocRow.from_scores(name, cond, kind, scores, task=data.name, **extra))
-    return rows, per_clip

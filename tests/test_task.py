@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.task import load_task
+from wavjepa_nat.robustness.tasks.task import load_task
 
 FS = 16000
 

@@ -1,6 +1,6 @@
 """Robustness plots (matplotlib, Agg): score vs SNR, score vs RT60 bin, SNR x RT60 heat maps.
 
-Each function takes the report's rows (robustness/report.py ResultRow), draws one figure, writes a
+Each function takes the report's rows (ResultRow, report/rows.py), draws one figure, writes a
 PNG and returns its path, or None when the rows hold nothing to draw.
 """
 
