@@ -317,20 +317,6 @@ def export_weights(
     return out
 
 
-def source_text(source: dict | None) -> str:
-    """One line naming where a model's weights came from (for reports)."""
-    if not source:
-        return "unknown"
-    text = f"{source.get('kind', 'model')}: {source.get('path', '?')}"
-    inner = source.get("imported_from")
-    if isinstance(inner, dict):
-        text += f", imported from {source_text(inner)}"
-    if source.get("reference"):
-        sha = str(source.get("sha256", ""))[:12]
-        text += f" ({source['reference']}, {source.get('model', '')}, sha256 {sha})"
-    return text
-
-
 def load_model(path: str | os.PathLike) -> nn.Module:
     """Encoder (eval mode) from a Lightning .ckpt or a .safetensors export, or from the reference's published
     weights (a reference .ckpt, a Hugging Face folder or its model.safetensors / pytorch_model.bin).
