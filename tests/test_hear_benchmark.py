@@ -509,39 +509,3 @@ def test_hear_task_folders(tmp_path):
             load_task(bad, FS, 0.5)
     with pytest.raises(InputError, match="out of range"):
         load_task(tmp_path / "kfold", FS, 0.5, test_fold=3)
-
-
-# ---------------------------------------------------------------- intervals and paired tests
-
-
-def test_intervals_and_paired_tests_match_independent_computations():
-    from scipy.stats import binomtest
-    from sklearn.metrics import average_precision_score
-
-    from wavjepa_nat.robustness.metrics.stats import (
-        ClipOutcome,
-        boot_weights,
-        mcnemar_exact,
-        weighted_map,
-        wilson_interval,
-    )
-
-    for k, n in [(0, 10), (7, 10), (96, 96), (50, 96)]:
-        ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
-        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
-    rng = np.random.default_rng(0)
-    a, b = rng.random(96) < 0.8, rng.random(96) < 0.6
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    assert mcnemar_exact(a, b) == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue)
-    assert mcnemar_exact(a, a) == 1.0
-    # the bootstrap's mAP of each resample is sklearn's AP with the resample's counts as sample weights
-    dec, lab = np.round(rng.standard_normal((40, 3)), 1), (rng.random((40, 3)) < 0.4).astype(int)
-    w = boot_weights(40, seed=1, n_boot=4)
-    want = [
-        np.mean([average_precision_score(lab[:, k], dec[:, k], sample_weight=w[i]) for k in range(3)])
-        for i in range(4)
-    ]
-    assert weighted_map(dec, lab, w) == pytest.approx(want, abs=1e-12)
-    outcome = ClipOutcome("mAP", decision=dec, labels=lab)
-    lo, hi = outcome.score_interval(seed=0)
-    assert lo < outcome.score < hi and outcome.score_interval(seed=0) == (lo, hi)  # seeded

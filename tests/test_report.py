@@ -4,6 +4,7 @@ import base64
 import csv
 import html as html_lib
 import json
+import math
 import re
 
 import numpy as np
@@ -172,9 +173,59 @@ def test_not_a_results_dir(tmp_path):
 
 
 def test_bad_condition_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="condition must be one of"):
         ResultRow("m", 1, "wind", None, None, "accuracy", 0.5, None, None, None, 1)
-    assert np.isfinite(ResultRow("m", 1, "clean", None, None, "accuracy", 0.5, None, None, None, 1).score)
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """The Wilson score interval by its textbook formula (z of the two-sided 95 % level)."""
+    z, p = 1.959963984540054, k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_report_cells_match_independent_computations(tmp_path):
+    """Rows from per-clip correctness: the report's comparison cells, drops and summary sentence are the
+    numbers computed here from the clips."""
+    rng = np.random.default_rng(0)
+    p_correct = {("clean", None): 0.9, ("snr", 10.0): 0.85, ("snr", 0.0): 0.6, ("snr", -5.0): 0.7}
+    correct = {k: rng.random(120) < p for k, p in p_correct.items()}
+    clean = correct[("clean", None)].mean()
+    rows = [
+        ResultRow(
+            "m",
+            1,
+            kind,
+            snr,
+            None,
+            "accuracy",
+            float(c.mean()),
+            float(c.mean() - clean),
+            None,
+            None,
+            len(c),
+            score_ci=_wilson(int(c.sum()), len(c)),
+        )
+        for (kind, snr), c in correct.items()
+    ]
+    md = write_report(rows, {"title": "t"}, tmp_path / "r")["md"].read_text()
+    comparison = {cells[1]: cells[2] for cells in _md_table_rows(md, "| metric | condition | m |")}
+    per_model = _md_table(md, "m (1 ch)")
+    for (kind, snr), c in correct.items():
+        label = "clean" if kind == "clean" else f"SNR {snr:g} dB"
+        lo, hi = _wilson(int(c.sum()), len(c))
+        assert comparison[label] == f"{c.mean():.3f} [{lo:.3f}, {hi:.3f}]"
+        if kind != "clean":
+            assert per_model[label][3] == f"{c.mean() - clean:.3f}"
+    losses = {snr: clean - c.mean() for (kind, snr), c in correct.items() if kind == "snr"}
+    worst = max(losses, key=losses.get)
+    mean = sum(losses.values()) / len(losses)
+    clean_lo, clean_hi = _wilson(int(correct[("clean", None)].sum()), 120)
+    assert (
+        f"m: accuracy {clean:.3f} [{clean_lo:.3f}, {clean_hi:.3f}] clean; under noise it loses "
+        f"{losses[worst]:.3f} at worst (SNR {worst:g} dB) and {mean:.3f} on average."
+    ) in md
 
 
 def test_cli_report_merges(tmp_path):
