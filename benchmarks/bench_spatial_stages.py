@@ -9,8 +9,8 @@ with the interaural path (ModelConfig.interaural="gcc_ild", nat_model/interaural
 Data: the demo's scene recipe (96 scenes, analytic head, RT60 0.2-1.5 s, unseen test rooms) and the
 built-in corpus; every dry clip is rendered once through a random train/val scene (probe training) or
 test scene (probe test), no added noise, instance-normalised over (ears, time), cut to one 2.01 s crop.
-Per model and stage (robustness/stages.py): the lateral-angle error of the linear and the MLP direction
-probe (robustness/localisation.py), beside its chance level and the GCC-PHAT + ILD baseline on the same
+Per model and stage (robustness/models/stages.py): the lateral-angle error of the linear and the MLP direction
+probe (robustness/metrics/direction.py), beside its chance level and the GCC-PHAT + ILD baseline on the same
 clips. Writes OUT/stages.json and prints a table.
 """
 

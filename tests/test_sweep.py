@@ -18,6 +18,7 @@ from wavjepa_nat.rir_bank import RIRBank, simulate_bank
 from wavjepa_nat.robustness.config import SweepConfig
 from wavjepa_nat.robustness.metrics.drift import cosine_to_clean
 from wavjepa_nat.robustness.models.load import model_names
+from wavjepa_nat.robustness.models.logmel import LogMelBaseline
 from wavjepa_nat.robustness.report.results import load_results
 from wavjepa_nat.robustness.sweep import run_sweep
 from wavjepa_nat.robustness.tasks.task import load_task
@@ -156,6 +157,45 @@ def test_matched_probe_training_runs(world):
     assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
     assert all(np.isfinite(r.score) for r in rows)
     assert all(np.isfinite(r.loc_error_deg) for r in rows if r.model_channels == 2)
+
+
+class AudioRecorder(LogMelBaseline):
+    """A mono embedder that remembers every batch of audio it embeds."""
+
+    def __init__(self):
+        super().__init__(channels=1, name="recorder")
+        self.seen = []
+
+    def scene_embeddings(self, audio):
+        self.seen.append(np.array(audio, dtype=np.float64))
+        return super().scene_embeddings(audio)
+
+
+def _row_cosines(a, b):
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.parametrize("probe_train", ["clean", "matched"])
+def test_matched_probes_are_fitted_on_the_condition(world, probe_train):
+    """Matched probes are trained on the training clips rendered under the condition: at SNR 0 dB the clip
+    and the noise carry equal power (over both ears), so each training clip the probe sees correlates with
+    its clean rendering by sqrt(1/2). A clean-trained probe never sees such a batch."""
+    root, _ = world
+    rec = AudioRecorder()
+    cfg = SweepConfig(
+        snr_db=[0.0], rt60_bins="none", probe_train=probe_train, clip_seconds=1.0, max_clips_per_class=2
+    )
+    run_sweep([rec], str(root / "corpus"), root / "bank.h5", cfg, progress=False)
+    clean_train = rec.seen[0]  # the clean probes come first
+    noisy_train = [
+        x for x in rec.seen[1:] if x.shape == clean_train.shape and np.all(_row_cosines(x, clean_train) > 0.6)
+    ]
+    if probe_train == "clean":
+        assert noisy_train == []
+        return
+    assert len(noisy_train) == 1
+    assert np.median(_row_cosines(noisy_train[0], clean_train)) == pytest.approx(np.sqrt(0.5), abs=0.03)
 
 
 def test_cli_sweep_with_the_default_snr_range(world, tmp_path):

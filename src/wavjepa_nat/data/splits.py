@@ -1,5 +1,5 @@
 """The seeded, stratified 70 / 15 / 15 % train/val/test split, for data sets that bring no split of their
-own: the built-in corpus (data/corpus.py) and the sweep's labelled tasks (robustness/task.py)."""
+own: the built-in corpus (data/corpus.py) and the sweep's labelled tasks (robustness/tasks/task.py)."""
 
 from __future__ import annotations
 

@@ -174,5 +174,5 @@ def make_plots(rows, out_dir: Path) -> list[tuple[str, Path]]:
             path = plot_heatmap(group, m, out_dir / f"{slug(name)}_grid_{slug(m)}.png", name)
             if path is not None:
                 plots.append((f"{name}: SNR x RT60, {m}", path))
-    # Localisation has its own plots (localisation_report.py), with the baselines and both probes.
+    # Localisation has its own plots (localisation_plots.py), with the baselines and both probes.
     return plots
