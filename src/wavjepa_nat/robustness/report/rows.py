@@ -11,24 +11,36 @@ from typing import Any
 from wavjepa_nat.robustness.conditions import KINDS, Condition
 
 
-def row_condition(kind: str, snr_db: float | None, rt60_bin: tuple[float, float] | None) -> Condition:
-    """The sweep condition of a row (its `label` names it in reports)."""
-    return Condition(
-        kind,
-        snr_db if kind in ("snr", "snr_rt60") else None,
-        rt60_bin if kind in ("rt60", "snr_rt60") else None,
-    )
+class ConditionCell:
+    """What a result row knows of its condition: `condition` (the kind), `snr_db` and `rt60_bin`."""
 
+    condition: str
+    snr_db: float | None
+    rt60_bin: tuple[float, float] | None
 
-def condition_order(kind: str, snr_db: float | None, rt60_bin: tuple[float, float] | None) -> tuple:
-    """Clean first, then by kind; high SNR (easy) first, then by the RT60 bin's lower edge."""
-    snr = -snr_db if snr_db is not None else 0.0
-    rt = rt60_bin[0] if rt60_bin is not None else 0.0
-    return (KINDS.index(kind), snr, rt)
+    def __post_init__(self):
+        if self.rt60_bin is not None:
+            self.rt60_bin = (float(self.rt60_bin[0]), float(self.rt60_bin[1]))
+
+    @property
+    def cond(self) -> Condition:
+        """The sweep condition of this row (its `label` names it in reports)."""
+        return Condition(
+            self.condition,
+            self.snr_db if self.condition in ("snr", "snr_rt60") else None,
+            self.rt60_bin if self.condition in ("rt60", "snr_rt60") else None,
+        )
+
+    @property
+    def sort_key(self) -> tuple:
+        """Clean first, then by kind; high SNR (easy) first, then by the RT60 bin's lower edge."""
+        snr = -self.snr_db if self.snr_db is not None else 0.0
+        rt = self.rt60_bin[0] if self.rt60_bin is not None else 0.0
+        return (KINDS.index(self.condition), snr, rt)
 
 
 @dataclasses.dataclass
-class ResultRow:
+class ResultRow(ConditionCell):
     model: str
     model_channels: int
     condition: str  # "clean" | "snr" | "rt60" | "snr_rt60"
@@ -49,24 +61,15 @@ class ResultRow:
     def __post_init__(self):
         if self.condition not in KINDS:
             raise ValueError(f"condition must be one of {KINDS}, got {self.condition!r}")
-        if self.rt60_bin is not None:
-            self.rt60_bin = (float(self.rt60_bin[0]), float(self.rt60_bin[1]))
+        super().__post_init__()
         for name in ("score_ci", "drift_ci", "loc_ci"):
             ci = getattr(self, name)
             if ci is not None:
                 setattr(self, name, None if ci[0] is None or ci[1] is None else (float(ci[0]), float(ci[1])))
 
-    @property
-    def cond(self) -> Condition:
-        return row_condition(self.condition, self.snr_db, self.rt60_bin)
-
-    @property
-    def sort_key(self) -> tuple:
-        return condition_order(self.condition, self.snr_db, self.rt60_bin)
-
 
 @dataclasses.dataclass
-class LocRow:
+class LocRow(ConditionCell):
     """One (model, condition, probe) cell of a sweep's localisation results."""
 
     model: str
@@ -86,18 +89,6 @@ class LocRow:
     # Per-clip truth and prediction (azimuth, lateral; degrees), kept for the clean condition's polar plot.
     true_az: list[float] | None = None
     pred_az: list[float] | None = None
-
-    def __post_init__(self):
-        if self.rt60_bin is not None:
-            self.rt60_bin = (float(self.rt60_bin[0]), float(self.rt60_bin[1]))
-
-    @property
-    def cond(self) -> Condition:
-        return row_condition(self.condition, self.snr_db, self.rt60_bin)
-
-    @property
-    def sort_key(self) -> tuple:
-        return condition_order(self.condition, self.snr_db, self.rt60_bin)
 
     @classmethod
     def from_scores(cls, model: str, cond: Condition, probe: str, s, task: str = "", **kw) -> LocRow:
