@@ -64,6 +64,7 @@ def test_sign_flip_test_is_exact_for_few_clips():
     exact = np.mean(np.abs((flips * d).mean(axis=1)) >= abs(d.mean()) - 1e-12)
     assert paired_permutation(x, y, seed=0) == pytest.approx(exact, rel=1e-9)
     assert paired_permutation(x, x, seed=0) == 1.0
+    assert paired_permutation(x[:1], y[:1], seed=0) == 1.0  # one clip: +d and -d are equally extreme
 
 
 def test_sign_flip_test_finds_a_shift_and_is_seeded():

@@ -115,7 +115,7 @@ def paired_permutation(x: np.ndarray, y: np.ndarray, seed: int = 0, n_perm: int 
     """Two-sided p-value of mean(x - y) = 0 by swapping x and y within random pairs (sign flips of the
     per-clip differences; exact when there are no more than n_perm flips)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if not len(x) or np.allclose(x - y, 0.0):
+    if len(x) < 2 or np.allclose(x - y, 0.0):  # one pair: both of its sign flips are as extreme
         return 1.0
     result = permutation_test(
         (x, y),
