@@ -20,7 +20,8 @@ from torch.nn import functional as F
 import wavjepa_nat
 from wavjepa_nat import hear
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.nat_model.export import import_weights, init_from_weights, init_model_config, load_model
+from wavjepa_nat.nat_model.weights.export import import_weights, load_model
+from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
 
 SR = 16000
 WINDOW = int(SR * 2.01)  # the reference's window: int(16000 * 2.01) = 32159 samples (200 frames)
@@ -515,11 +516,11 @@ def test_init_from_loads_encoder_teacher_and_predictor(tmp_path):
     init_from_weights(model, init)
     sd = model.state_dict()
     torch.testing.assert_close(
-        sd["target_encoder.transformer.blocks.1.mlp.0.weight"],
+        sd["target_encoder.transformer.blocks.1.mlp.fc1.weight"],
         ref.teacher_encoder.layers[1].linear1.weight.detach(),
     )
     torch.testing.assert_close(
-        sd["encoder.transformer.blocks.1.mlp.0.weight"], ref.encoder.layers[1].linear1.weight.detach()
+        sd["encoder.transformer.blocks.1.mlp.fc1.weight"], ref.encoder.layers[1].linear1.weight.detach()
     )
     torch.testing.assert_close(
         sd["predictor.transformer.blocks.0.attn.qkv.weight"],
@@ -547,7 +548,7 @@ def test_init_from_loads_encoder_teacher_and_predictor(tmp_path):
 def trained(corpus_and_bank, tmp_path_factory):
     """A reference checkpoint (compiled names) and a 2-step run of this project initialised from it
     (`train --init-from` a reference .ckpt directly)."""
-    from wavjepa_nat.train import TrainConfig, train
+    from wavjepa_nat.training.loop import TrainConfig, train
 
     corpus, bank = corpus_and_bank
     root = tmp_path_factory.mktemp("e2e")
