@@ -315,6 +315,15 @@ def test_every_source_format_gives_the_reference_frames(small, tmp_path, fmt):
     assert direct.source["kind"].startswith("reference")
 
 
+def test_an_import_has_the_reference_layout_not_the_default_one(small, tmp_path):
+    """ModelConfig() builds the spatial layout; an imported binaural model keeps the reference's own."""
+    out = import_weights(save(small, SMALL, tmp_path, "lightning"), tmp_path / "imported.safetensors")
+    enc = load_model(out)
+    cfg = enc.config
+    assert (cfg.ear_norm, cfg.interaural, cfg.share_ear_encoders) == ("per_ear", "none", False)
+    assert len(enc.frontends) == small.channels and enc.interaural is None  # one CNN per ear
+
+
 @pytest.mark.parametrize("seconds", [1.07, 4.5, 2.01 * 2])
 def test_hear_frames_and_scene_embeddings_follow_the_reference_runtime(small, tmp_path, seconds):
     src = save(small, SMALL, tmp_path, "hf-safetensors")

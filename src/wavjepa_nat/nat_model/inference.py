@@ -13,13 +13,12 @@ Channels: a mono clip given to a two-channel model is duplicated to both ears (n
 interaural cues, as in the reference's clean clips); a binaural clip given to a mono model
 is averaged to one channel, and `Embedder.notes` says so, for the report.
 
-A model whose config says runtime="wavjepa" (an imported reference model, nat_model/weights/reference.py)
-is run the way the reference's HEAR runtime runs it (hear_api/runtime.py, runtime_natjepa.py of
-labhamlet/wavjepa):
-each clip scaled to an RMS of -14 dBFS; cut into 2.01 s windows back to back (window w starts at sample
-w * 32160), the last one zero-padded; each window instance-normalised over (channels, time) with the
-unbiased std, (x - mean) / (std + 1e-5), padding included; the frames the reference counts as padding
-(pad seconds x its 100 frames/s, rounded down) masked out as attention keys and dropped; timestamps
+A model whose config says runtime="wavjepa" (an imported reference model, nat_model/weights/reference.py) is
+run the way the reference's HEAR runtime runs it (hear_api/runtime.py, runtime_natjepa.py of
+labhamlet/wavjepa): each clip scaled to an RMS of -14 dBFS; cut into 2.01 s windows back to back (window w
+starts at sample w * 32160), the last one zero-padded; each window instance-normalised over (channels, time)
+with the unbiased std, (x - mean) / (std + 1e-5), padding included; the frames the reference counts as
+padding (pad seconds x its 100 frames/s, rounded down) masked out as attention keys and dropped; timestamps
 i * clip duration / frames. Clips shorter than ~10 ms, where the reference keeps no frame, keep one.
 """
 
