@@ -211,7 +211,7 @@ def _describe(name: str, spec, embedder) -> dict:
     }
     source = getattr(getattr(embedder, "encoder", None), "source", None)  # set by load_model
     if isinstance(source, dict):
-        from wavjepa_nat.nat_model.export import source_text
+        from wavjepa_nat.nat_model.weights.export import source_text
 
         desc.update(source=source_text(source), source_info=source)
     if hasattr(embedder, "describe"):  # a HEAR module: kind, source, its own sample rate, input, config
@@ -243,8 +243,8 @@ def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> l
     ready embedder: any object with `scene_embeddings(audio (n, C, S)) -> (n, D)`, `channels`, `output_dim`,
     `sample_rate` and `notes` (as the baseline has).
     """
-    from wavjepa_nat.nat_model.export import load_model
     from wavjepa_nat.nat_model.inference import Embedder
+    from wavjepa_nat.nat_model.weights.export import load_model
     from wavjepa_nat.robustness.baseline import LogMelBaseline, LogMelConfig
     from wavjepa_nat.robustness.hear_models import HearEmbedder, is_hear_spec
 
