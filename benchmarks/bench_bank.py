@@ -185,7 +185,7 @@ def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str, repeat
 
 def read_speed(path: str, clips: int = 2000, repeats: int = 5) -> float:
     """Median microseconds per clip of what gather_scenes reads for a wet clip (cut cache warm)."""
-    from wavjepa_nat.data.augment import brir_taps
+    from wavjepa_nat.data.render import brir_taps
     from wavjepa_nat.dsp import loop_segment
     from wavjepa_nat.rir_bank import RIRBank
 

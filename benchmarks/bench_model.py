@@ -21,8 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from wavjepa_nat.nat_model.config import ModelConfig, get_preset
 from wavjepa_nat.nat_model.encoder import n_frames
 from wavjepa_nat.nat_model.jepa import WavJEPA
-from wavjepa_nat.nat_model.lightning_module import WavJEPAModule, ema_momentum_at
 from wavjepa_nat.nat_model.masks import MaskCollator
+from wavjepa_nat.training.module import WavJEPAModule, ema_momentum_at
 
 
 def n_params(m: torch.nn.Module) -> int:

@@ -95,14 +95,14 @@ def build_model(layout: str, seed: int, steps: int, work: Path, bank: Path, corp
     """A tiny binaural encoder with the layout: random-init (steps 0) or trained for `steps` steps."""
     from wavjepa_nat.nat_model import get_preset
     from wavjepa_nat.nat_model.encoder import Encoder
-    from wavjepa_nat.nat_model.export import load_model
+    from wavjepa_nat.nat_model.weights.export import load_model
 
     ear_norm, shared, interaural = LAYOUTS[layout]
     arch = {"ear_norm": ear_norm, "share_ear_encoders": shared, "interaural": interaural}
     if steps <= 0:
         torch.manual_seed(seed)
         return Encoder(get_preset("tiny", **arch)).eval()
-    from wavjepa_nat.train import TrainConfig, train
+    from wavjepa_nat.training.loop import TrainConfig, train
 
     run = work / "runs" / f"{layout.replace('/', '-')}-{steps}"
     last = run / "last.ckpt"
@@ -218,7 +218,7 @@ def main(argv=None) -> dict:
         timings[name] = {"build_s": round(t_build, 1), "probe_s": round(time.perf_counter() - t - t_build, 1)}
         print(f"{name}: output {results[name]['output']} ({timings[name]})", flush=True)
     for ckpt in a.checkpoint:
-        from wavjepa_nat.nat_model.export import load_model
+        from wavjepa_nat.nat_model.weights.export import load_model
 
         t = time.perf_counter()
         name = f"{Path(ckpt).parent.name or ckpt} ({Path(ckpt).name})"

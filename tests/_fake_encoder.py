@@ -1,4 +1,4 @@
-"""A tiny deterministic stand-in for the Encoder interface (nat_model/export.py), for tests.
+"""A tiny deterministic stand-in for the Encoder interface (nat_model/encoder.py), for tests.
 
 Same attributes and call as the real encoder, and the real conv-stack geometry (kernels/strides
 (10,5), 4 x (3,2), (2,2): 160-sample hop, 240-sample receptive field). It is purely convolutional,
@@ -17,7 +17,7 @@ class FakeEncoder(nn.Module):
         torch.manual_seed(seed)
         self.sample_rate, self.channels, self.embed_dim = 16000, channels, embed_dim
         self.output_dim = channels * embed_dim
-        self.hop_ms, self.crop_samples = 10.0, 32160
+        self.hop_ms, self.crop_samples, self.receptive_field = 10.0, 32160, 240
         self.config = {"name": "fake", "channels": channels, "embed_dim": embed_dim}
         self.ears = nn.ModuleList()
         for _ in range(channels):
@@ -37,8 +37,8 @@ class FakeEncoder(nn.Module):
 def export_tiny(path, channels: int = 2):
     """A real (untrained) tiny WavJEPA context encoder, exported to safetensors at `path`."""
     from wavjepa_nat.nat_model.config import get_preset
-    from wavjepa_nat.nat_model.export import export_weights
     from wavjepa_nat.nat_model.jepa import WavJEPA
+    from wavjepa_nat.nat_model.weights.export import export_weights
 
     torch.manual_seed(0)
     return export_weights(WavJEPA(get_preset("tiny", channels=channels)), path)

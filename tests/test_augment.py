@@ -17,9 +17,9 @@ from wavjepa_nat.data.augment import (
     crop_spans,
     draw_clip_params,
     gather_scenes,
-    render_wet,
 )
 from wavjepa_nat.data.crops import take_crops
+from wavjepa_nat.data.render import render
 from wavjepa_nat.dsp import convolve, convolve_spans, instance_norm, loop_segment, mix_at_snr
 from wavjepa_nat.errors import InputError
 
@@ -184,7 +184,7 @@ def test_snr_is_exact(log_amp, snr, seed, delay, length, noise_amp):
     dry = (rng.standard_normal(s) * 10.0**log_amp).astype(np.float32)
     brir = synth_brir(rng, length=length, direct=min(20, length - 10), itd=3, decay=length / 4)
     noise = (rng.standard_normal((2, s)) * 10.0**noise_amp).astype(np.float32)
-    out = render_wet(dry, brir, noise, snr, delay)
+    out = render([(dry, brir)], delay=delay, noise=noise, snr_db=snr).audio
     assert out.dtype == np.float32 and out.shape == (2, s) and np.isfinite(out).all()
     full = fftconvolve(dry[None].astype(np.float64), brir.astype(np.float64), axes=-1)
     wet_ref = np.pad(full, ((0, 0), (0, s)))[:, delay : delay + s]
@@ -247,7 +247,7 @@ def test_noise_sources_mode_sums_every_noise_source():
     np.testing.assert_allclose(inputs.noise[0], ref, atol=1e-4 * np.abs(ref).max())
     # SNR still exact for this binaural noise.
     dry = np.random.default_rng(5).standard_normal(s).astype(np.float32)
-    out = render_wet(dry, inputs.brir[0], inputs.noise[0], 12.0, 0)
+    out = render([(dry, inputs.brir[0])], noise=inputs.noise[0], snr_db=12.0).audio
     wet_ref = fftconvolve(dry[None].astype(np.float64), inputs.brir[0].astype(np.float64), axes=-1)[:, :s]
     assert 10 * np.log10(power(wet_ref) / power(out - wet_ref)) == pytest.approx(12.0, abs=0.1)
 
@@ -347,13 +347,17 @@ def test_mono_mode_averages_the_ears():
     dry = rng.standard_normal(s).astype(np.float32)
     brir = synth_brir(rng)
     noise = rng.standard_normal((2, s)).astype(np.float32)
-    # the crops cover the clip: the SNR is measured over all of it, as in render_wet
+    # the crops cover the clip: the SNR is measured over all of it, as render() does without spans
     offsets = np.array([0, 3000])
     mono = augment_clip(
         dry, False, brir, noise, 15.0, 40, offsets, AugmentConfig(channels=1, crop_samples=3000)
     )
     ref = instance_norm(
-        take_crops(render_wet(dry, brir, noise, 15.0, 40).mean(0, keepdims=True), offsets, 3000)
+        take_crops(
+            render([(dry, brir)], delay=40, noise=noise, snr_db=15.0).audio.mean(0, keepdims=True),
+            offsets,
+            3000,
+        )
     )
     assert mono.shape == (2, 1, 3000)
     np.testing.assert_allclose(mono, ref, atol=1e-5)

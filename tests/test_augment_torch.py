@@ -9,7 +9,8 @@ from scipy.signal import fftconvolve
 from test_augment import FS, FakeBank, synth_brir
 
 from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch
-from wavjepa_nat.data.augment_torch import NaturalisticAugment, augment_torch, convolve_torch, to_torch_batch
+from wavjepa_nat.data.augment_torch import NaturalisticAugment, augment_torch, to_torch_batch
+from wavjepa_nat.data.render.batch import convolve_torch
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -59,9 +59,9 @@ def fx(tmp_path_factory):
 
     from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
     from wavjepa_nat.nat_model.config import get_preset
-    from wavjepa_nat.nat_model.lightning_module import WavJEPAModule
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes.config import SceneConfig
+    from wavjepa_nat.training.module import WavJEPAModule
 
     root = tmp_path_factory.mktemp("bad_inputs")
     fs = 16000

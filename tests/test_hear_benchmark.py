@@ -160,7 +160,7 @@ def world(tmp_path_factory, corpus_and_bank):
     """HEAR modules on sys.path, a HEAR task, a bank whose rooms span RT60 1.0-1.5 s, a 2-step checkpoint."""
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes.config import SceneConfig
-    from wavjepa_nat.train_config import TrainConfig
+    from wavjepa_nat.training.config import TrainConfig
 
     root = tmp_path_factory.mktemp("hear")
     mods = root / "modules"
@@ -179,7 +179,7 @@ def world(tmp_path_factory, corpus_and_bank):
     )
     simulate_bank(root / "bank.h5", cfg, 20, progress=False)
     task = make_hear_task(root / "hear" / "tones")
-    from wavjepa_nat.train import train
+    from wavjepa_nat.training.loop import train
 
     corpus, train_bank = corpus_and_bank
     last = train(

@@ -52,7 +52,7 @@ def test_waveform_encoder_shape_and_groupnorm_first_only():
     out = enc(torch.randn(3, 32160))
     assert out.shape == (3, 200, 32)
     assert sum(isinstance(m, nn.GroupNorm) for m in enc.modules()) == 1
-    assert isinstance(enc.layers[1], nn.GroupNorm)
+    assert isinstance(enc.first_norm, nn.GroupNorm) and len(enc.convs) == len(BASE_CONV_SPEC)
     assert all(m.bias is None for m in enc.modules() if isinstance(m, nn.Conv1d))
 
 
@@ -97,7 +97,7 @@ def _locality_encoder(n_time: int, shared: bool = False):
     )
     enc = Encoder(cfg).eval()
     for f in enc.frontends:
-        f.cnn.layers[1] = nn.Identity()
+        f.cnn.first_norm = nn.Identity()
     n_samples = receptive_field(cfg.conv_spec) + (n_time - 1) * cfg.hop_samples
     return enc, cfg, n_samples
 
@@ -191,6 +191,14 @@ def test_per_ear_norm_erases_the_ild_and_joint_norm_keeps_it(shared):
         )
 
 
+def _later_convs(cnn, x):
+    """GELU after the first layer's norm, then every later conv followed by GELU (wav2vec 2.0)."""
+    x = nn.functional.gelu(x)
+    for conv in cnn.convs[1:]:
+        x = nn.functional.gelu(conv(x))
+    return x
+
+
 def test_joint_norm_matches_groupnorm_on_the_concatenated_ears():
     """Independent reference: GroupNorm over one long signal made of both ears' filter outputs."""
     torch.manual_seed(1)
@@ -201,11 +209,11 @@ def test_joint_norm_matches_groupnorm_on_the_concatenated_ears():
     audio = torch.randn(3, 2, 4000) * torch.tensor([0.3, 1.0])[None, :, None]
     with torch.no_grad():
         h = torch.cat([cnn.first_layer(audio[:, 0]), cnn.first_layer(audio[:, 1])], dim=-1)  # (B, F, 2*T1)
-        normed = cnn.layers[1](h)  # nn.GroupNorm with its affine: statistics over both ears' frames
+        normed = cnn.first_norm(h)  # nn.GroupNorm with its affine: statistics over both ears' frames
         T1 = h.shape[-1] // 2
         want = torch.stack(
             [
-                enc.frontends[0].head(cnn.layers[2:](part).transpose(1, 2))
+                enc.frontends[0].head(_later_convs(cnn, part).transpose(1, 2))
                 for part in (normed[..., :T1], normed[..., T1:])
             ],
             dim=1,

@@ -9,8 +9,8 @@ import torch
 
 from wavjepa_nat.nat_model.config import get_preset
 from wavjepa_nat.nat_model.jepa import WavJEPA, collapse_stats
-from wavjepa_nat.nat_model.lightning_module import WavJEPAModule, ema_momentum_at, lr_at
 from wavjepa_nat.nat_model.masks import MaskCollator
+from wavjepa_nat.training.module import WavJEPAModule, ema_momentum_at, lr_at
 
 
 @pytest.fixture

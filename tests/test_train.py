@@ -11,7 +11,7 @@ import torch
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import simulate_bank
 from wavjepa_nat.scenes import SceneConfig
-from wavjepa_nat.train import TrainConfig, train
+from wavjepa_nat.training.loop import TrainConfig, train
 
 CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
 
@@ -225,7 +225,7 @@ def _mono_cfg(data, out, **kw):
 @pytest.mark.parametrize("layout", ["folder", "manifest"])
 def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and_bank, tmp_path, layout):
     import wavjepa_nat
-    from wavjepa_nat.nat_model.export import export_weights
+    from wavjepa_nat.nat_model.weights.export import export_weights
 
     corpus, _ = corpus_and_bank
     if layout == "folder":  # plain audio files, labels from sub-folders, no manifest
@@ -301,7 +301,7 @@ def test_wet_clips_without_a_bank_are_refused_before_anything_starts(corpus_and_
 KILLED = """
 import json, os, signal, sys, torch, lightning as L
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.train import TrainConfig, train
+from wavjepa_nat.training.loop import TrainConfig, train
 
 class KillAfter(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):

@@ -40,7 +40,7 @@ def test_ranks_take_interleaved_global_batches(corpus_and_bank):
 
 SCRIPT = """
 import json, sys, torch, lightning as L
-from wavjepa_nat.train import TrainConfig, train
+from wavjepa_nat.training.loop import TrainConfig, train
 
 class Record(L.Callback):
     def __init__(self):

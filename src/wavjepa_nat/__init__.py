@@ -7,6 +7,6 @@ __version__ = package_version()
 
 def load_model(path):
     """Load a trained encoder (Lightning checkpoint or safetensors export), in eval mode."""
-    from wavjepa_nat.nat_model.export import load_model as _load
+    from wavjepa_nat.nat_model.weights.export import load_model as _load
 
     return _load(path)

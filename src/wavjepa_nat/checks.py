@@ -6,10 +6,12 @@ GiB it would need.
     check_output_dir(out, "--out")           # a folder will be made (or filled) at `out`
     check_disk(out, n_bytes, "the bank")     # the file system of `out` has room for n_bytes
     check_memory(n_bytes, "one scene")       # this machine's memory holds n_bytes
+    check_snr_range((lo, hi), "--snr")       # an SNR range in dB that rendering can use
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -102,6 +104,19 @@ def check_memory(n_bytes: float, what: str, hint: str = "") -> None:
             f"{what} would need {gib(n_bytes)} of memory, but this machine has {gib(total)}"
             + (f"; {hint}" if hint else "")
         )
+
+
+def check_snr_range(lo_hi, flag: str = "--snr") -> tuple[float, float]:
+    """An SNR range (lo, hi) in dB, as floats: finite, lo <= hi (lo == hi: one value), |SNR| <= MAX_SNR_DB
+    (10**(SNR/20) leaves float range far beyond)."""
+    values = tuple(float(v) for v in lo_hi)
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or values[0] > values[1]:
+        raise InputError(f"{flag} must be a finite value or LO..HI with LO <= HI, got {values}")
+    if max(abs(v) for v in values) > MAX_SNR_DB:
+        raise InputError(
+            f"{flag} must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got {values[0]:g}..{values[1]:g}"
+        )
+    return values
 
 
 def check_torch_device(device: str, flag: str = "--device") -> str:

@@ -66,7 +66,7 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
     from wavjepa_nat.robustness.config import SweepConfig
     from wavjepa_nat.robustness.sweep import run_sweep
     from wavjepa_nat.scenes import SceneConfig
-    from wavjepa_nat.train import TrainConfig, train
+    from wavjepa_nat.training.loop import TrainConfig, train
 
     if cfg.layout not in BINAURAL_LAYOUTS:  # bad values fail now, not after the bank is simulated
         raise InputError(f"--layout must be one of {', '.join(BINAURAL_LAYOUTS)}, got '{cfg.layout}'")

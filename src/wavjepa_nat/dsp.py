@@ -1,7 +1,7 @@
 """Signal primitives every stage shares: resampling, levels, powers, convolution, SNR mixing, instance
 normalisation and the seeded per-clip random generator. numpy/scipy only (no torch), so that the CLI and
 the simulation import it cheaply; the batched torch versions of the same arithmetic are in
-data/augment_torch.py and are tested against these.
+data/render/batch.py and data/augment_torch.py and are tested against these.
 """
 
 from __future__ import annotations

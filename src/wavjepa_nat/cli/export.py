@@ -22,7 +22,7 @@ def export(
     Load the result with `wavjepa_nat.load_model(path)`; it gives the same outputs as the checkpoint,
     bit for bit.
     """
-    from wavjepa_nat.nat_model.export import export_weights, load_model
+    from wavjepa_nat.nat_model.weights.export import export_weights, load_model
 
     if not ckpt.is_file():
         raise InputError(f"checkpoint not found: {ckpt}")

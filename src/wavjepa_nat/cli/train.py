@@ -1,5 +1,5 @@
 """`wavjepa-nat train`: its flags are made from TrainConfig's fields (name, type, help), so that each
-option and its default live in one place (wavjepa_nat/train_config.py)."""
+option and its default live in one place (wavjepa_nat/training/config.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.ranges import parse_interval
-from wavjepa_nat.train_config import TrainConfig
+from wavjepa_nat.training.config import TrainConfig
 
 _HELP = """Train WavJEPA-Nat (binaural, naturalistic scenes) or WavJEPA (mono, --channels 1).
 
@@ -55,7 +55,7 @@ def _parameter(f, kind) -> inspect.Parameter:
 
 
 def _train(config: Path | None = None, **flags) -> None:
-    from wavjepa_nat.train import train
+    from wavjepa_nat.training.loop import train
 
     if flags.get("snr") is not None:
         flags["snr"] = parse_interval(flags["snr"], "--snr")

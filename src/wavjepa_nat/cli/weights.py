@@ -40,8 +40,8 @@ def import_weights(
     frame, its HEAR runtime) and where the weights came from. `load_model`, `embed`, `robustness`,
     `wavjepa_nat.hear` and `train --init-from` take the result, and SRC itself too.
     """
-    from wavjepa_nat.nat_model.export import import_weights as run_import
-    from wavjepa_nat.nat_model.export import load_model
+    from wavjepa_nat.nat_model.weights.export import import_weights as run_import
+    from wavjepa_nat.nat_model.weights.export import load_model
 
     if not src.exists():
         raise InputError(f"not found: {src}")

@@ -1,45 +1,43 @@
 """Naturalistic augmentation on the CPU: a dry clip + one scene of the RIR bank -> binaural training crops.
 
 Per clip (never per batch): with probability `clean_ratio` the clip stays dry (duplicated to both ears);
-otherwise it is convolved with the source BRIR of a random scene, shifted earlier by the scene's direct-path
-delay (so crops line up with the dry clip; both ears shift equally, so the ITD survives), and binaural noise
-of the same scene is added at an SNR drawn uniformly from `snr_db`. Then `n_crops` random crops are cut
-(same offsets for both ears) and each crop is instance-normalised jointly over (channels, time), which keeps
-the interaural time and level differences.
+otherwise it is rendered (data/render) through the source BRIR of a random scene, shifted earlier by the
+scene's direct-path delay (so crops line up with the dry clip; both ears shift equally, so the ITD survives),
+with binaural noise of the same scene at an SNR drawn uniformly from `snr_db`. Then `n_crops` random crops
+are cut (same offsets for both ears) and each crop is instance-normalised jointly over (channels, time),
+which keeps the interaural time and level differences.
 
 Randomness and arithmetic are split on purpose:
-    draw_clip_params(rng, ...) -> ClipDraws        every random decision, on the CPU
-    gather_scenes(bank, draws, ...) -> SceneInputs  reads BRIRs / noise for those decisions
-    augment_clip(...) / augment_torch(...)          pure arithmetic on arrays
+    draw_clip_params(rng, ...) -> ClipDraws        every random decision, on the CPU (render.draw_scenes)
+    gather_scenes(bank, draws, ...) -> SceneInputs  reads BRIRs / noise for those draws (render.read_scenes)
+    augment_clip(...) / augment_torch(...)          pure arithmetic on arrays (render.render / render_torch)
 so the numpy path here and the batched torch path in augment_torch.py consume the SAME draws.
 
-SNR = 10 log10(P_signal / P_noise), powers over both ears jointly, of the reverberant signal (after delay
-compensation) and of the scaled noise, measured over the samples the clip's crops cover (the union of the crop
-spans): the samples the model sees. render_wet (no crops) measures over the whole clip. Training therefore
-computes the wet signal only on the crop spans (~78 % of a 10 s clip for 8 crops of 2.01 s), exactly: the same
-samples as the full convolution.
+The SNR is measured over the samples the clip's crops cover (the union of the crop spans): the samples the
+model sees. Training therefore renders only the crop spans (~78 % of a 10 s clip for 8 crops of 2.01 s),
+exactly: the same samples as the full convolution.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from wavjepa_nat.checks import MAX_SNR_DB
+from wavjepa_nat.checks import check_snr_range
 from wavjepa_nat.data.crops import take_crops
-from wavjepa_nat.dsp import (
-    convolve,
-    convolve_spans,
-    instance_norm,
-    loop_segment,
-    mean_power,
-    mix_at_snr,
-    to_float32,
-    trim_tail,
+from wavjepa_nat.data.render import (
+    SceneDraws,
+    SceneInputs,
+    Source,
+    draw_scenes,
+    load_noise_recordings,
+    read_scenes,
+    render,
+    scenes_in,
 )
+from wavjepa_nat.dsp import instance_norm
 from wavjepa_nat.errors import InputError
 
 NOISE_MODES = ("bed", "sources")
@@ -57,7 +55,7 @@ class AugmentConfig:
     split: str | None = "train"  # bank split the scenes come from (None: all)
     noise: str = "bed"  # "bed": the scene's pre-rendered noise bed; "sources": noise_paths via noise BRIRs
     seed: int = 0
-    rt60: tuple[float, float] | None = None  # keep only scenes whose RT60 lies in [lo, hi] s
+    rt60: tuple[float, float] | None = None  # keep only scenes whose measured RT60 lies in [lo, hi) s
     noise_paths: tuple[str, ...] = ()  # the user's noise recordings (noise="sources")
     norm_eps: float = 1e-12  # added to the variance in instance normalisation (silence -> zeros, no NaN)
     # BRIRs end where their remaining energy (both ears) falls below this, re their total (Schroeder); None:
@@ -72,13 +70,7 @@ class AugmentConfig:
         self.noise_paths = tuple(str(p) for p in self.noise_paths)
         if not 0.0 <= self.clean_ratio <= 1.0:
             raise InputError(f"--clean-ratio (clean_ratio) must lie in [0, 1], got {self.clean_ratio}")
-        if len(self.snr_db) != 2 or not np.all(np.isfinite(self.snr_db)) or self.snr_db[0] > self.snr_db[1]:
-            raise InputError(f"--snr (snr_db) must be a finite LO..HI with LO <= HI, got {self.snr_db}")
-        if max(abs(v) for v in self.snr_db) > MAX_SNR_DB:  # 10**(SNR/20) leaves float range far beyond this
-            raise InputError(
-                f"--snr (snr_db) must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got "
-                f"{self.snr_db[0]:g}..{self.snr_db[1]:g}"
-            )
+        check_snr_range(self.snr_db, "--snr (snr_db)")
         if self.channels not in (1, 2):
             raise InputError(f"channels must be 1 or 2, got {self.channels}")
         if self.n_crops < 1 or self.crop_samples < 1:
@@ -100,22 +92,10 @@ class AugmentConfig:
 
 
 @dataclass
-class ClipDraws:
-    """Every random decision for n clips. Arrays have the clip as their first axis."""
+class ClipDraws(SceneDraws):
+    """Every random decision for n clips: the scene draws, and where the crops go."""
 
-    is_clean: np.ndarray  # (n,) bool
-    scene: np.ndarray  # (n,) int64 bank index; -1 for clean clips
-    snr_db: np.ndarray  # (n,) float64
-    noise_u: np.ndarray  # (n,) float64 in [0, 1): start of the noise segment, as a fraction
-    noise_rec: np.ndarray  # (n,) int64: which noise recording (noise="sources"), else 0
     crop_offsets: np.ndarray  # (n, n_crops) int64
-
-    def __len__(self) -> int:
-        return len(self.is_clean)
-
-    def take(self, i: int | slice | np.ndarray) -> ClipDraws:
-        idx = np.atleast_1d(np.arange(len(self))[i])
-        return ClipDraws(**{k: v[idx] for k, v in self.__dict__.items()})
 
 
 def draw_clip_params(
@@ -129,110 +109,32 @@ def draw_clip_params(
     """Draw the per-clip decisions. Every draw is always made, so the stream does not depend on outcomes."""
     if clip_samples < cfg.crop_samples:
         raise InputError(f"clips of {clip_samples} samples are shorter than a crop ({cfg.crop_samples})")
-    scene_pool = np.asarray(scene_pool, dtype=np.int64)
-    if len(scene_pool) == 0 and cfg.clean_ratio < 1.0:
-        raise InputError("no scenes to draw from (empty split / RT60 range)")
-    is_clean = rng.random(n_clips) < cfg.clean_ratio
-    pick = rng.integers(0, max(len(scene_pool), 1), size=n_clips)
-    scene = np.where(is_clean, -1, scene_pool[pick] if len(scene_pool) else -1).astype(np.int64)
-    snr = rng.uniform(cfg.snr_db[0], cfg.snr_db[1], size=n_clips)
-    noise_u = rng.random(n_clips)
-    noise_rec = rng.integers(0, max(n_noise_recordings, 1), size=n_clips)
+    scenes = draw_scenes(rng, n_clips, scene_pool, cfg.snr_db, cfg.clean_ratio, n_noise_recordings)
     offsets = rng.integers(0, clip_samples - cfg.crop_samples + 1, size=(n_clips, cfg.n_crops))
-    return ClipDraws(is_clean, scene, snr, noise_u, noise_rec.astype(np.int64), offsets.astype(np.int64))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# reading the scenes that the draws picked
-
-
-@dataclass
-class SceneInputs:
-    """What the arithmetic needs for n clips. Clean clips get zero BRIRs and zero noise (both ignored)."""
-
-    brir: np.ndarray  # (n, 2, L) float32 source BRIRs
-    # (n, 2, S) binaural noise in any scale (the SNR sets its level): float32, or a bank's stored int16 or
-    # float16 samples (RIRBank.noise_bed_samples), converted where used: only the samples the crops cover.
-    noise: np.ndarray
-    delay: np.ndarray  # (n,) int64 samples to shift the wet signal earlier
-    meta: list[dict[str, Any]] = field(default_factory=list)  # scene metadata (None for clean clips)
-    # (n,) int64: the leading BRIR samples that count (trim_tail of the BRIR above); the rest is zero padding
-    # or below float32 resolution. None: unknown, convolve_spans trims the BRIR itself.
-    taps: np.ndarray | None = None
-
-
-def brir_taps(brir: np.ndarray, tail_db: float | None) -> tuple[np.ndarray, int]:
-    """A stored BRIR (2, L) -> (the BRIR gather_scenes hands on: cut at tail_db re its energy, or as stored
-    for None; the samples of it that convolve_spans keeps after its own -150 dB trim)."""
-    if tail_db is not None:
-        brir = trim_tail(brir, 10.0 ** (tail_db / 10.0))
-    return brir, trim_tail(brir).shape[-1]
+    return ClipDraws(**scenes.__dict__, crop_offsets=offsets.astype(np.int64))
 
 
 def gather_scenes(
     bank,
-    draws: ClipDraws,
+    draws: SceneDraws,
     clip_samples: int,
     cfg: AugmentConfig,
     noise_recordings: list[np.ndarray] | None = None,
     brir_len: int | None = None,
     cut_cache: dict[int, tuple[int, int]] | None = None,
 ) -> SceneInputs:
-    """Read the BRIRs, noise and delays of the drawn scenes from an RIRBank.
-
-    noise="bed": a segment of the scene's noise bed. noise="sources": a segment of a noise recording
-    rendered through every noise-source BRIR of the scene and summed (one recording for all sources, as in
-    the reference), here on the CPU; a scene without noise sources falls back to its noise bed, so every
-    wet clip gets noise at its SNR. With brir_len given, clean clips get zero BRIRs of that length, so
-    per-clip inputs from different calls stack into one batch.
-
-    cut_cache (one per process, e.g. the Augmenter's): scene -> (BRIR length after the tail_db cut, taps),
-    found on the scene's first read; later reads then fetch only that head of the BRIR and skip trim_tail
-    (~0.3 ms per clip). Same results with or without it.
-    """
-    n = len(draws)
-    length = brir_len if brir_len is not None else int(getattr(bank, "brir_length", 1))
-    brirs: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-    noises: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-    delay = np.zeros(n, np.int64)
-    taps = np.ones(n, np.int64)
-    meta: list[dict[str, Any]] = [None] * n  # type: ignore[list-item]
-    for i in range(n):
-        if draws.is_clean[i]:
-            brirs[i], noises[i] = np.zeros((2, length), np.float32), np.zeros((2, clip_samples), np.float32)
-            continue
-        scene = int(draws.scene[i])
-        cut = cut_cache.get(scene) if cut_cache is not None else None
-        if cut is None:
-            brir, n_taps = brir_taps(bank.brirs([scene])[0], cfg.brir_tail_db)  # no noise BRIRs in "bed" mode
-            if cut_cache is not None:
-                cut_cache[scene] = (brir.shape[-1], n_taps)
-        else:
-            brir, n_taps = bank.brir_head(scene, cut[0]), cut[1]
-        taps[i] = min(n_taps, length)
-        if brir.shape[-1] != length:  # zero-padded to a fixed length, so per-clip inputs stack into batches
-            padded = np.zeros((2, length), np.float32)
-            padded[:, : brir.shape[-1]] = brir[:, :length]
-            brir = padded
-        brirs[i] = brir
-        meta[i] = bank.scene_meta(scene)
-        if cfg.compensate_direct_delay:
-            delay[i] = round(float(meta[i]["direct_delay_s"]) * bank.fs)
-        noise_brirs = bank.noise_brirs(scene) if cfg.noise == "sources" else np.zeros((0,))
-        if len(noise_brirs):
-            rec = noise_recordings[int(draws.noise_rec[i])]
-            segment = loop_segment(rec, draws.noise_u[i], clip_samples)
-            # One recording through every noise BRIR, summed == the recording through the summed BRIR.
-            noises[i] = convolve(segment, np.asarray(noise_brirs, np.float32).sum(axis=0))
-        else:  # the stored samples: a view of the mapped bank file where possible, no copy
-            noises[i] = loop_segment(bank.noise_bed_samples(scene), draws.noise_u[i], clip_samples)
-    # One clip (the DataLoader path): views, no copies of the 10 s noise.
-    brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
-    brir = np.asarray(brir, np.float32)
-    noise = (
-        noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)
+    """render.read_scenes with the config's BRIR cut, delay compensation and noise (noise="sources": the
+    noise recordings through the scene's noise sources)."""
+    return read_scenes(
+        bank,
+        draws,
+        clip_samples,
+        tail_db=cfg.brir_tail_db,
+        compensate_delay=cfg.compensate_direct_delay,
+        noise_recordings=(noise_recordings or []) if cfg.noise == "sources" else None,
+        brir_len=brir_len,
+        cut_cache=cut_cache,
     )
-    return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -250,16 +152,6 @@ def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     return np.asarray(spans, np.int64).reshape(-1, 2)
 
 
-def render_wet(
-    dry: np.ndarray, brir: np.ndarray, noise: np.ndarray, snr_db: float, delay: int = 0
-) -> np.ndarray:
-    """The binaural rendering (2, S) of a dry mono clip (S,) through a BRIR (2, L), shifted `delay` samples
-    earlier, plus binaural noise (2, >= S) at snr_db."""
-    dry = np.asarray(dry, np.float32)
-    wet = convolve(dry, np.asarray(brir, np.float32), delay)
-    return mix_at_snr(wet, np.asarray(noise, np.float32)[..., : dry.shape[-1]], snr_db)
-
-
 def augment_clip(
     dry: np.ndarray,
     is_clean: bool,
@@ -275,7 +167,7 @@ def augment_clip(
 
     A wet clip is rendered only on the spans its crops cover (see the module docstring): the reverberant
     signal there, the noise at the same samples, the SNR over those samples. taps: the BRIR samples that count
-    (SceneInputs.taps); None: convolve_spans finds them.
+    (SceneInputs.taps); None: the renderer finds them.
     """
     dry = np.asarray(dry, np.float32)
     offsets = np.asarray(crop_offsets, np.int64).ravel()
@@ -283,12 +175,8 @@ def augment_clip(
         audio = dry[None] if cfg.channels == 1 else np.stack([dry, dry])
     else:
         spans = crop_spans(offsets, cfg.crop_samples)
-        h = np.asarray(brir, np.float32)
-        wet = convolve_spans(
-            dry, h if taps is None else h[..., :taps], spans, delay, trim=taps is None
-        )  # (2, U)
-        noise = to_float32(np.concatenate([noise[..., a:b] for a, b in spans.tolist()], axis=-1))
-        audio = mix_at_snr(wet, noise, snr_db)
+        source = Source(dry, brir, taps=taps)
+        audio = render([source], delay=delay, noise=noise, snr_db=snr_db, spans=spans).audio  # (2, U)
         if cfg.channels == 1:
             audio = audio.mean(axis=0, keepdims=True)
         # Crop offsets in the clip -> offsets in the concatenated spans.
@@ -365,7 +253,7 @@ class Augmenter:
             return
         if int(bank.fs) != int(fs):
             raise InputError(f"the RIR bank is at {bank.fs} Hz but clips are at {fs} Hz; they must match")
-        self.pool = np.asarray(bank.select(split=cfg.split, rt60=cfg.rt60), dtype=np.int64)
+        self.pool = scenes_in(bank, None if cfg.split is None else (cfg.split,), cfg.rt60)
         if len(self.pool) == 0 and cfg.clean_ratio < 1.0:
             rt = f" with RT60 in {cfg.rt60}" if cfg.rt60 else ""
             raise InputError(f"the RIR bank has no scenes in split '{cfg.split}'{rt}")
@@ -388,20 +276,3 @@ class Augmenter:
         """One dry clip (S,) -> (n_crops, C, crop_samples)."""
         draws = self.draw(rng, 1, dry.shape[-1])
         return augment_batch(dry[None], draws, self.gather(draws, dry.shape[-1]), self.cfg)
-
-
-def load_noise_recordings(paths, fs: int) -> list[np.ndarray]:
-    """Read the user's noise recordings as mono float32 at fs, each RMS-normalised (level set by the SNR)."""
-    from pathlib import Path
-
-    from wavjepa_nat.audio import read_audio
-
-    recs = []
-    for p in paths:
-        if not Path(p).is_file():
-            raise InputError(f"noise recording not found: {p}")
-        x, _ = read_audio(p, fs=fs, mono=True)
-        if x.shape[-1] == 0 or mean_power(x) == 0.0:
-            raise InputError(f"noise recording is empty or silent: {p}")
-        recs.append((x[0] / np.sqrt(mean_power(x))).astype(np.float32))
-    return recs

@@ -1,8 +1,8 @@
 """The naturalistic augmentation, batched in torch: same semantics as augment.py, runs on GPU or CPU.
 
 The random draws come from augment.draw_clip_params on the CPU (in DataLoader workers); this module does only
-arithmetic, so for the same draws and inputs it returns the same crops as augment.augment_batch
-(fp32 allclose).
+arithmetic (the rendering is render.batch.render_torch), so for the same draws and inputs it returns the same
+crops as augment.augment_batch (fp32 allclose).
 
 Per batch of B clips:
     dry (B, S), is_clean (B,), brir (B, 2, L), noise (B, 2, S),
@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from wavjepa_nat.data.augment import AugmentConfig, ClipDraws, SceneInputs
-from wavjepa_nat.dsp import SILENT_POWER, fft_len
+from wavjepa_nat.data.augment import AugmentConfig, ClipDraws
+from wavjepa_nat.data.render import SceneInputs
+from wavjepa_nat.data.render.batch import render_torch
 
 BATCH_KEYS = ("dry", "is_clean", "brir", "noise", "snr_db", "delay", "crop_offsets")
 
@@ -50,32 +51,6 @@ def crop_coverage(crop_offsets: torch.Tensor, crop_samples: int, clip_samples: i
     return (edges.cumsum(dim=1)[:, :clip_samples] > 0).float()
 
 
-def convolve_torch(x: torch.Tensor, h: torch.Tensor, delay: torch.Tensor | None = None) -> torch.Tensor:
-    """Linear convolution of x (B, S) with h (B, C, L); samples [delay_b, delay_b + S) of each result.
-
-    The per-clip shift is a phase ramp in the frequency domain (a circular shift of a zero-padded linear
-    convolution, exact for integer delays): no per-clip gather in the time domain.
-    """
-    _b, s = x.shape
-    length = h.shape[-1]
-    dmax = 0 if delay is None else max(int(delay.max()), 0)  # one host sync per batch
-    nfft = fft_len(s + max(length - 1, dmax))
-    X = torch.fft.rfft(x.float(), n=nfft)  # one rfft of the clip serves both ears
-    if delay is not None:  # the shift goes on X (B, F), half the work of shifting Y (B, 2, F)
-        k = torch.arange(nfft // 2 + 1, device=x.device, dtype=torch.long)
-        # exact integers
-        turns = torch.remainder(k[None] * delay.to(torch.long)[:, None], nfft).float() / nfft
-        X = X * torch.polar(torch.ones_like(turns), (2 * torch.pi) * turns)
-    return torch.fft.irfft(torch.fft.rfft(h.float(), n=nfft) * X[:, None], n=nfft)[..., :s]
-
-
-def _mean_power(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, C, S) and a (B, S) 0/1 mask -> (B,) mean square over the masked samples of all channels, in
-    float64."""
-    energy = torch.linalg.vector_norm(x * mask[:, None], dim=(1, 2), dtype=torch.float64).square()
-    return energy / (mask.sum(dim=1, dtype=torch.float64) * x.shape[1]).clamp(min=1.0)
-
-
 def augment_torch(
     dry: torch.Tensor,
     is_clean: torch.Tensor,
@@ -92,20 +67,9 @@ def augment_torch(
     """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32."""
     dry = dry.float()
     b, s = dry.shape
-    wet = convolve_torch(dry, brir, delay)  # (B, 2, S)
-    noise = noise[..., :s].float()
-    # Powers over both ears jointly and over the samples the crops cover (as augment.augment_clip), in
-    # float64: exact SNRs for very quiet and very loud clips.
+    # The SNR over the samples the crops cover (as augment.augment_clip).
     covered = crop_coverage(crop_offsets, crop_samples, s)
-    p_sig = _mean_power(wet, covered)
-    p_noise = _mean_power(noise, covered)
-    ok = (p_sig > SILENT_POWER) & (p_noise > SILENT_POWER)
-    p_noise = torch.where(ok, p_noise, torch.ones_like(p_noise))
-    target = torch.where(ok, p_sig / 10.0 ** (snr_db.double() / 10.0), torch.zeros_like(p_sig))
-    # Two float32 factors (to unit power, then to the target power): each fits float32 where the one
-    # combined gain might not, and the noise is never copied to float64.
-    unit, level = p_noise.rsqrt().float(), target.sqrt().float()
-    mix = wet + (noise * unit[:, None, None]) * level[:, None, None]
+    mix = render_torch(dry, brir, noise, snr_db, delay, covered).audio  # (B, 2, S)
     clean = is_clean.to(torch.bool)[:, None, None]
     audio = torch.where(clean, dry[:, None, :].expand(b, 2, s), mix)
     if channels == 1:

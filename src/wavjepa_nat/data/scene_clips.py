@@ -1,6 +1,7 @@
-"""A dry clip rendered through bank scenes, for listening (`wavjepa-nat render`): the training augmentation
-(source BRIR, direct-path delay removed, the scene's noise at an SNR) on a whole clip, without crops or
-instance normalisation, scaled only to stay below full scale."""
+"""A dry clip rendered through bank scenes, for listening (`wavjepa-nat render`): the training rendering
+(data/render: source BRIR cut at -80 dB, direct-path delay removed, the scene's noise at an SNR, the same
+scene draws) on a whole clip, without crops or instance normalisation, scaled only to stay below full
+scale."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wavjepa_nat.checks import MAX_SNR_DB, check_memory, check_output_dir, check_output_file
-from wavjepa_nat.data.augment import AugmentConfig, Augmenter, render_wet
+from wavjepa_nat.checks import check_memory, check_output_dir, check_output_file, check_snr_range
+from wavjepa_nat.data.render import Source, draw_scenes, load_noise_recordings, read_scenes, render, scenes_in
 from wavjepa_nat.dsp import set_rms_db
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.config import SPLITS
@@ -42,13 +43,7 @@ class SceneClipConfig:
             raise InputError(f"--scene must be >= 0, got {self.scene}")
         if self.n < 1:
             raise InputError(f"--n must be at least 1, got {self.n}")
-        lo_hi = self.snr_db
-        if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or lo_hi[0] > lo_hi[1]:
-            raise InputError(f"--snr must be a finite value or LO..HI with LO <= HI, got {lo_hi}")
-        if max(abs(v) for v in lo_hi) > MAX_SNR_DB:
-            raise InputError(
-                f"--snr must lie within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB, got {lo_hi[0]:g}..{lo_hi[1]:g}"
-            )
+        check_snr_range(self.snr_db, "--snr")
         if self.split is not None and self.split not in SPLITS:
             raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{self.split}'")
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -88,34 +83,36 @@ def peak_safe(x: np.ndarray, peak: float = PEAK) -> np.ndarray:
 def render_scene_clips(bank, dry: np.ndarray, cfg: SceneClipConfig) -> list[SceneClip]:
     """cfg.n binaural renderings of a dry clip (S,) at the bank's rate (cfg.scene: that scene, once).
 
-    The SNR is measured over the whole clip (render_wet), as there are no crops."""
+    The SNR is measured over the whole clip, as there are no crops."""
     if cfg.scene is not None and not 0 <= cfg.scene < len(bank):
         raise InputError(f"--scene {cfg.scene} is out of range: the bank holds scenes 0..{len(bank) - 1}")
-    aug_cfg = AugmentConfig(
-        snr_db=cfg.snr_db,
-        compensate_direct_delay=cfg.compensate_delay,
-        n_crops=1,
-        crop_samples=1,
-        split=None if cfg.scene is not None else cfg.split,
-        noise="sources" if cfg.noise_files else "bed",
-        noise_paths=cfg.noise_files,
-        seed=cfg.seed,
-    )
     # Every rendering is held in memory (float32, both ears) until they are written.
     check_memory(
         cfg.n * 2 * 4 * (dry.shape[-1] + bank.brir_length),
         f"{cfg.n} rendering(s) (--n)",
         "render fewer at once, or a shorter --seconds",
     )
-    aug = Augmenter(bank, aug_cfg, bank.fs)
-    draws = aug.draw(np.random.default_rng(cfg.seed), cfg.n, dry.shape[-1])
+    pool = scenes_in(bank, None if cfg.scene is not None or cfg.split is None else (cfg.split,))
+    if len(pool) == 0:
+        raise InputError(f"the RIR bank has no scenes in split '{cfg.split}'")
+    recordings = load_noise_recordings(cfg.noise_files, bank.fs) if cfg.noise_files else None
+    draws = draw_scenes(
+        np.random.default_rng(cfg.seed), cfg.n, pool, cfg.snr_db, n_noise_recordings=len(recordings or ())
+    )
     if cfg.scene is not None:
         draws.scene[:] = cfg.scene
-    inputs = aug.gather(draws, dry.shape[-1])
+    inputs = read_scenes(
+        bank,
+        draws,
+        dry.shape[-1],
+        compensate_delay=cfg.compensate_delay,
+        noise_recordings=recordings,
+        brir_len=int(bank.brir_length),
+    )
     clips = []
     for i in range(cfg.n):
         snr, delay = float(draws.snr_db[i]), int(inputs.delay[i])
-        wet = render_wet(dry, inputs.brir[i], inputs.noise[i], snr, delay)
+        wet = render([Source(dry, inputs.brir[i])], delay=delay, noise=inputs.noise[i], snr_db=snr).audio
         clips.append(SceneClip(peak_safe(wet), int(draws.scene[i]), snr, delay, dict(inputs.meta[i])))
     return clips
 

@@ -1,4 +1,4 @@
-"""Waveform encoder, transformer, masks, JEPA objective, Lightning module and export (no file reading)."""
+"""The model: waveform encoder, transformer, masks, JEPA objective, inference; weights/ saves and loads it."""
 
 from wavjepa_nat.nat_model.config import PRESETS, ModelConfig, get_preset
 from wavjepa_nat.nat_model.encoder import Encoder, WaveformEncoder, check_channels, n_frames, receptive_field

@@ -1,7 +1,9 @@
 """Typed model configuration and the tiny/small/base/large presets.
 
 A `ModelConfig` is saved into every checkpoint and export (as a plain dict / JSON), so a file rebuilds
-its model with nothing else. `base` follows the WavJEPA paper (arXiv 2509.23238).
+its model with nothing else (read back with `stored_config`). `base` follows the WavJEPA paper
+(arXiv 2509.23238). `ModelConfig()` is the `base` preset: every default is this project's model, with the
+"spatial" binaural layout; the reference WavJEPA-Nat's layout is `BINAURAL_LAYOUTS["reference"]`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ BASE_CONV_SPEC: list[tuple[int, int]] = [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2)
 class ModelConfig:
     # --- input -------------------------------------------------------------------------------------
     channels: int = 2  # 2 = WavJEPA-Nat (binaural), 1 = WavJEPA (mono)
-    share_ear_encoders: bool = False  # one CNN for both ears (the reference uses one per ear)
+    share_ear_encoders: bool = True  # one CNN for both ears (the reference uses one per ear)
     fs: int = 16000
     crop_samples: int = 32160  # 2.01 s -> 200 frames with the base conv spec
     # --- waveform encoder ----------------------------------------------------------------------------
@@ -31,10 +33,10 @@ class ModelConfig:
     # Statistics of the first layer's GroupNorm. "per_ear" (the reference) normalises each ear's filter
     # outputs over time on their own, which erases the level of each ear and so the ILD; "joint" pools
     # the statistics over both ears, so the interaural level ratio of every filter reaches the transformer.
-    ear_norm: str = "per_ear"
+    ear_norm: str = "joint"
     # "gcc_ild": a per-frame interaural path (nat_model/interaural.py: GCC-PHAT over +-1 ms and ILD in 16
     # bands, projected and added to both ears' tokens); "none": the reference's ears meet only in attention.
-    interaural: str = "none"
+    interaural: str = "gcc_ild"
     # --- context / target encoder --------------------------------------------------------------------
     embed_dim: int = 768
     depth: int = 12
@@ -65,7 +67,7 @@ class ModelConfig:
     target_block_len: int = 10
     min_context_frac: float = 0.10  # redraw until the context keeps at least this fraction of frames
     # --- variants that let imported reference weights (labhamlet/wavjepa) run exactly ---------------------
-    # The defaults are this project's model; nat_model/reference.py sets the reference's values on import.
+    # The defaults are this project's model; nat_model/weights/reference.py sets the reference's values.
     # "ear_vector": sin-cos over time on every dim plus one vector per ear. "split": the reference's binaural
     # layout: sin-cos over time on the first half of the dims; on the second half ear 0 gets zeros and ear 1
     # the sin-cos code of position 0 (zeros, then ones). One channel: plain sin-cos over time in both.
@@ -172,21 +174,30 @@ ARCHITECTURE_FIELDS = (
 )
 
 
-# Binaural layouts (sets of ModelConfig fields; mono models ignore them). Every preset uses "spatial", chosen
-# by measurement (benchmarks/bench_spatial_stages.py; README, "Spatial hearing"): the first GroupNorm pools
-# both ears (the ILD survives), one CNN serves both ears (their features share one basis), and the interaural
-# path gives every token its frame's GCC-PHAT curve and ILDs. "reference" is the reference WavJEPA-Nat's
-# layout.
+# Binaural layouts (sets of ModelConfig fields; mono models ignore them). "spatial" is the default (so every
+# preset's), chosen by measurement (benchmarks/bench_spatial_stages.py; README, "Spatial hearing"): the
+# first GroupNorm pools both ears (the ILD survives), one CNN serves both ears (their features share one
+# basis), and the interaural path gives every token its frame's GCC-PHAT curve and ILDs. "reference" is the
+# reference WavJEPA-Nat's layout (train --layout reference; the weights importer sets it).
 BINAURAL_LAYOUTS: dict[str, dict[str, Any]] = {
     "spatial": {"ear_norm": "joint", "share_ear_encoders": True, "interaural": "gcc_ild"},
     "reference": {"ear_norm": "per_ear", "share_ear_encoders": False, "interaural": "none"},
 }
-SPATIAL = BINAURAL_LAYOUTS["spatial"]
+
+
+def stored_config(values: dict[str, Any]) -> ModelConfig:
+    """The ModelConfig of a checkpoint or export's stored dict (every field as it was saved).
+
+    Files store every field, so a missing layout field means the file predates it: ear_norm and interaural
+    were added later, and until then every model had the reference layout (per-ear norm, no interaural
+    path), which was also the default then. Those files still load as what they were.
+    """
+    return ModelConfig.from_dict({**BINAURAL_LAYOUTS["reference"], **values})
+
 
 PRESETS: dict[str, ModelConfig] = {
     # Trains a few hundred steps on a 2-core CPU in minutes; same 6-layer stride-160 conv stack.
     "tiny": ModelConfig(
-        **SPATIAL,
         conv_dim=64,
         embed_dim=128,
         depth=3,
@@ -203,7 +214,6 @@ PRESETS: dict[str, ModelConfig] = {
         ema_ramp_steps=500,
     ),
     "small": ModelConfig(
-        **SPATIAL,
         conv_dim=256,
         embed_dim=384,
         depth=6,
@@ -217,10 +227,8 @@ PRESETS: dict[str, ModelConfig] = {
         total_steps=100_000,
         ema_ramp_steps=30_000,
     ),
-    "base": ModelConfig(**SPATIAL),  # the paper's sizes
-    "large": ModelConfig(
-        **SPATIAL, embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12, pred_heads=16
-    ),
+    "base": ModelConfig(),  # the paper's sizes
+    "large": ModelConfig(embed_dim=1024, depth=24, heads=16, pred_dim=512, pred_depth=12, pred_heads=16),
 }
 
 

@@ -40,7 +40,8 @@ def receptive_field(conv_spec: ConvSpec) -> int:
 
 
 class WaveformEncoder(nn.Module):
-    """Conv1d stack, no bias, GELU; GroupNorm(conv_dim, conv_dim) after the first layer only (wav2vec 2.0).
+    """Conv1d stack, no bias, GELU after every conv; GroupNorm(conv_dim, conv_dim) after the first conv only
+    (wav2vec 2.0). Sub-layers by name: `convs.{i}` is conv layer i, `first_norm` the GroupNorm.
 
     (B, S) or (B, 1, S) waveform -> (B, T, conv_dim) frames, T = n_frames(S, conv_spec).
     """
@@ -48,32 +49,35 @@ class WaveformEncoder(nn.Module):
     def __init__(self, conv_spec: ConvSpec, conv_dim: int) -> None:
         super().__init__()
         self.conv_spec = [(int(k), int(s)) for k, s in conv_spec]
-        layers: list[nn.Module] = []
-        in_ch = 1
-        for i, (k, s) in enumerate(self.conv_spec):
-            layers.append(nn.Conv1d(in_ch, conv_dim, kernel_size=k, stride=s, bias=False))
-            if i == 0:
-                layers.append(nn.GroupNorm(conv_dim, conv_dim))
-            layers.append(nn.GELU())
-            in_ch = conv_dim
-        self.layers = nn.Sequential(*layers)
-        for m in self.modules():
-            if isinstance(m, nn.Conv1d):
-                nn.init.kaiming_normal_(m.weight)
+        in_dims = [1] + [conv_dim] * (len(self.conv_spec) - 1)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(d, conv_dim, kernel_size=k, stride=s, bias=False)
+            for d, (k, s) in zip(in_dims, self.conv_spec)
+        )
+        self.first_norm = nn.GroupNorm(conv_dim, conv_dim)
+        for conv in self.convs:
+            nn.init.kaiming_normal_(conv.weight)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() == 2:
             wav = wav.unsqueeze(1)
-        return self.layers(wav).transpose(1, 2)
+        return self.later_layers(self.first_norm(self.convs[0](wav)))
 
     def first_layer(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, S) -> (B, conv_dim, T1): the first convolution, before its GroupNorm."""
-        return self.layers[0](wav.unsqueeze(1))
+        return self.convs[0](wav.unsqueeze(1))
 
     def after_norm(self, normed: torch.Tensor) -> torch.Tensor:
         """The rest of the stack, from first-layer outputs already normalised (without the affine)."""
-        gn = self.layers[1]
-        return self.layers[2:](torch.addcmul(gn.bias[:, None], normed, gn.weight[:, None])).transpose(1, 2)
+        norm = self.first_norm
+        return self.later_layers(torch.addcmul(norm.bias[:, None], normed, norm.weight[:, None]))
+
+    def later_layers(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, conv_dim, T1) first-layer outputs after the GroupNorm -> (B, T, conv_dim) frames."""
+        x = F.gelu(x)
+        for conv in self.convs[1:]:
+            x = F.gelu(conv(x))
+        return x.transpose(1, 2)
 
 
 class FrameEmbed(nn.Module):
@@ -92,19 +96,19 @@ class FrameEmbed(nn.Module):
         return self.proj(self.norm(frames))
 
 
-def joint_ear_frames(frontends: list[FrameEmbed], audio: torch.Tensor) -> torch.Tensor:
-    """(B, C, S) -> (B, C, T, D) with the first GroupNorm's statistics pooled over the ears and time.
+def joint_ear_frames(cnns: list[WaveformEncoder], audio: torch.Tensor) -> torch.Tensor:
+    """(B, C, S) -> (B, C, T, conv_dim): each ear's conv stack with the first GroupNorm's statistics pooled
+    over the ears and time (cnns: one per ear).
 
     Per filter, both ears are divided by one standard deviation, so their level ratio (the ILD in that
     filter's band) survives; the model stays invariant to the overall level, like the per-ear norm.
     """
     C = audio.shape[1]
-    fronts = frontends if len(frontends) == C else [frontends[0]] * C
     # The ears side by side in time, so that the native group_norm pools each filter over both.
-    h = torch.cat([f.cnn.first_layer(audio[:, c]) for c, f in enumerate(fronts)], dim=-1)  # (B, F, C*T1)
-    normed = F.group_norm(h, h.shape[1], eps=fronts[0].cnn.layers[1].eps)
+    h = torch.cat([cnn.first_layer(audio[:, c]) for c, cnn in enumerate(cnns)], dim=-1)  # (B, F, C*T1)
+    normed = F.group_norm(h, h.shape[1], eps=cnns[0].first_norm.eps)
     parts = normed.split(h.shape[-1] // C, dim=-1)
-    return torch.stack([f.head(f.cnn.after_norm(part)) for part, f in zip(parts, fronts)], dim=1)
+    return torch.stack([cnn.after_norm(part) for part, cnn in zip(parts, cnns)], dim=1)
 
 
 def sincos_1d(n: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -225,23 +229,38 @@ class Encoder(nn.Module):
             )
         return audio
 
-    def tokens(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, C, S) -> (B, C*T, D) embedded tokens with positions, ear-major."""
+    def ear_frontends(self, channels: int) -> list[FrameEmbed]:
+        """The frame embedding of each ear (the one shared module repeated when the ears share it)."""
+        fronts = list(self.frontends)
+        return fronts if len(fronts) == channels else fronts * channels
+
+    def frames_and_tokens(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, S) -> (conv frames (B, C, T, conv_dim): each ear's conv stack output, before the LayerNorm
+        and projection; tokens (B, C*T, D): embedded, with the interaural cues and positions, ear-major)."""
         audio = self._check_audio(audio)
         B, C, S = audio.shape
+        fronts = self.ear_frontends(C)
         if self.config.ear_norm == "joint" and C > 1:
-            x = joint_ear_frames(list(self.frontends), audio)
-        elif len(self.frontends) == 1:
-            x = self.frontends[0](audio.reshape(B * C, S)).reshape(B, C, -1, self.embed_dim)
+            frames = joint_ear_frames([f.cnn for f in fronts], audio)
+            x = torch.stack([f.head(frames[:, c]) for c, f in enumerate(fronts)], dim=1)
+        elif len(self.frontends) == 1:  # one CNN: the ears run as one batch
+            frames = self.frontends[0].cnn(audio.reshape(B * C, S))
+            x = self.frontends[0].head(frames).reshape(B, C, -1, self.embed_dim)
+            frames = frames.reshape(B, C, x.shape[2], -1)
         else:
-            x = torch.stack([f(audio[:, c]) for c, f in enumerate(self.frontends)], dim=1)
+            frames = torch.stack([f.cnn(audio[:, c]) for c, f in enumerate(fronts)], dim=1)
+            x = torch.stack([f.head(frames[:, c]) for c, f in enumerate(fronts)], dim=1)
         T = x.shape[2]
         if self.interaural is not None:  # the frame's interaural cues, on both ears' tokens
             x = x + self.interaural(audio, T)[:, None].to(x.dtype)
         x = x.reshape(B, C * T, self.embed_dim)
         # fp32 positions: under bf16 autocast the sum (the residual stream) stays fp32, so small
         # low-frequency position differences are not rounded away.
-        return x + self.pos(T, device=x.device)
+        return frames, x + self.pos(T, device=x.device)
+
+    def tokens(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, C, S) -> (B, C*T, D) embedded tokens with positions, ear-major."""
+        return self.frames_and_tokens(audio)[1]
 
     def encode(
         self,

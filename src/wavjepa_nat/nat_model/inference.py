@@ -13,12 +13,12 @@ Channels: a mono clip given to a two-channel model is duplicated to both ears (n
 interaural cues, as in the reference's clean clips); a binaural clip given to a mono model
 is averaged to one channel, and `Embedder.notes` says so, for the report.
 
-A model whose config says runtime="wavjepa" (an imported reference model, nat_model/reference.py) is run
-the way the reference's HEAR runtime runs it (hear_api/runtime.py, runtime_natjepa.py of labhamlet/wavjepa):
-each clip scaled to an RMS of -14 dBFS; cut into 2.01 s windows back to back (window w starts at sample
-w * 32160), the last one zero-padded; each window instance-normalised over (channels, time) with the
-unbiased std, (x - mean) / (std + 1e-5), padding included; the frames the reference counts as padding
-(pad seconds x its 100 frames/s, rounded down) masked out as attention keys and dropped; timestamps
+A model whose config says runtime="wavjepa" (an imported reference model, nat_model/weights/reference.py) is
+run the way the reference's HEAR runtime runs it (hear_api/runtime.py, runtime_natjepa.py of
+labhamlet/wavjepa): each clip scaled to an RMS of -14 dBFS; cut into 2.01 s windows back to back (window w
+starts at sample w * 32160), the last one zero-padded; each window instance-normalised over (channels, time)
+with the unbiased std, (x - mean) / (std + 1e-5), padding included; the frames the reference counts as
+padding (pad seconds x its 100 frames/s, rounded down) masked out as attention keys and dropped; timestamps
 i * clip duration / frames. Clips shorter than ~10 ms, where the reference keeps no frame, keep one.
 """
 
@@ -104,26 +104,14 @@ def _count_frames(encoder: torch.nn.Module, n_samples: int, device: torch.device
 
 
 def frame_geometry(encoder: torch.nn.Module, device: torch.device | str = "cpu") -> FrameGeometry:
-    """Read the frame layout from the encoder, or measure it by running it on short inputs."""
+    """The frame layout the encoder declares (hop_ms, receptive_field, crop_samples), checked by running it
+    once on a window."""
     device = torch.device(device)
     hop = round(encoder.hop_ms * encoder.sample_rate / 1000.0)
     window = int(encoder.crop_samples)
     rf = getattr(encoder, "receptive_field", None)
     if rf is None:
-        # Smallest input giving one frame = the receptive field (frames grow monotonically with
-        # length). A binary search costs ~log2(hop * 4) tiny forward passes, once per encoder.
-        lo, hi = 1, hop * 4
-        while _count_frames(encoder, hi, device) < 1:
-            hi *= 2
-            if hi > window:
-                raise InputError("the encoder yields no frame for a whole window")
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if _count_frames(encoder, mid, device) >= 1:
-                hi = mid
-            else:
-                lo = mid + 1
-        rf = lo
+        raise InputError(f"{type(encoder).__name__} has no receptive_field: not a nat_model Encoder")
     geometry = FrameGeometry(hop=hop, receptive_field=int(rf), window=window, window_frames=0)
     frames = _count_frames(encoder, window, device)
     if frames != geometry.n_frames(window):
@@ -134,7 +122,7 @@ def frame_geometry(encoder: torch.nn.Module, device: torch.device | str = "cpu")
 
 
 class Embedder:
-    """Frame and clip embeddings from an Encoder (see nat_model/export.py), for clips of any length."""
+    """Frame and clip embeddings from an Encoder (nat_model/encoder.py), for clips of any length."""
 
     def __init__(
         self,

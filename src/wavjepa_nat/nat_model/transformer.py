@@ -33,6 +33,18 @@ class Attention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(B, N, D))
 
 
+class MLP(nn.Module):
+    """fc1 -> GELU -> fc2 (the stock layer's linear1 / linear2)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
 class Block(nn.Module):
     def __init__(
         self, dim: int, heads: int, mlp_ratio: float, norm_first: bool = True, eps: float = 1e-5
@@ -43,7 +55,7 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.mlp = MLP(dim, hidden)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         if not self.norm_first:  # post-norm

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wavjepa_nat.data.render.scenes import RT60_MEASURE, bin_text
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.ranges import parse_interval, parse_values
 
@@ -24,8 +25,7 @@ KINDS = ("clean", "snr", "rt60", "snr_rt60")
 STANDARD_EDGES = (0.1, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 5.0)
 MERGE_RATIO = 0.25  # an end bin narrower than this fraction of its neighbour is merged into it
 PROBE_TRAIN = ("clean", "matched")  # probes trained on clean training clips, or on the same condition
-# The measured reverberation time the RT60 bins hold: an RIRBank.measure() name, and how labels call it.
-RT60_MEASURE = "t_mid"
+# How labels call the measured reverberation time the RT60 bins hold (RT60_MEASURE: RIRBank.measure names).
 MEASURE_TEXT = {"t_mid": "T_mid (500 Hz-1 kHz T30)", "t30": "broadband T30", "edt": "EDT"} | {
     f"t30_{hz}": f"{hz} Hz octave T30" for hz in (125, 250, 500, 1000, 2000, 4000, 8000)
 }
@@ -100,10 +100,6 @@ def auto_rt60_bins(measured: np.ndarray) -> list[tuple[float, float]]:
 
 
 # ---------------------------------------------------------------- conditions
-
-
-def bin_text(b: tuple[float, float]) -> str:
-    return f"{b[0]:g}-{b[1]:g} s"
 
 
 @dataclass(frozen=True)

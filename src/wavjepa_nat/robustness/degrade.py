@@ -25,80 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from wavjepa_nat.dsp import clip_rng, convolve, instance_norm, loop_segment, mix_at_snr
-from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.conditions import RT60_MEASURE, Condition, bin_text, stream_id
+from wavjepa_nat.data.render import ScenePools, render
+from wavjepa_nat.dsp import clip_rng, instance_norm, loop_segment
+from wavjepa_nat.robustness.conditions import Condition, stream_id
 
-
-def _in_bin(measured: np.ndarray, b: tuple[float, float], last: bool) -> np.ndarray:
-    """Half-open [lo, hi), except the last bin, which also holds hi."""
-    return (measured >= b[0]) & ((measured <= b[1]) if last else (measured < b[1]))
-
-
-class ScenePools:
-    """Bank scenes of some splits, overall and per measured-RT60 bin, and their audio.
-
-    strict=True (evaluation): a bin with no scene is an InputError naming the bin and the measured range.
-    strict=False (probe training): such a bin falls back to the scenes nearest to it in RT60, with a note.
-    """
-
-    def __init__(
-        self,
-        bank,
-        bins,
-        splits=("test",),
-        strict: bool = True,
-        fallback_size: int = 4,
-        measure: str = RT60_MEASURE,
-    ):
-        self.bank, self.splits, self.measure = bank, tuple(splits), measure  # measure: what the bins hold
-        self.all = np.sort(np.concatenate([bank.select(split=s) for s in self.splits])).astype(np.int64)
-        split_text = "/".join(self.splits)
-        if len(self.all) == 0:
-            raise InputError(f"the RIR bank {bank.path} has no {split_text}-split scenes")
-        rt = bank.measure(measure) if hasattr(bank, "measure") else bank.rt60()
-        measured = rt[self.all]
-        self.measured_range = (float(measured.min()), float(measured.max()))
-        self.notes: list[str] = []
-        self.by_bin: dict[tuple[float, float], np.ndarray] = {}
-        bins = [tuple(b) for b in bins]
-        for i, b in enumerate(bins):
-            pool = self.all[_in_bin(measured, b, last=i == len(bins) - 1)]
-            if len(pool) == 0:
-                have = f"{self.measured_range[0]:.2f}-{self.measured_range[1]:.2f} s"
-                if strict:
-                    raise InputError(
-                        f"RT60 bin {bin_text(b)}: no {split_text}-split BRIRs in {bank.path} have a measured "
-                        f"RT60 in it (the bank's {split_text} split spans {have}); choose other --rt60 bins"
-                    )
-                centre = 0.5 * (b[0] + b[1])
-                pool = self.all[np.argsort(np.abs(measured - centre), kind="stable")[:fallback_size]]
-                self.notes.append(
-                    f"no {split_text}-split scenes in RT60 bin {bin_text(b)} "
-                    f"for probe training; used the {len(pool)} nearest in measured RT60"
-                )
-            self.by_bin[b] = pool
-
-    def pool(self, cond: Condition) -> np.ndarray:
-        return self.by_bin[cond.rt60_bin] if cond.reverberant else self.all
-
-    # Read per clip, not cached: a big bank's test split holds GBs of noise beds; a read costs ~1 ms.
-    def brir(self, scene: int) -> tuple[np.ndarray, int]:
-        """(BRIR (2, L), direct-path delay in samples) of a scene."""
-        delay = round(float(self.bank.meta["direct_delay_s"][scene]) * self.bank.fs)
-        return self.bank.brirs([scene])[0], delay
-
-    def noise_bed(self, scene: int) -> np.ndarray:
-        return self.bank.noise_bed(scene)  # read-only (a view of the mapped file where possible)
-
-    def azimuth(self, scene: int) -> float:
-        return float(self.bank.meta["azimuth_deg"][scene])
-
-    def elevation(self, scene: int) -> float:
-        return float(self.bank.meta["elevation_deg"][scene])
-
-
-# ---------------------------------------------------------------- rendering
+__all__ = ["ScenePools", "degrade", "degrade_clip", "pool_key"]  # ScenePools: data/render's, named here too
 
 
 def degrade_clip(
@@ -123,15 +54,12 @@ def _degrade_clip(
     scene = int(pool[rng.integers(len(pool))])
     noise_u = float(rng.random())
     spatialised = cond.reverberant or spatial
-    if spatialised:  # a two-channel clip (a naturalistic copy) goes through the BRIR as the mean of its ears
-        brir, delay = pools.brir(scene)
-        audio = convolve(dry if dry.ndim == 1 else dry.mean(axis=0), brir, delay)
-    else:  # mono: on both ears; two-channel: as it is
-        audio = np.stack([dry, dry]) if dry.ndim == 1 else dry.copy()
-    if cond.noisy:
-        noise = loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1])
-        audio = mix_at_snr(audio, noise, float(cond.snr_db))
-    return np.asarray(audio, np.float32), (scene if spatialised else -1)
+    # Spatialised: through the scene's BRIR (a two-channel clip, a naturalistic copy, as the mean of its
+    # ears); else a mono clip on both ears, a two-channel one as it is.
+    brir, delay = pools.brir(scene) if spatialised else (None, 0)
+    noise = loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1]) if cond.noisy else None
+    audio = render([(dry, brir)], delay=delay, noise=noise, snr_db=cond.snr_db).audio
+    return audio, (scene if spatialised else -1)
 
 
 def pool_key(cond: Condition) -> str:

@@ -33,8 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from wavjepa_nat.checks import check_snr_range
+from wavjepa_nat.data.render import ScenePools, render
+from wavjepa_nat.dsp import clip_rng, loop_segment
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.ranges import parse_interval
+from wavjepa_nat.robustness.conditions import stream_id
 
 RECIPE = "nat_hear.json"  # written first: the options a resumed run must match
 CLIPS_CSV = "nat_hear_clips.csv"
@@ -68,10 +72,7 @@ class NatHearConfig:
         if text.lower() in ("", "none", "off"):
             self.snr_range = None
         else:
-            lo, hi = parse_interval(text, "--snr")
-            if not (-100 <= lo and hi <= 100):
-                raise InputError(f"--snr: SNRs must lie within -100..100 dB, got '{text}'")
-            self.snr_range = (lo, hi)
+            self.snr_range = check_snr_range(parse_interval(text, "--snr"), "--snr")
         rt = "none" if self.rt60 is None else str(self.rt60).strip()
         if rt.lower() in ("", "none", "off"):
             self.rt60_bin = None
@@ -123,10 +124,25 @@ def _check_out(out: Path, task_root: Path) -> None:
         raise InputError(f"--out {out}: {parent} is not writable")
 
 
-def _pools(rir, bin_: tuple[float, float] | None, splits: tuple[str, ...]):
-    from wavjepa_nat.robustness.degrade import ScenePools
+def scene_pools(rir, cfg: NatHearConfig) -> dict[str, ScenePools]:
+    """Scene split ("test", "train") -> the scenes its clips draw from (measured RT60 in cfg.rt60_bin)."""
+    bins = [cfg.rt60_bin] if cfg.rt60_bin else []
+    return {split: ScenePools(rir, bins, (split,), strict=True) for split in ("test", "train")}
 
-    return ScenePools(rir, [bin_] if bin_ else [], splits, strict=True)
+
+def draw_clip(
+    cfg: NatHearConfig, scenes: np.ndarray, split: str, file: str
+) -> tuple[int, float | None, float]:
+    """(scene, SNR or None for no noise, start of the noise segment) of one clip: a function of (seed, split,
+    file name)."""
+    rng = clip_rng(cfg.seed, stream_id(split), stream_id(file))
+    scene = int(scenes[rng.integers(len(scenes))])
+    u_snr, noise_u = float(rng.random()), float(rng.random())  # always drawn: a stable stream
+    snr = None
+    if cfg.snr_range is not None:
+        lo, hi = cfg.snr_range
+        snr = lo + (hi - lo) * u_snr
+    return scene, snr, noise_u
 
 
 def _read_dry(path: Path, fs: int) -> tuple[np.ndarray, str | None]:
@@ -140,16 +156,13 @@ def _read_dry(path: Path, fs: int) -> tuple[np.ndarray, str | None]:
     return np.ascontiguousarray(resample(audio.mean(axis=0), int(file_fs), fs), np.float32), None
 
 
-def _render(dry: np.ndarray, pools, scene: int, snr: float | None, noise_u: float) -> tuple[np.ndarray, bool]:
+def render_clip(
+    dry: np.ndarray, pools: ScenePools, scene: int, snr: float | None, noise_u: float
+) -> tuple[np.ndarray, bool]:
     """(2, S) float32 at the dry clip's RMS, and whether it was scaled down to avoid clipping."""
-    from wavjepa_nat.dsp import convolve, loop_segment, mix_at_snr
-
     brir, delay = pools.brir(scene)
-    wet = convolve(dry, brir, delay)
-    if snr is not None:
-        wet = mix_at_snr(
-            wet, np.asarray(loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1]), np.float32), snr
-        )
+    noise = None if snr is None else loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1])
+    wet = render([(dry, brir)], delay=delay, noise=noise, snr_db=snr).audio
     rms_dry = float(np.sqrt(np.mean(np.square(dry, dtype=np.float64))))
     rms_wet = float(np.sqrt(np.mean(np.square(wet, dtype=np.float64))))
     out = wet * (rms_dry / rms_wet if rms_wet > 0 else 0.0)
@@ -175,10 +188,8 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
     clips written, skipped (already complete), unreadable, gain-limited, and the output paths."""
     import soundfile as sf
 
-    from wavjepa_nat.dsp import clip_rng
     from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.rir_bank import RIRBank
-    from wavjepa_nat.robustness.conditions import stream_id
     from wavjepa_nat.robustness.tasks.hear_folder import METADATA, VOCABULARY, read_hear_task
     from wavjepa_nat.version import package_version
 
@@ -193,7 +204,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
     from wavjepa_nat.robustness.tasks.hear_folder import audio_files
 
     src_rate, files = audio_files(hear, fs)
-    pools = {"test": _pools(rir, cfg.rt60_bin, ("test",)), "train": _pools(rir, cfg.rt60_bin, ("train",))}
+    pools = scene_pools(rir, cfg)
     try:
         bank_config = json.loads(rir.attrs.get("config", "null"))
     except (TypeError, ValueError):
@@ -241,17 +252,11 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
         for split, paths in files.items():
             scene_split = "test" if hear.roles[split] == "test" else "train"
             pool = pools[scene_split]
-            scenes = pool.by_bin[cfg.rt60_bin] if cfg.rt60_bin else pool.all
+            scenes = pool.scenes(cfg.rt60_bin)
             folder = out / str(fs) / split
             folder.mkdir(parents=True, exist_ok=True)
             for file, path in paths:
-                rng = clip_rng(cfg.seed, stream_id(split), stream_id(file))
-                scene = int(scenes[rng.integers(len(scenes))])
-                u_snr, noise_u = float(rng.random()), float(rng.random())  # always drawn: a stable stream
-                snr = None
-                if cfg.snr_range is not None:
-                    lo, hi = cfg.snr_range
-                    snr = lo + (hi - lo) * u_snr
+                scene, snr, noise_u = draw_clip(cfg, scenes, split, file)
                 target = folder / file
                 dry, why = _read_dry(path, fs)
                 if dry is None:
@@ -261,7 +266,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
                 if _complete(target, dry.shape[-1]):
                     skipped += 1
                 else:
-                    wav, lim = _render(dry, pool, scene, snr, noise_u)
+                    wav, lim = render_clip(dry, pool, scene, snr, noise_u)
                     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
                     sf.write(str(tmp), wav.T, fs, subtype="PCM_16", format="WAV")
                     os.replace(tmp, target)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from wavjepa_nat.checks import check_output_dir, check_torch_device
+from wavjepa_nat.data.render.scenes import in_rt60_bin
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank
 from wavjepa_nat.robustness.conditions import Condition, auto_rt60_bins, build_conditions
@@ -85,14 +86,7 @@ def resolve_bins(rt60_bins, test_measured: np.ndarray, notes: list[str]) -> list
     if rt60_bins != "auto":
         return list(rt60_bins)
     bins = auto_rt60_bins(test_measured)
-    last = len(bins) - 1
-    keep = [
-        b
-        for i, b in enumerate(bins)
-        if np.any(
-            (test_measured >= b[0]) & ((test_measured <= b[1]) if i == last else (test_measured < b[1]))
-        )
-    ]
+    keep = [b for i, b in enumerate(bins) if in_rt60_bin(test_measured, b, last=i == len(bins) - 1).any()]
     if len(keep) < len(bins):
         notes.append("--rt60 auto: standard bins without test-split BRIRs were left out")
     return keep

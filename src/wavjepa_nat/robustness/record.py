@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import torch
 
+from wavjepa_nat.data.render.scenes import bin_text
 from wavjepa_nat.rir_bank import RIRBank
 from wavjepa_nat.robustness.classify import Classification
-from wavjepa_nat.robustness.conditions import bin_text
 from wavjepa_nat.robustness.degrade import ScenePools
 from wavjepa_nat.robustness.failures import ModelFailures
 from wavjepa_nat.robustness.prepare import SweepInputs

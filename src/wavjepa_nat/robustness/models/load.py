@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.nat_model.export import load_model
 from wavjepa_nat.nat_model.inference import Embedder
+from wavjepa_nat.nat_model.weights.export import load_model
 from wavjepa_nat.robustness.models.hear_module import HearEmbedder, check_hear_spec, hear_name, is_hear_spec
 from wavjepa_nat.robustness.models.interface import SceneEmbedder
 from wavjepa_nat.robustness.models.logmel import LogMelBaseline, LogMelConfig

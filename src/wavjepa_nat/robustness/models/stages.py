@@ -13,27 +13,14 @@ Stages, in the order the encoder computes them (nat_model/encoder.py):
 
 Each stage is pooled to one vector per clip: the mean over time, per ear, ears concatenated. A crop
 longer than the model's training crop is cut to it (one encoder window, as in training).
-The tokens are checked against Encoder.tokens, so this file cannot drift from the model.
+Every stage comes from the encoder's own computation (Encoder.frames_and_tokens, its transformer), so this
+file cannot drift from the model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
-
-
-def _conv_frames(encoder, audio: torch.Tensor) -> torch.Tensor:
-    """(B, C, S) -> (B, C, T, conv_dim): each ear's conv stack output, with the encoder's first norm."""
-    fronts = list(encoder.frontends)
-    C = audio.shape[1]
-    fronts = fronts if len(fronts) == C else [fronts[0]] * C
-    if encoder.config.ear_norm == "joint" and C > 1:
-        h = torch.cat([f.cnn.first_layer(audio[:, c]) for c, f in enumerate(fronts)], dim=-1)
-        normed = F.group_norm(h, h.shape[1], eps=fronts[0].cnn.layers[1].eps)
-        parts = normed.split(h.shape[-1] // C, dim=-1)
-        return torch.stack([f.cnn.after_norm(p) for p, f in zip(parts, fronts)], dim=1)
-    return torch.stack([f.cnn(audio[:, c]) for c, f in enumerate(fronts)], dim=1)
 
 
 @torch.inference_mode()
@@ -41,15 +28,8 @@ def stage_tensors(encoder, audio: torch.Tensor) -> dict[str, torch.Tensor]:
     """(B, C, S) -> {stage: (B, C, T, D)} for every stage named in the module docstring."""
     encoder.eval()
     B, C, S = audio.shape
-    conv = _conv_frames(encoder, audio)
-    fronts = list(encoder.frontends)
-    fronts = fronts if len(fronts) == C else [fronts[0]] * C
-    x = torch.stack([f.head(conv[:, c]) for c, f in enumerate(fronts)], dim=1)  # (B, C, T, D)
-    T = x.shape[2]
-    cues = getattr(encoder, "interaural", None)
-    if cues is not None:
-        x = x + cues(audio, T)[:, None]
-    tokens = x.reshape(B, C * T, -1) + encoder.pos(T, device=x.device)
+    conv, tokens = encoder.frames_and_tokens(audio)
+    T = conv.shape[2]
     out, layers = encoder.transformer(tokens, return_layers=True)
     stages = {f"conv/ear{c}": conv[:, c : c + 1] for c in range(C)}
     stages["conv/both"] = conv

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from wavjepa_nat.robustness.conditions import bin_text
+from wavjepa_nat.data.render.scenes import bin_text
 from wavjepa_nat.robustness.report.rows import LocRow
 
 

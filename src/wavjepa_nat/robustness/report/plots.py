@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from wavjepa_nat.robustness.conditions import bin_text, rt60_axis_label
+from wavjepa_nat.data.render.scenes import bin_text
+from wavjepa_nat.robustness.conditions import rt60_axis_label
 
 VALUE_LABELS = {"score": None, "loc_error_deg": "lateral-angle error (deg)"}
 CI_OF = {"score": "score_ci", "loc_error_deg": "loc_ci", "clean_cosine": "drift_ci"}  # rows' 95 % intervals

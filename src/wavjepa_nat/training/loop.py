@@ -1,6 +1,6 @@
 """Training WavJEPA (mono) and WavJEPA-Nat (binaural): data stage + model stage + Lightning.
 
-    from wavjepa_nat.train import TrainConfig, train
+    from wavjepa_nat.training.loop import TrainConfig, train
     train(TrainConfig(data="corpus/", bank="bank.h5", out="runs/nat", preset="tiny", max_steps=300))
     train(TrainConfig(data="corpus/", channels=1, clean_ratio=1.0, out="runs/clean"))   # no bank needed
 
@@ -10,7 +10,7 @@ rebuild the model alone) and the train config. `resume=True` continues from the 
 checkpoint (last.ckpt or checkpoints/, so also after a kill -9) exactly, with the run's own model config
 and schedule: batches are indexed by step (data.stream), so the losses equal those of an unbroken run.
 
-The options are train_config.TrainConfig (one place for each option, its default and its help).
+The options are training.config.TrainConfig (one place for each option, its default and its help).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from wavjepa_nat.data.sources import check_readable, open_source
 from wavjepa_nat.data.stream import TrainingData
 from wavjepa_nat.errors import InputError, warn
 from wavjepa_nat.nat_model import MaskCollator, ModelConfig
-from wavjepa_nat.nat_model.lightning_module import WavJEPAModule
-from wavjepa_nat.train_config import TrainConfig
+from wavjepa_nat.nat_model.config import stored_config
+from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
+from wavjepa_nat.training.config import TrainConfig
+from wavjepa_nat.training.module import WavJEPAModule
 from wavjepa_nat.version import package_version
 
 __all__ = ["TrainConfig", "newest_checkpoint", "train"]
@@ -184,11 +186,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     _check_hardware(cfg)
     resume_from, saved_model = _resume_point(cfg, out)
     # A resumed run keeps the model config it was started with (its schedule included).
-    model_cfg = ModelConfig.from_dict(saved_model) if saved_model else cfg.model_config()
+    model_cfg = stored_config(saved_model) if saved_model else cfg.model_config()
     init = None
     if cfg.init_from and not saved_model:  # --init-from: the weights' architecture, this run's schedule
-        from wavjepa_nat.nat_model.export import init_from_weights, init_model_config
-
         model_cfg, init = init_model_config(cfg.init_from, model_cfg, cfg.channels)
     if int(round(cfg.clip_seconds * model_cfg.fs)) < model_cfg.crop_samples:
         raise InputError(

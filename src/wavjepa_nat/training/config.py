@@ -1,7 +1,7 @@
 """TrainConfig: every option of `train`, with its default and its help, validated on construction.
 
-Kept apart from the training loop (train.py) so that `wavjepa-nat train --help` and config checks import
-neither torch nor Lightning; `wavjepa-nat train` builds its flags from these fields' metadata.
+Kept apart from the training loop (training/loop.py) so that `wavjepa-nat train --help` and config checks
+import neither torch nor Lightning; `wavjepa-nat train` builds its flags from these fields' metadata.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from wavjepa_nat.nat_model.config import ModelConfig
+from wavjepa_nat.nat_model.config import ModelConfig, stored_config
 from wavjepa_nat.nat_model.jepa import WavJEPA
+from wavjepa_nat.nat_model.weights.names import current_names
 from wavjepa_nat.version import package_version
 
 
@@ -39,13 +40,13 @@ class WavJEPAModule(L.LightningModule):
     def __init__(
         self, config: ModelConfig | dict | None = None, monitor_every: int = 25, **fields: Any
     ) -> None:
-        """Build from a ModelConfig, a config dict, or its fields as keywords
-        (how load_from_checkpoint calls)."""
+        """Build from a ModelConfig, or a stored config: a dict, or its fields as keywords (how
+        load_from_checkpoint calls), read as config.stored_config reads a checkpoint's."""
         super().__init__()
         if isinstance(config, ModelConfig):
             cfg = config
         else:
-            cfg = ModelConfig.from_dict({**(config or {}), **fields})
+            cfg = stored_config({**(config or {}), **fields})
         self.cfg = cfg
         self.monitor_every = max(1, int(monitor_every))
         self.save_hyperparameters(cfg.to_dict())
@@ -96,3 +97,7 @@ class WavJEPAModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["wavjepa_nat_version"] = package_version()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Before the weights are loaded (resume, load_from_checkpoint): earlier module names -> today's.
+        checkpoint["state_dict"] = current_names(checkpoint["state_dict"])

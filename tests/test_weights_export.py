@@ -12,9 +12,9 @@ import wavjepa_nat
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.config import ModelConfig, get_preset
 from wavjepa_nat.nat_model.encoder import check_channels, n_frames
-from wavjepa_nat.nat_model.export import export_weights, load_model
-from wavjepa_nat.nat_model.lightning_module import WavJEPAModule
 from wavjepa_nat.nat_model.masks import MaskCollator
+from wavjepa_nat.nat_model.weights.export import export_weights, load_model
+from wavjepa_nat.training.module import WavJEPAModule
 
 
 def _checkpoint(tmp_path, channels=2, steps=2):

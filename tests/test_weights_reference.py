@@ -20,7 +20,8 @@ from torch.nn import functional as F
 import wavjepa_nat
 from wavjepa_nat import hear
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.nat_model.export import import_weights, init_from_weights, init_model_config, load_model
+from wavjepa_nat.nat_model.weights.export import import_weights, load_model
+from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
 
 SR = 16000
 WINDOW = int(SR * 2.01)  # the reference's window: int(16000 * 2.01) = 32159 samples (200 frames)
@@ -314,6 +315,15 @@ def test_every_source_format_gives_the_reference_frames(small, tmp_path, fmt):
     assert direct.source["kind"].startswith("reference")
 
 
+def test_an_import_has_the_reference_layout_not_the_default_one(small, tmp_path):
+    """ModelConfig() builds the spatial layout; an imported binaural model keeps the reference's own."""
+    out = import_weights(save(small, SMALL, tmp_path, "lightning"), tmp_path / "imported.safetensors")
+    enc = load_model(out)
+    cfg = enc.config
+    assert (cfg.ear_norm, cfg.interaural, cfg.share_ear_encoders) == ("per_ear", "none", False)
+    assert len(enc.frontends) == small.channels and enc.interaural is None  # one CNN per ear
+
+
 @pytest.mark.parametrize("seconds", [1.07, 4.5, 2.01 * 2])
 def test_hear_frames_and_scene_embeddings_follow_the_reference_runtime(small, tmp_path, seconds):
     src = save(small, SMALL, tmp_path, "hf-safetensors")
@@ -515,11 +525,11 @@ def test_init_from_loads_encoder_teacher_and_predictor(tmp_path):
     init_from_weights(model, init)
     sd = model.state_dict()
     torch.testing.assert_close(
-        sd["target_encoder.transformer.blocks.1.mlp.0.weight"],
+        sd["target_encoder.transformer.blocks.1.mlp.fc1.weight"],
         ref.teacher_encoder.layers[1].linear1.weight.detach(),
     )
     torch.testing.assert_close(
-        sd["encoder.transformer.blocks.1.mlp.0.weight"], ref.encoder.layers[1].linear1.weight.detach()
+        sd["encoder.transformer.blocks.1.mlp.fc1.weight"], ref.encoder.layers[1].linear1.weight.detach()
     )
     torch.testing.assert_close(
         sd["predictor.transformer.blocks.0.attn.qkv.weight"],
@@ -547,7 +557,7 @@ def test_init_from_loads_encoder_teacher_and_predictor(tmp_path):
 def trained(corpus_and_bank, tmp_path_factory):
     """A reference checkpoint (compiled names) and a 2-step run of this project initialised from it
     (`train --init-from` a reference .ckpt directly)."""
-    from wavjepa_nat.train import TrainConfig, train
+    from wavjepa_nat.training.loop import TrainConfig, train
 
     corpus, bank = corpus_and_bank
     root = tmp_path_factory.mktemp("e2e")
