@@ -14,14 +14,13 @@ import torch
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.files import atomic_path
 from wavjepa_nat.nat_model.inference import Embedder
+from wavjepa_nat.serialise import config_dict
 
 
 def _config_json(encoder: torch.nn.Module) -> str:
     config = getattr(encoder, "config", None)
-    if hasattr(config, "to_dict"):
-        config = config.to_dict()
-    elif dataclasses.is_dataclass(config):
-        config = dataclasses.asdict(config)
+    if dataclasses.is_dataclass(config):
+        config = config_dict(config)
     return json.dumps(config, default=str, sort_keys=True)
 
 
