@@ -3,7 +3,7 @@
 Each of these was accepted before: NaN BRIRs from a NaN SOFA file, NaN noise beds from a NaN recording, NaN
 embeddings from NaN/inf audio, a truncated wav embedded as a short clip, a non-HDF5 file overwritten by
 `embed`, and `--distance 0.5..10000` silently clamped while the BRIR length followed 10 km.
-(`bank verify --n-check -3` and the CLI side of all of these are in test_bad_inputs.py's table.)
+(`bank verify --n-check -3` and the CLI side of all of these are in test_cli.py's table.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Every bad input to every command: exit 2, one line on stderr ("error: ..."), no traceback, no output file
-created or changed, and the check made before the long work starts (issue 13, section 3).
+"""The CLI (wavjepa_nat.cli): every bad input to every command gives exit 2, one line on stderr
+("error: ..."), no traceback, no output file created or changed, and the check made before the long work
+starts (issue 13, section 3).
 
 The table runs the real CLI entry point (`wavjepa_nat.cli.main`) in this process (fast: the imports are
 paid once); a few cases also run the installed command in a subprocess. Fixtures are tiny and shared.
