@@ -83,9 +83,6 @@ class FakeBank:
     def brir_head(self, i, n):
         return self.scenes[int(i)].brir[:, :n]
 
-    def noise_beds(self, indices):
-        return np.stack([self.scenes[int(i)].noise_bed for i in indices])
-
     def noise_bed(self, i):
         return self.scenes[int(i)].noise_bed
 

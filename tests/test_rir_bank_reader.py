@@ -173,7 +173,7 @@ def test_mapped_rows_equal_hdf5_reads(bank_path, tmp_path):
         stored_beds = f["noise_bed"][()]
     for i in range(len(bank)):
         bed, head = bank.noise_bed(i), bank.brir_head(i, 777)
-        np.testing.assert_array_equal(bed, bank.noise_beds([i])[0])
+        np.testing.assert_array_equal(bed, bank[i].noise_bed)
         np.testing.assert_array_equal(head, bank[i].brir[:, :777])
         row = bank._mapped_row("noise_bed", i)  # the stored samples, as a view of the mapped file
         assert row is not None and not row.flags.writeable and row.base is not None
@@ -186,7 +186,7 @@ def test_mapped_rows_equal_hdf5_reads(bank_path, tmp_path):
             del f[name]
             f.create_dataset(name, data=data, chunks=(1, *data.shape[1:]), compression="gzip")
     other = RIRBank(packed)
-    np.testing.assert_array_equal(other.noise_bed(2), bank.noise_beds([2])[0])
+    np.testing.assert_array_equal(other.noise_bed(2), bank[2].noise_bed)
     np.testing.assert_array_equal(other.brir_head(2, 300), bank[2].brir[:, :300])
     assert other._mapped_row("noise_bed", 2) is None  # read through HDF5
 
