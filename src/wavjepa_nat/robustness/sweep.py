@@ -45,6 +45,7 @@ from wavjepa_nat.robustness.conditions import (
     parse_snr,
     stream_id,
 )
+from wavjepa_nat.serialise import config_dict
 
 if TYPE_CHECKING:
     from wavjepa_nat.robustness.degrade import ScenePools
@@ -189,11 +190,7 @@ def check_models(models: Sequence) -> None:
 
 def _as_dict(config) -> dict | None:
     """A model's or baseline's config as a plain dict (for the report)."""
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if dataclasses.is_dataclass(config):
-        return dataclasses.asdict(config)
-    return config
+    return config_dict(config) if dataclasses.is_dataclass(config) else config
 
 
 def _describe(name: str, spec, embedder) -> dict:
@@ -474,7 +471,7 @@ def run_sweep(
         "seeds": {"sweep": seed, "probe": probe_cfg.seed, "bootstrap": seed},
         "notes": SETUP_NOTES + notes,
         "failures": failures,
-        "config": dataclasses.asdict(cfg),
+        "config": config_dict(cfg),
         "models": descriptions,
         "task": dict(data.summary(), spec=str(task)),
         "bank": _bank_summary(rir, test_pools),
