@@ -39,3 +39,16 @@ def dry_bank(tmp_path_factory):
         progress=False,
     )
     return RIRBank(path)
+
+
+@pytest.fixture(scope="session")
+def ten_scene_bank(tmp_path_factory):
+    """A 10-scene bank (10 rooms: train, val and test scenes) with 1-2 noise sources and 2 s beds, for the
+    tests that read a real bank (stream, augmentation, render)."""
+    from wavjepa_nat.rir_bank import simulate_bank
+    from wavjepa_nat.scenes import SceneConfig
+
+    path = tmp_path_factory.mktemp("bank") / "bank.h5"
+    cfg = SceneConfig(rt60=(0.2, 0.5), noise_sources=(1, 2), scenes_per_room=1, noise_bed_seconds=2.0)
+    simulate_bank(path, cfg, 10, workers=1, progress=False)
+    return path

@@ -22,6 +22,7 @@ from wavjepa_nat.data.crops import take_crops
 from wavjepa_nat.data.render import render
 from wavjepa_nat.dsp import convolve, convolve_spans, instance_norm, loop_segment, mix_at_snr
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import RIRBank
 
 FS = 16000
 
@@ -81,9 +82,6 @@ class FakeBank:
 
     def brir_head(self, i, n):
         return self.scenes[int(i)].brir[:, :n]
-
-    def noise_beds(self, indices):
-        return np.stack([self.scenes[int(i)].noise_bed for i in indices])
 
     def noise_bed(self, i):
         return self.scenes[int(i)].noise_bed
@@ -471,3 +469,53 @@ def test_bad_configs_and_banks_raise_input_error():
         Augmenter(FakeBank(fs=22050), AugmentConfig(), FS)
     with pytest.raises(InputError, match="no scenes"):
         Augmenter(FakeBank(), AugmentConfig(split="test"), FS)
+
+
+# ---------------------------------------------------------------- with a real bank
+
+
+def test_cut_cache_reads_brir_heads_from_the_bank(ten_scene_bank):
+    """Scenes seen before are read only up to their -80 dB cut (RIRBank.brir_head): same inputs as a first
+    read."""
+    from wavjepa_nat.data.augment import Augmenter, gather_scenes
+
+    bank = RIRBank(ten_scene_bank)
+    np.testing.assert_array_equal(bank.brir_head(3, 500), bank.brirs([3])[0][:, :500])
+    cfg = AugmentConfig(split=None, n_crops=2, crop_samples=4000)
+    aug = Augmenter(bank, cfg, 16000)
+    draws = aug.draw(np.random.default_rng(7), 30, 16000)
+    aug.gather(draws, 16000)  # fills the cache
+    assert set(aug.cut_cache) == set(draws.scene.tolist())
+    cached, plain = (
+        aug.gather(draws, 16000),
+        gather_scenes(bank, draws, 16000, cfg, brir_len=bank.brir_length),
+    )
+    for name in ("brir", "noise", "delay", "taps"):
+        np.testing.assert_array_equal(getattr(cached, name), getattr(plain, name))
+    assert (cached.taps < bank.brir_length).any()  # short-RT60 scenes end before the stored length
+
+
+def test_crops_from_stored_beds_equal_crops_from_float32_beds(ten_scene_bank, tmp_path):
+    """The augmentation reads a format-3 bed's int16 samples without their scale (the SNR sets the level):
+    its crops equal those from the same scenes stored as float32 (format 1), to the beds' quantisation, on the
+    numpy and the torch path."""
+    from wavjepa_nat.data.augment import Augmenter, augment_batch
+    from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
+    from wavjepa_nat.rir_bank.schema import write_format_1
+
+    old_path = tmp_path / "format1.h5"
+    write_format_1(ten_scene_bank, old_path)
+    new, old = RIRBank(ten_scene_bank), RIRBank(old_path)
+    assert new.noise_bed_samples(0).dtype == np.int16 and old.noise_bed_samples(0).dtype == np.float32
+    cfg = AugmentConfig(split=None, clean_ratio=0.0, snr_db=(0.0, 5.0), n_crops=3, crop_samples=4000)
+    dry = 0.1 * np.random.default_rng(1).standard_normal((1, 16000)).astype(np.float32)
+    for seed in range(6):
+        got = {}
+        for name, bank in (("int16", new), ("float32", old)):
+            aug = Augmenter(bank, cfg, 16000)
+            draws = aug.draw(np.random.default_rng(seed), 1, 16000)
+            inputs = aug.gather(draws, 16000)
+            got[name] = augment_batch(dry, draws, inputs, cfg)
+            got[name + " torch"] = NaturalisticAugment(cfg)(to_torch_batch(dry, draws, inputs)).numpy()
+        for path in ("", " torch"):
+            np.testing.assert_allclose(got["int16" + path], got["float32" + path], rtol=0, atol=1e-3)

@@ -9,6 +9,7 @@ import soundfile as sf
 import torch
 from _fake_encoder import FakeEncoder, cli, cli_inprocess, export_tiny
 
+from wavjepa_nat.audio import read_audio
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.inference import BINAURAL_FOR_MONO, MONO_FOR_BINAURAL, Embedder, frame_geometry
 from wavjepa_nat.robustness.models.embed_files import embed_files
@@ -159,3 +160,37 @@ def test_cli_embed_bad_input(tiny_export, tmp_path):
         result = cli_inprocess("embed", "--model", model, "--input", src, "--out", out)
         assert isinstance(result.exception, InputError) and message in str(result.exception)
     assert not out.exists()
+
+
+# Bad audio is refused where it is read (each of these was once accepted).
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_embed_refuses_non_finite_audio(tmp_path, value):
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    x[500] = value
+    sf.write(tmp_path / "a.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(InputError, match=r"a\.wav holds 1 non-finite sample"):
+        embed_files(FakeEncoder(), [tmp_path / "a.wav"], tmp_path / "e.h5")
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_embed_refuses_a_truncated_wav(tmp_path):
+    sf.write(tmp_path / "full.wav", np.zeros(16000, np.float32) + 0.1, 16000)
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.wav is truncated"):
+        read_audio(tmp_path / "cut.wav")
+    # The header of every file is checked before the first one is embedded.
+    with pytest.raises(InputError, match=r"cut\.wav is truncated"):
+        embed_files(FakeEncoder(), [tmp_path / "full.wav", tmp_path / "cut.wav"], tmp_path / "e.h5")
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_embed_does_not_overwrite_a_file_that_is_not_hdf5(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros(16000, np.float32) + 0.1, 16000)
+    notes = tmp_path / "notes.h5"
+    notes.write_text("my notes\n")
+    with pytest.raises(InputError, match="not an HDF5 file"):
+        embed_files(FakeEncoder(), [tmp_path / "a.wav"], notes)
+    assert notes.read_text() == "my notes\n"
+    out = embed_files(FakeEncoder(), [tmp_path / "a.wav"], tmp_path / "e.h5")
+    assert embed_files(FakeEncoder(), [tmp_path / "a.wav"], out) == out  # earlier embeddings: replaced

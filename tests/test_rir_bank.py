@@ -1,5 +1,7 @@
-"""The RIR bank: reader API, determinism across workers/shards/resume, CLI errors, verify."""
+"""The RIR bank package (rir_bank): reader API, determinism across workers/shards/resume, CLI errors,
+verify, info."""
 
+import json
 import os
 import shutil
 import signal
@@ -257,3 +259,29 @@ def test_bank_reads_from_two_dataloader_workers(bank_path):
     got, pids = zip(*[(b, p) for b, p in loader])
     assert len({int(p) for batch in pids for p in batch}) == 2
     assert np.array_equal(torch.cat(got).numpy(), np.stack([bank[i].brir for i in range(len(bank))]))
+
+
+def test_info_prints_and_plots_the_measures(bank_path, tmp_path):
+    out = subprocess.run(
+        CLI + ["bank", "info", str(bank_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    summary = json.loads(out)
+    bank = RIRBank(bank_path)
+    assert summary["edt_s"]["median"] == pytest.approx(np.median(bank.measure("edt")))
+    assert summary["c50_db"]["median"] == pytest.approx(np.median(bank.measure("c50")))
+    assert summary["t30_band_s"]["1000 Hz"]["median"] == pytest.approx(np.median(bank.measure("t30_1000")))
+    assert summary["t30_band_s"]["8000 Hz"] == {}  # not measured at 16 kHz
+    text = subprocess.run(
+        CLI + ["bank", "info", str(bank_path), "--plots", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    for label in ("edt_s", "c50_db", "t30 125 Hz", "t30 4000 Hz"):
+        assert label in text
+    assert (tmp_path / "rt60.png").stat().st_size > 1000

@@ -1,9 +1,11 @@
 """SceneConfig checks its own values (the CLI side, one line and exit 2, is in test_rir_bank.py)."""
 
+import numpy as np
 import pytest
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes import SceneConfig
+from wavjepa_nat.scenes.sampler import sample_scene
 
 
 @pytest.mark.parametrize(
@@ -41,3 +43,15 @@ def test_good_values_and_json_round_trip():
     assert cfg.rt60 == (0.3, 0.9)  # lists are stored as tuples, as the CLI gives them
     assert SceneConfig.from_json(cfg.to_json()) == cfg
     SceneConfig(hrtf="/elsewhere/subject.SOFA", noise_dir="/not/here")  # files are checked where opened
+
+
+# --distance 0.5..10000 was once silently clamped while the BRIR length followed 10 km.
+def test_distance_beyond_any_room_is_an_error_and_brir_lengths_follow_a_reachable_bound():
+    with pytest.raises(InputError, match=r"--distance .* must end at 37\.3 m or less.*0\.5\.\.10000 m"):
+        SceneConfig(source_distance=(0.5, 10000.0))
+    with pytest.raises(InputError, match=r"--distance .* 13\.2 m or less"):
+        SceneConfig(room_length=(3.0, 4.0), source_distance=(0.5, 14.0))
+    cfg = SceneConfig(source_distance=(0.5, 37.0), rt60=(0.2, 0.3), room_length=(20.0, 25.0))
+    assert cfg.brir_length == int(np.ceil(cfg.fs * (1.1 * 0.3 + 37.0 / 343.0 + 0.02)))
+    longest = max(sample_scene(cfg, i).distance_m.max() for i in range(20))
+    assert longest <= cfg.source_distance[1]

@@ -12,7 +12,6 @@ Every step is skipped when its output is already there, so an interrupted demo r
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 
 from wavjepa_nat.checks import check_output_dir
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.serialise import config_dict
 
 
 @dataclass
@@ -50,7 +50,7 @@ class DemoConfig:
 
 def _settings(train_cfg: dict) -> dict:
     """What defines a trained model, without the paths (a rerun may name the same folder another way)."""
-    return {k: v for k, v in json.loads(json.dumps(train_cfg)).items() if k not in ("data", "bank", "out")}
+    return {k: v for k, v in config_dict(train_cfg).items() if k not in ("data", "bank", "out")}
 
 
 def _saved_settings(run: Path) -> dict:

@@ -11,6 +11,7 @@ import typer
 from wavjepa_nat.checks import check_output_dir, check_output_file
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.ranges import parse_int_interval, parse_interval
 
 bank_app = typer.Typer(help="Inspect, check and join RIR banks.", no_args_is_help=True)
@@ -184,8 +185,6 @@ def verify(
     seed: Annotated[int, typer.Option("--seed", help="Which scenes get re-simulated.")] = 0,
 ) -> None:
     """Check the schema, that every value is finite, and that re-simulated scenes match the stored ones."""
-    from rich.progress import Progress
-
     from wavjepa_nat.rir_bank import RIRBank, verify_bank
 
     if n_check < 0:
@@ -194,11 +193,8 @@ def verify(
         raise InputError(f"--seed must be 0 or more, got {seed}")
     n = len(RIRBank(path))
     notes: list[str] = []
-    with Progress(transient=True) as bar:
-        task = bar.add_task("checking scenes", total=n)
-        problems = verify_bank(
-            path, n_check=n_check, seed=seed, progress=lambda k: bar.advance(task, k), notes=notes
-        )
+    with progress_bar(n, "checking scenes", transient=True) as advance:
+        problems = verify_bank(path, n_check=n_check, seed=seed, progress=advance, notes=notes)
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     if problems:

@@ -92,10 +92,6 @@ def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> di
     return batch
 
 
-def is_dry_batch(batch) -> bool:
-    return isinstance(batch, dict) and all(k in batch for k in BATCH_KEYS)
-
-
 class NaturalisticAugment(nn.Module):
     """nn.Module wrapper: a dict batch (keys BATCH_KEYS) -> crops (B * n_crops, C, T)."""
 

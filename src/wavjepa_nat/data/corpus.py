@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.scenes.config import SPLITS
 from wavjepa_nat.scenes.noise import builtin_noise
+from wavjepa_nat.serialise import config_dict
 
 LEVEL_RANGE_DB = (-40.0, -30.0)  # RMS dBFS of written clips: same for all classes; impacts (crest
 # factor up to ~32 dB) then peak below -8 dBFS, so peak limiting, which would leak the class, never acts
@@ -396,7 +397,7 @@ def default_corpus_dir() -> Path:
 
 
 def _config_json(cfg: CorpusConfig) -> dict:
-    return json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as stored
+    return config_dict(cfg)
 
 
 def _existing(out: Path, cfg: CorpusConfig) -> dict | None:

@@ -7,15 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def draw_crop_offsets(
-    rng: np.random.Generator, clip_samples: int, n_crops: int, crop_samples: int
-) -> np.ndarray:
-    """(n_crops,) uniform start offsets of crops that lie fully inside the clip."""
-    if clip_samples < crop_samples:
-        raise ValueError(f"clips of {clip_samples} samples are shorter than a crop ({crop_samples})")
-    return rng.integers(0, clip_samples - crop_samples + 1, size=n_crops).astype(np.int64)
-
-
 def take_crops(x: np.ndarray, offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     """(C, S) and (n,) offsets -> (n, C, crop_samples); the same offsets for every channel."""
     windows = np.lib.stride_tricks.sliding_window_view(x, crop_samples, axis=-1)  # (C, S-crop+1, crop)

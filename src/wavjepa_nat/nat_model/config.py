@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.serialise import config_dict
 
 # wav2vec 2.0 feature extractor without its last (2, 2) layer: total stride 160 = 10 ms at 16 kHz.
 BASE_CONV_SPEC: list[tuple[int, int]] = [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2)]
@@ -133,10 +134,7 @@ class ModelConfig:
         return math.prod(s for _, s in self.conv_spec)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["conv_spec"] = [list(p) for p in self.conv_spec]  # JSON-friendly
-        d["betas"] = list(self.betas)
-        return d
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:

@@ -353,10 +353,6 @@ class RIRBank:
         row = self._mapped_row("noise_bed", i)
         return row if row is not None else self._dataset("noise_bed")[i]
 
-    def noise_beds(self, indices) -> np.ndarray:
-        """Noise beds of several scenes (k, 2, B) float32."""
-        return self._stack([np.array(self.noise_bed(int(i))) for i in indices], (2, self.noise_bed_length))
-
     def noise_brirs(self, i: int) -> np.ndarray:
         """Scene i's noise-source BRIRs (n_noise, 2, L) float32."""
         return self._decoded("noise_brir", int(i))

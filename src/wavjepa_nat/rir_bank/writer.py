@@ -23,7 +23,6 @@ import glob
 import json
 import multiprocessing as mp
 import os
-import secrets
 import shutil
 import socket
 import time
@@ -34,6 +33,8 @@ import numpy as np
 
 from wavjepa_nat.checks import check_disk, check_memory, check_output_file, gib
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import atomic_path, commit, unique_tmp, write_text_atomic
+from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.schema import (
     META_COLUMNS,
@@ -62,38 +63,7 @@ def shard_range(n_scenes: int, shard: tuple[int, int]) -> tuple[int, int]:
     return (k - 1) * n_scenes // n, k * n_scenes // n
 
 
-# -- files: unique temporary names, fsync, atomic rename, one writer per OUT ----------------------
-def unique_tmp(path: Path) -> Path:
-    """A temporary name beside `path`, unique to this process (so no other writer can truncate it)."""
-    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-
-
-def _fsync(path: Path, directory: bool = False) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    except OSError:
-        if directory:
-            return  # some filesystems cannot open directories: the rename is still atomic
-        raise
-    try:
-        os.fsync(fd)
-    except OSError:
-        if not directory:
-            raise
-    finally:
-        os.close(fd)
-
-
-def commit(tmp: Path, path: Path, durable: bool = True) -> None:
-    """Atomically give the finished file `tmp` the name `path`, made durable first (durable=False: only the
-    rename, for files that are checked before use, such as part files)."""
-    if durable:
-        _fsync(tmp)
-    os.replace(tmp, path)
-    if durable:
-        _fsync(path.parent, directory=True)
-
-
+# -- files: one writer per OUT (atomic writes: wavjepa_nat.files) ---------------------------------
 def lock_path(out: Path) -> Path:
     return out.with_name(out.name + ".lock")
 
@@ -223,20 +193,14 @@ def _write_meta(f: h5py.File, row0: int, rows: list[dict], indices: list[int]) -
 
 
 def _write_part(path: Path, cfg: SceneConfig, scenes) -> None:
-    tmp = unique_tmp(path)
-    try:
-        with h5py.File(tmp, "w-") as f:
-            f.attrs["config"] = cfg.to_json()
-            f.create_dataset("scene_index", (len(scenes),), np.int64)
-            create_datasets(f, len(scenes), cfg, SCHEMA_VERSION)
-            crcs = write_rows(f, 0, scenes, cfg.noise_sources[1])  # of the bytes as stored
-            checksums.write(f, crcs | {"meta": checksums.meta_crcs(f)})
-        # Atomic: a part file is whole or absent. Not fsynced (a third of its writing time): a resumed run
-        # checks every part against its checksums (_part_ok) and redoes any that a crash left damaged.
-        commit(tmp, path, durable=False)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    # Atomic: a part file is whole or absent. Not fsynced (a third of its writing time): a resumed run
+    # checks every part against its checksums (_part_ok) and redoes any that a crash left damaged.
+    with atomic_path(path, durable=False) as tmp, h5py.File(tmp, "w-") as f:
+        f.attrs["config"] = cfg.to_json()
+        f.create_dataset("scene_index", (len(scenes),), np.int64)
+        create_datasets(f, len(scenes), cfg, SCHEMA_VERSION)
+        crcs = write_rows(f, 0, scenes, cfg.noise_sources[1])  # of the bytes as stored
+        checksums.write(f, crcs | {"meta": checksums.meta_crcs(f)})
 
 
 def _part_ok(path: Path, start: int, stop: int, cfg: SceneConfig) -> bool:
@@ -562,16 +526,6 @@ def make_parent(out: Path) -> None:
         raise InputError(f"cannot create the folder {out.parent} for {out} ({err.strerror})") from None
 
 
-def _write_json(path: Path, value) -> None:
-    tmp = unique_tmp(path)
-    try:
-        tmp.write_text(json.dumps(value))
-        commit(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def simulate_bank(
     out: str | Path,
     cfg: SceneConfig,
@@ -614,7 +568,7 @@ def simulate_bank(
                     f"remove it or use its arguments"
                 )
         parts.mkdir(exist_ok=True)
-        _write_json(stamp, run)
+        write_text_atomic(stamp, json.dumps(run))
 
         jobs = [(s, min(s + BLOCK, hi), str(parts)) for s in range(lo, hi, BLOCK)]
         todo = [j for j in jobs if not _part_ok(_part_path(parts, j[0], j[1]), j[0], j[1], cfg)]
@@ -629,7 +583,8 @@ def simulate_bank(
             _SIMULATOR = simulator
             pool_context = contextlib.nullcontext()
         with pool_context as pool, Assembler(out, attrs, cfg, range(lo, hi), SCHEMA_VERSION) as assembler:
-            with _progress(progress, hi - lo, hi - lo - sum(j[1] - j[0] for j in todo)) as advance:
+            already = hi - lo - sum(j[1] - j[0] for j in todo)
+            with progress_bar(hi - lo, "simulating scenes", enabled=progress, completed=already) as advance:
                 results = pool.imap_unordered(_run_block, todo) if pool is not None else map(_run_block, todo)
                 for path in done_parts:  # an earlier run's, while the workers start on the rest
                     assembler.add(path)
@@ -653,31 +608,3 @@ def simulate_bank(
         "measure_seconds": timings[2],
         "write_seconds": timings[3],
     }
-
-
-class _progress:
-    """A rich progress bar over scenes (or nothing), as a context manager yielding `advance(n)`."""
-
-    def __init__(self, enabled: bool, total: int, done: int):
-        self.enabled, self.total, self.done = enabled, total, done
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.bar.start()
-        task = self.bar.add_task("simulating scenes", total=self.total, completed=self.done)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.stop()
-        return False

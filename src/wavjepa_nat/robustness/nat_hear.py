@@ -37,6 +37,7 @@ from wavjepa_nat.checks import check_snr_range
 from wavjepa_nat.data.render import ScenePools, render
 from wavjepa_nat.dsp import clip_rng, loop_segment
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import atomic_path, write_text_atomic
 from wavjepa_nat.ranges import parse_interval
 from wavjepa_nat.robustness.conditions import stream_id
 
@@ -99,12 +100,6 @@ def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _check_out(out: Path, task_root: Path) -> None:
@@ -243,7 +238,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
                 f"({', '.join(changed)} differ); choose another --out, or delete it to start "
                 "over"
             )
-    _atomic_write_text(out / RECIPE, json.dumps(recipe, indent=2, default=str) + "\n")
+    write_text_atomic(out / RECIPE, json.dumps(recipe, indent=2, default=str) + "\n")
 
     records, written, skipped, unreadable, limited = [], 0, 0, [], 0
     measured = rir.rt60()
@@ -267,9 +262,8 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
                     skipped += 1
                 else:
                     wav, lim = render_clip(dry, pool, scene, snr, noise_u)
-                    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-                    sf.write(str(tmp), wav.T, fs, subtype="PCM_16", format="WAV")
-                    os.replace(tmp, target)
+                    with atomic_path(target) as tmp:
+                        sf.write(str(tmp), wav.T, fs, subtype="PCM_16", format="WAV")
                     written += 1
                     limited += bool(lim)
                 m = rir.meta
@@ -295,17 +289,15 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
             "the copy is incomplete (rerun to resume once fixed)"
         )
 
-    tmp_csv = out / f".{CLIPS_CSV}.tmp-{os.getpid()}"
-    with open(tmp_csv, "w", newline="") as f:
+    with atomic_path(out / CLIPS_CSV) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
         w.writerows(records)
-    os.replace(tmp_csv, out / CLIPS_CSV)
     shutil.copyfile(task_dir / VOCABULARY, out / VOCABULARY)
     for split in files:
         shutil.copyfile(task_dir / f"{split}.json", out / f"{split}.json")
     metadata = dict(hear.metadata, nat_hear=dict(recipe, clips_csv=CLIPS_CSV, sample_rates=[fs]))
-    _atomic_write_text(out / METADATA, json.dumps(metadata, indent=2, default=str) + "\n")
+    write_text_atomic(out / METADATA, json.dumps(metadata, indent=2, default=str) + "\n")
     return {
         "out": out,
         "written": written,

@@ -3,8 +3,6 @@ conditions, timing) stored in results.json and shown, folded, at the end of the 
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
@@ -14,6 +12,7 @@ from wavjepa_nat.robustness.classify import Classification
 from wavjepa_nat.robustness.degrade import ScenePools
 from wavjepa_nat.robustness.failures import ModelFailures
 from wavjepa_nat.robustness.prepare import SweepInputs
+from wavjepa_nat.serialise import config_dict
 from wavjepa_nat.version import package_version
 
 SETUP_NOTES = [
@@ -66,7 +65,7 @@ def sweep_setup(
         "seeds": {"sweep": cfg.seed, "probe": cfg.seed, "bootstrap": cfg.seed},
         "notes": SETUP_NOTES + notes,
         "failures": failures.messages,
-        "config": dataclasses.asdict(cfg),
+        "config": config_dict(cfg),
         "models": [
             dict(desc, probe_seconds=round(scored.probe_seconds.get(name, 0.0), 3))
             for name, _, desc in inputs.embedders

@@ -5,7 +5,7 @@ T30 follows ISO 3382: a least-squares line through the Schroeder energy decay cu
 between -5 and -35 dB, extrapolated to 60 dB. Unlike a two-point reading, the regression
 is not biased by a strong direct sound, whose energy drop is a single step. EDT is the same
 line through 0 .. -10 dB (times 6); C50 the early (first 50 ms after the direct sound) to late
-energy ratio. Octave bands are the zero-phase order-3 Butterworth filters of `octave_filter`,
+energy ratio. Octave bands are zero-phase order-3 Butterworth band-passes (upper edge at most 0.49 fs),
 applied as their squared magnitude in the frequency domain (what a forward-backward filter
 does, without its edge padding), the low bands at a reduced rate.
 """
@@ -68,19 +68,10 @@ def decay_fit(edc: np.ndarray, dt: float, lo_db: float, hi_db: float) -> np.ndar
     return out.reshape(shape)
 
 
-def t30_from_edc(edc: np.ndarray, fs: float, lo_db: float = -5.0, hi_db: float = -35.0) -> float:
-    return float(decay_fit(edc, 1.0 / fs, lo_db, hi_db))
-
-
 def measure_t30(h: np.ndarray, fs: float) -> np.ndarray:
     """T30 (s) of each row of h (..., samples)."""
     h = np.asarray(h)
     return decay_fit(schroeder_edc(h), 1.0 / fs, -5.0, -35.0)
-
-
-def measure_edt(h: np.ndarray, fs: float) -> np.ndarray:
-    """Early decay time (s): the EDC's 0 .. -10 dB line extrapolated to 60 dB, per row of h (..., samples)."""
-    return decay_fit(schroeder_edc(np.asarray(h)), 1.0 / fs, 0.0, -10.0)
 
 
 def measure_c50(h: np.ndarray, fs: float, direct_delay_s: float) -> np.ndarray:
@@ -91,15 +82,9 @@ def measure_c50(h: np.ndarray, fs: float, direct_delay_s: float) -> np.ndarray:
     return 10 * np.log10(np.maximum(early, 1e-30) / np.maximum(late, 1e-30))
 
 
-def octave_filter(h: np.ndarray, fs: float, center: float) -> np.ndarray:
-    """Zero-phase octave band (order-3 Butterworth per side) around `center`, last axis."""
-    lo, hi = center / np.sqrt(2), min(center * np.sqrt(2), 0.49 * fs)
-    return _bandpass(h, fs, lo, hi, order=3)
-
-
 @lru_cache(maxsize=64)
 def _band_power_response(n_fft: int, fs: float, center: float) -> np.ndarray:
-    """|H(f)|^2 of octave_filter's Butterworth on the rfft grid of n_fft (float32)."""
+    """|H(f)|^2 of the octave band's order-3 Butterworth band-pass on the rfft grid of n_fft (float32)."""
     lo, hi = center / np.sqrt(2), min(center * np.sqrt(2), 0.49 * fs)
     sos = butter(3, [lo, hi], btype="bandpass", fs=fs, output="sos")
     _, resp = sosfreqz(sos, worN=np.fft.rfftfreq(n_fft, 1.0 / fs), fs=fs)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.serialise import config_dict
 
 SPLITS = ("train", "val", "test")
 ENGINES = ("fast", "reference")
@@ -193,7 +194,7 @@ class SceneConfig:
         return 8 * n * (5 * (1 + self.noise_sources[1]) + 6)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(config_dict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SceneConfig:

@@ -23,23 +23,6 @@ HOP = STFT_LEN // 2
 _WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(STFT_LEN) / STFT_LEN))
 
 
-def binaural_diffuse_noise(
-    rng: np.random.Generator,
-    n_samples: int,
-    fs: int,
-    power: np.ndarray,
-    coherence: np.ndarray,
-    rt60: np.ndarray | None = None,
-) -> np.ndarray:
-    """(2, n_samples) float64.
-
-    power: (2, STFT_LEN // 2 + 1) per-ear power spectrum (per-sample power of white noise = 1);
-    coherence: (STFT_LEN // 2 + 1,) interaural coherence; rt60: optional per-bin decay time (s),
-    which makes the amplitude fall by 60 dB over rt60 seconds from t = 0 (frame m is centred at m * HOP).
-    """
-    return binaural_diffuse_noises(rng, 1, n_samples, fs, power, coherence, rt60)[0].astype(np.float64)
-
-
 def binaural_diffuse_noises(
     rng: np.random.Generator,
     count: int,
@@ -49,9 +32,14 @@ def binaural_diffuse_noises(
     coherence: np.ndarray,
     rt60: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(count, 2, n_samples) float32: `count` independent binaural_diffuse_noise signals with the same
-    spectrum, coherence and decay (the sources of one room), in one pass. The draws are those of `count`
-    calls of binaural_diffuse_noise in a row."""
+    """(count, 2, n_samples) float32: `count` independent binaural diffuse noises with the same spectrum,
+    coherence and decay (the sources of one room), in one pass. The draws are those of `count` calls with
+    count=1 in a row.
+
+    power: (2, STFT_LEN // 2 + 1) per-ear power spectrum (per-sample power of white noise = 1);
+    coherence: (STFT_LEN // 2 + 1,) interaural coherence; rt60: optional per-bin decay time (s),
+    which makes the amplitude fall by 60 dB over rt60 seconds from t = 0 (frame m is centred at m * HOP).
+    """
     n_frames = -(-n_samples // HOP) + 1
     bins = STFT_LEN // 2 + 1
     # E|X_k|^2 = STFT_LEN G_k^2 gives a frame power of mean_k G_k^2 after irfft (1 / N normalisation);
@@ -88,7 +76,7 @@ def binaural_diffuse_noises(
 def stationary_binaural_noise(
     rng: np.random.Generator, n_samples: int, fs: int, power: np.ndarray, coherence: np.ndarray
 ) -> np.ndarray:
-    """(2, n_samples) float32 stationary diffuse noise, as binaural_diffuse_noise without a decay, but made in
+    """(2, n_samples) float32 stationary diffuse noise, as binaural_diffuse_noises with no decay, but made in
     one FFT of the whole signal: the spectrum and coherence (on the STFT grid) are interpolated onto its bins.
     The result is periodic: it loops without a seam."""
     z = stationary_binaural_spectrum(rng, n_samples, fs, power, coherence)
@@ -103,7 +91,7 @@ def stationary_binaural_spectrum(
     bins = n_samples // 2 + 1
     gains, g = _fine_spectra(n_samples, fs, np.asarray(power, np.float64), np.asarray(coherence, np.float64))
     z = centred_uniform(rng, (2, bins, 2))
-    z = z.view(np.complex64)[..., 0]  # unit-variance uniform parts (see binaural_diffuse_noise)
+    z = z.view(np.complex64)[..., 0]  # unit-variance uniform parts (see binaural_diffuse_noises)
     z *= np.float32(np.sqrt(12.0 * n_samples / 2.0))
     z[:, 0] = z[:, 0].real * np.float32(np.sqrt(2.0))
     if n_samples % 2 == 0:

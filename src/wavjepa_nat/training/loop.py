@@ -15,11 +15,9 @@ The options are training.config.TrainConfig (one place for each option, its defa
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -35,6 +33,7 @@ from wavjepa_nat.errors import InputError, warn
 from wavjepa_nat.nat_model import MaskCollator, ModelConfig
 from wavjepa_nat.nat_model.config import stored_config
 from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
+from wavjepa_nat.serialise import config_dict
 from wavjepa_nat.training.config import TrainConfig
 from wavjepa_nat.training.module import WavJEPAModule
 from wavjepa_nat.version import package_version
@@ -110,9 +109,8 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
         raise InputError(
             f"{path} is a {saved_model['channels']}-channel model but --channels is {cfg.channels}"
         )
-    # tuples -> lists
-    saved = json.loads(json.dumps(ckpt.get("wavjepa_nat_train_config", {}).get("train", {})))
-    now = json.loads(json.dumps(asdict(cfg)))
+    saved = config_dict(ckpt.get("wavjepa_nat_train_config", {}).get("train", {}))
+    now = config_dict(cfg)
     changed = [k for k in RESUME_KEEPS if k in saved and not _same_option(k, saved[k], now[k])]
     if changed:
         listed = ", ".join(f"--{k.replace('_', '-')} {saved[k]} -> {now[k]}" for k in changed)
@@ -213,13 +211,13 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
 
     out.mkdir(parents=True, exist_ok=True)
     resolved = {
-        "train": asdict(cfg),
-        "model": model_cfg.to_dict(),
-        "clip": asdict(clip_cfg),
-        "augment": asdict(aug_cfg),
+        "train": config_dict(cfg),
+        "model": config_dict(model_cfg),
+        "clip": config_dict(clip_cfg),
+        "augment": config_dict(aug_cfg),
         "package_version": package_version(),
     }
-    (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved)), sort_keys=False))
+    (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
     _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)

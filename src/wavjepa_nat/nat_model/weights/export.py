@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import atomic_path
 from wavjepa_nat.nat_model.config import ModelConfig
 from wavjepa_nat.nat_model.encoder import Encoder
 from wavjepa_nat.nat_model.weights.checkpoint import (
@@ -177,9 +178,8 @@ def export_weights(
     }
     if origin is not None:
         meta["origin"] = json.dumps(origin)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, out)  # atomic: a reader never sees a half-written export
+    with atomic_path(out) as tmp:  # a reader never sees a half-written export
+        save_file(state, str(tmp), metadata=meta)
     return out
 
 

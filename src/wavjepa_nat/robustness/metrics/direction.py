@@ -245,19 +245,3 @@ class DirectionProbe:
 
     def evaluate(self, x: np.ndarray, az_deg, el_deg=0.0) -> LocScores:
         return score_directions(self.predict(x), az_deg, el_deg, self.loc_cfg)
-
-
-def probe_localisation(
-    x_train,
-    az_train,
-    el_train,
-    x_test,
-    az_test,
-    el_test,
-    kind: str = "linear",
-    config: ProbeConfig | None = None,
-    loc_config: LocalisationConfig | None = None,
-) -> LocScores:
-    """Fit a direction probe on train, score it on test."""
-    probe = DirectionProbe(kind, config, loc_config).fit(x_train, az_train, el_train)
-    return probe.evaluate(x_test, az_test, el_test)

@@ -14,16 +14,16 @@ import torch
 from wavjepa_nat.audio import probe_audio, read_audio
 from wavjepa_nat.checks import check_output_file
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import atomic_path
 from wavjepa_nat.nat_model.inference import Embedder
+from wavjepa_nat.serialise import config_dict
 from wavjepa_nat.version import package_version
 
 
 def _config_json(encoder: torch.nn.Module) -> str:
     config = getattr(encoder, "config", None)
-    if hasattr(config, "to_dict"):
-        config = config.to_dict()
-    elif dataclasses.is_dataclass(config):
-        config = dataclasses.asdict(config)
+    if dataclasses.is_dataclass(config):
+        config = config_dict(config)
     return json.dumps(config, default=str, sort_keys=True)
 
 
@@ -77,8 +77,8 @@ def embed_files(
 
     out_h5 = Path(out_h5)
     out_h5.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_h5.with_name(out_h5.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    # atomic: a crash never leaves a half-written file under the final name
+    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as f:
         d = embedder.output_dim
         empty = np.zeros((0, d), np.float32)
         f.create_dataset("scene", data=np.stack(scene).astype(np.float32) if scene else empty)
@@ -92,5 +92,4 @@ def embed_files(
         f.attrs["hop_ms"] = float(encoder.hop_ms)
         f.attrs["channels"] = embedder.channels
         f.attrs["notes"] = json.dumps(embedder.notes)
-    tmp.replace(out_h5)  # atomic: a crash never leaves a half-written file under the final name
     return out_h5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from wavjepa_nat.serialise import config_dict
+
 
 def source_text(source: dict | None) -> str:
     """One line naming where a model's weights came from (the `source` dict load_model sets)."""
@@ -20,15 +22,6 @@ def source_text(source: dict | None) -> str:
     return text
 
 
-def config_dict(config) -> dict | None:
-    """A model's or baseline's config as a plain dict."""
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if dataclasses.is_dataclass(config):
-        return dataclasses.asdict(config)
-    return config
-
-
 def describe_model(name: str, spec, embedder) -> dict:
     """The report's description of one embedder: name, path, kind, source, sample rate, embedding size,
     input and config. spec: what the user gave (a path, a HEAR spec, an object), None for a baseline."""
@@ -42,7 +35,7 @@ def describe_model(name: str, spec, embedder) -> dict:
         "path": path,
         "channels": embedder.channels,
         "embedding_dim": int(embedder.output_dim),
-        "config": config_dict(config),
+        "config": config_dict(config) if dataclasses.is_dataclass(config) else config,
     }
     source = getattr(getattr(embedder, "encoder", None), "source", None)  # set by load_model
     if isinstance(source, dict):

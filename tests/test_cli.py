@@ -1,5 +1,6 @@
-"""Every bad input to every command: exit 2, one line on stderr ("error: ..."), no traceback, no output file
-created or changed, and the check made before the long work starts (issue 13, section 3).
+"""The CLI (wavjepa_nat.cli): every bad input to every command gives exit 2, one line on stderr
+("error: ..."), no traceback, no output file created or changed, and the check made before the long work
+starts (issue 13, section 3).
 
 The table runs the real CLI entry point (`wavjepa_nat.cli.main`) in this process (fast: the imports are
 paid once); a few cases also run the installed command in a subprocess. Fixtures are tiny and shared.
@@ -245,6 +246,17 @@ def _sweep(*extra):
     for k in extra[::2]:
         args.pop(k, None)
     return ["robustness", *[a for kv in args.items() for a in kv], *extra]
+
+
+def _import_weights(src, out="{w}/i.safetensors"):
+    return ["import-weights", src, "--out", out]
+
+
+def _nat_hear(*extra):
+    args = {"--task-dir": "{fx}/corpus", "--bank": "{fx}/bank.h5", "--out": "{w}/copy"}
+    for k in extra[::2]:
+        args.pop(k, None)
+    return ["nat-hear", *[a for kv in args.items() for a in kv], *extra]
 
 
 def _export(ckpt, out="{w}/m.safetensors"):
@@ -518,6 +530,14 @@ CASES = [
     ("sweep-task-missing", _sweep("--task", "{fx}/nowhere"), "nowhere"),
     ("sweep-task-one-class", _sweep("--task", "{fx}/one_class"), "class"),
     ("sweep-task-unreadable", _sweep("--task", "{fx}/unreadable_classes"), "unreadable_classes"),
+    # ---- import-weights
+    ("import-weights-missing", _import_weights("{fx}/nowhere.ckpt"), "not found"),
+    ("import-weights-out-suffix", _import_weights("{fx}/good.ckpt", "{w}/i.bin"), ".safetensors"),
+    ("import-weights-text", _import_weights("{fx}/text.ckpt"), None),
+    # ---- nat-hear
+    ("nat-hear-snr", _nat_hear("--snr", "loud"), "not a number"),
+    ("nat-hear-rt60", _nat_hear("--rt60", "1.5..1.0"), "LO > HI"),
+    ("nat-hear-not-a-task", _nat_hear(), "is not a HEAR task folder"),
     # ---- report
     ("report-missing", ["report", "{fx}/nowhere", "--out", "{w}/rep"], "nowhere"),
     ("report-no-results", ["report", "{fx}/no_results", "--out", "{w}/rep"], "results.json"),
@@ -627,6 +647,28 @@ def test_installed_command(fx, tmp_path, argv, expect):
     assert list(tmp_path.iterdir()) == []
 
 
+def _command_paths(group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of a click group, as the words that name it (("train",), ("bank", "info"), ...)."""
+    paths = []
+    for name, command in group.commands.items():
+        sub = getattr(command, "commands", None)
+        paths += _command_paths(command, (*prefix, name)) if sub else [(*prefix, name)]
+    return paths
+
+
 def test_count():
-    """The closing note's numbers (printed with -s)."""
-    print(f"\n{len(CASES)} bad inputs in the table")
+    """The table covers every command of the CLI, each case under its own id (the closing note's numbers are
+    printed with -s)."""
+    import typer.main
+
+    from wavjepa_nat.cli import app
+
+    commands = _command_paths(typer.main.get_command(app))
+    per_command = {c: sum(argv[: len(c)] == list(c) for _, argv, _ in CASES) for c in commands}
+    assert len(commands) >= 14, commands  # the 11 commands and the three of `bank`
+    assert {c for c, n in per_command.items() if n == 0} == set(), per_command
+    ids = [c[0] for c in CASES]
+    assert len(set(ids)) == len(ids), "two cases share an id"
+    unknown = [argv for _, argv, _ in CASES if not any(argv[: len(c)] == list(c) for c in commands)]
+    assert unknown == [["simulate"]], unknown  # only the unknown-command case names no command
+    print(f"\n{len(CASES)} bad inputs in the table, for {len(commands)} commands")

@@ -1,5 +1,6 @@
-"""Assembly copies rows that carry stored checksums without checking them first and checks the assembled
-file once: a damaged source row must still stop it, name the scene and leave nothing behind."""
+"""rir_bank/merge.py (through the writer's Assembler): assembly copies rows that carry stored checksums
+without checking them first and checks the assembled file once: a damaged source row must still stop it,
+name the scene and leave nothing behind."""
 
 import h5py
 import pytest

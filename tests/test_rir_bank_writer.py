@@ -1,4 +1,5 @@
-"""Two writers on one bank never leave a damaged bank that looks complete; checksums catch changed bytes.
+"""rir_bank/writer.py: two writers on one bank never leave a damaged bank that looks complete; checksums
+catch changed bytes.
 
 The concurrent writers are separate processes, started together (they wait on a 'go' file after
 their imports), running what the CLI runs: an InputError becomes one line on stderr and exit 2.

@@ -5,10 +5,13 @@ that the circular convolution of a bed is the steady state of each noise through
 import numpy as np
 import pytest
 import scipy.fft as sfft
+import soundfile as sf
 from scipy.signal import welch
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.noise import (
     BUILTIN_NOISES,
+    NoiseMaker,
     builtin_noise,
     builtin_spectrum,
     circular_spectra,
@@ -115,3 +118,15 @@ def test_centred_uniform_moments_and_determinism():
     assert abs(np.mean(big)) < 5 * np.sqrt(1 / 12 / big.size)
     assert np.var(big) == pytest.approx(1 / 12, rel=3e-3)
     assert np.array_equal(z, centred_uniform(np.random.default_rng(9), (1001, 3)))
+
+
+# A NaN in a noise recording was once carried into the noise beds.
+def test_noise_recording_with_nan_is_refused_before_any_scene(tmp_path):
+    folder = tmp_path / "noises"
+    folder.mkdir()
+    x = np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+    sf.write(folder / "good.wav", x, 16000)
+    x[10] = np.nan
+    sf.write(folder / "bad.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(InputError, match=r"bad\.wav holds 1 non-finite sample"):
+        NoiseMaker(16000, 1000, -30.0, str(folder), np.ones((2, 4)), np.ones(4))

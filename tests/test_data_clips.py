@@ -1,4 +1,4 @@
-"""prepare_clip: resampling against independent references, level, cut/pad, channels."""
+"""data/clips.py, prepare_clip: resampling against independent references, level, cut/pad, channels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The built-in corpus: determinism, structure, stratified splits, learnability, speech, CLI."""
+"""The built-in corpus (data/corpus.py): determinism, structure, stratified splits, learnability, speech,
+CLI."""
 
 from __future__ import annotations
 

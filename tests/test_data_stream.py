@@ -169,3 +169,56 @@ def test_stream_validates_bank_and_options(tmp_path):
         TrainingBatches(source, FakeBank(), ClipConfig(fs=16000, clip_seconds=0.2), aug(), 2)
     with pytest.raises(InputError, match="num_workers"):
         TrainingData(source, FakeBank(), CLIP, aug(), 2, num_workers=-1)
+
+
+# ---------------------------------------------------------------- with a real bank
+
+
+def bank_clips(tmp_path, n) -> FolderSource:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "clips"
+    root.mkdir(exist_ok=True)
+    for i in range(n):
+        sf.write(
+            root / f"c{i}.wav",
+            0.1 * rng.standard_normal(12000 + 1000 * i).astype(np.float32),
+            16000,
+            subtype="FLOAT",
+        )
+    return FolderSource(root)
+
+
+@pytest.mark.parametrize("noise", ["bed", "sources"])
+def test_two_workers_read_the_bank_and_cpu_equals_gpu_mode(ten_scene_bank, tmp_path, noise):
+    noise_paths = ()
+    if noise == "sources":
+        sf.write(
+            tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(8000).astype(np.float32), 16000
+        )
+        noise_paths = (str(tmp_path / "noise.wav"),)
+    cfg = AugmentConfig(
+        clean_ratio=0.25, n_crops=2, crop_samples=4000, noise=noise, noise_paths=noise_paths, seed=5
+    )
+    source = bank_clips(tmp_path, 6)
+    out = {}
+    for mode in ("cpu", "gpu"):
+        dm = TrainingData(source, ten_scene_bank, CLIP, cfg, batch_clips=2, num_workers=2, augment_on=mode)
+        loader = iter(dm.train_dataloader())
+        batches = [dm.on_after_batch_transfer(next(loader), 0)["audio"] for _ in range(3)]
+        out[mode] = torch.cat(batches)
+    assert out["cpu"].shape == (12, 2, 4000) and torch.isfinite(out["cpu"]).all()
+    torch.testing.assert_close(out["gpu"], out["cpu"], atol=2e-4, rtol=1e-4)
+    assert torch.unique(out["cpu"].flatten(1), dim=0).shape[0] == 12  # workers do not repeat each other
+
+
+def test_bad_bank(ten_scene_bank, tmp_path):
+    with pytest.raises(InputError, match="Hz"):
+        TrainingBatches(bank_clips(tmp_path, 2), ten_scene_bank, ClipConfig(fs=8000), AugmentConfig(), 2)
+    with pytest.raises(InputError, match="no scenes"):
+        TrainingBatches(
+            bank_clips(tmp_path, 2),
+            ten_scene_bank,
+            CLIP,
+            AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000),
+            2,
+        )
