@@ -319,7 +319,7 @@ def test_the_readme_hear_commands_run_as_written(world, tmp_path, monkeypatch, c
 
 
 def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypatch, capsys):
-    from wavjepa_nat.robustness.nat_hear import NatHearConfig, make_nat_hear
+    from wavjepa_nat.robustness.tasks.nat_hear import NatHearConfig, make_nat_hear
 
     cfg = NatHearConfig(snr="-5..20", seed=3)
     a = make_nat_hear(world["task"], world["bank"], tmp_path / "a", cfg, progress=False)

@@ -25,8 +25,8 @@ from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
 from wavjepa_nat.data.render import ScenePools, Source, in_rt60_bin, render, scenes_in
 from wavjepa_nat.data.render.batch import render_torch
 from wavjepa_nat.data.scene_clips import SceneClipConfig, render_scene_clips
-from wavjepa_nat.robustness import nat_hear
 from wavjepa_nat.robustness.degrade import degrade
+from wavjepa_nat.robustness.tasks import nat_hear
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
 import make_render_golden as golden  # noqa: E402  the cases the golden data holds (its old-code runner unused)

@@ -30,9 +30,9 @@ from wavjepa_nat.data.augment import AugmentConfig, Augmenter, augment_batch  # 
 from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch  # noqa: E402
 from wavjepa_nat.data.scene_clips import SceneClipConfig, render_scene_clips  # noqa: E402
 from wavjepa_nat.dsp import clip_rng  # noqa: E402
-from wavjepa_nat.robustness import nat_hear  # noqa: E402
 from wavjepa_nat.robustness.conditions import CLEAN, Condition, stream_id  # noqa: E402
 from wavjepa_nat.robustness.degrade import ScenePools, degrade  # noqa: E402
+from wavjepa_nat.robustness.tasks import nat_hear  # noqa: E402
 
 OUT = HERE / "render_golden.npz"
 

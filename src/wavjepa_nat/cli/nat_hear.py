@@ -64,7 +64,7 @@ def nat_hear(
     the seed and the options. Deterministic; an interrupted run resumes (complete clips are kept). For a
     ladder, run once per rung (e.g. --snr 20, --snr 10, --snr 0) into separate folders.
     """
-    from wavjepa_nat.robustness.nat_hear import NatHearConfig, make_nat_hear
+    from wavjepa_nat.robustness.tasks.nat_hear import NatHearConfig, make_nat_hear
 
     cfg = NatHearConfig(snr=snr, rt60=rt60, seed=seed, test_fold=test_fold)
     summary = make_nat_hear(task_dir, bank, out, cfg, progress=True)

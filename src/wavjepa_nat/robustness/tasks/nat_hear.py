@@ -35,11 +35,16 @@ import numpy as np
 
 from wavjepa_nat.checks import check_snr_range
 from wavjepa_nat.data.render import ScenePools, render
-from wavjepa_nat.dsp import clip_rng, loop_segment
+from wavjepa_nat.data.sources import decode_audio
+from wavjepa_nat.dsp import clip_rng, loop_segment, resample
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.files import atomic_path, write_text_atomic
+from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.ranges import parse_interval
+from wavjepa_nat.rir_bank import RIRBank
 from wavjepa_nat.robustness.conditions import stream_id
+from wavjepa_nat.robustness.tasks.hear_folder import METADATA, VOCABULARY, audio_files, read_hear_task
+from wavjepa_nat.version import package_version
 
 RECIPE = "nat_hear.json"  # written first: the options a resumed run must match
 CLIPS_CSV = "nat_hear_clips.csv"
@@ -142,8 +147,6 @@ def draw_clip(
 
 def _read_dry(path: Path, fs: int) -> tuple[np.ndarray, str | None]:
     """The file's mono mixdown at fs (full length), or (None, why) when unreadable."""
-    from wavjepa_nat.data.sources import decode_audio
-    from wavjepa_nat.dsp import resample
 
     audio, file_fs, status = decode_audio(str(path), str(path))
     if status != "read":
@@ -183,11 +186,6 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
     clips written, skipped (already complete), unreadable, gain-limited, and the output paths."""
     import soundfile as sf
 
-    from wavjepa_nat.progress import progress_bar
-    from wavjepa_nat.rir_bank import RIRBank
-    from wavjepa_nat.robustness.tasks.hear_folder import METADATA, VOCABULARY, read_hear_task
-    from wavjepa_nat.version import package_version
-
     cfg = config or NatHearConfig()
     task_dir, out = Path(str(task_dir)), Path(str(out))
     if not (task_dir / METADATA).is_file():
@@ -196,7 +194,6 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
     _check_out(out, task_dir)
     rir = bank if isinstance(bank, RIRBank) else RIRBank(bank)
     fs = rir.fs
-    from wavjepa_nat.robustness.tasks.hear_folder import audio_files
 
     src_rate, files = audio_files(hear, fs)
     pools = scene_pools(rir, cfg)
