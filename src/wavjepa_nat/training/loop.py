@@ -40,7 +40,7 @@ from wavjepa_nat.nat_model.config import stored_config
 from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
 from wavjepa_nat.training.config import TrainConfig
 from wavjepa_nat.training.module import WavJEPAModule
-from wavjepa_nat.training.teachers import check_resumed_teacher, check_same_teacher_file, load_teacher
+from wavjepa_nat.training.teachers import check_resumed_teacher, load_teacher
 from wavjepa_nat.version import package_version
 
 __all__ = ["TrainConfig", "newest_checkpoint", "train"]
@@ -97,9 +97,9 @@ def _same_option(name: str, saved, now) -> bool:
     return saved == now
 
 
-def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None, dict | None]:
-    """(checkpoint, its model config, its frozen teacher's origin) to continue from, after checking that cfg
-    continues that run."""
+def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None]:
+    """(checkpoint, its model config) to continue from, after checking that cfg continues that run (its
+    teacher included)."""
     found = newest_checkpoint(out) if out.is_dir() else None
     if not cfg.resume:
         if found is not None:
@@ -108,7 +108,7 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
                 f"(checkpoint at step {found[1]['global_step']}: {found[0]}); "
                 "use --resume to continue it or choose another --out"
             )
-        return None, None, None
+        return None, None
     if found is None:
         raise InputError(f"--resume: no readable checkpoint in {out} (last.ckpt or checkpoints/*.ckpt)")
     path, ckpt = found
@@ -126,7 +126,7 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
     if changed:
         listed = ", ".join(f"--{k.replace('_', '-')} {saved[k]} -> {now[k]}" for k in changed)
         raise InputError(f"--resume continues the run in {out} with its own options; these differ: {listed}")
-    check_resumed_teacher(saved, cfg.teacher, out)
+    check_resumed_teacher(saved, ckpt.get("wavjepa_nat_teacher"), cfg.teacher, out)
     total = int(saved_model.get("total_steps", cfg.max_steps))
     if cfg.max_steps != total:
         warn(
@@ -138,7 +138,7 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
                 else ""
             )
         )
-    return path, saved_model, ckpt.get("wavjepa_nat_teacher")
+    return path, saved_model
 
 
 class _NoAdverts(logging.Filter):
@@ -196,7 +196,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     out = check_output_dir(cfg.out, "--out")
     last = out / "last.ckpt"
     _check_hardware(cfg)
-    resume_from, saved_model, saved_teacher = _resume_point(cfg, out)
+    resume_from, saved_model = _resume_point(cfg, out)
     # A resumed run keeps the model config it was started with (its schedule included).
     model_cfg = stored_config(saved_model) if saved_model else cfg.model_config()
     init = None
@@ -208,8 +208,6 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
             f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)"
         )
     teacher = load_teacher(cfg.teacher_source, model_cfg) if cfg.teacher_source else None
-    if teacher is not None and resume_from is not None:
-        check_same_teacher_file(saved_teacher, teacher, out)
     if cfg.teacher_input == "dry" and cfg.clean_ratio >= 1.0:
         warn("--teacher-input dry with --clean-ratio 1: every clip stays dry, so the teacher hears the same")
     clip_cfg, aug_cfg = cfg.clip_config(model_cfg.fs), cfg.augment_config(model_cfg.crop_samples)

@@ -78,8 +78,9 @@ def _frame_grid(cfg: ModelConfig) -> tuple[int, int]:
     return int(cfg.hop_samples), int(receptive_field(cfg.conv_spec))
 
 
-def check_resumed_teacher(saved_train: dict, teacher: str, out: Path) -> None:
-    """A resumed run keeps its kind of teacher (runs from before --teacher had the EMA teacher)."""
+def check_resumed_teacher(saved_train: dict, saved_teacher: dict | None, teacher: str, out: Path) -> None:
+    """A resumed run keeps its kind of teacher (runs from before --teacher had the EMA teacher) and its very
+    teacher file (by sha256, before the teacher is loaded)."""
     before = str(saved_train.get("teacher", "ema"))
     was_frozen, is_frozen = before.startswith("frozen:"), teacher.startswith("frozen:")
     if was_frozen != is_frozen:
@@ -87,15 +88,13 @@ def check_resumed_teacher(saved_train: dict, teacher: str, out: Path) -> None:
             f"--resume: the run in {out} was trained with --teacher {before}; it cannot continue with "
             f"--teacher {teacher}"
         )
-
-
-def check_same_teacher_file(saved_teacher: dict | None, teacher: FrozenTeacher, out: Path) -> None:
-    """A resumed frozen-teacher run uses the very teacher file it started with (by sha256)."""
-    if not saved_teacher or not saved_teacher.get("sha256"):
+    if not is_frozen or not saved_teacher or not saved_teacher.get("sha256"):
         return
-    if saved_teacher["sha256"] != teacher.origin["sha256"]:
+    path = Path(teacher.partition(":")[2]).expanduser()
+    sha = file_sha256(path) if path.exists() else ""
+    if sha != saved_teacher["sha256"]:
         raise InputError(
             f"--resume: the run in {out} was trained against the teacher {saved_teacher.get('path')} "
-            f"(sha256 {str(saved_teacher['sha256'])[:12]}); {teacher.origin['path']} is another file "
-            f"(sha256 {teacher.origin['sha256'][:12]})"
+            f"(sha256 {str(saved_teacher['sha256'])[:12]}); {path} is another file"
+            + (f" (sha256 {sha[:12]})" if sha else " (not found)")
         )
