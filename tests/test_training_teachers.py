@@ -6,6 +6,7 @@ existed, targets recomputed by hand from the teacher's layers, log-mel spectra r
 """
 
 import hashlib
+import json
 
 import lightning as L
 import numpy as np
@@ -18,7 +19,7 @@ from wavjepa_nat.nat_model.config import get_preset
 from wavjepa_nat.nat_model.jepa import Recipe, WavJEPA, masked_error
 from wavjepa_nat.nat_model.masks import MaskCollator
 from wavjepa_nat.nat_model.targets import FrozenTeacher
-from wavjepa_nat.nat_model.weights.export import load_model
+from wavjepa_nat.nat_model.weights.export import export_weights, load_model, read_export
 from wavjepa_nat.robustness.baseline import mel_filterbank
 from wavjepa_nat.training.loop import TrainConfig, train
 
@@ -128,7 +129,11 @@ def test_salt_stage_one_then_a_frozen_teacher_that_never_changes(corpus_and_bank
         "teacher_input": "dry",
         "loss": "l1",
     }
-    assert ckpt["wavjepa_nat_teacher"]["sha256"] == hashlib.sha256(teacher_file.read_bytes()).hexdigest()
+    sha = hashlib.sha256(teacher_file.read_bytes()).hexdigest()
+    assert ckpt["wavjepa_nat_teacher"]["sha256"] == sha
+    # An export of the student keeps where its targets came from.
+    meta, _ = read_export(export_weights(tmp_path / "stage2" / "last.ckpt", tmp_path / "student.safetensors"))
+    assert json.loads(meta["origin"])["teacher"]["sha256"] == sha
     # The run resumes with its teacher file, continuing where it stopped.
     steps = StepLosses()
     train(
@@ -301,3 +306,29 @@ def test_masked_l1_is_the_mean_absolute_error_over_valid_tokens():
     ]
     got = masked_error(torch.tensor(pred), torch.tensor(target), torch.tensor(valid), "l1")
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+
+
+@torch.no_grad()
+def test_a_teacher_of_another_channel_count_gets_the_ear_mean_or_both_ears():
+    torch.manual_seed(2)
+    stereo = get_preset("tiny", channels=2, crop_samples=8000)
+    mono = get_preset("tiny", channels=1, crop_samples=8000)
+    # A mono teacher of a binaural student, same input: the ear mean, normalised again like a mono crop.
+    batch = _batch(stereo, dry=False)
+    teacher = WavJEPA(mono).encoder.eval()
+    model = WavJEPA(stereo, Recipe(teacher="frozen"), FrozenTeacher(teacher)).eval()
+    _, target, _ = model.predict(batch)
+    mean = batch["audio"].double().mean(1, keepdim=True)
+    mean = ((mean - mean.mean((1, 2), keepdim=True)) / mean.std((1, 2), keepdim=True, unbiased=False)).float()
+    per_frame = _hand_targets(teacher, mean, mono.top_k_targets)
+    want = _gathered(torch.cat([per_frame, per_frame], dim=1), batch["target_idx"])
+    torch.testing.assert_close(target.double(), want, atol=1e-4, rtol=1e-4)
+    # A binaural teacher of a mono student: the mono crop on both ears, the mean of the ears' targets.
+    batch = _batch(mono, dry=False)
+    teacher = WavJEPA(stereo).encoder.eval()
+    model = WavJEPA(mono, Recipe(teacher="frozen"), FrozenTeacher(teacher)).eval()
+    _, target, _ = model.predict(batch)
+    both = _hand_targets(teacher, batch["audio"].expand(-1, 2, -1), stereo.top_k_targets)
+    n = both.shape[1] // 2
+    want = _gathered((both[:, :n] + both[:, n:]) / 2, batch["target_idx"])
+    torch.testing.assert_close(target.double(), want, atol=1e-4, rtol=1e-4)
