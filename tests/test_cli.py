@@ -181,6 +181,20 @@ def fx(tmp_path_factory):
     (root / "float_steps.yaml").write_text("ckpt_every: 2.5\n")
     (root / "bool_channels.yaml").write_text("channels: true\n")
 
+    # Teachers (train --teacher frozen:SRC): at another sample rate, on another frame grid; runs to resume.
+    torch.save(_ckpt(WavJEPAModule(get_preset("tiny", channels=1, fs=8000))), root / "teacher_8k.ckpt")
+    grid = get_preset("tiny", channels=1, conv_spec=[[10, 5], [3, 2], [3, 2], [3, 2], [2, 2]])
+    torch.save(_ckpt(WavJEPAModule(grid)), root / "teacher_grid.ckpt")
+    (root / "ema_run").mkdir()
+    torch.save(_ckpt(module), root / "ema_run" / "last.ckpt")  # a run from before --teacher: EMA
+    (root / "frozen_run").mkdir()
+    frozen = {"train": {"teacher": f"frozen:{root}/mono.safetensors"}}
+    teacher = {"path": str(root / "other.safetensors"), "sha256": "0" * 64}
+    torch.save(
+        _ckpt(module, wavjepa_nat_train_config=frozen, wavjepa_nat_teacher=teacher),
+        root / "frozen_run" / "last.ckpt",
+    )
+
     # Result folders for `report`.
     (root / "no_results").mkdir()
     (root / "bad_results").mkdir()
@@ -467,6 +481,49 @@ CASES = [
     ("train-config-snr", _train("--config", "{fx}/snr.yaml"), "snr"),
     ("train-config-float-steps", _train("--config", "{fx}/float_steps.yaml"), "--ckpt-every"),
     ("train-config-bool-channels", _train("--config", "{fx}/bool_channels.yaml"), "channels"),
+    # ---- train: recipes (issue 19)
+    ("train-loss", _train("--loss", "huber"), "--loss"),
+    ("train-teacher-kind", _train("--teacher", "mean"), "--teacher"),
+    ("train-teacher-empty", _train("--teacher", "frozen:"), "--teacher"),
+    ("train-teacher-input", _train("--teacher-input", "wet"), "--teacher-input"),
+    ("train-objective", _train("--objective", "mae"), "--objective"),
+    ("train-teacher-missing", _train("--teacher", "frozen:{fx}/nope.ckpt"), "not found"),
+    ("train-teacher-text", _train("--teacher", "frozen:{fx}/text.ckpt"), "--teacher frozen:"),
+    ("train-teacher-partial", _train("--teacher", "frozen:{fx}/partial.safetensors"), "--teacher frozen:"),
+    ("train-teacher-tensors", _train("--teacher", "frozen:{fx}/missing_tensors.ckpt"), "--teacher frozen:"),
+    ("train-teacher-rate", _train("--teacher", "frozen:{fx}/teacher_8k.ckpt"), "8000 Hz"),
+    ("train-teacher-grid", _train("--teacher", "frozen:{fx}/teacher_grid.ckpt"), "frame grid"),
+    (
+        "train-reconstruct-frozen",
+        _train("--objective", "reconstruct", "--teacher", "frozen:{fx}/mono.safetensors"),
+        "--objective reconstruct",
+    ),
+    (
+        "train-resume-ema-as-frozen",
+        _train(
+            "--out",
+            "{fx}/ema_run",
+            "--resume",
+            "--channels",
+            "1",
+            "--teacher",
+            "frozen:{fx}/mono.safetensors",
+        ),
+        "--teacher ema",
+    ),
+    (
+        "train-resume-other-teacher-file",
+        _train(
+            "--out",
+            "{fx}/frozen_run",
+            "--resume",
+            "--channels",
+            "1",
+            "--teacher",
+            "frozen:{fx}/mono.safetensors",
+        ),
+        "another file",
+    ),
     # ---- export
     ("export-missing", _export("{fx}/nope.ckpt"), "not found"),
     ("export-partial", _export("{fx}/partial.ckpt"), "partial.ckpt"),

@@ -28,6 +28,14 @@ Examples:
 --max-steps 300 --out runs/nat
 
   wavjepa-nat train --data corpus/ --channels 1 --clean-ratio 1.0 --preset tiny --out runs/clean   (no bank)
+
+SALT (a frozen teacher): stage 1 reconstructs log-mel spectra, stage 2 predicts its frozen latents; with
+--teacher-input dry the teacher hears the dry source of the student's reverberant, noisy crops:
+
+  wavjepa-nat train --data corpus/ --bank bank.h5 --objective reconstruct --max-steps 50 --out runs/stage1
+
+  wavjepa-nat train --data corpus/ --bank bank.h5 --teacher frozen:runs/stage1/last.ckpt --teacher-input dry \
+--loss l1 --max-steps 250 --out runs/salt
 """
 
 

@@ -162,21 +162,28 @@ def augment_clip(
     crop_offsets: np.ndarray,
     cfg: AugmentConfig,
     taps: int | None = None,
-) -> np.ndarray:
+    return_dry: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One dry clip (S,) -> (n_crops, channels, crop_samples) float32 crops, instance-normalised.
 
     A wet clip is rendered only on the spans its crops cover (see the module docstring): the reverberant
     signal there, the noise at the same samples, the SNR over those samples. taps: the BRIR samples that count
-    (SceneInputs.taps); None: the renderer finds them.
+    (SceneInputs.taps); None: the renderer finds them. return_dry: also the dry reference's crops
+    (n_crops, 1, crop_samples) (the renderer's Rendering.dry: the source before room and noise), from the
+    same windows, normalised the same way: what a dry-input teacher encodes.
     """
     dry = np.asarray(dry, np.float32)
     offsets = np.asarray(crop_offsets, np.int64).ravel()
+    reference = dry[None]
     if is_clean:
         audio = dry[None] if cfg.channels == 1 else np.stack([dry, dry])
     else:
         spans = crop_spans(offsets, cfg.crop_samples)
         source = Source(dry, brir, taps=taps)
-        audio = render([source], delay=delay, noise=noise, snr_db=snr_db, spans=spans).audio  # (2, U)
+        rendering = render(
+            [source], delay=delay, noise=noise, snr_db=snr_db, spans=spans, dry_reference=return_dry
+        )
+        audio, reference = rendering.audio, rendering.dry  # (2, U), (1, U)
         if cfg.channels == 1:
             audio = audio.mean(axis=0, keepdims=True)
         # Crop offsets in the clip -> offsets in the concatenated spans.
@@ -184,11 +191,18 @@ def augment_clip(
         which = np.searchsorted(spans[:, 0], offsets, side="right") - 1
         offsets = offsets - spans[which, 0] + base[which]
     crops = take_crops(audio, offsets, cfg.crop_samples)
-    return instance_norm(crops, cfg.norm_eps, out=crops)
+    crops = instance_norm(crops, cfg.norm_eps, out=crops)
+    if not return_dry:
+        return crops
+    dry_crops = take_crops(reference, offsets, cfg.crop_samples)
+    return crops, instance_norm(dry_crops, cfg.norm_eps, out=dry_crops)
 
 
-def augment_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs, cfg: AugmentConfig) -> np.ndarray:
-    """(B, S) dry clips -> (B * n_crops, C, crop_samples), clip-major: the reference for augment_torch."""
+def augment_batch(
+    dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs, cfg: AugmentConfig, return_dry: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """(B, S) dry clips -> (B * n_crops, C, crop_samples), clip-major: the reference for augment_torch.
+    return_dry: also the dry reference's crops (B * n_crops, 1, crop_samples) (augment_clip)."""
     out = [
         augment_clip(
             dry[i],
@@ -200,9 +214,12 @@ def augment_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs, cfg: A
             draws.crop_offsets[i],
             cfg,
             None if inputs.taps is None else int(inputs.taps[i]),
+            return_dry,
         )
         for i in range(len(draws))
     ]
+    if return_dry:
+        return np.concatenate([c for c, _ in out]), np.concatenate([d for _, d in out])
     return np.concatenate(out, axis=0)
 
 

@@ -63,18 +63,25 @@ def augment_torch(
     channels: int = 2,
     crop_samples: int = 32160,
     eps: float = 1e-12,
-) -> torch.Tensor:
-    """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32."""
+    return_dry: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32;
+    return_dry: also the dry reference's crops (B * n_crops, 1, crop_samples) (as augment.augment_clip)."""
     dry = dry.float()
     b, s = dry.shape
     # The SNR over the samples the crops cover (as augment.augment_clip).
     covered = crop_coverage(crop_offsets, crop_samples, s)
-    mix = render_torch(dry, brir, noise, snr_db, delay, covered).audio  # (B, 2, S)
+    rendering = render_torch(dry, brir, noise, snr_db, delay, covered, dry_reference=return_dry)
+    mix = rendering.audio  # (B, 2, S)
     clean = is_clean.to(torch.bool)[:, None, None]
     audio = torch.where(clean, dry[:, None, :].expand(b, 2, s), mix)
     if channels == 1:
         audio = audio.mean(dim=1, keepdim=True)  # (x + x) / 2 == x exactly for clean clips
-    return instance_norm_torch(take_crops_torch(audio, crop_offsets, crop_samples), eps)
+    crops = instance_norm_torch(take_crops_torch(audio, crop_offsets, crop_samples), eps)
+    if not return_dry:
+        return crops
+    reference = rendering.dry  # (B, 1, S): the source before room and noise, for clean and wet clips alike
+    return crops, instance_norm_torch(take_crops_torch(reference, crop_offsets, crop_samples), eps)
 
 
 def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> dict[str, torch.Tensor]:
@@ -93,14 +100,15 @@ def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> di
 
 
 class NaturalisticAugment(nn.Module):
-    """nn.Module wrapper: a dict batch (keys BATCH_KEYS) -> crops (B * n_crops, C, T)."""
+    """nn.Module wrapper: a dict batch (keys BATCH_KEYS) -> crops (B * n_crops, C, T), and with return_dry
+    the dry reference's crops (B * n_crops, 1, T) beside them."""
 
-    def __init__(self, cfg: AugmentConfig):
+    def __init__(self, cfg: AugmentConfig, return_dry: bool = False):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.return_dry = cfg, bool(return_dry)
 
     @torch.no_grad()
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         return augment_torch(
             batch["dry"],
             batch["is_clean"],
@@ -112,4 +120,5 @@ class NaturalisticAugment(nn.Module):
             channels=self.cfg.channels,
             crop_samples=self.cfg.crop_samples,
             eps=self.cfg.norm_eps,
+            return_dry=self.return_dry,
         )

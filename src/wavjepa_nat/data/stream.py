@@ -15,6 +15,8 @@ One batch per optimizer step, for this rank. Two kinds of source:
 
 Where the arithmetic runs:
 - augment_on="cpu": the workers make the crops; a batch is {"audio": (B*n_crops, C, S), masks...};
+  with dry_reference also "dry_audio" (B*n_crops, 1, S): the same crops of the dry source (train
+  --teacher-input dry), from the same draws on both paths;
 - augment_on="gpu": the workers make the draws and read the scenes; a batch is {"scene": the dict of
   augment_torch.to_torch_batch, masks...} and `TrainingData.on_after_batch_transfer` makes the crops on the
   device. Both consume the same draws, so they give the same crops (up to fp32 rounding).
@@ -80,6 +82,7 @@ class TrainingBatches(IterableDataset):
         masks: MaskFn | None = None,
         augment_on: str = "cpu",
         start_step: int = 0,
+        dry_reference: bool = False,
     ):
         if augment_on not in AUGMENT_ON:
             raise InputError(f"augment_on must be one of {', '.join(AUGMENT_ON)}, got '{augment_on}'")
@@ -94,7 +97,7 @@ class TrainingBatches(IterableDataset):
         self.source, self.bank_ref = source, bank
         self.clip_cfg, self.aug_cfg = clip_cfg, aug_cfg
         self.batch_clips, self.masks, self.augment_on = int(batch_clips), masks, augment_on
-        self.start_step = int(start_step)
+        self.start_step, self.dry_reference = int(start_step), bool(dry_reference)
         slot = process_slot()  # TrainingData sets the trainer's rank and world size before iterating
         self.rank, self.world_size = slot.rank, slot.world_size
         self._augmenter: Augmenter | None = None
@@ -133,7 +136,16 @@ class TrainingBatches(IterableDataset):
         if self.augment_on == "gpu":
             scene = [to_torch_batch(d[None], dr, inp) for d, dr, inp in zip(dry, draws, inputs)]
             return {"scene": {k: torch.cat([s[k] for s in scene]) for k in scene[0]}, **masks}
-        crops = [augment_batch(d[None], dr, inp, self.aug_cfg) for d, dr, inp in zip(dry, draws, inputs)]
+        crops = [
+            augment_batch(d[None], dr, inp, self.aug_cfg, self.dry_reference)
+            for d, dr, inp in zip(dry, draws, inputs)
+        ]
+        if self.dry_reference:
+            return {
+                "audio": torch.from_numpy(np.concatenate([c for c, _ in crops])),
+                "dry_audio": torch.from_numpy(np.concatenate([r for _, r in crops])),
+                **masks,
+            }
         return {"audio": torch.from_numpy(np.concatenate(crops)), **masks}
 
     # ---------------------------------------------------------------- step-indexed file lists
@@ -194,11 +206,16 @@ class TrainingBatches(IterableDataset):
 
 
 def crops_on_device(batch: dict, augment: NaturalisticAugment) -> dict:
-    """A batch from augment_on="gpu" (already on the device) -> the same batch with "audio" crops in it."""
+    """A batch from augment_on="gpu" (already on the device) -> the same batch with "audio" crops in it (and
+    "dry_audio" when the augmentation returns the dry reference's crops)."""
     if "scene" not in batch:
         return batch
     batch = dict(batch)
-    batch["audio"] = augment(batch.pop("scene"))
+    crops = augment(batch.pop("scene"))
+    if isinstance(crops, tuple):
+        batch["audio"], batch["dry_audio"] = crops
+    else:
+        batch["audio"] = crops
     return batch
 
 
@@ -216,13 +233,17 @@ class TrainingData(L.LightningDataModule):
         num_workers: int,
         masks: MaskFn | None = None,
         augment_on: str = "cpu",
+        dry_reference: bool = False,
     ):
+        """dry_reference: batches also carry the dry source's crops ("dry_audio")."""
         super().__init__()
         if num_workers < 0:
             raise InputError(f"num_workers must be >= 0, got {num_workers}")
         self.num_workers = int(num_workers)
-        self.batches = TrainingBatches(source, bank, clip_cfg, aug_cfg, batch_clips, masks, augment_on)
-        self.augment = NaturalisticAugment(aug_cfg)
+        self.batches = TrainingBatches(
+            source, bank, clip_cfg, aug_cfg, batch_clips, masks, augment_on, dry_reference=dry_reference
+        )
+        self.augment = NaturalisticAugment(aug_cfg, return_dry=dry_reference)
 
     def train_dataloader(self) -> DataLoader:
         if self.trainer is not None:  # restored from the checkpoint before this is called

@@ -1,32 +1,74 @@
-"""WavJEPA(-Nat): context encoder, EMA target encoder and predictor, with the top-K layer-average target.
+"""WavJEPA(-Nat): context encoder, teacher and predictor, with the top-K layer-average target.
 
 forward(batch) with batch = MaskCollator output (index sets padded to the batch maximum + validity masks):
-  teacher  : target encoder on all C*T tokens (never padded) -> average of the top-K block outputs, each
-             instance-normalised over tokens -> targets at `target_idx`
+  teacher  : on all C*T tokens (never padded) -> targets at `target_idx` (nat_model/targets.py); by the
+             Recipe: the EMA target encoder (the reference), a frozen loaded encoder (SALT; any width, depth
+             and channel count on the same frame grid), or each token's log-mel spectrum (SALT's stage 1,
+             objective "reconstruct"). The teacher encodes the student's crops, or (teacher_input "dry")
+             batch["dry_audio"]: the dry sources of the same crops (before room and noise).
+             Encoder targets: the average of the top-K block outputs, each instance-normalised over tokens.
   student  : context encoder on the tokens at `context_idx` only; padded slots are masked-out keys
-  predictor: context + one learned mask token per target position -> prediction per target group;
-             padded context and target slots are masked-out keys
-  loss     : per (crop b, group g): sum of squared errors over the group's VALID target tokens and all
-             features / (valid tokens * features); then the mean over the G groups and the B crops. So each
-             crop weighs the same whatever the batch pads, and with no padding this is plain MSE.
+  predictor: context + one learned mask token per target position -> prediction per target group, in the
+             targets' dimension; padded context and target slots are masked-out keys
+  loss     : per (crop b, group g): sum of squared (loss "mse", the reference) or absolute (loss "l1", SALT)
+             errors over the group's VALID target tokens and all features / (valid tokens * features); then
+             the mean over the G groups and the B crops. So each crop weighs the same whatever the batch
+             pads, and with no padding this is plain MSE (or L1).
 A batch with nothing padded (or no *_valid keys) runs with attn_mask=None (flash kernels on GPU).
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.config import ModelConfig
-from wavjepa_nat.nat_model.encoder import EarTimePosition, Encoder, gather_tokens
+from wavjepa_nat.nat_model.encoder import EarTimePosition, Encoder, gather_tokens, receptive_field
+from wavjepa_nat.nat_model.targets import (
+    FrozenTeacher,
+    LogMelTargets,
+    layer_average_target,
+    teacher_targets,
+    teacher_view,
+)
 from wavjepa_nat.nat_model.transformer import Transformer, init_weights
+
+__all__ = ["LOSSES", "Recipe", "WavJEPA", "layer_average_target", "masked_error", "masked_mse"]
+
+LOSSES = ("mse", "l1")
+OBJECTIVES = ("jepa", "reconstruct")
+TEACHERS = ("ema", "frozen")
+TEACHER_INPUTS = ("same", "dry")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the student learns to predict, and how the error is measured (the defaults: the reference)."""
+
+    objective: str = "jepa"  # "jepa": a teacher's latents | "reconstruct": each token's log-mel spectrum
+    teacher: str = "ema"  # "ema": the student's moving average | "frozen": a loaded encoder (FrozenTeacher)
+    teacher_input: str = "same"  # "same": the student's crops | "dry": their dry sources
+    loss: str = "mse"  # "mse" | "l1"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("objective", OBJECTIVES),
+            ("teacher", TEACHERS),
+            ("teacher_input", TEACHER_INPUTS),
+            ("loss", LOSSES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.objective == "reconstruct" and self.teacher != "ema":
+            raise InputError("objective reconstruct predicts log-mel spectra: it takes no frozen teacher")
 
 
 class Predictor(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, out_dim: int | None = None) -> None:
         super().__init__()
         self.embed = nn.Linear(cfg.embed_dim, cfg.pred_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.pred_dim))
@@ -34,7 +76,7 @@ class Predictor(nn.Module):
         self.transformer = Transformer(
             cfg.pred_dim, cfg.pred_depth, cfg.pred_heads, cfg.mlp_ratio, cfg.norm_first, cfg.block_norm_eps
         )
-        self.out = nn.Linear(cfg.pred_dim, cfg.embed_dim)
+        self.out = nn.Linear(cfg.pred_dim, cfg.embed_dim if out_dim is None else int(out_dim))
         init_weights(self)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
@@ -70,17 +112,29 @@ class Predictor(nn.Module):
         return self.out(y).reshape(B, G, Nt, -1)
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Per (crop, group) MSE (B, G) in fp32 of pred/target (B, G, Nt, D) over the valid tokens (B, G, Nt).
+def masked_error(
+    pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None, loss: str = "mse"
+) -> torch.Tensor:
+    """Per (crop, group) mean error (B, G) in fp32 of pred/target (B, G, Nt, D) over the valid tokens
+    (B, G, Nt): "mse" squares the differences, "l1" takes their absolute values.
 
-    sum over valid tokens and features of (pred - target)^2 / (valid tokens * D). Padded slots are
-    selected away (not multiplied by 0), so even inf/NaN there cannot leak into the loss or gradients.
+    sum over valid tokens and features of err / (valid tokens * D). Padded slots are selected away (not
+    multiplied by 0), so even inf/NaN there cannot leak into the loss or gradients.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     err = pred.float() - target.float()
+    if valid is not None:
+        err = torch.where(valid[..., None], err, torch.zeros((), dtype=err.dtype, device=err.device))
+    err = err.square() if loss == "mse" else err.abs()
     if valid is None:
-        return err.square().mean((2, 3))
-    err = torch.where(valid[..., None], err, torch.zeros((), dtype=err.dtype, device=err.device))
-    return err.square().sum((2, 3)) / (valid.sum(2) * err.shape[-1])
+        return err.mean((2, 3))
+    return err.sum((2, 3)) / (valid.sum(2) * err.shape[-1])
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """masked_error with loss "mse"."""
+    return masked_error(pred, target, valid, "mse")
 
 
 def _pool_valid(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
@@ -89,12 +143,6 @@ def _pool_valid(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
         return x.mean(2)
     w = valid[..., None].to(x.dtype)
     return (x * w).sum(2) / w.sum(2)
-
-
-def layer_average_target(layers: list[torch.Tensor], k: int) -> torch.Tensor:
-    """Mean of the last k block outputs (B, N, D), each instance-normalised over tokens, in fp32."""
-    normed = [F.instance_norm(h.float().transpose(1, 2)).transpose(1, 2) for h in layers[-k:]]
-    return torch.stack(normed).mean(0)
 
 
 @torch.no_grad()
@@ -130,13 +178,28 @@ def _padding_masks(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None,
 
 
 class WavJEPA(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    """teacher: the FrozenTeacher of a Recipe with teacher "frozen" (None otherwise)."""
+
+    def __init__(self, cfg: ModelConfig, recipe: Recipe | None = None, teacher: FrozenTeacher | None = None):
         super().__init__()
-        self.config = cfg
+        recipe = recipe or Recipe()
+        if (teacher is not None) != (recipe.teacher == "frozen"):
+            raise ValueError("a FrozenTeacher is given exactly when the recipe's teacher is 'frozen'")
+        self.config, self.recipe = cfg, recipe
         self.encoder = Encoder(cfg)
-        self.target_encoder = copy.deepcopy(self.encoder)
-        self.target_encoder.requires_grad_(False)
-        self.predictor = Predictor(cfg)
+        ema = recipe.objective == "jepa" and recipe.teacher == "ema"
+        self.target_encoder = copy.deepcopy(self.encoder) if ema else None
+        if self.target_encoder is not None:
+            self.target_encoder.requires_grad_(False)
+        self.frozen_teacher = teacher  # a plain attribute: not a submodule (see FrozenTeacher)
+        self.log_mel = None
+        out_dim = None
+        if recipe.objective == "reconstruct":
+            self.log_mel = LogMelTargets(cfg.fs, cfg.hop_samples, receptive_field(cfg.conv_spec))
+            out_dim = self.log_mel.dim
+        elif teacher is not None:
+            out_dim = teacher.embed_dim
+        self.predictor = Predictor(cfg, out_dim)
         self.set_grad_checkpointing(cfg.grad_checkpointing)
 
     def set_grad_checkpointing(self, on: bool = True) -> None:
@@ -144,21 +207,39 @@ class WavJEPA(nn.Module):
         self.predictor.transformer.grad_checkpointing = on
 
     @torch.no_grad()
-    def targets(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(all-token targets (B, C*T, D) fp32, raw last teacher layer for the collapse monitor)."""
-        _, layers = self.target_encoder.encode(audio, return_layers=True)
-        return layer_average_target(layers, self.config.top_k_targets), layers[-1]
+    def targets(
+        self, audio: torch.Tensor, dry: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(all-token targets (B, C*T, D) fp32, raw last teacher layer for the collapse monitor, None when
+        the targets are log-mel spectra). dry: the dry crops (B, 1, S) the teacher encodes instead."""
+        channels = audio.shape[1]
+        if self.log_mel is not None:
+            view = teacher_view(audio, dry, channels)
+            return self.log_mel(view, self.encoder.n_frames(audio.shape[-1])), None
+        if self.target_encoder is not None:
+            teacher, k = self.target_encoder, self.config.top_k_targets
+        else:
+            teacher, k = self.frozen_teacher.on(audio.device), self.frozen_teacher.top_k
+        return teacher_targets(teacher, teacher_view(audio, dry, teacher.channels), k, channels)
 
-    def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(predictions (B, G, Nt, D), teacher targets (B, G, Nt, D) fp32, last teacher layer (B, C*T, D)).
+    def predict(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(predictions (B, G, Nt, D), teacher targets (B, G, Nt, D) fp32, last teacher layer (B, C*T, D)
+        or None).
 
         Entries at padded target slots (target_valid False) are meaningless in both.
         """
         audio, ctx_idx, tgt_idx = batch["audio"], batch["context_idx"], batch["target_idx"]
+        dry = None
+        if self.recipe.teacher_input == "dry":
+            if "dry_audio" not in batch:
+                raise ValueError("teacher_input 'dry' needs the batch's dry crops ('dry_audio')")
+            dry = batch["dry_audio"]
         ctx_valid, tgt_valid = _padding_masks(batch)
         B, G, Nt = tgt_idx.shape
         n_time = self.encoder.n_frames(audio.shape[-1])
-        target_all, last = self.targets(audio)
+        target_all, last = self.targets(audio) if dry is None else self.targets(audio, dry)
         target = gather_tokens(target_all, tgt_idx.reshape(B, G * Nt)).reshape(B, G, Nt, -1)
         context = self.encoder.encode(audio, keep_idx=ctx_idx, keep_valid=ctx_valid)
         pred = self.predictor(context, ctx_idx, tgt_idx, n_time, ctx_valid, tgt_valid)
@@ -167,17 +248,22 @@ class WavJEPA(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor], monitor: bool = False) -> tuple[torch.Tensor, dict]:
         pred, target, last = self.predict(batch)
         valid = batch.get("target_valid")
-        loss = masked_mse(pred, target, valid).mean()  # mean over groups and crops (module docstring)
+        # mean over groups and crops (module docstring)
+        loss = masked_error(pred, target, valid, self.recipe.loss).mean()
         stats: dict[str, torch.Tensor] = {"loss": loss.detach()}
         if monitor:
-            stats.update(collapse_stats(last))
+            if last is not None:
+                stats.update(collapse_stats(last))
             # std across the batch of each group's mean valid prediction (-> 0 if predictions collapse)
             stats["pred_std"] = _pool_valid(pred.detach().float(), valid).std(0).mean()
         return loss, stats
 
     @torch.no_grad()
     def ema_update(self, momentum: float) -> None:
-        """target <- momentum * target + (1 - momentum) * context, for every parameter and float buffer."""
+        """target <- momentum * target + (1 - momentum) * context, for every parameter and float buffer
+        (nothing without an EMA teacher)."""
+        if self.target_encoder is None:
+            return
         t = [p for p in self.target_encoder.parameters()]
         s = [p.detach() for p in self.encoder.parameters()]
         torch._foreach_mul_(t, momentum)

@@ -134,6 +134,25 @@ class TrainConfig:
         "schedule.",
     )
 
+    loss: str = _opt("mse", "mse (the reference) | l1 (SALT): the error between predictions and targets.")
+    teacher: str = _opt(
+        "ema",
+        "ema (the reference: the student's moving average) | frozen:SRC: a model this project loads "
+        "(a .ckpt or .safetensors of ours, e.g. a --objective reconstruct run's last.ckpt, or imported "
+        "published WavJEPA / WavJEPA-Nat weights), loaded once and frozen; it may differ in width, depth "
+        "and channels, not in frame grid or sample rate.",
+    )
+    teacher_input: str = _opt(
+        "same",
+        "same: the teacher encodes the student's crops | dry: the dry source of the same crops (before "
+        "room and noise), so the student predicts the clean sound's features from the scene.",
+    )
+    objective: str = _opt(
+        "jepa",
+        "jepa: predict the teacher's latents | reconstruct: predict the masked tokens' log-mel spectra "
+        "(SALT's stage 1; its checkpoint is then a --teacher frozen:OUT/last.ckpt).",
+    )
+
     def __post_init__(self) -> None:
         self._check_types()
         self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
@@ -175,6 +194,35 @@ class TrainConfig:
         if not isinstance(self.model_overrides, dict):
             raise InputError(f"model_overrides must be a mapping, got {self.model_overrides!r}")
         self.augment_config(crop_samples=1)  # the augmentation's own checks (clean ratio, SNR, channels)
+        self._check_recipe()
+
+    def _check_recipe(self) -> None:
+        for name, allowed in (
+            ("loss", ("mse", "l1")),
+            ("teacher_input", ("same", "dry")),
+            ("objective", ("jepa", "reconstruct")),
+        ):
+            if getattr(self, name) not in allowed:
+                flag = f"--{name.replace('_', '-')}"
+                raise InputError(f"{flag} must be one of {', '.join(allowed)}, got '{getattr(self, name)}'")
+        if self.teacher != "ema" and not (self.teacher.startswith("frozen:") and self.teacher_source.strip()):
+            raise InputError(f"--teacher must be 'ema' or 'frozen:SRC' (a model file), got '{self.teacher}'")
+        if self.objective == "reconstruct" and self.teacher != "ema":
+            raise InputError(
+                "--objective reconstruct trains on log-mel targets (SALT's stage 1): it takes no "
+                f"--teacher {self.teacher}"
+            )
+
+    @property
+    def teacher_source(self) -> str:
+        """SRC of --teacher frozen:SRC ('' for the EMA teacher)."""
+        return self.teacher.partition(":")[2] if self.teacher.startswith("frozen:") else ""
+
+    def recipe(self):
+        from wavjepa_nat.nat_model.jepa import Recipe
+
+        kind = "frozen" if self.teacher_source else "ema"
+        return Recipe(self.objective, kind, self.teacher_input, self.loss)
 
     def _check_types(self) -> None:
         """Each option has its field's type (a YAML file can hold anything): one line naming the option."""

@@ -11,6 +11,9 @@ checkpoint (last.ckpt or checkpoints/, so also after a kill -9) exactly, with th
 and schedule: batches are indexed by step (data.stream), so the losses equal those of an unbroken run.
 
 The options are training.config.TrainConfig (one place for each option, its default and its help).
+The recipe options (--objective, --teacher, --teacher-input, --loss) choose what the one loop trains
+(nat_model.jepa.Recipe); a frozen teacher is loaded and checked (training/teachers.py) before anything is
+written, and its origin (path, sha256) is stored in config.yaml and every checkpoint.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_mode
 from wavjepa_nat.serialise import config_dict
 from wavjepa_nat.training.config import TrainConfig
 from wavjepa_nat.training.module import WavJEPAModule
+from wavjepa_nat.training.teachers import check_resumed_teacher, load_teacher
 from wavjepa_nat.version import package_version
 
 __all__ = ["TrainConfig", "newest_checkpoint", "train"]
@@ -58,6 +62,8 @@ RESUME_KEEPS = (
     "layout",
     "model_overrides",
 )
+# Recipe options: a resumed run keeps them too; runs from before they existed had these values.
+RESUME_KEEPS_RECIPE = {"teacher_input": "same", "objective": "jepa", "loss": "mse"}
 
 
 def _read_checkpoint(path: Path) -> dict | None:
@@ -91,7 +97,8 @@ def _same_option(name: str, saved, now) -> bool:
 
 
 def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None]:
-    """(checkpoint, its model config) to continue from, after checking that cfg continues that run."""
+    """(checkpoint, its model config) to continue from, after checking that cfg continues that run (its
+    teacher included)."""
     found = newest_checkpoint(out) if out.is_dir() else None
     if not cfg.resume:
         if found is not None:
@@ -112,9 +119,12 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
     saved = config_dict(ckpt.get("wavjepa_nat_train_config", {}).get("train", {}))
     now = config_dict(cfg)
     changed = [k for k in RESUME_KEEPS if k in saved and not _same_option(k, saved[k], now[k])]
+    changed += [k for k, default in RESUME_KEEPS_RECIPE.items() if saved.get(k, default) != now[k]]
+    saved = {**RESUME_KEEPS_RECIPE, **saved}
     if changed:
         listed = ", ".join(f"--{k.replace('_', '-')} {saved[k]} -> {now[k]}" for k in changed)
         raise InputError(f"--resume continues the run in {out} with its own options; these differ: {listed}")
+    check_resumed_teacher(saved, ckpt.get("wavjepa_nat_teacher"), cfg.teacher, out)
     total = int(saved_model.get("total_steps", cfg.max_steps))
     if cfg.max_steps != total:
         warn(
@@ -168,6 +178,8 @@ def _check_batch_memory(cfg: TrainConfig, model_cfg: ModelConfig) -> None:
     """One step's clips and crops (in each DataLoader worker, and the one being trained on) fit in memory."""
     clip = round(cfg.clip_seconds * model_cfg.fs)
     per_clip = 4 * cfg.channels * (8 * clip + 3 * cfg.n_crops * model_cfg.crop_samples)  # float32, renderings
+    if cfg.teacher_input == "dry":  # the dry reference beside the rendering, and its crops
+        per_clip += 4 * (clip + 2 * cfg.n_crops * model_cfg.crop_samples)
     check_memory(
         (1 + cfg.num_workers) * cfg.batch_clips * per_clip,
         f"a batch of --batch-clips {cfg.batch_clips} x --clip-seconds {cfg.clip_seconds:g} s "
@@ -193,6 +205,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
             f"--clip-seconds {cfg.clip_seconds} is shorter than one crop "
             f"({model_cfg.crop_samples / model_cfg.fs:.2f} s)"
         )
+    teacher = load_teacher(cfg.teacher_source, model_cfg) if cfg.teacher_source else None
+    if cfg.teacher_input == "dry" and cfg.clean_ratio >= 1.0:
+        warn("--teacher-input dry with --clean-ratio 1: every clip stays dry, so the teacher hears the same")
     clip_cfg, aug_cfg = cfg.clip_config(model_cfg.fs), cfg.augment_config(model_cfg.crop_samples)
     _check_batch_memory(cfg, model_cfg)
     source = open_source(cfg.data, shuffle=True, seed=cfg.seed, repeat=True)  # InputError if missing or empty
@@ -207,6 +222,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         cfg.num_workers,
         masks=MaskCollator(model_cfg, seed=cfg.seed).masks,
         augment_on=cfg.augment_on,
+        dry_reference=cfg.teacher_input == "dry",
     )
 
     out.mkdir(parents=True, exist_ok=True)
@@ -217,13 +233,15 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         "augment": config_dict(aug_cfg),
         "package_version": package_version(),
     }
-    (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    if teacher is not None:
+        resolved["teacher"] = teacher.origin
+    (out / "config.yaml").write_text(yaml.safe_dump(config_dict(resolved), sort_keys=False))
 
     _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     on_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     precision = cfg.precision if cfg.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
-    module = WavJEPAModule(model_cfg)
+    module = WavJEPAModule(model_cfg, recipe=cfg.recipe(), teacher=teacher)
     if init is not None:
         init_from_weights(module.model, init)
 

@@ -1,6 +1,8 @@
-"""Lightning wrapper: AdamW + linear warm-up + cosine decay per step, EMA after every optimizer step,
-gradient clipping from the config, collapse monitor. The hparams ARE the ModelConfig dict, so a .ckpt
-rebuilds the model on its own (`WavJEPAModule.load_from_checkpoint(path)`).
+"""Lightning wrapper: AdamW + linear warm-up + cosine decay per step, EMA after every optimizer step (EMA
+teacher only), gradient clipping from the config, collapse monitor. The hparams ARE the ModelConfig dict, so
+a .ckpt of the reference recipe rebuilds the model on its own (`WavJEPAModule.load_from_checkpoint(path)`);
+the recipe (nat_model.jepa.Recipe) and a frozen teacher's origin are stored beside it
+(checkpoint["wavjepa_nat_recipe"], ["wavjepa_nat_teacher"]); the frozen teacher's weights are not.
 
 Precision is the Trainer's choice: bf16-mixed on GPU, 32-true on CPU (bf16 autocast on CPU is ~10x slower).
 """
@@ -8,13 +10,15 @@ Precision is the Trainer's choice: bf16-mixed on GPU, 32-true on CPU (bf16 autoc
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 import lightning as L
 import torch
 
 from wavjepa_nat.nat_model.config import ModelConfig, stored_config
-from wavjepa_nat.nat_model.jepa import WavJEPA
+from wavjepa_nat.nat_model.jepa import Recipe, WavJEPA
+from wavjepa_nat.nat_model.targets import FrozenTeacher
 from wavjepa_nat.nat_model.weights.names import current_names
 from wavjepa_nat.version import package_version
 
@@ -38,10 +42,16 @@ def ema_momentum_at(step: int, cfg: ModelConfig) -> float:
 
 class WavJEPAModule(L.LightningModule):
     def __init__(
-        self, config: ModelConfig | dict | None = None, monitor_every: int = 25, **fields: Any
+        self,
+        config: ModelConfig | dict | None = None,
+        monitor_every: int = 25,
+        recipe: Recipe | None = None,
+        teacher: FrozenTeacher | None = None,
+        **fields: Any,
     ) -> None:
         """Build from a ModelConfig, or a stored config: a dict, or its fields as keywords (how
-        load_from_checkpoint calls), read as config.stored_config reads a checkpoint's."""
+        load_from_checkpoint calls), read as config.stored_config reads a checkpoint's. recipe, teacher:
+        as WavJEPA's (default: the reference recipe)."""
         super().__init__()
         if isinstance(config, ModelConfig):
             cfg = config
@@ -50,7 +60,8 @@ class WavJEPAModule(L.LightningModule):
         self.cfg = cfg
         self.monitor_every = max(1, int(monitor_every))
         self.save_hyperparameters(cfg.to_dict())
-        self.model = WavJEPA(cfg)
+        self.model = WavJEPA(cfg, recipe, teacher)
+        self.recipe = self.model.recipe
         if cfg.compile:
             self.model.compile()  # in place: state_dict keys stay free of "_orig_mod."
 
@@ -63,14 +74,15 @@ class WavJEPAModule(L.LightningModule):
             if k != "loss":
                 self.log(f"train/{k}", v, batch_size=bs)
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
-        self.log("ema_momentum", ema_momentum_at(self.global_step, self.cfg), batch_size=bs)
+        if self.model.target_encoder is not None:
+            self.log("ema_momentum", ema_momentum_at(self.global_step, self.cfg), batch_size=bs)
         return loss
 
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             if not p.requires_grad:
-                continue  # the EMA target encoder
+                continue  # the EMA target encoder (a frozen teacher is not among the parameters at all)
             # Biases, norms, ear embeddings and the mask token are not decayed (ViT/I-JEPA convention).
             (no_decay if p.ndim < 2 or "pos.ear" in name or "mask_token" in name else decay).append(p)
         groups = [
@@ -97,6 +109,9 @@ class WavJEPAModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["wavjepa_nat_version"] = package_version()
+        checkpoint["wavjepa_nat_recipe"] = asdict(self.recipe)
+        if self.model.frozen_teacher is not None:
+            checkpoint["wavjepa_nat_teacher"] = dict(self.model.frozen_teacher.origin)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Before the weights are loaded (resume, load_from_checkpoint): earlier module names -> today's.

@@ -53,6 +53,8 @@ def _encoder_from_ckpt(path: Path) -> Encoder:
     enc = Encoder(cfg)
     load_part_weights(enc, parts["encoder"], path)
     enc.source = {"kind": "wavjepa-nat checkpoint", "path": str(path.resolve())}
+    if ckpt.get("wavjepa_nat_teacher"):  # trained against a frozen teacher (train --teacher frozen:SRC)
+        enc.source.update(teacher=ckpt["wavjepa_nat_teacher"], recipe=ckpt.get("wavjepa_nat_recipe"))
     return enc
 
 
@@ -163,6 +165,8 @@ def export_weights(
 
     out = check_output_file(out_path, "--out")  # before the (possibly large) model is read
     enc = _as_encoder(ckpt_or_module)
+    if origin is None and "teacher" in (getattr(enc, "source", None) or {}):
+        origin = enc.source  # the export keeps where its training targets came from
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in enc.state_dict().items()}
     for k, v in (extras or {}).items():

@@ -59,8 +59,11 @@ def init_from_weights(model: nn.Module, init: dict) -> None:
     else a copy of its encoder) and the predictor when the source has one (else it stays as initialised)."""
     parts = init["parts"]
     model.encoder.load_state_dict(parts["encoder"], strict=True)
-    model.target_encoder.load_state_dict(parts["target_encoder"] or parts["encoder"], strict=True)
-    if parts["predictor"]:
+    if model.target_encoder is not None:  # None: a frozen teacher or log-mel targets (nat_model.jepa.Recipe)
+        model.target_encoder.load_state_dict(parts["target_encoder"] or parts["encoder"], strict=True)
+    out = parts["predictor"].get("out.weight")
+    other_targets = out is not None and tuple(out.shape) != tuple(model.predictor.out.weight.shape)
+    if parts["predictor"] and not other_targets:  # a predictor of other targets stays as initialised
         model.predictor.load_state_dict(parts["predictor"], strict=True)
 
 
