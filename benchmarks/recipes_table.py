@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wavjepa_nat.robustness.sweep import SweepConfig, run_sweep
+from wavjepa_nat.robustness.config import SweepConfig
+from wavjepa_nat.robustness.sweep import run_sweep
 from wavjepa_nat.training.loop import TrainConfig, train
 
 

@@ -15,12 +15,12 @@ import torch
 
 from wavjepa_nat.data.augment import AugmentConfig, augment_clip
 from wavjepa_nat.data.augment_torch import augment_torch
+from wavjepa_nat.dsp import mel_filterbank
 from wavjepa_nat.nat_model.config import get_preset
 from wavjepa_nat.nat_model.jepa import Recipe, WavJEPA, masked_error
 from wavjepa_nat.nat_model.masks import MaskCollator
 from wavjepa_nat.nat_model.targets import FrozenTeacher
 from wavjepa_nat.nat_model.weights.export import export_weights, load_model, read_export
-from wavjepa_nat.robustness.baseline import mel_filterbank
 from wavjepa_nat.training.loop import TrainConfig, train
 
 
