@@ -12,10 +12,34 @@ the file is fsynced, and after it the folder, so a crash leaves the old file or 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from wavjepa_nat.errors import InputError
+
+
+def user_umask() -> int:
+    """The process's umask, read without changing it (os.umask alone would, for a moment, in every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_user_made(path: Path, folder: bool = False) -> None:
+    """Give `path` the mode an ordinary file (or folder) of this user gets: some writers (safetensors,
+    tempfile) create theirs private (0600 / 0700), which would hide a shared output from the group."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~user_umask())
 
 
 def unique_tmp(path: Path) -> Path:
@@ -57,7 +81,13 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     tmp = unique_tmp(path)
     try:
         yield tmp
+        if tmp.is_file():
+            as_user_made(tmp)
         commit(tmp, path, durable)
+    except OSError as err:
+        if err.filename in (None, str(tmp)):  # name the file the user asked for, not our temporary one
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -66,3 +96,69 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str, durable: bool = True) -> None:
     with atomic_path(path, durable) as tmp:
         tmp.write_text(text)
+
+
+# -- one writer per output: simulate-rirs, bank merge, nat-hear, train and robustness take this lock --
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
+
+
+@contextlib.contextmanager
+def exclusive_lock(out: Path):
+    """Hold the exclusive lock of output `out` (a bank, a run folder, a report folder: flock on OUT.lock)
+    for the duration of the block.
+
+    The lock file is opened without truncating anything, so a process that does not get the
+    lock has changed nothing. InputError (one line) if another process holds it.
+    """
+    path = lock_path(out)
+    for _ in range(100):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            raise InputError(
+                f"cannot create the lock file {path} ({err.strerror}); is {out.parent} writable?"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise InputError(
+                f"{out} is being written by another process{holder}; wait for it to finish "
+                f"or choose another --out"
+            ) from None
+        except OSError as err:
+            os.close(fd)
+            raise InputError(f"cannot lock {path} ({err.strerror})") from None
+        # A finishing holder unlinks the lock file: the file locked must still be the one named `path`.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    else:  # pragma: no cover - only under a storm of writers
+        raise InputError(f"could not take the lock {path}; try again")
+    try:
+        os.ftruncate(fd, 0)
+        os.write(
+            fd,
+            (
+                f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+            ).encode(),
+        )
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it: see the samestat check above
+        os.close(fd)
+
+
+def _lock_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return f" ({text})" if text else ""

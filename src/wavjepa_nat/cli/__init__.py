@@ -6,13 +6,14 @@ errors of the option parser (an unknown option, a value that is not a number) in
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
 import typer
 
 from wavjepa_nat.cli.app import app
-from wavjepa_nat.errors import InputError
+from wavjepa_nat.errors import InputError, Stopped
 
 # Importing a command module registers its commands on `app`, in pipeline order (as --help lists them).
 for _module in (
@@ -41,11 +42,33 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+# A full or read-only disk, or a folder the user may not write, is a fact about the machine, not a bug:
+# one line naming the path, whichever command met it and wherever.
+DISK_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+}
+
+
+def disk_error_message(err: OSError) -> str:
+    where = err.filename if err.filename is not None else "an output file"
+    return f"cannot write {where}: {DISK_ERRORS[err.errno]}"
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
     except InputError as err:
         _fail(str(err))
+    except Stopped as err:  # a signal, after saving what can be resumed: say so, exit 128 + the signal
+        print(f"stopped: {one_line(str(err))}", file=sys.stderr, flush=True)
+        sys.exit(err.code)
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        _fail(disk_error_message(err))
     except typer.Abort:
         _fail("aborted", 1)
     except typer.TyperException as err:  # the parser's usage errors (typer's click.ClickException)

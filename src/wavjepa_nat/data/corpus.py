@@ -43,6 +43,7 @@ from wavjepa_nat.checks import check_disk, check_memory, check_output_dir
 from wavjepa_nat.data.splits import stratified_split
 from wavjepa_nat.dsp import clip_rng, resample
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import as_user_made
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.scenes.config import SPLITS
 from wavjepa_nat.scenes.noise import builtin_noise
@@ -439,6 +440,7 @@ def make_corpus(out_dir: str | Path, cfg: CorpusConfig | None = None, progress: 
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    as_user_made(tmp, folder=True)  # mkdtemp makes it 0700; the published corpus is an ordinary folder
     rows: list[tuple[str, str, str]] = []
     bar = progress_bar(len(classes) * cfg.n_per_class, "making corpus", enabled=progress, transient=True)
     try:

@@ -15,6 +15,7 @@ from wavjepa_nat.checks import check_memory, check_output_dir, check_output_file
 from wavjepa_nat.data.render import Source, draw_scenes, load_noise_recordings, read_scenes, render, scenes_in
 from wavjepa_nat.dsp import set_rms_db
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import atomic_path
 from wavjepa_nat.scenes.config import SPLITS
 
 PEAK = 0.99  # peak-safe: the loudest sample of a rendering is at most this (both ears scaled together)
@@ -143,5 +144,6 @@ def write_scene_clips(clips: list[SceneClip], out: Path, fs: int) -> list[Path]:
     paths = output_paths(Path(out), len(clips))
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path, clip in zip(paths, clips):
-        sf.write(str(path), clip.audio.T, int(fs), subtype="PCM_16")
+        with atomic_path(path) as tmp:  # a full disk must not leave a short wav that opens as valid
+            sf.write(str(tmp), clip.audio.T, int(fs), subtype="PCM_16", format="WAV")
     return paths

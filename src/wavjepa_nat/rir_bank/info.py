@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wavjepa_nat.files import atomic_path
 from wavjepa_nat.rir_bank.reader import BANDS_HZ, RIRBank
 from wavjepa_nat.scenes.config import SPLITS
 
@@ -98,7 +99,8 @@ def write_histograms(bank: RIRBank, out_dir: str | Path) -> list[Path]:
             axes[1].set_title("T30 per octave band")
         fig.tight_layout()
         path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=100)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
         plt.close(fig)
         paths.append(path)
     return paths

@@ -18,13 +18,11 @@ one-line error. The kernel drops the lock of a killed process, so it never goes 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import json
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -33,7 +31,7 @@ import numpy as np
 
 from wavjepa_nat.checks import check_disk, check_memory, check_output_file, gib
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.files import atomic_path, commit, unique_tmp, write_text_atomic
+from wavjepa_nat.files import atomic_path, commit, exclusive_lock, unique_tmp, write_text_atomic
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.schema import (
@@ -64,70 +62,6 @@ def shard_range(n_scenes: int, shard: tuple[int, int]) -> tuple[int, int]:
 
 
 # -- files: one writer per OUT (atomic writes: wavjepa_nat.files) ---------------------------------
-def lock_path(out: Path) -> Path:
-    return out.with_name(out.name + ".lock")
-
-
-@contextlib.contextmanager
-def exclusive_lock(out: Path):
-    """Hold the exclusive lock of bank `out` (flock on OUT.lock) for the duration of the block.
-
-    The lock file is opened without truncating anything, so a process that does not get the
-    lock has changed nothing. InputError (one line) if another process holds it.
-    """
-    path = lock_path(out)
-    for _ in range(100):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as err:
-            raise InputError(
-                f"cannot create the lock file {path} ({err.strerror}); is {out.parent} writable?"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(fd)
-            os.close(fd)
-            raise InputError(
-                f"{out} is being written by another process{holder}; wait for it to finish "
-                f"or choose another --out"
-            ) from None
-        except OSError as err:
-            os.close(fd)
-            raise InputError(f"cannot lock {path} ({err.strerror})") from None
-        # A finishing holder unlinks the lock file: the file locked must still be the one named `path`.
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    else:  # pragma: no cover - only under a storm of writers
-        raise InputError(f"could not take the lock {path}; try again")
-    try:
-        os.ftruncate(fd, 0)
-        os.write(
-            fd,
-            (
-                f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-            ).encode(),
-        )
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # while still holding it: see the samestat check above
-        os.close(fd)
-
-
-def _lock_holder(fd: int) -> str:
-    try:
-        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
-    except OSError:
-        text = ""
-    return f" ({text})" if text else ""
-
-
 def _remove_stale_tmp(out: Path, parts: Path | None = None) -> None:
     """Temporary files left by killed runs (safe to remove: we hold the lock)."""
     stale = glob.glob(glob.escape(str(out)) + ".*.tmp") + [str(out) + ".tmp"]

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from wavjepa_nat.data.render.scenes import bin_text
+from wavjepa_nat.files import atomic_path
 from wavjepa_nat.robustness.report.rows import LocRow
 
 
@@ -45,7 +46,8 @@ def _lines(rows, path: Path, kind: str, xlabel: str, key, tick=None) -> Path | N
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
     return path
@@ -73,7 +75,8 @@ def polar_plot(rows, path: Path, probe: str = "linear") -> Path | None:
         axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.2, -0.2))
         fig.suptitle(f"Clean condition, {probe} probe: predicted (inner) vs true (outer) azimuth", fontsize=9)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
     return path

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from wavjepa_nat.data.render.scenes import bin_text
+from wavjepa_nat.files import atomic_path
 from wavjepa_nat.robustness.conditions import rt60_axis_label
 
 VALUE_LABELS = {"score": None, "loc_error_deg": "lateral-angle error (deg)"}
@@ -59,7 +60,8 @@ def _figure(path: Path, title: str, xlabel: str, ylabel: str, size=(6, 4), legen
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import atomic_path, write_text_atomic
 from wavjepa_nat.robustness.report.document import render_report
 from wavjepa_nat.robustness.report.localisation import localisation_sections
 from wavjepa_nat.robustness.report.localisation_plots import localisation_plots
@@ -32,7 +33,7 @@ def _csv(rows, path: Path) -> None:
     fields = [
         f.name for f in dataclasses.fields(ResultRow) if f.name != "rt60_bin" and f.name not in CI_FIELDS
     ]
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(
             fields[:4]
@@ -83,15 +84,15 @@ def write_report(
         "localisation": [row_dict(r) for r in localisation],
         "tests": list(tests),
     }
-    paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    write_text_atomic(paths["json"], json.dumps(payload, indent=2, default=str) + "\n")
     _csv(rows, paths["csv"])
     localisation = list(localisation)  # LocRows: their own tables and plots
     plots = make_plots(rows, out_dir / "plots")
     plots += localisation_plots(localisation, out_dir / "plots")
     report = build_report(rows, setup, plots, out_dir, title, tests)
     report.localisation = localisation_sections(localisation)
-    paths["md"].write_text(render_report(report, "md"))
-    paths["html"].write_text(render_report(report, "html"))
+    write_text_atomic(paths["md"], render_report(report, "md"))
+    write_text_atomic(paths["html"], render_report(report, "html"))
     paths.update({f"plot:{p.stem}": p for _, p in plots})
     return paths
 
