@@ -374,3 +374,88 @@ def test_resume_refuses_other_data_and_keeps_the_schedule(corpus_and_bank, tmp_p
     assert "own learning-rate and EMA schedule (over 2 steps)" in capsys.readouterr().err
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 3 and ckpt["hyper_parameters"]["total_steps"] == 2
+
+
+TERMINATED = """
+import os, signal, sys, torch, lightning as L
+import wavjepa_nat.training.loop as loop
+from wavjepa_nat.cli import main
+
+class TermAfter(L.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler's preemption
+
+train = loop.train
+loop.train = lambda cfg: train(cfg, progress=False, callbacks=[TermAfter()])
+torch.set_num_threads(1)
+sys.argv = ["wavjepa-nat", "train", *sys.argv[1:]]
+main()
+"""
+
+
+def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(corpus_and_bank, tmp_path):
+    """A scheduler's SIGTERM: last.ckpt is saved, the exit status says the job did not finish (143), one line
+    says so, and --resume gives the losses of an unbroken run."""
+    corpus, bank = corpus_and_bank
+    options = dict(data=str(corpus), bank=str(bank), preset="tiny", channels=2, clean_ratio=0.5, n_crops=2,
+                   batch_clips=1, clip_seconds=2.5, num_workers=0, log_every=5, seed=5)  # fmt: skip
+    unbroken = StepLosses()
+    train(TrainConfig(**options, out=str(tmp_path / "a"), max_steps=5), progress=False, callbacks=[unbroken])
+    script = tmp_path / "terminated.py"
+    script.write_text(TERMINATED)
+    run = tmp_path / "b"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
+    done = subprocess.run(
+        [sys.executable, str(script), *flags, "--out", str(run), "--max-steps", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 143, done.stderr[-2000:]
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("stopped: SIGTERM") and "step 3" in last_line and "--resume" in last_line
+    assert (run / "last.ckpt").is_file() and not list(run.glob("*.tmp"))
+    resumed = StepLosses()
+    train(TrainConfig(**options, out=str(run), max_steps=5, resume=True), progress=False, callbacks=[resumed])
+    assert sorted(resumed.losses) == [4, 5]
+    for step in (4, 5):
+        assert resumed.losses[step] == pytest.approx(unbroken.losses[step], rel=1e-5, abs=1e-7), step
+
+
+def test_checkpoints_reach_the_run_folder_whole_and_one_run_writes_it(corpus_and_bank, tmp_path, monkeypatch):
+    """A full disk while a checkpoint is flushed leaves no checkpoint under its final name (the temporary file
+    lies in the run folder, not in /tmp, and is removed); a second run into a folder being written is refused
+    before it writes anything."""
+    import errno
+
+    from wavjepa_nat import files
+
+    corpus, bank = corpus_and_bank
+    run = tmp_path / "run"
+    with files.exclusive_lock(run):
+        with pytest.raises(InputError, match="being written by another process"):
+            train(_cfg(corpus, bank, run, max_steps=2), progress=False)
+    assert not run.exists()
+
+    made = []
+    real = files.unique_tmp
+
+    def recorded(path):
+        made.append(real(path))
+        return made[-1]
+
+    fsync = files._fsync
+
+    def full(path, directory=False):  # the disk is full when the first checkpoint is flushed
+        if ".ckpt." in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fsync(path, directory)
+
+    monkeypatch.setattr(files, "unique_tmp", recorded)
+    monkeypatch.setattr(files, "_fsync", full)
+    with pytest.raises(OSError) as err:
+        train(_cfg(corpus, bank, run, max_steps=2, ckpt_every=1), progress=False)
+    assert err.value.errno == errno.ENOSPC
+    assert any(".ckpt." in p.name for p in made) and all(p.parent in (run, run / "checkpoints") for p in made)
+    assert not list(run.rglob("*.ckpt")) and not list(run.rglob("*.tmp"))

@@ -9,6 +9,15 @@ class InputError(ValueError):
     pass
 
 
+class Stopped(Exception):
+    """A run stopped by a signal after saving what can be resumed: the CLI prints the message on one line
+    and exits with `code` (a scheduler's convention: 128 + the signal, 143 for SIGTERM, 130 for Ctrl-C)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
 def warn(message: str) -> None:
     """A one-line warning on stderr for the person running a command (data changed, a file skipped)."""
     import sys

@@ -18,6 +18,7 @@ written, and its origin (path, sha256) is stored in config.yaml and every checkp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -28,15 +29,18 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from wavjepa_nat.checks import check_memory, check_output_dir
 from wavjepa_nat.data.sources import check_readable, open_source
 from wavjepa_nat.data.stream import TrainingData
-from wavjepa_nat.errors import InputError, warn
+from wavjepa_nat.errors import InputError, Stopped, warn
+from wavjepa_nat.files import exclusive_lock, write_text_atomic
 from wavjepa_nat.nat_model import MaskCollator, ModelConfig
 from wavjepa_nat.nat_model.config import stored_config
 from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
 from wavjepa_nat.serialise import config_dict
+from wavjepa_nat.training.checkpoint_io import SIGTERM_EXIT, AtomicCheckpointIO, SaveOnSigterm
 from wavjepa_nat.training.config import TrainConfig
 from wavjepa_nat.training.module import WavJEPAModule
 from wavjepa_nat.training.teachers import check_resumed_teacher, load_teacher
@@ -225,6 +229,31 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         dry_reference=cfg.teacher_input == "dry",
     )
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One run per --out: a second run into the same folder (before the first wrote a checkpoint) would mix
+    # their files. DDP's other ranks run this function too, into the same folder, so only rank 0 locks.
+    with exclusive_lock(out) if _is_rank_zero() else contextlib.nullcontext():
+        return _fit(
+            cfg,
+            out,
+            last,
+            resume_from,
+            model_cfg,
+            init,
+            teacher,
+            clip_cfg,
+            aug_cfg,
+            data,
+            callbacks,
+            progress,
+        )
+
+
+def _is_rank_zero() -> bool:
+    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+def _fit(cfg, out, last, resume_from, model_cfg, init, teacher, clip_cfg, aug_cfg, data, callbacks, progress):
     out.mkdir(parents=True, exist_ok=True)
     resolved = {
         "train": config_dict(cfg),
@@ -235,7 +264,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     }
     if teacher is not None:
         resolved["teacher"] = teacher.origin
-    (out / "config.yaml").write_text(yaml.safe_dump(config_dict(resolved), sort_keys=False))
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(config_dict(resolved), sort_keys=False))
 
     _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -249,7 +278,9 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         def on_save_checkpoint(self, trainer, pl_module, checkpoint):
             checkpoint["wavjepa_nat_train_config"] = resolved
 
+    on_sigterm = SaveOnSigterm(last)
     trainer = L.Trainer(
+        plugins=[AtomicCheckpointIO()],
         max_steps=cfg.max_steps,
         accelerator=cfg.accelerator,
         devices=cfg.devices if cfg.devices == "auto" else int(cfg.devices),
@@ -268,6 +299,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
                 save_last=False,
             ),
             StoreConfig(),
+            on_sigterm,
             *([_StepProgressBar()] if progress else []),
             *(callbacks or []),
         ],
@@ -279,9 +311,17 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         use_distributed_sampler=False,  # the stream splits itself across ranks and workers
         deterministic=False,
     )
-    trainer.fit(
-        module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None, weights_only=True
-    )
+    try:
+        trainer.fit(
+            module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None, weights_only=True
+        )
+    except SIGTERMException:
+        saved = (
+            f"saved {last} at step {on_sigterm.saved_at}"
+            if on_sigterm.saved_at is not None
+            else "nothing saved"
+        )
+        raise Stopped(f"SIGTERM received; {saved}; --resume continues the run", SIGTERM_EXIT) from None
     # full state (not only weights): --resume continues exactly
     trainer.save_checkpoint(str(last), weights_only=False)
     return last
