@@ -83,7 +83,48 @@ def test_installed_cli_errors(files, extra, expect):
         (("--rt60", "0.5"), "one value"),
         (("--rt60", "2.0..3.0"), "RT60 bin 2-3 s: no test-split BRIRs"),
         (("--probe-train", "sometimes"), "--probe-train"),
+        (("--snr", "0..20:0.001"), "gives 20,001 values; at most 200"),  # it would run for ever
+        (("--rt60", "0.2..1.5:1e-9"), "values; at most 200"),
+        (("--out", "two"), "is one of the inputs"),  # the report written into the task folder
     ],
 )
 def test_errors(files, monkeypatch, capsys, extra, expect):
+    extra = [files / e if e == "two" else e for e in extra]
     _check(files, *run_main(monkeypatch, capsys, _argv(files, extra)), expect)
+
+
+def test_a_second_sweep_into_the_same_out_is_refused(files, monkeypatch, capsys):
+    from wavjepa_nat.files import exclusive_lock
+
+    with exclusive_lock(files / "out"):  # as a sweep running now in another process holds it
+        rc, out, err = run_main(monkeypatch, capsys, _argv(files, []))
+    _check(files, rc, out, err, "is being written by another process")
+
+
+def test_ctrl_c_in_the_mlp_probe_stops_the_sweep_with_130_and_no_report(files, monkeypatch, capsys):
+    """scikit-learn's MLP fit catches KeyboardInterrupt and returns a half-trained model; the sweep must stop
+    (exit 130, one line) and write no report. The Ctrl-C arrives inside the real MLP fit."""
+    import os
+    import signal
+
+    from sklearn.neural_network import MLPRegressor
+
+    from wavjepa_nat.robustness import sweep
+    from wavjepa_nat.robustness.metrics.direction import DirectionProbe
+
+    real = MLPRegressor._update_no_improvement_count
+
+    def interrupted(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, during an iteration
+        return real(self, *args, **kwargs)
+
+    def classify_with_a_direction_probe(self, progress):
+        rng = np.random.default_rng(0)
+        DirectionProbe("mlp").fit(rng.standard_normal((40, 4)), rng.uniform(-90, 90, 40))
+        raise AssertionError("the interrupted fit carried on")
+
+    monkeypatch.setattr(MLPRegressor, "_update_no_improvement_count", interrupted)
+    monkeypatch.setattr(sweep.ClassificationPass, "run", classify_with_a_direction_probe)
+    rc, _, err = run_main(monkeypatch, capsys, _argv(files, []))
+    assert rc == 130 and err.strip().splitlines()[-1:] == ["stopped: interrupted (Ctrl-C)"], (rc, err, _)
+    assert not (files / "out" / "report.md").exists() and not (files / "out" / "results.json").exists()

@@ -4,6 +4,7 @@ GiB it would need.
 
     check_output_file(out, "--out")          # a file will be written at `out`
     check_output_dir(out, "--out")           # a folder will be made (or filled) at `out`
+    check_not_an_input(out, [data, bank])    # `out` is none of the command's inputs (links resolved)
     check_disk(out, n_bytes, "the bank")     # the file system of `out` has room for n_bytes
     check_memory(n_bytes, "one scene")       # this machine's memory holds n_bytes
     check_snr_range((lo, hi), "--snr")       # an SNR range in dB that rendering can use
@@ -73,6 +74,24 @@ def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
     else:
         _check_parent(path, flag)
     return path
+
+
+def _same_place(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)  # hard links and bind mounts too
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_not_an_input(out: str | Path, inputs, flag: str = "--out") -> None:
+    """The output `out` (a file or a folder) is none of `inputs` (paths; None skipped), compared after
+    resolving links: a command must never overwrite what it reads."""
+    target = Path(out)
+    for given in inputs:
+        if given is not None and str(given) and _same_place(target, Path(given)):
+            raise InputError(f"{flag} {out} is one of the inputs ({given}); choose another {flag}")
 
 
 def check_disk(path: str | Path, n_bytes: float, what: str, hint: str = "") -> None:

@@ -112,6 +112,8 @@ def exclusive_lock(out: Path):
     lock has changed nothing. InputError (one line) if another process holds it.
     """
     path = lock_path(out)
+    with contextlib.suppress(OSError):  # a fresh --out a/b/c: its lock lies in a/b (an error says below)
+        path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)

@@ -15,6 +15,13 @@ import math
 
 from wavjepa_nat.errors import InputError
 
+MAX_VALUES = 200  # a sweep runs every value (and a grid every pair): a tiny step would run for ever
+
+
+def _check_count(n: int, text: str, name: str) -> None:
+    if n > MAX_VALUES:
+        raise InputError(f"{name}: '{text}' gives {n:,} values; at most {MAX_VALUES} (use a larger step)")
+
 
 def _number(text: str, name: str) -> float:
     try:
@@ -55,8 +62,9 @@ def parse_values(text: str, name: str = "values", default_step: float = 5.0) -> 
         values = [_number(part.strip(), name) for part in text.split(",") if part.strip()]
         if not values:
             raise InputError(f"{name}: '{text}' holds no values")
+        _check_count(len(set(values)), text, name)
         return sorted(set(values))
-    step = default_step
+    step, given = default_step, text
     if ":" in text:
         text, step_text = text.rsplit(":", 1)
         step = _number(step_text, name)
@@ -66,6 +74,7 @@ def parse_values(text: str, name: str = "values", default_step: float = 5.0) -> 
     if lo == hi:
         return [lo]
     n = int(math.floor((hi - lo) / step + 1e-9))
+    _check_count(n + 1, given, name)
     values = [round(lo + k * step, 10) for k in range(n + 1)]
     if values[-1] < hi - 1e-9:
         values.append(hi)

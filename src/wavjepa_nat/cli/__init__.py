@@ -52,6 +52,9 @@ DISK_ERRORS = {
 }
 
 
+INTERRUPT_EXIT = 130  # 128 + SIGINT, as a shell reports a job stopped by Ctrl-C
+
+
 def disk_error_message(err: OSError) -> str:
     where = err.filename if err.filename is not None else "an output file"
     return f"cannot write {where}: {DISK_ERRORS[err.errno]}"
@@ -78,5 +81,7 @@ def main() -> None:
         ctx = getattr(err, "ctx", None)
         hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         _fail(f"{err.format_message()}{hint}", int(getattr(err, "exit_code", 2)))
+    if code == INTERRUPT_EXIT:  # typer's answer to Ctrl-C (KeyboardInterrupt): the exit status alone
+        print("stopped: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
     if isinstance(code, int) and code:
         sys.exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from wavjepa_nat.checks import check_output_dir, check_output_file
+from wavjepa_nat.checks import check_not_an_input, check_output_dir, check_output_file
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
@@ -100,6 +100,7 @@ def simulate_rirs(
         seed=seed,
         scenes_per_room=scenes_per_room,
     )
+    check_not_an_input(out, [hrtf] if hrtf.lower().endswith(".sofa") else [])
     summary = simulate_bank(out, cfg, n_scenes, workers=workers, shard=parse_shard(shard), progress=not quiet)
     if summary["already_complete"]:
         typer.echo(f"{out} is already complete ({summary['scenes']} scenes); nothing to do.")
@@ -217,5 +218,6 @@ def merge(
     from wavjepa_nat.rir_bank import merge_banks
 
     check_output_file(out, "--out")
+    check_not_an_input(out, shards)
     merge_banks(shards, out)
     typer.echo(f"wrote {out} from {len(shards)} shards")

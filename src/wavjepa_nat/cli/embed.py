@@ -48,7 +48,7 @@ def embed(
     to both ears; binaural files given to a mono model are averaged.
     """
     from wavjepa_nat import load_model
-    from wavjepa_nat.checks import check_torch_device
+    from wavjepa_nat.checks import check_not_an_input, check_torch_device
     from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.robustness.models.embed_files import check_embeddings_out, embed_files
 
@@ -59,6 +59,7 @@ def embed(
         raise InputError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {input}")
     check_torch_device(device, "--device")
     check_embeddings_out(out)  # before the model is read
+    check_not_an_input(out, [model, *paths])
     keys = [p.name if input.is_file() else p.relative_to(input).as_posix() for p in paths]
     encoder = load_model(model)
     with progress_bar(total=len(paths), description="embedding") as advance:

@@ -22,12 +22,14 @@ def export(
     Load the result with `wavjepa_nat.load_model(path)`; it gives the same outputs as the checkpoint,
     bit for bit.
     """
+    from wavjepa_nat.checks import check_not_an_input
     from wavjepa_nat.nat_model.weights.export import export_weights, load_model
 
     if not ckpt.is_file():
         raise InputError(f"checkpoint not found: {ckpt}")
     if out.suffix != ".safetensors":
         raise InputError(f"--out must end in .safetensors, got {out}")
+    check_not_an_input(out, [ckpt])
     path = export_weights(ckpt, out)
     enc = load_model(path)
     n_params = sum(p.numel() for p in enc.parameters())

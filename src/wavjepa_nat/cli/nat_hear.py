@@ -64,10 +64,14 @@ def nat_hear(
     the seed and the options. Deterministic; an interrupted run resumes (complete clips are kept). For a
     ladder, run once per rung (e.g. --snr 20, --snr 10, --snr 0) into separate folders.
     """
+    from wavjepa_nat.checks import check_not_an_input
+    from wavjepa_nat.files import exclusive_lock
     from wavjepa_nat.robustness.tasks.nat_hear import NatHearConfig, make_nat_hear
 
     cfg = NatHearConfig(snr=snr, rt60=rt60, seed=seed, test_fold=test_fold)
-    summary = make_nat_hear(task_dir, bank, out, cfg, progress=True)
+    check_not_an_input(out, [task_dir, bank])
+    with exclusive_lock(out):  # one writer per copy: two would interleave their clips and recipe
+        summary = make_nat_hear(task_dir, bank, out, cfg, progress=True)
     extra = f", {summary['gain_limited']} scaled down to avoid clipping" if summary["gain_limited"] else ""
     typer.echo(
         f"wrote {summary['clips']} clips to {out / str(summary['sample_rate'])} ({summary['written']} "

@@ -66,9 +66,11 @@ def render_cmd(
     from rich.console import Console
     from rich.table import Table
 
+    from wavjepa_nat.checks import check_not_an_input
     from wavjepa_nat.data.scene_clips import (
         SceneClipConfig,
         check_outputs,
+        existing_outputs,
         read_dry_clip,
         render_scene_clips,
         write_scene_clips,
@@ -86,6 +88,8 @@ def render_cmd(
         seed=seed,
     )
     check_outputs(out, cfg.n)
+    for path in existing_outputs(out, cfg.n):
+        check_not_an_input(path, [input_path, bank_path, *cfg.noise_files])
     bank = RIRBank(bank_path)
     clips = render_scene_clips(bank, read_dry_clip(input_path, bank.fs, cfg.seconds), cfg)
     paths = write_scene_clips(clips, out, bank.fs)

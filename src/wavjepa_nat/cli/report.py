@@ -27,8 +27,10 @@ def report(
     All models of all runs appear side by side; conditions not run for a model stay blank. A model name
     that occurs in several runs is suffixed with its run's folder name.
     """
+    from wavjepa_nat.checks import check_not_an_input
     from wavjepa_nat.robustness.report.results import merge_reports
 
+    check_not_an_input(out, dirs)
     paths = merge_reports(dirs, out, title)
     typer.echo(
         f"wrote {paths['md']}, {paths['html'].name}, {paths['json'].name}, {paths['csv'].name} "

@@ -102,6 +102,8 @@ def robustness(
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
     # The config checks the arguments first, before torch and the models are imported / read.
+    from wavjepa_nat.checks import check_not_an_input
+    from wavjepa_nat.files import exclusive_lock
     from wavjepa_nat.robustness.config import SweepConfig
     from wavjepa_nat.robustness.models.load import check_models
     from wavjepa_nat.robustness.sweep import run_sweep
@@ -119,7 +121,9 @@ def robustness(
         test_fold=test_fold,
     )
     check_models(models)
-    rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
+    check_not_an_input(out, [bank, task, *models])
+    with exclusive_lock(out):  # one sweep per --out: two would overwrite each other's report
+        rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
     n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})
     typer.echo(

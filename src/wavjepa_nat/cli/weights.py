@@ -40,6 +40,7 @@ def import_weights(
     frame, its HEAR runtime) and where the weights came from. `load_model`, `embed`, `robustness`,
     `wavjepa_nat.hear` and `train --init-from` take the result, and SRC itself too.
     """
+    from wavjepa_nat.checks import check_not_an_input
     from wavjepa_nat.nat_model.weights.export import import_weights as run_import
     from wavjepa_nat.nat_model.weights.export import load_model
 
@@ -47,6 +48,7 @@ def import_weights(
         raise InputError(f"not found: {src}")
     if out.suffix != ".safetensors":
         raise InputError(f"--out must end in .safetensors, got {out}")
+    check_not_an_input(out, [src])
     path = run_import(src, out, allow_pickle=allow_pickle)
     enc = load_model(path)
     source = enc.source.get("imported_from", {})

@@ -128,6 +128,26 @@ def output_paths(out: Path, n: int) -> list[Path]:
     return [out / f"render_{k:03d}.wav" for k in range(n)]
 
 
+def existing_outputs(out: Path, n: int) -> list[Path]:
+    """The files that exist now under the names output_paths(out, n) would write (only those can be an input;
+    listing the folder stays cheap for any n)."""
+    first = output_paths(Path(out), min(n, 2))[0]
+    if n == 1:
+        return [first] if first.exists() else []
+    prefix = first.name.removesuffix("000.wav")
+    if not first.parent.is_dir():
+        return []
+    return [
+        p
+        for p in first.parent.iterdir()
+        if p.name.startswith(prefix)
+        and p.name.endswith(".wav")
+        and p.name[len(prefix) : -4].isdigit()
+        and p.name == f"{prefix}{int(p.name[len(prefix) : -4]):03d}.wav"
+        and int(p.name[len(prefix) : -4]) < n
+    ]
+
+
 def check_outputs(out: Path, n: int) -> None:
     """Before any work: where the renderings go can be written (see output_paths)."""
     out = Path(out)

@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from wavjepa_nat.checks import check_memory, check_output_dir
+from wavjepa_nat.checks import check_memory, check_not_an_input, check_output_dir
 from wavjepa_nat.data.sources import check_readable, open_source
 from wavjepa_nat.data.stream import TrainingData
 from wavjepa_nat.errors import InputError, Stopped, warn
@@ -196,6 +196,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
     """Train; returns the path of the final checkpoint (OUT/last.ckpt). `callbacks`: extra Lightning
     callbacks."""
     out = check_output_dir(cfg.out, "--out")
+    check_not_an_input(out, [cfg.data, cfg.bank or None, cfg.init_from or None, cfg.teacher_source or None])
     last = out / "last.ckpt"
     _check_hardware(cfg)
     resume_from, saved_model = _resume_point(cfg, out)

@@ -37,6 +37,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import make_scorer
 from sklearn.neural_network import MLPRegressor
 
+from wavjepa_nat.interrupts import kept_interrupts
 from wavjepa_nat.robustness.metrics.probes import ProbeConfig, fit_searched
 
 PROBES = ("linear", "mlp")
@@ -232,7 +233,7 @@ class DirectionProbe:
                 learning_rate_init=1e-3,
             )
             param, values = "alpha", self.loc_cfg.mlp_alphas
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), kept_interrupts():  # the MLP's fit swallows Ctrl-C
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.pipeline, self.regularisation = fit_searched(
                 model, param, values, x, y, scoring, self.cfg, stratify=False
