@@ -459,3 +459,36 @@ def test_checkpoints_reach_the_run_folder_whole_and_one_run_writes_it(corpus_and
     assert err.value.errno == errno.ENOSPC
     assert any(".ckpt." in p.name for p in made) and all(p.parent in (run, run / "checkpoints") for p in made)
     assert not list(run.rglob("*.ckpt")) and not list(run.rglob("*.tmp"))
+
+
+def test_shards_without_audio_are_refused_before_training_and_never_loop(
+    corpus_and_bank, tmp_path, monkeypatch
+):
+    """An empty shard, a shard of corrupt members and a text file named .tar: one InputError before anything
+    is written; and should a stream still run dry (the check skipped), training stops instead of looping."""
+    import io
+    import tarfile
+
+    from wavjepa_nat.data import sources
+
+    corpus, bank = corpus_and_bank
+    empty, corrupt, text = tmp_path / "empty.tar", tmp_path / "corrupt.tar", tmp_path / "text.tar"
+    tarfile.open(empty, "w").close()
+    with tarfile.open(corrupt, "w") as tar:
+        for i in range(3):
+            data = b"RIFF not audio at all" * 10
+            info = tarfile.TarInfo(f"clip{i}.wav")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    text.write_text("this is not a tar file\n" * 100)
+    for shard in (empty, corrupt, text):
+        out = tmp_path / f"run_{shard.stem}"
+        with pytest.raises(InputError, match="no audio in 1 shard"):
+            train(_cfg(corpus, bank, out, data=str(shard), max_steps=2, num_workers=0), progress=False)
+        assert not out.exists()
+    monkeypatch.setattr(sources, "_check_shards", lambda *a: None)
+    monkeypatch.setattr("wavjepa_nat.training.loop.check_readable", lambda *a: None)
+    with pytest.raises(InputError, match="the stream produced no audio"):
+        train(
+            _cfg(corpus, bank, tmp_path / "dry", data=str(empty), max_steps=2, num_workers=0), progress=False
+        )

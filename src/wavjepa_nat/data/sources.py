@@ -434,9 +434,41 @@ class WebDatasetSource(AudioSource):
 # ---------------------------------------------------------------- picking a source from a string
 
 
+def _check_shards(source: WebDatasetSource, spec: str | Path, tries: int) -> None:
+    """Local shards hold audio: some of their first `tries` samples decode. An empty shard, one whose
+    every member is corrupt, or a text file named .tar would otherwise stream nothing, and training wait
+    for ever."""
+    local = [u for u in source.urls if "://" not in u and not u.startswith("pipe:")]
+    if len(local) < len(source.urls):
+        return  # remote shards: not fetched twice; the stream's own empty-epoch check stops training
+    probe = WebDatasetSource(local, shuffle=False)
+    level = log.level
+    log.setLevel(logging.ERROR)  # the probe's skipped samples are summed up in the one error below
+    try:
+        tried = 0
+        for sample in wds.tarfile_to_samples(handler=probe._tar_error)({"url": u} for u in local):
+            if next(probe._item(sample), None) is not None:
+                return
+            tried += 1
+            if tried >= tries:
+                break
+    finally:
+        log.setLevel(level)
+    errors = probe.stats["skipped_shard_errors"]
+    raise InputError(
+        f"{spec}: no audio in {len(local)} shard(s): {tried} sample(s) tried, none decoded"
+        + (f", {errors} unreadable part(s) (not a tar file, or truncated)" if errors else "")
+        + f"; e.g. {local[0]}"
+    )
+
+
 def check_readable(source: AudioSource, spec: str | Path, tries: int = 32) -> None:
     """Before training: a file-list source can decode some of its files (up to `tries` of them, spread over
-    the list, are attempted), so that a folder of unreadable audio stops now with one line naming a file."""
+    the list, are attempted), so that a folder of unreadable audio stops now with one line naming a file;
+    local WebDataset shards likewise (their first `tries` samples)."""
+    if isinstance(source, WebDatasetSource):
+        _check_shards(source, spec, tries)
+        return
     if not isinstance(source, FileListSource) or len(source) == 0:
         return
     picks = sorted(set(np.linspace(0, len(source) - 1, min(tries, len(source))).round().astype(int)))

@@ -219,6 +219,21 @@ def crops_on_device(batch: dict, augment: NaturalisticAugment) -> dict:
     return batch
 
 
+class StopOnEmptyPass(L.Callback):
+    """A streamed source whose every worker ran dry ends the DataLoader's pass with no batch; Lightning would
+    start another pass, and another, for ever (a shard list with no audio). Stop with one line instead."""
+
+    def __init__(self, data: str):
+        self.data, self.start = data, 0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.start = trainer.global_step
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.global_step == self.start:
+            raise InputError(f"--data {self.data}: the stream produced no audio (empty or unreadable shards)")
+
+
 class TrainingData(L.LightningDataModule):
     """The Lightning side of TrainingBatches: a DataLoader that starts at the trainer's step (restored before
     the loader is made, so a resumed run continues its batches), and on-device augmentation."""

@@ -33,7 +33,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from wavjepa_nat.checks import check_memory, check_not_an_input, check_output_dir
 from wavjepa_nat.data.sources import check_readable, open_source
-from wavjepa_nat.data.stream import TrainingData
+from wavjepa_nat.data.stream import StopOnEmptyPass, TrainingData
 from wavjepa_nat.errors import InputError, Stopped, warn
 from wavjepa_nat.files import exclusive_lock, write_text_atomic
 from wavjepa_nat.nat_model import MaskCollator, ModelConfig
@@ -301,6 +301,7 @@ def _fit(cfg, out, last, resume_from, model_cfg, init, teacher, clip_cfg, aug_cf
             ),
             StoreConfig(),
             on_sigterm,
+            StopOnEmptyPass(str(cfg.data)),
             *([_StepProgressBar()] if progress else []),
             *(callbacks or []),
         ],
