@@ -111,3 +111,31 @@ def test_a_checkpoint_from_before_the_layout_fields_loads_as_the_reference_layou
     audio = torch.randn(1, 2, 4000)
     with torch.no_grad():
         assert torch.equal(enc(audio), module.model.encoder.eval()(audio))
+
+
+@pytest.mark.parametrize("command", ["export", "import-weights", "embed", "robustness", "train --init-from"])
+def test_a_zero_byte_checkpoint_is_one_line_in_every_command(
+    corpus_and_bank, tmp_path, monkeypatch, capsys, command
+):
+    """A checkpoint copied or saved cut short to 0 bytes (torch raises EOFError with no message)."""
+    import numpy as np
+    import soundfile as sf
+
+    from tests._cli import run_main
+
+    corpus, bank = corpus_and_bank
+    zero = tmp_path / "zero.ckpt"
+    zero.write_bytes(b"")
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(16000), 16000)
+    argv = {
+        "export": ["export", zero, "--out", tmp_path / "m.safetensors"],
+        "import-weights": ["import-weights", zero, "--out", tmp_path / "m.safetensors"],
+        "embed": ["embed", "--model", zero, "--input", wav, "--out", tmp_path / "e.h5"],
+        "robustness": ["robustness", "--model", zero, "--bank", bank, "--out", tmp_path / "r"],
+        "train --init-from": ["train", "--data", corpus, "--bank", bank, "--out", tmp_path / "t",
+                              "--init-from", zero, "--max-steps", "1"],
+    }[command]  # fmt: skip
+    rc, _, err = run_main(monkeypatch, capsys, argv)
+    assert rc == 2 and err.count("\n") == 1 and "0 bytes" in err, err
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("zero.ckpt", "a.wav")]

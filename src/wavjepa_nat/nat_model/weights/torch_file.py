@@ -21,6 +21,8 @@ def torch_load(path: Path, allow_pickle: bool = False) -> Any:
     """torch.load without running pickled code: tensors, plain data and the few torch classes the reference
     pickles into its hyper-parameters (activation modules). allow_pickle=True: a full unpickle (trusted
     files only)."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes): not a checkpoint (a copy or a save cut short?)")
     if allow_pickle:
         return torch.load(path, map_location="cpu", weights_only=False)
     safe = [nn.GELU, nn.ReLU, nn.SiLU, nn.Tanh, nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss]
@@ -41,7 +43,5 @@ def torch_load(path: Path, allow_pickle: bool = False) -> Any:
                 f"{path}: holds pickled objects that are not plain data ({_unsupported_global(err)}); "
                 "if you trust the file, import it with `wavjepa-nat import-weights SRC --allow-pickle`"
             ) from None
-        raise InputError(
-            f"{path}: cannot read as a torch checkpoint ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:200]})"
-        ) from None
+        said = (str(err).strip().splitlines() or ["no message"])[0][:200]  # an empty file: EOFError('')
+        raise InputError(f"{path}: cannot read as a torch checkpoint ({type(err).__name__}: {said})") from None
