@@ -217,3 +217,49 @@ def test_brir_heads_read_right_whatever_the_order_of_chunks_in_the_file(bank_pat
     for i in range(len(bank)):
         for n in (300, 2048, 5000, bank.brir_length):
             np.testing.assert_array_equal(other.brir_head(i, n), bank.brirs([i])[0][:, :n])
+
+
+def _damage(path, how):
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r+") as f:
+        if how.startswith("delete "):
+            del f[how.removeprefix("delete ")]
+        elif how == "short brir":
+            short = f["brir"][:, :, :100]
+            del f["brir"]
+            f.create_dataset("brir", data=short)
+        elif how == "NaN measure":
+            f["meta/rt60_measured"][3, 0] = np.nan
+        elif how == "zero brir_scale":
+            f["meta/brir_scale"][2] = 0.0
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["delete noise_bed", "delete brir", "delete meta/split", "short brir", "NaN measure", "zero brir_scale"],
+)
+@pytest.mark.parametrize("command", ["bank info", "render"])
+def test_a_damaged_bank_is_one_line_in_every_command(
+    ten_scene_bank, tmp_path, monkeypatch, capsys, how, command
+):
+    """Every command opens a bank through RIRBank's one structural check; `bank info` does not summarise a
+    damaged bank as normal."""
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    from tests._cli import run_main
+
+    bank = tmp_path / "bank.h5"
+    shutil.copy(ten_scene_bank, bank)
+    _damage(bank, how)
+    dry = tmp_path / "dry.wav"
+    sf.write(dry, 0.1 * np.ones(4000), 16000)
+    argv = ["bank", "info", bank] if command == "bank info" else ["render", "--bank", bank, "--input", dry,
+                                                                  "--out", tmp_path / "o.wav"]  # fmt: skip
+    rc, out, err = run_main(monkeypatch, capsys, argv)
+    assert rc == 2 and err.count("\n") == 1 and "damaged" in err, (how, out, err)
+    assert not (tmp_path / "o.wav").exists()

@@ -26,6 +26,7 @@ from wavjepa_nat.rir_bank.schema import (
     META_COLUMNS,
     NAN_COLUMNS,
     SCHEMA_VERSIONS,
+    STORAGE_COLUMNS,
     attrs_dict,
     decode_bed,
     decode_response,
@@ -54,7 +55,8 @@ class BankScene:
 
 
 class RIRBank:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, check_structure: bool = True):
+        """check_structure=False: only for `bank verify`, which lists every problem instead of the first."""
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"RIR bank not found: {self.path} (make one with `wavjepa-nat simulate-rirs`)")
@@ -79,6 +81,8 @@ class RIRBank:
                         f"of wavjepa-nat cannot read (it reads {SCHEMA_VERSIONS}); upgrade it"
                     )
                 self.meta = {name: f["meta"][name][()] for name in META_COLUMNS if name in f["meta"]}
+                if check_structure:
+                    self._check_structure(f)
         except (OSError, KeyError) as err:
             raise InputError(f"{self.path} is not a readable HDF5 file or misses bank data ({err})") from None
         self._check_attrs()
@@ -96,6 +100,32 @@ class RIRBank:
         self._map: np.ndarray | None = None  # the file's bytes, memory-mapped (per process)
         self._row_offsets: dict[tuple[str, int], int] = {}  # (dataset, row) -> byte offset; -1: not mappable
         self._chunk_table: np.ndarray | None | bool = False  # formats 2, 3: see _brir_chunk_table
+
+    def _check_structure(self, f: h5py.File) -> None:
+        """Every command opens a bank here: the arrays and meta columns its format stores exist, with the
+        shapes its attributes give, and the storage scales can decode them (a deleted dataset, one cut short,
+        or a zeroed scale would otherwise fail later, or render silence)."""
+        optional = STORAGE_COLUMNS + NAN_COLUMNS if self.version == 1 else NAN_COLUMNS
+        missing = [f"meta/{c}" for c in META_COLUMNS if c not in self.meta and c not in optional]
+        missing += [name for name in ("brir", "noise_brir", "noise_bed") if name not in f]
+        if missing:
+            raise InputError(f"{self.path} is damaged: {', '.join(missing)} missing")
+        n, a = len(self.meta["scene_index"]), self.attrs
+        L, B, m = (int(a.get(k, -1)) for k in ("brir_length", "noise_bed_length", "max_noise_sources"))
+        expect = {"brir": (n, 2, L), "noise_brir": (n, m, 2, L), "noise_bed": (n, 2, B)}
+        wrong = [f"{k} is {f[k].shape}, not {v}" for k, v in expect.items() if f[k].shape != v]
+        for name in ("brir_scale", "noise_brir_scale", "noise_bed_scale"):
+            scale = self.meta.get(name)
+            bad = scale is not None and (
+                ~np.isfinite(scale) | (scale <= 0 if name == "brir_scale" else scale < 0)
+            )
+            if bad is not False and bad.any():
+                wrong.append(f"meta/{name} is {scale[bad][0]} for scene {int(np.nonzero(bad)[0][0])}")
+        taps = self.meta.get("brir_taps")
+        if taps is not None and ((taps < 0) | (taps > L)).any():
+            wrong.append(f"meta/brir_taps lies outside 0..{L}")
+        if wrong:
+            raise InputError(f"{self.path} is damaged: {'; '.join(wrong)}")
 
     def _check_attrs(self) -> None:
         """The stored sizes agree with the stored config (a flipped byte in either is a damaged bank)."""

@@ -44,4 +44,6 @@ def torch_load(path: Path, allow_pickle: bool = False) -> Any:
                 "if you trust the file, import it with `wavjepa-nat import-weights SRC --allow-pickle`"
             ) from None
         said = (str(err).strip().splitlines() or ["no message"])[0][:200]  # an empty file: EOFError('')
-        raise InputError(f"{path}: cannot read as a torch checkpoint ({type(err).__name__}: {said})") from None
+        raise InputError(
+            f"{path}: cannot read as a torch checkpoint ({type(err).__name__}: {said})"
+        ) from None
