@@ -316,6 +316,7 @@ CASES = [
     ("fs-text", _bank("--fs", "fast"), "--fs"),
     ("seed-negative", _bank("--seed", "-1"), "--seed"),
     ("seed-text", _bank("--seed", "x"), "--seed"),
+    ("seed-beyond-2^64", _bank("--seed", str(2**64)), "2^64 - 1"),
     ("workers-zero", _bank("--workers", "0"), "--workers"),
     ("workers-negative", _bank("--workers", "-2"), "--workers"),
     ("scenes-per-room-zero", _bank("--scenes-per-room", "0"), "--scenes-per-room"),

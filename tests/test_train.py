@@ -1,5 +1,6 @@
 """`wavjepa-nat train`: learning on the built-in corpus through a bank, exact resume, bad input."""
 
+import re
 import subprocess
 import sys
 
@@ -492,3 +493,31 @@ def test_shards_without_audio_are_refused_before_training_and_never_loop(
         train(
             _cfg(corpus, bank, tmp_path / "dry", data=str(empty), max_steps=2, num_workers=0), progress=False
         )
+
+
+@pytest.mark.parametrize(
+    "yaml_text, expect",
+    [
+        ("1: 2\n", "unknown training option(s): 1"),  # a mapping with an integer key
+        ("model_overrides: {conv_spec: [[3, 2, 1]]}\n", "conv_spec must be [kernel, stride] pairs"),
+        ("model_overrides: {conv_spec: 7}\n", "conv_spec must be [kernel, stride] pairs"),
+        ("model_overrides: {crop_samples: 100}\n", "shorter than the conv stack's receptive field"),
+        ("model_overrides: {mlp_ratio: -1}\n", "mlp_ratio must be a positive number"),
+        ("seed: 4294967296\n", "--seed must be at most 2^32 - 1"),
+        ("lr: 1.0e300\n", "--lr must be a positive number up to 1"),
+        ("lr: 1e-3\nsnr: '5..40'\n", None),  # YAML 1.1 reads both as text: accepted as meant
+    ],
+)
+def test_config_values_are_checked_before_anything_is_written(corpus_and_bank, tmp_path, yaml_text, expect):
+    """Values that passed the checks and crashed later (after config.yaml was written, or in the model)."""
+    corpus, bank = corpus_and_bank
+    path = tmp_path / "run.yaml"
+    path.write_text(f"data: {corpus}\nbank: {bank}\nout: {tmp_path / 'run'}\n" + yaml_text)
+    if expect is None:
+        cfg = TrainConfig.from_sources(str(path), {})
+        assert cfg.lr == 1e-3 and cfg.snr == (5.0, 40.0)
+        cfg.model_config()
+        return
+    with pytest.raises(InputError, match=re.escape(expect)):
+        TrainConfig.from_sources(str(path), {}).model_config()
+    assert not (tmp_path / "run").exists()

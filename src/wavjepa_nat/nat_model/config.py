@@ -20,6 +20,9 @@ from wavjepa_nat.serialise import config_dict
 BASE_CONV_SPEC: list[tuple[int, int]] = [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2)]
 
 
+MAX_LR = 1.0  # beyond any AdamW learning rate; --lr 1e300 passed the checks and failed in training
+
+
 @dataclass
 class ModelConfig:
     # --- input -------------------------------------------------------------------------------------
@@ -85,8 +88,14 @@ class ModelConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        self.conv_spec = [(int(k), int(s)) for k, s in self.conv_spec]
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        try:
+            self.conv_spec = [(int(k), int(s)) for k, s in self.conv_spec]
+            self.betas = (float(self.betas[0]), float(self.betas[1]))
+        except (TypeError, ValueError, IndexError):  # a model_overrides value of another shape
+            raise InputError(
+                f"invalid model config: conv_spec must be [kernel, stride] pairs and betas two numbers, "
+                f"got {self.conv_spec!r}, {self.betas!r}"
+            ) from None
         self.validate()
 
     def validate(self) -> None:
@@ -95,6 +104,15 @@ class ModelConfig:
             problems.append(f"channels must be 1 or 2, got {self.channels}")
         if not self.conv_spec or any(k < 1 or s < 1 for k, s in self.conv_spec):
             problems.append(f"conv_spec needs (kernel>=1, stride>=1) pairs, got {self.conv_spec}")
+        elif self.crop_samples < self.receptive_field:
+            problems.append(
+                f"crop_samples {self.crop_samples} is shorter than the conv stack's receptive field "
+                f"({self.receptive_field} samples): not one frame"
+            )
+        if not (math.isfinite(self.mlp_ratio) and self.mlp_ratio > 0):
+            problems.append(f"mlp_ratio must be a positive number, got {self.mlp_ratio}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            problems.append(f"lr must lie in (0, {MAX_LR:g}], got {self.lr}")
         if self.embed_dim % self.heads:
             problems.append(f"embed_dim {self.embed_dim} is not divisible by heads {self.heads}")
         if self.pred_dim % self.pred_heads:
@@ -127,6 +145,15 @@ class ModelConfig:
             problems.append("target_groups must be >= 1 and min_context_frac in (0, 1)")
         if problems:
             raise InputError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def receptive_field(self) -> int:
+        """Input samples one output frame sees: each conv kernel, spread by the strides before it."""
+        frame, spread = 1, 1
+        for kernel, stride in self.conv_spec:
+            frame += (kernel - 1) * spread
+            spread *= stride
+        return frame
 
     @property
     def hop_samples(self) -> int:

@@ -123,7 +123,7 @@ class SceneConfig:
         if self.noise_dir is not None and (not isinstance(self.noise_dir, str) or not self.noise_dir):
             raise InputError(f"{_name('noise_dir')} must be a folder path or None, got {self.noise_dir!r}")
         self._check_number("early_images", integer=True, lo=1, why="at least 1")
-        self._check_number("seed", integer=True, lo=0, why="a whole number >= 0")
+        self._check_number("seed", integer=True, lo=0, hi=2**64 - 1, why="a whole number in 0..2^64 - 1")
 
     def _check_number(
         self,

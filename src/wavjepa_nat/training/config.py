@@ -17,6 +17,7 @@ import yaml
 
 from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.ranges import parse_interval
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 # Lightning's precision strings (lightning.fabric.connector), and auto: bf16-mixed on GPU, 32-true on CPU.
@@ -43,6 +44,16 @@ _TYPE_WORDS = {
     tuple: "a LO..HI pair of numbers",
     dict: "a mapping",
 }
+
+
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed_everything refuse more
+
+
+def _float(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{flag} must be a number, got {text!r}") from None
 
 
 def _is_optional(kind) -> bool:
@@ -164,7 +175,7 @@ class TrainConfig:
             raise InputError(
                 f"--bank is required unless --clean-ratio is 1 (every clip dry); it is {self.clean_ratio}"
             )
-        from wavjepa_nat.nat_model.config import PRESETS  # here, not at import: it loads torch
+        from wavjepa_nat.nat_model.config import MAX_LR, PRESETS  # here, not at import: it loads torch
 
         if self.preset not in PRESETS:
             raise InputError(f"--preset must be one of {', '.join(PRESETS)}; got '{self.preset}'")
@@ -173,10 +184,14 @@ class TrainConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0 or self.seed < 0:
             raise InputError(f"--num-workers and --seed must be >= 0, got {self.num_workers}, {self.seed}")
+        if self.seed > MAX_SEED:
+            raise InputError(
+                f"--seed must be at most 2^32 - 1 = {MAX_SEED} (numpy's and Lightning's), got {self.seed}"
+            )
         if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
             raise InputError(f"--clip-seconds must be a positive number, got {self.clip_seconds}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"--lr must be a positive number, got {self.lr}")
+        if self.lr is not None and not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise InputError(f"--lr must be a positive number up to {MAX_LR:g}, got {self.lr}")
         if self.augment_on not in AUGMENT_ON:
             raise InputError(f"--augment-on must be one of {', '.join(AUGMENT_ON)}, got '{self.augment_on}'")
         if self.devices != "auto" and not (str(self.devices).isdigit() and int(self.devices) >= 1):
@@ -237,6 +252,10 @@ class TrainConfig:
             if base is str and isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)  # devices: 2, precision: 32 in YAML
                 setattr(self, f.name, value)
+            if isinstance(value, str) and base in (float, tuple):  # YAML 1.1 reads 1e-3 and "5..40" as text
+                flag = f"--{f.name.replace('_', '-')}"
+                value = parse_interval(value, flag) if base is tuple else _float(value, flag)
+                setattr(self, f.name, value)
             if not _has_type(value, base):
                 flag = f"--{f.name.replace('_', '-')} ({f.name})" if f.metadata.get("cli", True) else f.name
                 raise InputError(f"{flag} must be {_TYPE_WORDS.get(base, base.__name__)}, got {value!r}")
@@ -258,7 +277,7 @@ class TrainConfig:
             values.update(loaded)
         values.update({k: v for k, v in flags.items() if v is not None})
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(map(str, set(values) - known))  # YAML keys can be numbers
         if unknown:
             raise InputError(f"unknown training option(s): {', '.join(unknown)}")
         try:
