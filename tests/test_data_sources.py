@@ -321,3 +321,24 @@ def test_repeat_streams_epoch_after_epoch(labelled_folder):
 
     keys = [i.key for i in itertools.islice(FolderSource(labelled_folder, shuffle=True, repeat=True), 27)]
     assert all(keys.count(k) == 3 for k in set(keys)) and len(set(keys)) == 9
+
+
+def test_a_class_folders_nested_folders_belong_to_it(tmp_path):
+    """dog/puppies/1.wav is a dog: a nested folder is not a class of its own."""
+    for rel in ("dog/0.wav", "dog/puppies/1.wav", "cat/2.wav", "cat/a/b/3.wav"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / rel, np.zeros(800), 8000)
+    source = FolderSource(tmp_path)
+    assert source.labels == ["cat", "dog"]
+    assert {e.key: e.labels for e in source.entries}["dog/puppies/1"] == ("dog",)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_manifest_with_a_byte_order_mark_is_read(tmp_path, suffix):
+    """Spreadsheets save CSV as UTF-8 with a byte-order mark; the 'path' column must still be found."""
+    sf.write(tmp_path / "a.wav", np.zeros(800), 8000)
+    text = "path,label\na.wav,dog\n" if suffix == ".csv" else '{"path": "a.wav", "label": "dog"}\n'
+    manifest = tmp_path / f"m{suffix}"
+    manifest.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    source = ManifestSource(manifest)
+    assert [(e.key, e.labels) for e in source.entries] == [("a.wav", ("dog",))]

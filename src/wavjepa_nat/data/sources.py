@@ -235,7 +235,7 @@ class FileListSource(AudioSource):
 
 class FolderSource(FileListSource):
     """Every audio file under `root`. With labels_from="parent", the label is the file's folder name,
-    so a folder holding one subfolder per class is a labelled task."""
+    so a folder holding one subfolder per class is a labelled task (a class's nested folders included)."""
 
     def __init__(
         self,
@@ -261,7 +261,8 @@ class FolderSource(FileListSource):
         self.entries = []
         for p in paths:
             rel = p.relative_to(self.root)
-            labels = (rel.parent.name,) if labels_from == "parent" and rel.parent != Path(".") else ()
+            # A class's nested folders belong to it: dog/puppies/1.wav is a "dog" (not a class "puppies").
+            labels = (rel.parts[0],) if labels_from == "parent" and len(rel.parts) > 1 else ()
             self.entries.append(_FileEntry(str(p), rel.with_suffix("").as_posix(), labels))
 
     def __repr__(self) -> str:
@@ -309,14 +310,14 @@ class ManifestSource(FileListSource):
     def _read_rows(path: Path) -> list[dict[str, Any]]:
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
                 reader = csv.DictReader(f)
                 if not reader.fieldnames or "path" not in reader.fieldnames:
                     raise InputError(f"{path}: a manifest CSV needs a header row with a 'path' column")
                 return list(reader)
         if suffix in (".jsonl", ".ndjson"):
             rows = []
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:
                 for n, line in enumerate(f, start=1):
                     if line.strip():
                         try:
