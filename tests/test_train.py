@@ -1,5 +1,6 @@
 """`wavjepa-nat train`: learning on the built-in corpus through a bank, exact resume, bad input."""
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -521,3 +522,12 @@ def test_config_values_are_checked_before_anything_is_written(corpus_and_bank, t
     with pytest.raises(InputError, match=re.escape(expect)):
         TrainConfig.from_sources(str(path), {}).model_config()
     assert not (tmp_path / "run").exists()
+
+
+def test_train_config_takes_the_config_yaml_a_run_writes(corpus_and_bank, tmp_path):
+    """Round trip: `train --config RUN/config.yaml` starts the same run (only --out given anew)."""
+    corpus, bank = corpus_and_bank
+    cfg = _cfg(corpus, bank, tmp_path / "a", max_steps=1, snr=(3.0, 30.0), lr=2e-4)
+    train(cfg, progress=False)
+    again = TrainConfig.from_sources(str(tmp_path / "a" / "config.yaml"), {"out": str(tmp_path / "b")})
+    assert dataclasses.replace(again, out=cfg.out) == cfg

@@ -46,6 +46,8 @@ _TYPE_WORDS = {
 }
 
 
+# The sections of the config.yaml that train writes (training/loop.py): its "train" section is a --config.
+WRITTEN_SECTIONS = {"train", "model", "clip", "augment", "teacher", "package_version"}
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed_everything refuse more
 
 
@@ -274,6 +276,8 @@ class TrainConfig:
                 raise InputError(f"--config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
             if not isinstance(loaded, dict):
                 raise InputError(f"--config {path} must hold a mapping of option: value")
+            if isinstance(loaded.get("train"), dict) and set(map(str, loaded)) <= WRITTEN_SECTIONS:
+                loaded = loaded["train"]  # the config.yaml a run writes: its train options start a new run
             values.update(loaded)
         values.update({k: v for k, v in flags.items() if v is not None})
         known = {f.name for f in fields(cls)}
