@@ -531,3 +531,18 @@ def test_train_config_takes_the_config_yaml_a_run_writes(corpus_and_bank, tmp_pa
     train(cfg, progress=False)
     again = TrainConfig.from_sources(str(tmp_path / "a" / "config.yaml"), {"out": str(tmp_path / "b")})
     assert dataclasses.replace(again, out=cfg.out) == cfg
+
+
+def test_a_resumed_runs_progress_bar_shows_the_step_of_max_steps(corpus_and_bank, tmp_path):
+    corpus, bank = corpus_and_bank
+
+    class ReadBar(L.Callback):
+        def on_train_end(self, trainer, pl_module):
+            bar = trainer.progress_bar_callback
+            task = bar.progress.tasks[bar.train_progress_bar_id]
+            self.shown = (int(task.completed), int(task.total))
+
+    train(_cfg(corpus, bank, tmp_path / "r", max_steps=2, num_workers=0), progress=False)
+    read = ReadBar()
+    train(_cfg(corpus, bank, tmp_path / "r", max_steps=4, num_workers=0, resume=True), callbacks=[read])
+    assert read.shown == (4, 4)  # was (4, 2): the step reached over the steps left

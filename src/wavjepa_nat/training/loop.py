@@ -158,10 +158,16 @@ def _quiet_lightning() -> None:
 
 
 class _StepProgressBar(RichProgressBar):
-    """Lightning labels the bar "Epoch 0/-2" when a run is bounded by steps; say what it counts."""
+    """Lightning labels the bar "Epoch 0/-2" when a run is bounded by steps; say what it counts (N of
+    --max-steps, also when resumed)."""
 
     def _get_train_description(self, current_epoch: int) -> str:
         return "train steps"
+
+    @property
+    def total_train_batches(self) -> int | float:
+        # Lightning counts the remaining steps but shows the step reached: a resumed run read "25/5".
+        return self.trainer.max_steps if self.trainer.max_steps > 0 else super().total_train_batches
 
 
 def _check_hardware(cfg: TrainConfig) -> None:
