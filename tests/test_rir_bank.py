@@ -285,3 +285,26 @@ def test_info_prints_and_plots_the_measures(bank_path, tmp_path):
     for label in ("edt_s", "c50_db", "t30 125 Hz", "t30 4000 Hz"):
         assert label in text
     assert (tmp_path / "rt60.png").stat().st_size > 1000
+
+
+def test_bank_verify_works_from_another_working_directory(tmp_path, monkeypatch, capsys):
+    """A bank made with a relative --noise-dir stores the folder resolved: verify re-simulates it from
+    anywhere."""
+    import soundfile as sf
+
+    from tests._cli import run_main
+
+    made_in = tmp_path / "project"
+    (made_in / "noises").mkdir(parents=True)
+    for i in range(2):
+        sf.write(
+            made_in / "noises" / f"n{i}.wav", np.random.default_rng(i).standard_normal(16000) * 0.1, 16000
+        )
+    monkeypatch.chdir(made_in)
+    argv = ["simulate-rirs", "--out", "bank.h5", "--n-scenes", "2", "--noise-dir", "noises", "--workers", "1",
+            "--noise-bed-seconds", "0.5", "--scenes-per-room", "2", "--quiet"]  # fmt: skip
+    rc, _, err = run_main(monkeypatch, capsys, argv)
+    assert rc == 0, err
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_main(monkeypatch, capsys, ["bank", "verify", made_in / "bank.h5", "--n-check", "1"])
+    assert rc == 0 and "OK" in out, (out, err)

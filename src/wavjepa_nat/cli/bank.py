@@ -93,9 +93,10 @@ def simulate_rirs(
         rt60=parse_interval(rt60, "--rt60"),
         noise_sources=parse_int_interval(noise_sources, "--noise-sources"),
         source_distance=parse_interval(distance, "--distance"),
-        hrtf=hrtf,
+        # Resolved paths are stored: `bank verify` re-simulates from any working directory.
+        hrtf=str(Path(hrtf).resolve()) if hrtf.lower().endswith(".sofa") else hrtf,
         engine=engine,
-        noise_dir=str(noise_dir) if noise_dir else None,
+        noise_dir=str(noise_dir.resolve()) if noise_dir else None,
         noise_bed_seconds=noise_bed_seconds,
         seed=seed,
         scenes_per_room=scenes_per_room,
