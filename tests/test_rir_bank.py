@@ -308,3 +308,17 @@ def test_bank_verify_works_from_another_working_directory(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     rc, out, err = run_main(monkeypatch, capsys, ["bank", "verify", made_in / "bank.h5", "--n-check", "1"])
     assert rc == 0 and "OK" in out, (out, err)
+
+
+def test_simulate_rirs_says_when_rooms_cannot_hold_the_distance_asked(tmp_path, monkeypatch, capsys):
+    from tests._cli import run_main
+    from wavjepa_nat.rir_bank import RIRBank
+
+    argv = ["simulate-rirs", "--out", tmp_path / "far.h5", "--n-scenes", "2", "--distance", "12..15",
+            "--workers", "1", "--noise-bed-seconds", "0.5", "--noise-sources", "0..0", "--quiet"]  # fmt: skip
+    rc, _, err = run_main(monkeypatch, capsys, argv)
+    distance = RIRBank(tmp_path / "far.h5").meta["distance_m"]
+    assert rc == 0 and (distance < 12).any()  # these rooms are smaller than 12 m from the head
+    assert (
+        f"warning: {int((distance < 12).sum())} of 2 target sources lie nearer than --distance 12..15" in err
+    )

@@ -103,6 +103,7 @@ def simulate_rirs(
     )
     check_not_an_input(out, [hrtf] if hrtf.lower().endswith(".sofa") else [])
     summary = simulate_bank(out, cfg, n_scenes, workers=workers, shard=parse_shard(shard), progress=not quiet)
+    _say_nearer_sources(out, cfg.source_distance)
     if summary["already_complete"]:
         typer.echo(f"{out} is already complete ({summary['scenes']} scenes); nothing to do.")
     else:
@@ -112,6 +113,24 @@ def simulate_rirs(
             f"noise beds {summary['noise_bed_seconds']:.1f} s, "
             f"measurements {summary.get('measure_seconds', 0.0):.1f} s, "
             f"writing {summary.get('write_seconds', 0.0):.1f} s of worker time)"
+        )
+
+
+def _say_nearer_sources(out: Path, asked: tuple[float, float]) -> None:
+    """Rooms too small for --distance get their sources at the farthest distance they hold: say so."""
+    import numpy as np
+
+    from wavjepa_nat.errors import warn
+    from wavjepa_nat.rir_bank import RIRBank
+
+    distance = RIRBank(out).meta["distance_m"]
+    nearer = distance < asked[0] - 1e-6
+    if nearer.any():
+        warn(
+            f"{int(nearer.sum())} of {len(distance)} target sources lie nearer than --distance "
+            f"{asked[0]:g}..{asked[1]:g} m "
+            f"({np.min(distance[nearer]):.2f}-{np.max(distance[nearer]):.2f} m): "
+            "their rooms are too small to hold the distance asked; see `bank info`"
         )
 
 
