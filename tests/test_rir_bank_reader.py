@@ -263,3 +263,33 @@ def test_a_damaged_bank_is_one_line_in_every_command(
     rc, out, err = run_main(monkeypatch, capsys, argv)
     assert rc == 2 and err.count("\n") == 1 and "damaged" in err, (how, out, err)
     assert not (tmp_path / "o.wav").exists()
+
+
+@pytest.mark.parametrize("how", ["NaN in a BRIR", "a changed BRIR sample", "a zeroed BRIR", "a changed bed"])
+def test_damaged_stored_data_is_refused_on_first_read(ten_scene_bank, tmp_path, monkeypatch, capsys, how):
+    """Scene data is checked against its stored checksum (and for finite, non-silent responses) the first
+    time a process reads the scene: render refuses it instead of writing a changed clip or silence."""
+    import shutil
+
+    import soundfile as sf
+
+    from tests._cli import run_main
+
+    bank = tmp_path / "bank.h5"
+    shutil.copy(ten_scene_bank, bank)
+    with h5py.File(bank, "r+") as f:
+        if how == "NaN in a BRIR":
+            f["brir"][4, 0, 10] = np.nan
+        elif how == "a changed BRIR sample":
+            f["brir"][4, 1, 20] = f["brir"][4, 1, 20] + 0.25
+        elif how == "a zeroed BRIR":
+            f["brir"][4] = 0
+        else:
+            f["noise_bed"][4, 0, :50] = 0
+    assert RIRBank(bank).brirs([3]).shape[0] == 1  # the other scenes still read
+    dry = tmp_path / "dry.wav"
+    sf.write(dry, 0.1 * np.ones(4000), 16000)
+    argv = ["render", "--bank", bank, "--input", dry, "--scene", "4", "--out", tmp_path / "o.wav"]
+    rc, _, err = run_main(monkeypatch, capsys, argv)
+    assert rc == 2 and err.count("\n") == 1 and "scene 4" in err and "bank verify" in err, err
+    assert not (tmp_path / "o.wav").exists()

@@ -87,6 +87,20 @@ def stored(f: h5py.File) -> dict[str, np.ndarray] | None:
     return {name: f[GROUP][name][()] for name in NAMES if name in f[GROUP]}
 
 
+def scene_problems(i: int, rows: dict[str, np.ndarray], want: dict[str, np.ndarray] | None) -> list[str]:
+    """What is wrong with scene i's stored rows ({array name: row, as stored}): non-finite values, bytes that
+    differ from the stored checksum (`want`; None: a bank without checksums), an all-zero BRIR."""
+    problems = []
+    for name, arr in rows.items():
+        if not np.all(np.isfinite(arr)):
+            problems.append(f"scene {i}: {name} has non-finite values")
+        if want is not None and name in want and array_crc(arr) != want[name][i]:
+            problems.append(f"scene {i}: {name} does not match its stored checksum (changed bytes)")
+    if "brir" in rows and not np.any(rows["brir"]):
+        problems.append(f"scene {i}: brir is all zeros")
+    return problems
+
+
 def write(f: h5py.File, crcs: dict[str, np.ndarray]) -> None:
     group = f.require_group(GROUP)
     group.attrs["algorithm"] = ALGORITHM

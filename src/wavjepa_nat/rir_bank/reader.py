@@ -21,6 +21,7 @@ import numpy as np
 
 from wavjepa_nat.dsp import to_float32
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.schema import (
     FORMAT,
     META_COLUMNS,
@@ -83,6 +84,7 @@ class RIRBank:
                 self.meta = {name: f["meta"][name][()] for name in META_COLUMNS if name in f["meta"]}
                 if check_structure:
                     self._check_structure(f)
+                self._checksums = checksums.stored(f) if check_structure else None
         except (OSError, KeyError) as err:
             raise InputError(f"{self.path} is not a readable HDF5 file or misses bank data ({err})") from None
         self._check_attrs()
@@ -100,6 +102,8 @@ class RIRBank:
         self._map: np.ndarray | None = None  # the file's bytes, memory-mapped (per process)
         self._row_offsets: dict[tuple[str, int], int] = {}  # (dataset, row) -> byte offset; -1: not mappable
         self._chunk_table: np.ndarray | None | bool = False  # formats 2, 3: see _brir_chunk_table
+        self._check_scenes = check_structure
+        self._sound: set[int] = set()  # scenes whose stored rows this process has checked
 
     def _check_structure(self, f: h5py.File) -> None:
         """Every command opens a bank here: the arrays and meta columns its format stores exist, with the
@@ -314,9 +318,23 @@ class RIRBank:
         np.multiply(samples, np.float32(self.meta["brir_scale"][i]), out=out[:, :m])
         return out
 
+    def _check_scene(self, i: int) -> None:
+        """The first time this process reads scene i: its stored rows match their checksums, are finite and
+        its BRIR is not all zeros (damaged data would otherwise render wrong clips, or silence, unnoticed)."""
+        if not self._check_scenes or i in self._sound:
+            return
+        rows = {name: self._dataset(name)[i] for name in ("brir", "noise_brir", "noise_bed")}
+        problems = checksums.scene_problems(i, rows, self._checksums)
+        if problems:
+            raise InputError(
+                f"{self.path} is damaged: {problems[0]}; `wavjepa-nat bank verify {self.path}` lists all"
+            )
+        self._sound.add(i)
+
     def _decoded(self, name: str, i: int, n: int | None = None) -> np.ndarray:
         """Scene i's brir (2, n) or noise_brir (n_noise, 2, n) as float32 (n: the full length by default);
         formats 2 and 3: only the samples up to the response's stored end are read."""
+        self._check_scene(i)
         d = self._dataset(name)
         n = self.brir_length if n is None else n
         lead = () if name == "brir" else (slice(0, int(self.meta["n_noise"][i])),)
@@ -367,6 +385,7 @@ class RIRBank:
         among them are read and decoded (zeros after the response's stored end)."""
         i, n = int(i), int(n)
         if self.version < 2:
+            self._check_scene(i)
             row = self._mapped_row("brir", i)
             return row[:, :n] if row is not None else self._dataset("brir")[i, :, :n]
         return self._decoded("brir", i, n)
@@ -380,6 +399,7 @@ class RIRBank:
         meta["noise_bed_scale"][i] for its level. A read-only view of the mapped file where possible: for the
         training hot path, which sets the noise's level by the SNR and converts only the samples it uses."""
         i = int(i)
+        self._check_scene(int(i))
         row = self._mapped_row("noise_bed", i)
         return row if row is not None else self._dataset("noise_bed")[i]
 

@@ -78,13 +78,7 @@ def check_values(bank: RIRBank, progress=None, notes: list[str] | None = None) -
             )
         for i in range(len(bank)):
             rows = {name: f[name][i] for name in ARRAYS}  # whole rows as stored: every stored byte checked
-            for name, arr in rows.items():
-                if not np.all(np.isfinite(arr)):
-                    problems.append(f"scene {i}: {name} has non-finite values")
-                if want is not None and checksums.array_crc(arr) != want[name][i]:
-                    problems.append(f"scene {i}: {name} does not match its stored checksum (changed bytes)")
-            if not np.any(rows["brir"]):
-                problems.append(f"scene {i}: brir is all zeros")
+            problems += checksums.scene_problems(i, rows, want)
             for key, value in bank.scene_meta(i).items():
                 if key in NAN_COLUMNS:  # NaN where a band is above fs / 2 (or not fitted)
                     continue
