@@ -222,3 +222,20 @@ def test_bad_bank(ten_scene_bank, tmp_path):
             AugmentConfig(rt60=(5.0, 6.0), crop_samples=4000),
             2,
         )
+
+
+def test_crops_are_drawn_within_each_clips_sound_not_its_padding(tmp_path):
+    """The README's case: 4 s clips padded to --clip-seconds 10 (here 1 s clips in 2.5 s): no crop may be
+    all padding (52% were); a clip shorter than one crop is the only one whose crop holds padding."""
+    root = tmp_path / "short"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        sf.write(
+            root / f"{i}.wav", 0.1 + 0.1 * rng.random(16000 if i else 2000), 16000
+        )  # 1 s, one of 0.125 s
+    clip = ClipConfig(fs=16000, clip_seconds=2.5)
+    stream = TrainingBatches(FolderSource(root), None, clip, aug(clean_ratio=1.0, n_crops=8), batch_clips=4)
+    for batch in take(stream, 6):
+        crops = batch["audio"].reshape(batch["audio"].shape[0], -1)  # (clips x n_crops, samples)
+        assert crops.shape[0] == 4 * 8 and (crops.abs().amax(dim=-1) > 0).all()

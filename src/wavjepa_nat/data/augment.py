@@ -105,12 +105,16 @@ def draw_clip_params(
     scene_pool: np.ndarray,
     clip_samples: int,
     n_noise_recordings: int = 0,
+    sound_samples: int | None = None,
 ) -> ClipDraws:
-    """Draw the per-clip decisions. Every draw is always made, so the stream does not depend on outcomes."""
+    """Draw the per-clip decisions. Every draw is always made, so the stream does not depend on outcomes.
+    sound_samples: the clips' first samples that are sound (the rest zero padding): the crops start where
+    they lie within it, so only a clip shorter than one crop gives a crop with padding."""
     if clip_samples < cfg.crop_samples:
         raise InputError(f"clips of {clip_samples} samples are shorter than a crop ({cfg.crop_samples})")
     scenes = draw_scenes(rng, n_clips, scene_pool, cfg.snr_db, cfg.clean_ratio, n_noise_recordings)
-    offsets = rng.integers(0, clip_samples - cfg.crop_samples + 1, size=(n_clips, cfg.n_crops))
+    span = clip_samples if sound_samples is None else max(min(sound_samples, clip_samples), cfg.crop_samples)
+    offsets = rng.integers(0, span - cfg.crop_samples + 1, size=(n_clips, cfg.n_crops))
     return ClipDraws(**scenes.__dict__, crop_offsets=offsets.astype(np.int64))
 
 
@@ -281,8 +285,12 @@ class Augmenter:
         self.brir_len = int(bank.brir_length)
         self.cut_cache = {}  # scene -> BRIR cut, taps (see gather_scenes)
 
-    def draw(self, rng: np.random.Generator, n_clips: int, clip_samples: int) -> ClipDraws:
-        return draw_clip_params(rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings))
+    def draw(
+        self, rng: np.random.Generator, n_clips: int, clip_samples: int, sound_samples: int | None = None
+    ) -> ClipDraws:
+        return draw_clip_params(
+            rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings), sound_samples
+        )
 
     def gather(self, draws: ClipDraws, clip_samples: int) -> SceneInputs:
         return gather_scenes(

@@ -88,6 +88,14 @@ def prepare_clip(
     item: AudioItem, cfg: ClipConfig, rng: np.random.Generator | None = None, mono: bool = True
 ) -> np.ndarray:
     """A model-ready clip: float32 (cfg.n_samples,) when mono, else (channels, cfg.n_samples)."""
+    return prepare_clip_and_length(item, cfg, rng, mono)[0]
+
+
+def prepare_clip_and_length(
+    item: AudioItem, cfg: ClipConfig, rng: np.random.Generator | None = None, mono: bool = True
+) -> tuple[np.ndarray, int]:
+    """prepare_clip, and how many of its samples are the sound (the rest is zero padding; with pad="loop"
+    every sample is), so that training draws its crops from the sound."""
     rng = rng if rng is not None else np.random.default_rng()
     x = np.asarray(item.audio, dtype=np.float32)
     if x.ndim == 1:
@@ -97,6 +105,7 @@ def prepare_clip(
     y = _cut_and_resample(x, int(item.fs), cfg, rng)
     if cfg.level_db is not None and y.size and float(np.max(np.abs(y))) >= SILENCE_PEAK:
         y = set_rms_db(y, cfg.level_db)
+    sound = cfg.n_samples if cfg.pad == "loop" else min(y.shape[-1], cfg.n_samples)
     y = _pad(y, cfg.n_samples, cfg.pad)
     y = np.nan_to_num(y.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
-    return y[0] if mono else y
+    return (y[0] if mono else y), sound

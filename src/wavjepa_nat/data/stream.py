@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig, Augmenter, augment_batch, keep_freed_memory
 from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
-from wavjepa_nat.data.clips import ClipConfig, prepare_clip
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip_and_length
 from wavjepa_nat.data.sources import AudioItem, AudioSource, FileListSource, process_slot
 from wavjepa_nat.dsp import clip_rng
 from wavjepa_nat.errors import InputError
@@ -125,8 +125,9 @@ class TrainingBatches(IterableDataset):
         aug, n = self.augmenter(), self.clip_cfg.n_samples
         dry, draws, inputs = [], [], []
         for item, rng in zip(items, rngs):
-            dry.append(prepare_clip(item, self.clip_cfg, rng))
-            draws.append(aug.draw(rng, 1, n))
+            clip, sound = prepare_clip_and_length(item, self.clip_cfg, rng)
+            dry.append(clip)
+            draws.append(aug.draw(rng, 1, n, sound))  # crops within the sound, not over the padding
             inputs.append(aug.gather(draws[-1], n))
         masks = (
             self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator)
