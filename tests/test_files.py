@@ -87,3 +87,29 @@ def test_outputs_get_the_users_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "corpus").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("command", ["simulate-rirs", "embed"])
+def test_a_full_disk_ends_other_commands_with_one_line(tmp_path, monkeypatch, capsys, command):
+    from tests._fake_encoder import export_tiny
+
+    if command == "simulate-rirs":
+        out = tmp_path / "bank.h5"
+        argv = ["simulate-rirs", "--out", out, "--n-scenes", 2, "--workers", 1, "--noise-bed-seconds", 0.5,
+                "--noise-sources", "0..0", "--quiet"]  # fmt: skip
+    else:
+        export_tiny(tmp_path / "m.safetensors", channels=1)
+        out = tmp_path / "e.h5"
+        argv = [
+            "embed",
+            "--model",
+            tmp_path / "m.safetensors",
+            "--input",
+            _dry_wav(tmp_path / "a.wav"),
+            "--out",
+            out,
+        ]
+    monkeypatch.setattr(files, "_fsync", _no_space)  # the disk is full when the output is flushed
+    rc, _, err = run_main(monkeypatch, capsys, argv)
+    assert rc == 2 and err.count("\n") == 1 and "no space left" in err, err
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))

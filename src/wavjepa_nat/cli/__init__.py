@@ -42,22 +42,19 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-# A full or read-only disk, or a folder the user may not write, is a fact about the machine, not a bug:
+# A full or read-only disk, or a file the user may not read or write, is a fact about the machine, not a bug:
 # one line naming the path, whichever command met it and wherever.
 DISK_ERRORS = {
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
+    errno.ENOSPC: "no space left on the device for {}",
+    errno.EDQUOT: "disk quota exceeded writing {}",
+    errno.EROFS: "{}: the file system is read-only",
+    errno.EACCES: "{}: permission denied",
 }
-
-
 INTERRUPT_EXIT = 130  # 128 + SIGINT, as a shell reports a job stopped by Ctrl-C
 
 
 def disk_error_message(err: OSError) -> str:
-    where = err.filename if err.filename is not None else "an output file"
-    return f"cannot write {where}: {DISK_ERRORS[err.errno]}"
+    return DISK_ERRORS[err.errno].format(err.filename if err.filename is not None else "an output file")
 
 
 def main() -> None:
