@@ -429,6 +429,8 @@ CASES = [
     ("train-lr-nan", _train("--lr", "nan"), "--lr"),
     ("train-lr-negative", _train("--lr", "-1"), "--lr"),
     ("train-lr-inf", _train("--lr", "inf"), "--lr"),
+    ("train-lr-huge", _train("--lr", "1e300"), "--lr"),
+    ("train-out-is-data", _train("--out", "{fx}/corpus"), "is one of the inputs"),
     ("train-devices-text", _train("--devices", "abc"), "--devices"),
     ("train-devices-zero", _train("--devices", "0"), "--devices"),
     ("train-devices-many", _train("--devices", "64", "--accelerator", "cpu"), "--devices"),
@@ -594,6 +596,7 @@ CASES = [
     ("import-weights-text", _import_weights("{fx}/text.ckpt"), None),
     # ---- nat-hear
     ("nat-hear-snr", _nat_hear("--snr", "loud"), "not a number"),
+    ("nat-hear-out-is-input", _nat_hear("--out", "{fx}/corpus"), "is one of the inputs"),
     ("nat-hear-rt60", _nat_hear("--rt60", "1.5..1.0"), "LO > HI"),
     ("nat-hear-not-a-task", _nat_hear(), "is not a HEAR task folder"),
     # ---- report
