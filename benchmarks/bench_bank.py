@@ -242,7 +242,8 @@ def augmentation_speed(paths: dict, n_clips: int = 48, repeats: int = 10, torch_
 def main():
     import tempfile
 
-    from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION, write_format_1
+    from wavjepa_nat.rir_bank.format_1 import write_format_1
+    from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION
     from wavjepa_nat.scenes import SceneConfig
 
     parser = argparse.ArgumentParser(

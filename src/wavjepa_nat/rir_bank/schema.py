@@ -255,24 +255,3 @@ def read_config(f: h5py.File) -> SceneConfig:
 
 def attrs_dict(f: h5py.File) -> dict:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-
-
-def write_format_1(src, dst) -> None:
-    """The scenes of bank `src` rewritten at `dst` in format 1 (float32 at full length, no storage columns,
-    measures or checksums): what banks were before format 2, for benchmarks/bench_bank.py's bytes and read
-    comparison and the test that old banks still open. One scene in memory at a time."""
-    from wavjepa_nat.rir_bank.reader import RIRBank  # the reader builds on this module
-
-    bank = RIRBank(src)
-    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
-        g.attrs.update(dict(f.attrs))
-        g.create_dataset("scene_index", data=f["scene_index"][()])
-        create_datasets(g, len(bank), read_config(f), version=1)  # sets schema_version 1
-        for i in range(len(bank)):
-            g["brir"][i] = bank[i].brir
-            k = int(bank.meta["n_noise"][i])
-            if k:
-                g["noise_brir"][i, :k] = bank.noise_brirs(i)
-            g["noise_bed"][i] = bank.noise_bed(i)
-        for name in g["meta"]:
-            g["meta"][name][...] = f["meta"][name][()]
