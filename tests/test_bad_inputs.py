@@ -316,6 +316,8 @@ CASES = [
     ("noise-dir-unreadable", _bank("--noise-dir", "{fx}/unreadable"), "unreadable"),
     ("noise-dir-nan", _bank("--noise-dir", "{fx}/nan_noise"), "n.wav"),
     ("noise-dir-silent", _bank("--noise-dir", "{fx}/silent_noise"), "s.wav"),
+    ("beds-unknown", _bank("--beds", "{fx}/nowhere"), "--beds"),
+    ("beds-none-and-noise-dir", _bank("--beds", "none", "--noise-dir", "{fx}/corpus"), "--noise-dir"),
     # ---- bank info / verify / merge
     ("info-missing", ["bank", "info", "{fx}/nope.h5"], "not found"),
     ("info-text", ["bank", "info", "{fx}/text.h5"], "text.h5"),
