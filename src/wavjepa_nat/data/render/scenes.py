@@ -52,6 +52,16 @@ def scenes_in(
     return pool
 
 
+def check_beds(bank) -> None:
+    """InputError for a bank without noise beds (`simulate-rirs --beds none`) where a bed is needed: its
+    empty beds would otherwise give clips no noise at all."""
+    if not getattr(bank, "has_beds", True):
+        raise InputError(
+            f"the RIR bank {bank.path} has no noise beds (made with --beds none): its noise is made per clip "
+            f"(train --noise builtin or a noise corpus); this command needs a bank with beds"
+        )
+
+
 def direct_delay(scene_meta: dict, fs: int) -> int:
     """A scene's direct-path delay in samples, from its metadata (RIRBank.scene_meta)."""
     return round(float(scene_meta["direct_delay_s"]) * fs)
@@ -114,6 +124,7 @@ class ScenePools:
         return self.bank.brirs([scene])[0], direct_delay(self.bank.scene_meta(scene), self.bank.fs)
 
     def noise_bed(self, scene: int) -> np.ndarray:
+        check_beds(self.bank)
         return self.bank.noise_bed(scene)  # read-only (a view of the mapped file where possible)
 
     def azimuth(self, scene: int) -> float:
@@ -136,6 +147,8 @@ class SceneDraws:
     snr_db: np.ndarray  # (n,) float64
     noise_u: np.ndarray  # (n,) float64 in [0, 1): start of the noise segment, as a fraction
     noise_rec: np.ndarray  # (n,) int64: which noise recording (noise from recordings), else 0
+    # (n,) int64: the seed of the rest of a clip's noise made per clip (render/noise.py), else 0
+    noise_seed: np.ndarray
 
     def __len__(self) -> int:
         return len(self.is_clean)
@@ -152,10 +165,12 @@ def draw_scenes(
     snr_db: tuple[float, float],
     clean_ratio: float = 0.0,
     n_noise_recordings: int = 0,
+    noise_seeds: bool = False,
 ) -> SceneDraws:
     """Per rendering: dry or not (probability clean_ratio), a scene of the pool, an SNR uniform in
-    [lo, hi], the noise segment's start and recording. Every draw is always made, so the stream does not
-    depend on outcomes."""
+    [lo, hi], the noise segment's start and recording, and with noise_seeds (noise made per clip) the seed
+    of the rest of its noise, drawn last (so the other draws are those made without). Every draw is always
+    made, so the stream does not depend on outcomes."""
     pool = np.asarray(pool, dtype=np.int64)
     if len(pool) == 0 and clean_ratio < 1.0:
         raise InputError("no scenes to draw from (empty split / RT60 range)")
@@ -165,7 +180,8 @@ def draw_scenes(
     snr = rng.uniform(snr_db[0], snr_db[1], size=n)
     noise_u = rng.random(n)
     noise_rec = rng.integers(0, max(n_noise_recordings, 1), size=n)
-    return SceneDraws(is_clean, scene, snr, noise_u, noise_rec.astype(np.int64))
+    seeds = rng.integers(0, 2**63 - 1, size=n) if noise_seeds else np.zeros(n, np.int64)
+    return SceneDraws(is_clean, scene, snr, noise_u, noise_rec.astype(np.int64), seeds.astype(np.int64))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -205,13 +221,16 @@ def read_scenes(
     noise_recordings: list[np.ndarray] | None = None,
     brir_len: int | None = None,
     cut_cache: dict[int, tuple[int, int]] | None = None,
+    scene_noise=None,
 ) -> SceneInputs:
     """Read the BRIRs, noise and delays of the drawn scenes from an RIRBank.
 
     noise_recordings None: a segment of the scene's noise bed. Given: a segment of a noise recording rendered
     through every noise-source BRIR of the scene and summed (one recording for all sources, as in the
     reference); a scene without noise sources falls back to its noise bed, so every wet clip gets noise at
-    its SNR. With brir_len given, clean clips get zero BRIRs of that length, so per-clip inputs from
+    its SNR. scene_noise (a render.noise.SceneNoise): the noise made per clip from the scene's noise-source
+    BRIRs and the drawn noise_rec, noise_u and noise_seed (no bed is read: banks without beds). With
+    brir_len given, clean clips get zero BRIRs of that length, so per-clip inputs from
     different calls stack into one batch.
 
     cut_cache (one per process, e.g. the Augmenter's): scene -> (BRIR length after the tail_db cut, taps),
@@ -246,6 +265,15 @@ def read_scenes(
         meta[i] = bank.scene_meta(scene)
         if compensate_delay:
             delay[i] = direct_delay(meta[i], bank.fs)
+        if scene_noise is not None:
+            noises[i] = scene_noise(
+                bank.noise_brirs(scene),
+                int(draws.noise_rec[i]),
+                float(draws.noise_u[i]),
+                int(draws.noise_seed[i]),
+                clip_samples,
+            )
+            continue
         noise_brirs = bank.noise_brirs(scene) if noise_recordings is not None else np.zeros((0,))
         if len(noise_brirs):
             rec = noise_recordings[int(draws.noise_rec[i])]
@@ -253,6 +281,7 @@ def read_scenes(
             # One recording through every noise BRIR, summed == the recording through the summed BRIR.
             noises[i] = render([(segment, np.asarray(noise_brirs, np.float32).sum(axis=0))]).audio
         else:  # the stored samples: a view of the mapped bank file where possible, no copy
+            check_beds(bank)
             noises[i] = loop_segment(bank.noise_bed_samples(scene), draws.noise_u[i], clip_samples)
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)

@@ -1,0 +1,99 @@
+"""A scene's noise made per clip, for banks without beds (`simulate-rirs --beds none`) or noise from a corpus:
+a noise signal through the scene's noise-source BRIRs plus the room's diffuse part, as scenes/noise.py makes a
+bed, but fresh for every clip.
+
+    noise = SceneNoise(signals, DiffuseField.of(bank))
+    noise(noise_brirs (K, 2, L), index, u, seed, n) -> (2, n) float32
+
+Per clip (every random value from the clip's draws: index and u pick the recording and where in it, seed
+the rest): each noise source gets a gain of -6..0 dB and the diffuse part a level of -12..0 dB re the
+sources' sum, as in the beds. One recording plays at every source of the scene, as in the reference
+recipe: then the sum over sources is that recording through the gain-weighted sum of the BRIRs, one
+convolution per clip (render() of mix.py, the 'valid' part: no onset ramp) whatever the number of sources,
+and one file read; the price is that the sources are coherent copies of one signal rather than independent
+ones. The sources' sum is set to unit power, the diffuse part (scenes/diffuse.py: the head's diffuse-field
+spectrum and interaural coherence, stored in the bank) to its level re that; a scene without noise sources
+gets the diffuse part alone. The SNR then sets the whole noise's level against the clip (render()).
+
+signals: anything with signal(index, u, rng, n) -> (n,) mono and len(): a NoiseCorpus
+(data/noise_corpus.py) or BuiltinNoises (the procedural noises of the beds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wavjepa_nat.data.render.mix import Source, render
+from wavjepa_nat.dsp import mean_power, trim_tail
+from wavjepa_nat.scenes.diffuse import stationary_binaural_noise
+from wavjepa_nat.scenes.noise import BUILTIN_NOISES, builtin_noise
+
+SOURCE_GAIN_DB = (-6.0, 0.0)  # per noise source, as scenes/noise.py's beds
+DIFFUSE_DB = (-12.0, 0.0)  # the diffuse part re the sources' sum, as in the beds
+
+
+@dataclass(frozen=True)
+class DiffuseField:
+    """A bank's diffuse field: per-ear power (2, F) and interaural coherence (F,) on scenes/diffuse.py's STFT
+    grid, and the bank's rate."""
+
+    fs: int
+    power: np.ndarray
+    coherence: np.ndarray
+
+    @classmethod
+    def of(cls, bank) -> DiffuseField:
+        power, coherence = bank.diffuse_field()
+        return cls(int(bank.fs), power, coherence)
+
+
+class BuiltinNoises:
+    """The beds' procedural noises (scenes/noise.py) as noise signals: one kind per clip, drawn."""
+
+    def __init__(self, fs: int):
+        self.fs = int(fs)
+
+    def __len__(self) -> int:
+        return 1
+
+    def signal(self, index: int, u: float, rng: np.random.Generator, n: int) -> np.ndarray:
+        kind = str(rng.choice(BUILTIN_NOISES))
+        return builtin_noise(kind, rng, n, self.fs).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    power = mean_power(x)
+    return x * np.float32(1.0 / np.sqrt(power)) if power > 0 else x
+
+
+class SceneNoise:
+    """Noise signals + a bank's diffuse field -> the noise of one clip in a scene (see the module
+    docstring)."""
+
+    def __init__(self, signals, field: DiffuseField):
+        self.signals, self.field = signals, field
+
+    def __len__(self) -> int:
+        """Recordings to draw an index from (SceneDraws.noise_rec)."""
+        return len(self.signals)
+
+    def __call__(self, noise_brirs: np.ndarray, index: int, u: float, seed: int, n: int) -> np.ndarray:
+        rng = np.random.default_rng(int(seed))
+        k = len(noise_brirs)
+        gains = 10.0 ** (rng.uniform(*SOURCE_GAIN_DB, size=k) / 20.0)
+        diffuse_gain = 10.0 ** (rng.uniform(*DIFFUSE_DB) / 20.0)
+        if k:  # one recording at every source: through the gain-weighted sum of their BRIRs
+            h = trim_tail(
+                np.einsum("k,kel->el", gains, np.asarray(noise_brirs, np.float64)).astype(np.float32)
+            )
+            taps = max(h.shape[-1], 1)
+            signal = self.signals.signal(index, u, rng, n + taps - 1)
+            point = _unit(render([Source(signal, h, taps=taps)], delay=taps - 1, spans=[[0, n]]).audio)
+        f = self.field
+        diffuse = _unit(stationary_binaural_noise(rng, n, f.fs, f.power, f.coherence))
+        if not k:  # a scene without noise sources: the diffuse part alone
+            return diffuse
+        point += diffuse * np.float32(diffuse_gain)
+        return point
