@@ -121,9 +121,12 @@ def fx(tmp_path_factory):
     # Noise corpora (WHAM!'s layout): a good one, one whose training files are all unreadable.
     (root / "noise_ok" / "tr").mkdir(parents=True)
     sf.write(root / "noise_ok" / "tr" / "n.wav", clip, 8000)  # another rate: resampled, not refused
-    (root / "noise_unreadable" / "tr").mkdir(parents=True)
-    for i in range(3):
-        (root / "noise_unreadable" / "tr" / f"{i}.wav").write_text("not audio\n")
+    (root / "noise_ok" / "tt").mkdir()
+    sf.write(root / "noise_ok" / "tt" / "n.wav", clip, 8000)
+    for split in ("tr", "tt"):
+        (root / "noise_unreadable" / split).mkdir(parents=True)
+        for i in range(3):
+            (root / "noise_unreadable" / split / f"{i}.wav").write_text("not audio\n")
     shutil.copy(root / "nan.wav", root / "nan_noise" / "n.wav")
     shutil.copy(root / "silent.wav", root / "silent_noise" / "s.wav")
     shutil.copy(root / "nan.wav", root / "embed_nan" / "a.wav")
@@ -462,6 +465,14 @@ CASES = [
     ("train-noise-empty", _train("--noise", "{fx}/empty_dir"), "empty_dir"),
     ("train-noise-unreadable", _train("--noise", "{fx}/noise_unreadable"), "noise_unreadable"),
     ("train-noise-empty-text", _train("--noise", " "), "--noise"),
+    ("sweep-noise-empty", _sweep("--noise", "{fx}/empty_dir"), "empty_dir"),
+    ("sweep-noise-unreadable", _sweep("--noise", "{fx}/noise_unreadable"), "noise_unreadable"),
+    (
+        "sweep-noise-no-sources",
+        _sweep("--bank", "{fx}/nosources.h5", "--noise", "{fx}/noise_ok"),
+        "noise-source",
+    ),
+    ("sweep-noise-blank", _sweep("--noise", " "), "--noise"),
     ("train-bank-not-bank", _train("--bank", "{fx}/notbank.h5"), "notbank.h5"),
     ("train-bank-corrupt", _train("--bank", "{fx}/corrupt_attrs.h5"), "corrupt_attrs.h5"),
     ("train-bank-truncated", _train("--bank", "{fx}/truncated_bank.h5"), "truncated_bank.h5"),

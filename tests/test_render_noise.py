@@ -157,3 +157,26 @@ def test_auto_is_builtin_without_beds_and_bed_with(bank, tmp_path):
     simulate_bank(with_beds, replace(CFG, noise_beds=True, noise_bed_seconds=0.5), 2, progress=False)
     aug = Augmenter(RIRBank(with_beds), AugmentConfig(noise="auto", split=None), FS)
     assert aug.cfg.noise == "auto" and aug.scene_noise is None  # auto with beds: the beds, as before
+
+
+def test_sweep_pools_draw_the_corpus_split_they_are_given(bank, tmp_path):
+    """ScenePools.noise with a corpus: the test pools play only test-split recordings (a 3 kHz tone), the
+    training pools only train-split ones (500 Hz); without a corpus, a bed-less bank is refused."""
+    from wavjepa_nat.data.render import ScenePools
+    from wavjepa_nat.errors import InputError
+
+    root = tmp_path / "tones"
+    t = np.arange(2 * FS) / FS
+    for split, hz in (("tr", 500.0), ("tt", 3000.0)):
+        (root / split).mkdir(parents=True)
+        sf.write(root / split / "tone.wav", 0.3 * np.sin(2 * np.pi * hz * t), FS)
+    scene = _wet_scene(bank)
+    f = np.fft.rfftfreq(FS, 1 / FS)
+    for split, hz in (("test", 3000.0), ("train", 500.0)):
+        pools = ScenePools(bank, (), ("train",), scene_noise=SceneNoise.from_corpus(bank, str(root), split))
+        noise = pools.noise(scene, 0.37, FS)
+        spectrum = np.abs(np.fft.rfft(noise[0] * np.hanning(FS)))
+        assert f[np.argmax(spectrum)] == pytest.approx(hz, abs=5)
+        assert pools.noise_text().startswith("NoiseCorpus(") and f"{split}," in pools.noise_text()
+    with pytest.raises(InputError, match="--beds none"):
+        ScenePools(bank, (), ("train",)).noise(scene, 0.5, 100)

@@ -279,3 +279,25 @@ def test_oracle_score_matches_its_embeddings(oracle_sweep):
     expected = accuracy_score(worst["true"], worst["class"])
     got = next(r.score for r in rows if r.model == "oracle" and r.snr_db == -5.0)
     assert got == pytest.approx(expected)
+
+
+def test_noise_corpus_test_split_for_the_snr_conditions(world, tmp_path):
+    """--noise DIR: the SNR conditions run with noise made per clip from the corpus (its test split scored),
+    and the report records which noise was used."""
+    import soundfile as sf
+
+    root, bins = world
+    corpus = tmp_path / "wham_noise"
+    rng = np.random.default_rng(0)
+    for split in ("tr", "tt"):
+        (corpus / split).mkdir(parents=True)
+        sf.write(corpus / split / "n.wav", 0.1 * rng.standard_normal((16000, 2)), 16000)
+    cfg = SweepConfig(
+        snr_db=[0.0], rt60_bins=bins[:1], seed=0, clip_seconds=1.0, max_clips_per_class=1, noise=str(corpus)
+    )
+    out = tmp_path / "r"
+    rows = run_sweep([root / "nat.safetensors"], str(root / "corpus"), root / "bank.h5", cfg, out_dir=out)
+    assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
+    assert all(np.isfinite(r.score) for r in rows)
+    noise = load_results(out)[1]["bank"]["noise"]
+    assert "wham_noise" in noise and "test" in noise

@@ -27,7 +27,6 @@ import numpy as np
 
 from wavjepa_nat.checks import check_snr_range
 from wavjepa_nat.data.crops import take_crops
-from wavjepa_nat.data.noise_corpus import NoiseCorpus
 from wavjepa_nat.data.render import (
     BuiltinNoises,
     DiffuseField,
@@ -314,17 +313,8 @@ class Augmenter:
         if mode not in PER_CLIP_NOISE:
             return None
         if mode == "corpus":
-            n_noise = np.asarray(bank.meta["n_noise"])[self.pool]
-            if not np.any(n_noise > 0):
-                raise InputError(
-                    f"--noise {self.cfg.noise_corpus}: the RIR bank {bank.path} has no noise-source BRIRs in "
-                    f"its {self.cfg.split or 'any'} split to play the recordings through (made with "
-                    f"--noise-sources 0..0); use --noise builtin or a bank with noise sources"
-                )
-            signals = NoiseCorpus(self.cfg.noise_corpus, "train", fs)
-        else:
-            signals = BuiltinNoises(fs)
-        return SceneNoise(signals, DiffuseField.of(bank))
+            return SceneNoise.from_corpus(bank, self.cfg.noise_corpus, "train", self.pool)
+        return SceneNoise(BuiltinNoises(fs), DiffuseField.of(bank))
 
     def n_noise_recordings(self) -> int:
         return len(self.scene_noise) if self.scene_noise is not None else len(self.noise_recordings)

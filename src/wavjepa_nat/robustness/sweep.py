@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wavjepa_nat.checks import MAX_SNR_DB, check_output_dir, check_torch_device
+from wavjepa_nat.data.render import SceneNoise
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import (
@@ -100,8 +101,11 @@ class SweepConfig:
     device: str = "cpu"
     batch_size: int = 16
     test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
+    noise: str | None = None  # a noise corpus: its test split scored, its train split for probes; None: beds
 
     def __post_init__(self):
+        if self.noise is not None and not str(self.noise).strip():
+            raise InputError("--noise must be a noise corpus (a folder or manifest), got an empty value")
         self.snr_db = (
             parse_snr(self.snr_db) if isinstance(self.snr_db, str) else [float(s) for s in self.snr_db]
         )
@@ -345,8 +349,9 @@ def run_sweep(
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=_resolve_bins(cfg.rt60_bins, test_measured, notes))
-    test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
-    train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
+    noise = {s: SceneNoise.from_corpus(rir, cfg.noise, s) if cfg.noise else None for s in ("test", "train")}
+    test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True, scene_noise=noise["test"])
+    train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False, scene_noise=noise["train"])
     embedders = load_embedders(models, rir.fs, cfg.device, cfg.batch_size)  # HEAR modules checked here
     data = load_task(
         task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold
@@ -522,4 +527,5 @@ def _bank_summary(rir, pools: ScenePools) -> dict:
         "scenes": counts,
         "test_rt60_measured_s": [round(lo, 3), round(hi, 3)],
         "rt60_bins": {bin_text(b): len(p) for b, p in pools.by_bin.items()},
+        "noise": pools.noise_text(),
     }

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wavjepa_nat.data.noise_corpus import NoiseCorpus
 from wavjepa_nat.data.render.mix import Source, render
 from wavjepa_nat.dsp import mean_power, trim_tail
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.scenes.diffuse import stationary_binaural_noise
 from wavjepa_nat.scenes.noise import BUILTIN_NOISES, builtin_noise
 
@@ -74,6 +76,22 @@ class SceneNoise:
 
     def __init__(self, signals, field: DiffuseField):
         self.signals, self.field = signals, field
+
+    @classmethod
+    def from_corpus(cls, bank, corpus: str, split: str, scenes=None, flag: str = "--noise") -> SceneNoise:
+        """The corpus's `split` through a bank's scenes. InputError when none of `scenes` (default: all) has
+        a noise source to play the recordings through."""
+        n_noise = np.asarray(bank.meta["n_noise"])
+        if not np.any((n_noise if scenes is None else n_noise[np.asarray(scenes, np.int64)]) > 0):
+            raise InputError(
+                f"{flag} {corpus}: the RIR bank {bank.path} has no noise-source BRIRs in the scenes used to "
+                f"play the recordings through (made with --noise-sources 0..0); use a bank with noise sources"
+            )
+        return cls(NoiseCorpus(corpus, split, int(bank.fs)), DiffuseField.of(bank))
+
+    def describe(self) -> str:
+        what = repr(self.signals) if isinstance(self.signals, NoiseCorpus) else "built-in procedural noises"
+        return f"{what}, one recording per clip through the scene's noise sources, plus the diffuse part"
 
     def __len__(self) -> int:
         """Recordings to draw an index from (SceneDraws.noise_rec)."""

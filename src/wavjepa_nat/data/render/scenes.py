@@ -82,8 +82,10 @@ class ScenePools:
         strict: bool = True,
         fallback_size: int = 4,
         measure: str = RT60_MEASURE,
+        scene_noise=None,
     ):
         self.bank, self.splits, self.measure = bank, tuple(splits), measure  # measure: what the bins hold
+        self.scene_noise = scene_noise  # a render.noise.SceneNoise (noise made per clip), or None: the beds
         self.all = scenes_in(bank, self.splits)
         split_text = "/".join(self.splits)
         if len(self.all) == 0:
@@ -126,6 +128,18 @@ class ScenePools:
     def noise_bed(self, scene: int) -> np.ndarray:
         check_beds(self.bank)
         return self.bank.noise_bed(scene)  # read-only (a view of the mapped file where possible)
+
+    def noise(self, scene: int, u: float, n: int) -> np.ndarray:
+        """(2, n) noise of a scene for one clip, from the clip's draw u in [0, 1): a segment of its bed, or,
+        with scene_noise, noise made for the clip (the recording and the rest of its draws follow from u, so
+        a clip meets the same noise wherever it is rendered with the same u)."""
+        if self.scene_noise is None:
+            return loop_segment(self.noise_bed(scene), u, n)
+        seed = int(u * 2**53)
+        return self.scene_noise(self.bank.noise_brirs(scene), seed % len(self.scene_noise), u, seed, n)
+
+    def noise_text(self) -> str:
+        return "the scenes' noise beds" if self.scene_noise is None else self.scene_noise.describe()
 
     def azimuth(self, scene: int) -> float:
         return float(self.bank.meta["azimuth_deg"][scene])
