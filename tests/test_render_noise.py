@@ -144,10 +144,15 @@ def test_numpy_and_torch_agree_and_draws_repeat(bank, corpus, mode):
             )
         )
     assert np.array_equal(out[0], out[1])
-    batches = [to_torch_batch(dry[i : i + 1], d, x) for i, (d, x) in enumerate(zip(draws, inputs))]
-    batch = {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
-    crops = NaturalisticAugment(cfg)(batch).numpy()
-    assert np.allclose(crops, out[0], atol=2e-4)
+    # torch from the same draws: the noise made in the workers, or (--augment-on gpu) from its parts on the
+    # device (render.batch.scene_noise_torch), the workers only reading the recording.
+    for noise_parts in (False, True):
+        inputs = [fresh.gather(d, n, noise_parts=noise_parts) for d in draws]
+        batches = [to_torch_batch(dry[i : i + 1], d, x) for i, (d, x) in enumerate(zip(draws, inputs))]
+        batch = {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
+        assert ("noise_signal" in batch) == noise_parts
+        crops = NaturalisticAugment(cfg)(batch).numpy()
+        assert np.allclose(crops, out[0], atol=2e-4)
     assert aug.cfg.noise == mode
 
 

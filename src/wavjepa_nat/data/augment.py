@@ -150,9 +150,11 @@ def gather_scenes(
     brir_len: int | None = None,
     cut_cache: dict[int, tuple[int, int]] | None = None,
     scene_noise: SceneNoise | None = None,
+    noise_parts: bool = False,
 ) -> SceneInputs:
     """render.read_scenes with the config's BRIR cut, delay compensation and noise (noise="sources": the
-    noise recordings through the scene's noise sources; scene_noise: made per clip)."""
+    noise recordings through the scene's noise sources; scene_noise: made per clip, or with noise_parts
+    only its parts, for the device)."""
     return read_scenes(
         bank,
         draws,
@@ -163,6 +165,7 @@ def gather_scenes(
         brir_len=brir_len,
         cut_cache=cut_cache,
         scene_noise=scene_noise,
+        noise_parts=noise_parts,
     )
 
 
@@ -322,7 +325,9 @@ class Augmenter:
     def draw(self, rng: np.random.Generator, n_clips: int, clip_samples: int) -> ClipDraws:
         return draw_clip_params(rng, n_clips, self.cfg, self.pool, clip_samples, self.n_noise_recordings())
 
-    def gather(self, draws: ClipDraws, clip_samples: int) -> SceneInputs:
+    def gather(self, draws: ClipDraws, clip_samples: int, noise_parts: bool = False) -> SceneInputs:
+        """The scene inputs of the draws; noise_parts: noise made per clip is left in parts for the device
+        (augment_torch), where --augment-on gpu convolves it."""
         return gather_scenes(
             self.bank,
             draws,
@@ -332,6 +337,7 @@ class Augmenter:
             self.brir_len,
             self.cut_cache,
             self.scene_noise,
+            noise_parts,
         )
 
     def __call__(self, dry: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -17,9 +17,11 @@ from torch import nn
 
 from wavjepa_nat.data.augment import AugmentConfig, ClipDraws
 from wavjepa_nat.data.render import SceneInputs
-from wavjepa_nat.data.render.batch import render_torch
+from wavjepa_nat.data.render.batch import render_torch, scene_noise_torch
 
 BATCH_KEYS = ("dry", "is_clean", "brir", "noise", "snr_db", "delay", "crop_offsets")
+# Noise made per clip, in parts (SceneInputs.noise_signal ...): "noise" then holds the diffuse parts.
+NOISE_PART_KEYS = ("noise_signal", "noise_h", "noise_taps")
 
 
 def take_crops_torch(audio: torch.Tensor, offsets: torch.Tensor, crop_samples: int) -> torch.Tensor:
@@ -63,9 +65,13 @@ def augment_torch(
     channels: int = 2,
     crop_samples: int = 32160,
     eps: float = 1e-12,
+    noise_parts: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32."""
+    """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32.
+    noise_parts (NOISE_PART_KEYS): the noise is made here from its parts, `noise` being the diffuse parts."""
     dry = dry.float()
+    if noise_parts is not None:
+        noise = scene_noise_torch(*(noise_parts[k] for k in NOISE_PART_KEYS), noise)
     b, s = dry.shape
     # The SNR over the samples the crops cover (as augment.augment_clip).
     covered = crop_coverage(crop_offsets, crop_samples, s)
@@ -89,6 +95,10 @@ def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> di
         "delay": torch.from_numpy(np.asarray(inputs.delay, np.int64)),
         "crop_offsets": torch.from_numpy(np.asarray(draws.crop_offsets, np.int64)),
     }
+    if inputs.noise_signal is not None:
+        batch["noise_signal"] = torch.from_numpy(np.ascontiguousarray(inputs.noise_signal, np.float32))
+        batch["noise_h"] = torch.from_numpy(np.ascontiguousarray(inputs.noise_h, np.float32))
+        batch["noise_taps"] = torch.from_numpy(np.asarray(inputs.noise_taps, np.int64))
     return batch
 
 
@@ -116,4 +126,5 @@ class NaturalisticAugment(nn.Module):
             channels=self.cfg.channels,
             crop_samples=self.cfg.crop_samples,
             eps=self.cfg.norm_eps,
+            noise_parts={k: batch[k] for k in NOISE_PART_KEYS} if NOISE_PART_KEYS[0] in batch else None,
         )

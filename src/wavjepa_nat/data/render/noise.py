@@ -97,21 +97,45 @@ class SceneNoise:
         """Recordings to draw an index from (SceneDraws.noise_rec)."""
         return len(self.signals)
 
-    def __call__(self, noise_brirs: np.ndarray, index: int, u: float, seed: int, n: int) -> np.ndarray:
+    def parts(self, noise_brirs: np.ndarray, index: int, u: float, seed: int, n: int) -> NoiseParts:
+        """Every random part of a clip's noise, before the arithmetic (mix_parts, or render.batch's
+        scene_noise_torch on the device)."""
         rng = np.random.default_rng(int(seed))
         k = len(noise_brirs)
         gains = 10.0 ** (rng.uniform(*SOURCE_GAIN_DB, size=k) / 20.0)
         diffuse_gain = 10.0 ** (rng.uniform(*DIFFUSE_DB) / 20.0)
         if k:  # one recording at every source: through the gain-weighted sum of their BRIRs
-            h = trim_tail(
-                np.einsum("k,kel->el", gains, np.asarray(noise_brirs, np.float64)).astype(np.float32)
-            )
+            summed = np.einsum("k,kel->el", gains, np.asarray(noise_brirs, np.float64))
+            h = trim_tail(summed.astype(np.float32))
             taps = max(h.shape[-1], 1)
             signal = self.signals.signal(index, u, rng, n + taps - 1)
-            point = _unit(render([Source(signal, h, taps=taps)], delay=taps - 1, spans=[[0, n]]).audio)
+        else:  # a scene without noise sources: the diffuse part alone, at unit power
+            h, taps, signal, diffuse_gain = np.zeros((2, 0), np.float32), 0, np.zeros(0, np.float32), 1.0
         f = self.field
         diffuse = _unit(stationary_binaural_noise(rng, n, f.fs, f.power, f.coherence))
-        if not k:  # a scene without noise sources: the diffuse part alone
-            return diffuse
-        point += diffuse * np.float32(diffuse_gain)
-        return point
+        diffuse *= np.float32(diffuse_gain)
+        return NoiseParts(np.asarray(signal, np.float32), np.asarray(h[:, :taps], np.float32), diffuse)
+
+    def __call__(self, noise_brirs: np.ndarray, index: int, u: float, seed: int, n: int) -> np.ndarray:
+        return mix_parts(self.parts(noise_brirs, index, u, seed, n))
+
+
+@dataclass
+class NoiseParts:
+    """A clip's noise before the arithmetic: noise = unit-power(signal through h, 'valid' part) + diffuse."""
+
+    signal: np.ndarray  # (n + T - 1,) float32 mono recording segment; empty without noise sources
+    h: np.ndarray  # (2, T) float32 the gain-weighted sum of the noise-source BRIRs; T = 0 without sources
+    diffuse: np.ndarray  # (2, n) float32 the diffuse part at its level re the (unit-power) sources
+
+
+def mix_parts(parts: NoiseParts) -> np.ndarray:
+    """(2, n) float32: the noise of NoiseParts, in numpy (render() for the convolution)."""
+    taps = parts.h.shape[-1]
+    if taps == 0:
+        return parts.diffuse
+    n = parts.diffuse.shape[-1]
+    point = render([Source(parts.signal, parts.h, taps=taps)], delay=taps - 1, spans=[[0, n]]).audio
+    point = _unit(point)
+    point += parts.diffuse
+    return point

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from wavjepa_nat.data.render.mix import render
+from wavjepa_nat.data.render.noise import mix_parts
 from wavjepa_nat.dsp import loop_segment, mean_power, trim_tail
 from wavjepa_nat.errors import InputError
 
@@ -215,6 +216,11 @@ class SceneInputs:
     # (n,) int64: the leading BRIR samples that count (trim_tail of the BRIR above); the rest is zero padding
     # or below float32 resolution. None: unknown, the renderer trims the BRIR itself.
     taps: np.ndarray | None = None
+    # Noise made per clip, left for the device (read_scenes' noise_parts): `noise` then holds only the diffuse
+    # parts, and these the rest of render/noise.py's NoiseParts, zero-padded to the bank's BRIR length L:
+    noise_signal: np.ndarray | None = None  # (n, S + L - 1) float32 recording segments
+    noise_h: np.ndarray | None = None  # (n, 2, L) float32 summed noise-source BRIRs
+    noise_taps: np.ndarray | None = None  # (n,) int64 their lengths before padding (0: no noise sources)
 
 
 def brir_taps(brir: np.ndarray, tail_db: float | None) -> tuple[np.ndarray, int]:
@@ -236,6 +242,7 @@ def read_scenes(
     brir_len: int | None = None,
     cut_cache: dict[int, tuple[int, int]] | None = None,
     scene_noise=None,
+    noise_parts: bool = False,
 ) -> SceneInputs:
     """Read the BRIRs, noise and delays of the drawn scenes from an RIRBank.
 
@@ -243,7 +250,8 @@ def read_scenes(
     through every noise-source BRIR of the scene and summed (one recording for all sources, as in the
     reference); a scene without noise sources falls back to its noise bed, so every wet clip gets noise at
     its SNR. scene_noise (a render.noise.SceneNoise): the noise made per clip from the scene's noise-source
-    BRIRs and the drawn noise_rec, noise_u and noise_seed (no bed is read: banks without beds). With
+    BRIRs and the drawn noise_rec, noise_u and noise_seed (no bed is read: banks without beds); with
+    noise_parts, only its parts (SceneInputs.noise_signal ..., for render.batch.scene_noise_torch). With
     brir_len given, clean clips get zero BRIRs of that length, so per-clip inputs from
     different calls stack into one batch.
 
@@ -258,6 +266,7 @@ def read_scenes(
     delay = np.zeros(n, np.int64)
     taps = np.ones(n, np.int64)
     meta: list[dict[str, Any]] = [None] * n  # type: ignore[list-item]
+    parts = _PartsBuffer(n, clip_samples, length) if scene_noise is not None and noise_parts else None
     for i in range(n):
         if draws.is_clean[i]:
             brirs[i], noises[i] = np.zeros((2, length), np.float32), np.zeros((2, clip_samples), np.float32)
@@ -280,13 +289,14 @@ def read_scenes(
         if compensate_delay:
             delay[i] = direct_delay(meta[i], bank.fs)
         if scene_noise is not None:
-            noises[i] = scene_noise(
+            made = scene_noise.parts(
                 bank.noise_brirs(scene),
                 int(draws.noise_rec[i]),
                 float(draws.noise_u[i]),
                 int(draws.noise_seed[i]),
                 clip_samples,
             )
+            noises[i] = parts.put(i, made) if parts is not None else mix_parts(made)
             continue
         noise_brirs = bank.noise_brirs(scene) if noise_recordings is not None else np.zeros((0,))
         if len(noise_brirs):
@@ -303,7 +313,27 @@ def read_scenes(
     noise = (
         noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)
     )
-    return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
+    inputs = SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
+    if parts is not None:
+        inputs.noise_signal, inputs.noise_h, inputs.noise_taps = parts.signal, parts.h, parts.taps
+    return inputs
+
+
+class _PartsBuffer:
+    """NoiseParts of n clips zero-padded to common shapes, so that clips stack into a batch."""
+
+    def __init__(self, n: int, clip_samples: int, length: int):
+        self.signal = np.zeros((n, clip_samples + length - 1), np.float32)
+        self.h = np.zeros((n, 2, length), np.float32)
+        self.taps = np.zeros(n, np.int64)
+
+    def put(self, i: int, parts) -> np.ndarray:
+        """Store clip i's parts; returns its diffuse part (what SceneInputs.noise then holds)."""
+        taps = parts.h.shape[-1]
+        self.h[i, :, :taps] = parts.h
+        self.signal[i, : len(parts.signal)] = parts.signal
+        self.taps[i] = taps
+        return parts.diffuse
 
 
 def load_noise_recordings(paths, fs: int) -> list[np.ndarray]:
