@@ -106,6 +106,11 @@ def test_split_names():
     assert split_of("wham_noise/tt/a") == "test" and split_of("x/train/y/b") == "train"
     assert split_of("x/tr/cv/b") == "val"  # the deepest split folder counts
     assert split_of("anything", "valid") == "val"
+    # A manifest names files with their extension, a folder source without: the same split either way, and
+    # DEMAND's channel files follow their environment in both.
+    for k in range(20):
+        assert split_of(f"noise/n{k}.wav") == split_of(f"noise/n{k}")
+        assert split_of(f"E{k}/ch01.wav") == split_of(f"E{k}/ch07") == split_of(f"E{k}/ch16.flac")
 
 
 def test_bad_corpora(tmp_path):

@@ -102,8 +102,9 @@ def simulate_rirs(
 
     Each scene is a shoebox room (office to hall) with a target RT60, a listening head at a random
     position and yaw, one target source and several noise sources all around it. The bank stores the
-    BRIRs, the noise-source BRIRs, pre-rendered binaural noise beds, and measured acoustics (RT60 per
-    ear, DRR, direction, distance). Rooms are split train/val/test, so test rooms are unseen.
+    BRIRs, the noise-source BRIRs, pre-rendered binaural noise beds (none with --beds none: `train --noise`
+    then makes each clip's noise), and measured acoustics (RT60 per ear, DRR, direction, distance). Rooms
+    are split train/val/test, so test rooms are unseen.
 
     Example: wavjepa-nat simulate-rirs --out bank.h5 --n-scenes 2000 --rt60 0.2..1.5 --workers 2
     """

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import soundfile as sf
 
+from wavjepa_nat.audio import AUDIO_EXTENSIONS
 from wavjepa_nat.data.sources import FileListSource, check_readable, open_source
 from wavjepa_nat.data.splits import SPLIT_FRACTIONS
 from wavjepa_nat.dsp import loop_segment, resample
@@ -71,6 +72,7 @@ def split_of(key: str, stated: str | None = None) -> str:
     for folder in reversed(path.parts[:-1]):
         if folder.lower() in SPLIT_NAMES:
             return SPLIT_NAMES[folder.lower()]
+    path = path.with_suffix("") if path.suffix.lower() in AUDIO_EXTENSIONS else path  # manifests keep it
     group = path.parent if _CHANNEL_FILE.match(path.name) else path
     return hash_split(group.as_posix())
 
