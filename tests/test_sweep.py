@@ -299,5 +299,6 @@ def test_noise_corpus_test_split_for_the_snr_conditions(world, tmp_path):
     rows = run_sweep([root / "nat.safetensors"], str(root / "corpus"), root / "bank.h5", cfg, out_dir=out)
     assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
     assert all(np.isfinite(r.score) for r in rows)
-    noise = load_results(out)[1]["bank"]["noise"]
-    assert "wham_noise" in noise and "test" in noise
+    setup = load_results(out)[1]
+    assert "wham_noise" in setup["bank"]["noise"] and "test" in setup["bank"]["noise"]
+    assert any("wham_noise" in n and "not the noise beds" in n for n in setup["notes"])
