@@ -473,6 +473,7 @@ CASES = [
         "noise-source",
     ),
     ("sweep-noise-blank", _sweep("--noise", " "), "--noise"),
+    ("sweep-bank-without-beds", _sweep("--bank", "{fx}/nobeds.h5"), "--beds none"),
     ("train-bank-not-bank", _train("--bank", "{fx}/notbank.h5"), "notbank.h5"),
     ("train-bank-corrupt", _train("--bank", "{fx}/corrupt_attrs.h5"), "corrupt_attrs.h5"),
     ("train-bank-truncated", _train("--bank", "{fx}/truncated_bank.h5"), "truncated_bank.h5"),

@@ -349,6 +349,11 @@ def run_sweep(
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=_resolve_bins(cfg.rt60_bins, test_measured, notes))
+    if cfg.snr_db and not cfg.noise and not rir.has_beds:
+        raise InputError(
+            f"the RIR bank {rir.path} has no noise beds (made with --beds none): give the SNR conditions "
+            f"a noise corpus (--noise DIR) or use --snr none"
+        )
     noise = {s: SceneNoise.from_corpus(rir, cfg.noise, s) if cfg.noise else None for s in ("test", "train")}
     test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True, scene_noise=noise["test"])
     train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False, scene_noise=noise["train"])
