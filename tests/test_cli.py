@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -76,6 +77,11 @@ def fx(tmp_path_factory):
         source_distance=(0.5, 2.0),
     )
     simulate_bank(root / "bank.h5", cfg, 10, progress=False)
+    # Banks for --noise: without beds; without noise sources.
+    simulate_bank(
+        root / "nobeds.h5", replace(cfg, noise_beds=False, noise_sources=(1, 1)), 10, progress=False
+    )
+    simulate_bank(root / "nosources.h5", replace(cfg, noise_sources=(0, 0)), 10, progress=False)
     make_corpus(root / "corpus", CorpusConfig(n_per_class=3, seconds=0.5, seed=0, speech=False))
 
     # Models: a real tiny mono export, a checkpoint, and damaged copies of both.
@@ -113,6 +119,15 @@ def fx(tmp_path_factory):
         (root / name).mkdir()
     for i in range(3):
         (root / "unreadable" / f"{i}.wav").write_text("not audio\n")
+    # Noise corpora (WHAM!'s layout): a good one, one whose training files are all unreadable.
+    (root / "noise_ok" / "tr").mkdir(parents=True)
+    sf.write(root / "noise_ok" / "tr" / "n.wav", clip, 8000)  # another rate: resampled, not refused
+    (root / "noise_ok" / "tt").mkdir()
+    sf.write(root / "noise_ok" / "tt" / "n.wav", clip, 8000)
+    for split in ("tr", "tt"):
+        (root / "noise_unreadable" / split).mkdir(parents=True)
+        for i in range(3):
+            (root / "noise_unreadable" / split / f"{i}.wav").write_text("not audio\n")
     shutil.copy(root / "nan.wav", root / "nan_noise" / "n.wav")
     shutil.copy(root / "silent.wav", root / "silent_noise" / "s.wav")
     shutil.copy(root / "nan.wav", root / "embed_nan" / "a.wav")
@@ -342,6 +357,8 @@ CASES = [
     ("noise-dir-unreadable", _bank("--noise-dir", "{fx}/unreadable"), "unreadable"),
     ("noise-dir-nan", _bank("--noise-dir", "{fx}/nan_noise"), "n.wav"),
     ("noise-dir-silent", _bank("--noise-dir", "{fx}/silent_noise"), "s.wav"),
+    ("beds-unknown", _bank("--beds", "{fx}/nowhere"), "--beds"),
+    ("beds-none-and-noise-dir", _bank("--beds", "none", "--noise-dir", "{fx}/corpus"), "--noise-dir"),
     # ---- bank info / verify / merge
     ("info-missing", ["bank", "info", "{fx}/nope.h5"], "not found"),
     ("info-text", ["bank", "info", "{fx}/text.h5"], "text.h5"),
@@ -464,6 +481,25 @@ CASES = [
     ("train-data-bad-manifest", _train("--data", "{fx}/corpus_badmanifest"), "manifest.csv"),
     ("train-data-missing-files", _train("--data", "{fx}/corpus_missing_files"), "corpus_missing_files"),
     ("train-bank-missing", _train("--bank", "{fx}/nope.h5"), "not found"),
+    ("train-noise-bank-no-beds", _train("--bank", "{fx}/nobeds.h5", "--noise", "bank"), "--beds none"),
+    (
+        "train-noise-dir-no-sources",
+        _train("--bank", "{fx}/nosources.h5", "--noise", "{fx}/noise_ok"),
+        "noise-source",
+    ),
+    ("train-noise-missing", _train("--noise", "{fx}/nowhere"), "nowhere"),
+    ("train-noise-empty", _train("--noise", "{fx}/empty_dir"), "empty_dir"),
+    ("train-noise-unreadable", _train("--noise", "{fx}/noise_unreadable"), "noise_unreadable"),
+    ("train-noise-empty-text", _train("--noise", " "), "--noise"),
+    ("sweep-noise-empty", _sweep("--noise", "{fx}/empty_dir"), "empty_dir"),
+    ("sweep-noise-unreadable", _sweep("--noise", "{fx}/noise_unreadable"), "noise_unreadable"),
+    (
+        "sweep-noise-no-sources",
+        _sweep("--bank", "{fx}/nosources.h5", "--noise", "{fx}/noise_ok"),
+        "noise-source",
+    ),
+    ("sweep-noise-blank", _sweep("--noise", " "), "--noise"),
+    ("sweep-bank-without-beds", _sweep("--bank", "{fx}/nobeds.h5"), "--beds none"),
     ("train-bank-not-bank", _train("--bank", "{fx}/notbank.h5"), "notbank.h5"),
     ("train-bank-corrupt", _train("--bank", "{fx}/corrupt_attrs.h5"), "corrupt_attrs.h5"),
     ("train-bank-truncated", _train("--bank", "{fx}/truncated_bank.h5"), "truncated_bank.h5"),

@@ -82,6 +82,15 @@ def robustness(
         int, typer.Option("--batch-size", min=1, help="2.01 s windows per forward pass.")
     ] = 16,
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
+    noise: Annotated[
+        str | None,
+        typer.Option(
+            "--noise",
+            help="A noise corpus (folder or manifest, e.g. WHAM!) for the SNR conditions: its test split, "
+            "through each scene's noise sources plus a diffuse part, fresh per clip (probes: its train "
+            "split); default: the scenes' noise beds.",
+        ),
+    ] = None,
 ) -> None:
     """Measure how each model degrades under noise and reverberation.
 
@@ -117,6 +126,7 @@ def robustness(
         device=device,
         batch_size=batch_size,
         test_fold=test_fold,
+        noise=noise,
     )
     check_models(models)
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)

@@ -17,9 +17,11 @@ from torch import nn
 
 from wavjepa_nat.data.augment import AugmentConfig, ClipDraws
 from wavjepa_nat.data.render import SceneInputs
-from wavjepa_nat.data.render.batch import render_torch
+from wavjepa_nat.data.render.batch import render_torch, scene_noise_torch
 
 BATCH_KEYS = ("dry", "is_clean", "brir", "noise", "snr_db", "delay", "crop_offsets")
+# Noise made per clip, in parts (SceneInputs.noise_signal ...): "noise" then holds the diffuse parts.
+NOISE_PART_KEYS = ("noise_signal", "noise_h", "noise_taps")
 
 
 def take_crops_torch(audio: torch.Tensor, offsets: torch.Tensor, crop_samples: int) -> torch.Tensor:
@@ -64,10 +66,14 @@ def augment_torch(
     crop_samples: int = 32160,
     eps: float = 1e-12,
     return_dry: bool = False,
+    noise_parts: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """A batch of dry clips -> instance-normalised crops (B * n_crops, channels, crop_samples), float32;
-    return_dry: also the dry reference's crops (B * n_crops, 1, crop_samples) (as augment.augment_clip)."""
+    return_dry: also the dry reference's crops (B * n_crops, 1, crop_samples) (as augment.augment_clip).
+    noise_parts (NOISE_PART_KEYS): the noise is made here from its parts, `noise` being the diffuse parts."""
     dry = dry.float()
+    if noise_parts is not None:
+        noise = scene_noise_torch(*(noise_parts[k] for k in NOISE_PART_KEYS), noise)
     b, s = dry.shape
     # The SNR over the samples the crops cover (as augment.augment_clip).
     covered = crop_coverage(crop_offsets, crop_samples, s)
@@ -96,6 +102,10 @@ def to_torch_batch(dry: np.ndarray, draws: ClipDraws, inputs: SceneInputs) -> di
         "delay": torch.from_numpy(np.asarray(inputs.delay, np.int64)),
         "crop_offsets": torch.from_numpy(np.asarray(draws.crop_offsets, np.int64)),
     }
+    if inputs.noise_signal is not None:
+        batch["noise_signal"] = torch.from_numpy(np.ascontiguousarray(inputs.noise_signal, np.float32))
+        batch["noise_h"] = torch.from_numpy(np.ascontiguousarray(inputs.noise_h, np.float32))
+        batch["noise_taps"] = torch.from_numpy(np.asarray(inputs.noise_taps, np.int64))
     return batch
 
 
@@ -121,4 +131,5 @@ class NaturalisticAugment(nn.Module):
             crop_samples=self.cfg.crop_samples,
             eps=self.cfg.norm_eps,
             return_dry=self.return_dry,
+            noise_parts={k: batch[k] for k in NOISE_PART_KEYS} if NOISE_PART_KEYS[0] in batch else None,
         )

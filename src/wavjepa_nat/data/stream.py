@@ -127,7 +127,7 @@ class TrainingBatches(IterableDataset):
         for item, rng in zip(items, rngs):
             dry.append(prepare_clip(item, self.clip_cfg, rng))
             draws.append(aug.draw(rng, 1, n))
-            inputs.append(aug.gather(draws[-1], n))
+            inputs.append(aug.gather(draws[-1], n, noise_parts=self.augment_on == "gpu"))
         masks = (
             self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator)
             if self.masks is not None

@@ -29,6 +29,7 @@ class SweepConfig:
     device: str = "cpu"
     batch_size: int = 16
     test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
+    noise: str | None = None  # a noise corpus: its test split scored, its train split for probes; None: beds
 
     def __post_init__(self):
         self.snr_db = (
@@ -58,3 +59,5 @@ class SweepConfig:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.test_fold is not None and self.test_fold < 0:
             raise InputError(f"--test-fold must be 0 or more, got {self.test_fold}")
+        if self.noise is not None and not str(self.noise).strip():
+            raise InputError("--noise must be a noise corpus (a folder or manifest), got an empty value")

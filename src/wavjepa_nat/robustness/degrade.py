@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavjepa_nat.data.render import ScenePools, render
-from wavjepa_nat.dsp import clip_rng, instance_norm, loop_segment
+from wavjepa_nat.dsp import clip_rng, instance_norm
 from wavjepa_nat.robustness.conditions import Condition, stream_id
 
 __all__ = ["ScenePools", "degrade", "degrade_clip", "pool_key"]  # ScenePools: data/render's, named here too
@@ -57,7 +57,7 @@ def _degrade_clip(
     # Spatialised: through the scene's BRIR (a two-channel clip, a naturalistic copy, as the mean of its
     # ears); else a mono clip on both ears, a two-channel one as it is.
     brir, delay = pools.brir(scene) if spatialised else (None, 0)
-    noise = loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1]) if cond.noisy else None
+    noise = pools.noise(scene, noise_u, dry.shape[-1]) if cond.noisy else None
     audio = render([(dry, brir)], delay=delay, noise=noise, snr_db=cond.snr_db).audio
     return audio, (scene if spatialised else -1)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from wavjepa_nat.checks import check_output_dir, check_torch_device
+from wavjepa_nat.data.render import SceneNoise
 from wavjepa_nat.data.render.scenes import in_rt60_bin
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank
@@ -57,11 +58,21 @@ def prepare_sweep(
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=resolve_bins(cfg.rt60_bins, test_measured, notes))
+    if cfg.snr_db and not cfg.noise and not rir.has_beds:
+        raise InputError(
+            f"the RIR bank {rir.path} has no noise beds (made with --beds none): give the SNR conditions "
+            f"a noise corpus (--noise DIR) or use --snr none"
+        )
+    noise = {s: SceneNoise.from_corpus(rir, cfg.noise, s) if cfg.noise else None for s in ("test", "train")}
+    test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True, scene_noise=noise["test"])
+    train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False, scene_noise=noise["train"])
+    if cfg.noise:
+        notes.append(f"noise: {test_pools.noise_text()}, not the noise beds (probes: the train split)")
     return SweepInputs(
         cfg=cfg,
         bank=rir,
-        train_pools=ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False),
-        test_pools=ScenePools(rir, cfg.rt60_bins, ("test",), strict=True),
+        train_pools=train_pools,
+        test_pools=test_pools,
         embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size),
         task=load_task(
             task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig
+from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig, noise_options
 from wavjepa_nat.errors import InputError
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -89,6 +89,12 @@ class TrainConfig:
     channels: int = _opt(2, "2: WavJEPA-Nat (binaural), 1: WavJEPA (mono).")
     clean_ratio: float = _opt(0.0, "Probability that a clip stays dry (drawn per clip).")
     snr: tuple[float, float] = _opt((5.0, 40.0), "SNR range LO..HI in dB for wet clips.", range=True)
+    noise: str = _opt(
+        "auto",
+        "Noise of wet clips: bank (the scenes' stored beds) | builtin (procedural noises) | a noise corpus "
+        "(folder or manifest, e.g. WHAM!; its train split) played through each scene's noise sources plus "
+        "a diffuse part, fresh per clip | auto (bank when the bank has beds, else builtin).",
+    )
     max_steps: int = _opt(300, "Optimizer steps.")
     batch_clips: int = _opt(2, "Clips per step per device; each gives --n-crops crops.")
     n_crops: int = _opt(8, "2.01 s crops per clip.")
@@ -303,4 +309,5 @@ class TrainConfig:
             n_crops=self.n_crops,
             crop_samples=crop_samples,
             seed=self.seed,
+            **noise_options(self.noise),
         )
