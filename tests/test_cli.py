@@ -195,6 +195,15 @@ def fx(tmp_path_factory):
         root / "frozen_run" / "last.ckpt",
     )
 
+    # Hugging Face model folders (hf:PATH), checked from config.json alone before anything loads.
+    (root / "hf_w2v").mkdir()
+    (root / "hf_w2v" / "config.json").write_text(
+        json.dumps({"model_type": "wav2vec2", "num_hidden_layers": 2})
+    )
+    (root / "hf_remote").mkdir()
+    remote = {"model_type": "eat", "num_hidden_layers": 2, "auto_map": {"AutoModel": "modeling_eat.EATModel"}}
+    (root / "hf_remote" / "config.json").write_text(json.dumps(remote))
+
     # Result folders for `report`.
     (root / "no_results").mkdir()
     (root / "bad_results").mkdir()
@@ -563,6 +572,8 @@ CASES = [
     ("embed-device", _embed("--device", "abacus"), "--device"),
     ("embed-cuda", _embed("--device", "cuda:7"), "--device"),
     ("embed-batch-size", _embed("--batch-size", "0"), "--batch-size"),
+    ("embed-hf-remote-code", _embed("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("embed-hf-not-model", _embed("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
     # ---- robustness
     ("sweep-out-file", _sweep("--out", "{fx}/a_file"), "a_file"),
     ("sweep-out-proc", _sweep("--out", "/proc/rep"), "/proc"),
@@ -587,6 +598,10 @@ CASES = [
     ("sweep-task-missing", _sweep("--task", "{fx}/nowhere"), "nowhere"),
     ("sweep-task-one-class", _sweep("--task", "{fx}/one_class"), "class"),
     ("sweep-task-unreadable", _sweep("--task", "{fx}/unreadable_classes"), "unreadable_classes"),
+    ("sweep-hf-not-model", _sweep("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
+    ("sweep-hf-not-cached", _sweep("--model", "hf:nobody-here/no-model"), "local Hugging Face cache"),
+    ("sweep-hf-remote-code", _sweep("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("sweep-hf-layer", _sweep("--model", "hf:{fx}/hf_w2v@3"), "layer 3 is out of range"),
     # ---- import-weights
     ("import-weights-missing", _import_weights("{fx}/nowhere.ckpt"), "not found"),
     ("import-weights-out-suffix", _import_weights("{fx}/good.ckpt", "{w}/i.bin"), ".safetensors"),

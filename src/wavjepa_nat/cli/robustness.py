@@ -18,8 +18,10 @@ def robustness(
             "--model",
             "-m",
             help="Checkpoint (.ckpt) or export (.safetensors), or hear:MODULE[:WEIGHTS] for an "
-            "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to "
-            "compare models.",
+            "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2), or "
+            "hf:PATH[@LAYER|@all] for a Hugging Face transformers model (a local folder or a model id in the "
+            "local cache; the mean over time of its last layer, hidden state LAYER, or all layers' mean; "
+            "needs the hf extra); repeat to compare models.",
         ),
     ],
     bank: Annotated[
@@ -82,6 +84,14 @@ def robustness(
         int, typer.Option("--batch-size", min=1, help="2.01 s windows per forward pass.")
     ] = 16,
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code",
+            help="Let hf: model folders with their own code (auto_map in config.json) run it; read it "
+            "first. The report records it.",
+        ),
+    ] = False,
 ) -> None:
     """Measure how each model degrades under noise and reverberation.
 
@@ -117,8 +127,9 @@ def robustness(
         device=device,
         batch_size=batch_size,
         test_fold=test_fold,
+        trust_remote_code=trust_remote_code,
     )
-    check_models(models)
+    check_models(models, trust_remote_code)
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
     n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})

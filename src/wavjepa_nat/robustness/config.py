@@ -29,6 +29,7 @@ class SweepConfig:
     device: str = "cpu"
     batch_size: int = 16
     test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
+    trust_remote_code: bool = False  # hf: model folders with their own code (auto_map) may run it
 
     def __post_init__(self):
         self.snr_db = (
