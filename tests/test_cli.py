@@ -204,6 +204,15 @@ def fx(tmp_path_factory):
     remote = {"model_type": "eat", "num_hidden_layers": 2, "auto_map": {"AutoModel": "modeling_eat.EATModel"}}
     (root / "hf_remote" / "config.json").write_text(json.dumps(remote))
 
+    # A HEAR task with train/valid/test splits (for --folds all), listed only: read_hear_task checks no audio.
+    tvt = root / "hear_tvt"
+    (tvt / "16000").mkdir(parents=True)
+    meta = {"task_name": "tvt", "embedding_type": "scene", "split_mode": "trainvaltest"}
+    (tvt / "task_metadata.json").write_text(json.dumps(meta))
+    (tvt / "labelvocabulary.csv").write_text("idx,label\n0,a\n1,b\n")
+    for split in ("train", "valid", "test"):
+        (tvt / f"{split}.json").write_text(json.dumps({f"{split}.wav": ["a"]}))
+
     # Result folders for `report`.
     (root / "no_results").mkdir()
     (root / "bad_results").mkdir()
@@ -601,6 +610,11 @@ CASES = [
     ("sweep-hf-not-model", _sweep("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
     ("sweep-hf-not-cached", _sweep("--model", "hf:nobody-here/no-model"), "local Hugging Face cache"),
     ("sweep-hf-remote-code", _sweep("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("sweep-folds-all-trainvaltest", _sweep("--task", "{fx}/hear_tvt", "--folds", "all"), "not folds"),
+    ("sweep-folds-all-not-hear", _sweep("--folds", "all"), "not a HEAR task"),
+    ("sweep-folds-word", _sweep("--folds", "some"), "--folds"),
+    ("sweep-probe", _sweep("--probe", "forest"), "--probe"),
+    ("sweep-hear-grid-points", _sweep("--hear-grid-points", "0"), "--hear-grid-points"),
     ("sweep-hf-layer", _sweep("--model", "hf:{fx}/hf_w2v@3"), "layer 3 is out of range"),
     # ---- import-weights
     ("import-weights-missing", _import_weights("{fx}/nowhere.ckpt"), "not found"),

@@ -8,6 +8,23 @@ from typing import Annotated
 import typer
 
 from wavjepa_nat.cli.app import app
+from wavjepa_nat.errors import InputError
+
+
+def kfold_count(task: str, test_fold: int | None) -> int:
+    """--folds all: the number of folds of a k-fold HEAR task; anything else is an InputError."""
+    from wavjepa_nat.robustness.tasks.hear_folder import is_hear_task, read_hear_task
+
+    if not is_hear_task(task):
+        raise InputError(f"--folds all needs a k-fold HEAR task folder; {task} is not a HEAR task")
+    hear = read_hear_task(task)
+    if hear.split_mode == "trainvaltest":
+        raise InputError(
+            f"--folds all: HEAR task {hear.name} has train/valid/test splits, not folds (drop --folds all)"
+        )
+    if test_fold is not None:
+        raise InputError("--folds all tests every fold; drop --test-fold")
+    return len(hear.roles)
 
 
 @app.command("robustness")
@@ -45,6 +62,27 @@ def robustness(
             min=0,
             help="k-fold HEAR tasks: the test fold (default: the last; the one before it is validation).",
         ),
+    ] = None,
+    folds: Annotated[
+        str,
+        typer.Option(
+            "--folds",
+            help="k-fold HEAR tasks: 'one' (the --test-fold, fast) or 'all': every fold tested once (the "
+            "fold before it validates), a report per fold in OUT/foldNN/ and OUT/folds.md with each fold's "
+            "score and the mean +- std over folds.",
+        ),
+    ] = "one",
+    probe: Annotated[
+        str,
+        typer.Option(
+            "--probe",
+            help="'linear' (logistic regression) or 'hear-mlp' (the hear-eval-kit's MLP predictor: its grid, "
+            "early stopping and model selection on the validation split).",
+        ),
+    ] = "linear",
+    hear_grid_points: Annotated[
+        int | None,
+        typer.Option("--hear-grid-points", help="--probe hear-mlp: grid points tried (default: all 16)."),
     ] = None,
     snr: Annotated[
         str, typer.Option("--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")
@@ -112,8 +150,12 @@ def robustness(
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
     # The config checks the arguments first, before torch and the models are imported / read.
+    import dataclasses
+
+    from wavjepa_nat.checks import check_output_dir
     from wavjepa_nat.robustness.config import SweepConfig
     from wavjepa_nat.robustness.models.load import check_models
+    from wavjepa_nat.robustness.report.folds import write_fold_summary
     from wavjepa_nat.robustness.sweep import run_sweep
 
     cfg = SweepConfig(
@@ -128,8 +170,24 @@ def robustness(
         batch_size=batch_size,
         test_fold=test_fold,
         trust_remote_code=trust_remote_code,
+        probe=probe,
+        hear_grid_points=hear_grid_points,
     )
     check_models(models, trust_remote_code)
+    if folds not in ("one", "all"):
+        raise InputError(f"--folds must be 'one' or 'all', got '{folds}'")
+    if folds == "all":
+        n_folds = kfold_count(task, test_fold)
+        check_output_dir(out, "--out")
+        per_fold = {}
+        for k in range(n_folds):
+            fold_cfg = dataclasses.replace(cfg, test_fold=k)
+            fold_title = f"{title or 'Robustness'} (test fold {k:02d} of {n_folds})"
+            per_fold[k] = run_sweep(
+                models, task, bank, fold_cfg, out_dir=out / f"fold{k:02d}", title=fold_title
+            )
+        typer.echo(f"wrote {write_fold_summary(per_fold, out, probe)} and {n_folds} fold reports under {out}")
+        return
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
     n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})

@@ -14,11 +14,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import CLEAN, Condition, stream_id
 from wavjepa_nat.robustness.degrade import degrade
 from wavjepa_nat.robustness.failures import ModelFailures
 from wavjepa_nat.robustness.metrics.drift import row_cosines
+from wavjepa_nat.robustness.metrics.hear_mlp import HearMLPConfig, HearMLPProbe
 from wavjepa_nat.robustness.metrics.probes import LinearProbe, ProbeConfig
 from wavjepa_nat.robustness.metrics.stats import ClipOutcome, clip_outcome, mean_interval
 from wavjepa_nat.robustness.models.hear_module import HearModuleError
@@ -51,6 +53,11 @@ class ClassificationPass:
         self.clean_emb: dict[str, np.ndarray] = {}  # standardised clean test embeddings, for the drift
         self.clean_score: dict[str, float] = {}
         self.result = Classification([], {}, {}, [])
+        if inputs.cfg.probe == "hear-mlp" and len(inputs.task.keys["val"]) == 0:
+            raise InputError(
+                f"--probe hear-mlp needs validation clips (early stopping, model selection); task "
+                f"{inputs.task.name} has none"
+            )
 
     def run(self, progress: bool) -> Classification:
         steps = (len(self.inputs.conditions) + 1) * len(self.inputs.embedders)
@@ -67,7 +74,17 @@ class ClassificationPass:
         audio, _ = degrade(task.clips[split], cond, pools, self.seed, split, task.clip_ids(split))
         return audio
 
-    def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe:
+    def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe | HearMLPProbe:
+        cfg = self.inputs.cfg
+        if cfg.probe == "hear-mlp":  # early-stopped and model-selected on the task's validation clips
+            val = self.render("val", CLEAN)
+            mlp = HearMLPConfig(grid_points=cfg.hear_grid_points, seed=self.seed)
+            return HearMLPProbe(self.kind, mlp).fit(
+                emb.scene_embeddings(audio),
+                self.inputs.task.targets("train"),
+                emb.scene_embeddings(val),
+                self.inputs.task.targets("val"),
+            )
         probe = LinearProbe(self.kind, self.probe_cfg).fit(
             emb.scene_embeddings(audio), self.inputs.task.targets("train")
         )
