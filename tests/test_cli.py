@@ -614,6 +614,7 @@ CASES = [
     ("sweep-folds-all-not-hear", _sweep("--folds", "all"), "not a HEAR task"),
     ("sweep-folds-word", _sweep("--folds", "some"), "--folds"),
     ("sweep-probe", _sweep("--probe", "forest"), "--probe"),
+    ("sweep-export-file", _sweep("--export-embeddings", "{fx}/a_file"), "--export-embeddings"),
     ("sweep-hear-grid-points", _sweep("--hear-grid-points", "0"), "--hear-grid-points"),
     ("sweep-hf-layer", _sweep("--model", "hf:{fx}/hf_w2v@3"), "layer 3 is out of range"),
     # ---- import-weights

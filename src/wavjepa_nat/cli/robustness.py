@@ -84,6 +84,14 @@ def robustness(
         int | None,
         typer.Option("--hear-grid-points", help="--probe hear-mlp: grid points tried (default: all 16)."),
     ] = None,
+    export_embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-embeddings",
+            help="Also write every condition's embeddings in the hear-eval-kit layout, one task folder per "
+            "model and condition (DIR/MODEL/TASK-CONDITION/), for heareval's own predictions runner.",
+        ),
+    ] = None,
     snr: Annotated[
         str, typer.Option("--snr", help="SNRs in dB: LO..HI (5 dB steps), LO..HI:STEP, A,B,C, or 'none'.")
     ] = "-5..20",
@@ -172,8 +180,11 @@ def robustness(
         trust_remote_code=trust_remote_code,
         probe=probe,
         hear_grid_points=hear_grid_points,
+        export_embeddings=str(export_embeddings) if export_embeddings is not None else None,
     )
     check_models(models, trust_remote_code)
+    if export_embeddings is not None:
+        check_output_dir(export_embeddings, "--export-embeddings")
     if folds not in ("one", "all"):
         raise InputError(f"--folds must be 'one' or 'all', got '{folds}'")
     if folds == "all":
@@ -181,7 +192,8 @@ def robustness(
         check_output_dir(out, "--out")
         per_fold = {}
         for k in range(n_folds):
-            fold_cfg = dataclasses.replace(cfg, test_fold=k)
+            fold_export = str(export_embeddings / f"fold{k:02d}") if export_embeddings else None
+            fold_cfg = dataclasses.replace(cfg, test_fold=k, export_embeddings=fold_export)
             fold_title = f"{title or 'Robustness'} (test fold {k:02d} of {n_folds})"
             per_fold[k] = run_sweep(
                 models, task, bank, fold_cfg, out_dir=out / f"fold{k:02d}", title=fold_title

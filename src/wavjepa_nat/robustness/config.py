@@ -34,6 +34,7 @@ class SweepConfig:
     trust_remote_code: bool = False  # hf: model folders with their own code (auto_map) may run it
     probe: str = "linear"  # "linear" | "hear-mlp" (metrics/hear_mlp.py)
     hear_grid_points: int | None = None  # hear-mlp: grid points tried (None: all 16, as the kit)
+    export_embeddings: str | None = None  # a folder: every condition's embeddings, hear-eval-kit layout
 
     def __post_init__(self):
         self.snr_db = (
