@@ -213,6 +213,11 @@ def fx(tmp_path_factory):
     for split in ("train", "valid", "test"):
         (tvt / f"{split}.json").write_text(json.dumps({f"{split}.wav": ["a"]}))
 
+    # A bank without the DRR column (--room-probes needs T_mid, DRR, distance and room volume).
+    shutil.copy(root / "bank.h5", root / "bank_no_drr.h5")
+    with h5py.File(root / "bank_no_drr.h5", "r+") as f:
+        del f["meta"]["drr_db"]
+
     # Result folders for `report`.
     (root / "no_results").mkdir()
     (root / "bad_results").mkdir()
@@ -614,6 +619,11 @@ CASES = [
     ("sweep-folds-all-not-hear", _sweep("--folds", "all"), "not a HEAR task"),
     ("sweep-folds-word", _sweep("--folds", "some"), "--folds"),
     ("sweep-probe", _sweep("--probe", "forest"), "--probe"),
+    (
+        "sweep-room-probes-no-drr",
+        _sweep("--bank", "{fx}/bank_no_drr.h5", "--room-probes"),
+        "does not store DRR",
+    ),
     ("sweep-export-file", _sweep("--export-embeddings", "{fx}/a_file"), "--export-embeddings"),
     ("sweep-hear-grid-points", _sweep("--hear-grid-points", "0"), "--hear-grid-points"),
     ("sweep-hf-layer", _sweep("--model", "hf:{fx}/hf_w2v@3"), "layer 3 is out of range"),

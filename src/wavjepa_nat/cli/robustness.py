@@ -84,6 +84,15 @@ def robustness(
         int | None,
         typer.Option("--hear-grid-points", help="--probe hear-mlp: grid points tried (default: all 16)."),
     ] = None,
+    room_probes: Annotated[
+        bool,
+        typer.Option(
+            "--room-probes",
+            help="Add a section: per model and baseline, ridge probes predicting T_mid, DRR, source distance "
+            "and log room volume from the embeddings (trained on train-split scenes, scored on unseen test "
+            "rooms), with error, R^2 and chance, each with a 95% interval.",
+        ),
+    ] = False,
     export_embeddings: Annotated[
         Path | None,
         typer.Option(
@@ -161,9 +170,11 @@ def robustness(
     import dataclasses
 
     from wavjepa_nat.checks import check_output_dir
+    from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.config import SweepConfig
     from wavjepa_nat.robustness.models.load import check_models
     from wavjepa_nat.robustness.report.folds import write_fold_summary
+    from wavjepa_nat.robustness.rooms import check_room_measures
     from wavjepa_nat.robustness.sweep import run_sweep
 
     cfg = SweepConfig(
@@ -181,10 +192,13 @@ def robustness(
         probe=probe,
         hear_grid_points=hear_grid_points,
         export_embeddings=str(export_embeddings) if export_embeddings is not None else None,
+        room_probes=room_probes,
     )
     check_models(models, trust_remote_code)
     if export_embeddings is not None:
         check_output_dir(export_embeddings, "--export-embeddings")
+    if room_probes:
+        check_room_measures(RIRBank(bank))
     if folds not in ("one", "all"):
         raise InputError(f"--folds must be 'one' or 'all', got '{folds}'")
     if folds == "all":

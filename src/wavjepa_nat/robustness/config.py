@@ -34,6 +34,7 @@ class SweepConfig:
     trust_remote_code: bool = False  # hf: model folders with their own code (auto_map) may run it
     probe: str = "linear"  # "linear" | "hear-mlp" (metrics/hear_mlp.py)
     hear_grid_points: int | None = None  # hear-mlp: grid points tried (None: all 16, as the kit)
+    room_probes: bool = False  # ridge probes for T_mid, DRR, distance, log room volume (rooms.py)
     export_embeddings: str | None = None  # a folder: every condition's embeddings, hear-eval-kit layout
 
     def __post_init__(self):
