@@ -210,6 +210,29 @@ def fx(tmp_path_factory):
         root / "frozen_run" / "last.ckpt",
     )
 
+    # Hugging Face model folders (hf:PATH), checked from config.json alone before anything loads.
+    (root / "hf_w2v").mkdir()
+    (root / "hf_w2v" / "config.json").write_text(
+        json.dumps({"model_type": "wav2vec2", "num_hidden_layers": 2})
+    )
+    (root / "hf_remote").mkdir()
+    remote = {"model_type": "eat", "num_hidden_layers": 2, "auto_map": {"AutoModel": "modeling_eat.EATModel"}}
+    (root / "hf_remote" / "config.json").write_text(json.dumps(remote))
+
+    # A HEAR task with train/valid/test splits (for --folds all), listed only: read_hear_task checks no audio.
+    tvt = root / "hear_tvt"
+    (tvt / "16000").mkdir(parents=True)
+    meta = {"task_name": "tvt", "embedding_type": "scene", "split_mode": "trainvaltest"}
+    (tvt / "task_metadata.json").write_text(json.dumps(meta))
+    (tvt / "labelvocabulary.csv").write_text("idx,label\n0,a\n1,b\n")
+    for split in ("train", "valid", "test"):
+        (tvt / f"{split}.json").write_text(json.dumps({f"{split}.wav": ["a"]}))
+
+    # A bank without the DRR column (--room-probes needs T_mid, DRR, distance and room volume).
+    shutil.copy(root / "bank.h5", root / "bank_no_drr.h5")
+    with h5py.File(root / "bank_no_drr.h5", "r+") as f:
+        del f["meta"]["drr_db"]
+
     # Result folders for `report`.
     (root / "no_results").mkdir()
     (root / "bad_results").mkdir()
@@ -599,6 +622,8 @@ CASES = [
     ("embed-device", _embed("--device", "abacus"), "--device"),
     ("embed-cuda", _embed("--device", "cuda:7"), "--device"),
     ("embed-batch-size", _embed("--batch-size", "0"), "--batch-size"),
+    ("embed-hf-remote-code", _embed("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("embed-hf-not-model", _embed("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
     # ---- robustness
     ("sweep-out-file", _sweep("--out", "{fx}/a_file"), "a_file"),
     ("sweep-out-proc", _sweep("--out", "/proc/rep"), "/proc"),
@@ -623,6 +648,21 @@ CASES = [
     ("sweep-task-missing", _sweep("--task", "{fx}/nowhere"), "nowhere"),
     ("sweep-task-one-class", _sweep("--task", "{fx}/one_class"), "class"),
     ("sweep-task-unreadable", _sweep("--task", "{fx}/unreadable_classes"), "unreadable_classes"),
+    ("sweep-hf-not-model", _sweep("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
+    ("sweep-hf-not-cached", _sweep("--model", "hf:nobody-here/no-model"), "local Hugging Face cache"),
+    ("sweep-hf-remote-code", _sweep("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("sweep-folds-all-trainvaltest", _sweep("--task", "{fx}/hear_tvt", "--folds", "all"), "not folds"),
+    ("sweep-folds-all-not-hear", _sweep("--folds", "all"), "not a HEAR task"),
+    ("sweep-folds-word", _sweep("--folds", "some"), "--folds"),
+    ("sweep-probe", _sweep("--probe", "forest"), "--probe"),
+    (
+        "sweep-room-probes-no-drr",
+        _sweep("--bank", "{fx}/bank_no_drr.h5", "--room-probes"),
+        "does not store DRR",
+    ),
+    ("sweep-export-file", _sweep("--export-embeddings", "{fx}/a_file"), "--export-embeddings"),
+    ("sweep-hear-grid-points", _sweep("--hear-grid-points", "0"), "--hear-grid-points"),
+    ("sweep-hf-layer", _sweep("--model", "hf:{fx}/hf_w2v@3"), "layer 3 is out of range"),
     # ---- import-weights
     ("import-weights-missing", _import_weights("{fx}/nowhere.ckpt"), "not found"),
     ("import-weights-out-suffix", _import_weights("{fx}/good.ckpt", "{w}/i.bin"), ".safetensors"),

@@ -8,6 +8,23 @@ from typing import Annotated
 import typer
 
 from wavjepa_nat.cli.app import app
+from wavjepa_nat.errors import InputError
+
+
+def kfold_count(task: str, test_fold: int | None) -> int:
+    """--folds all: the number of folds of a k-fold HEAR task; anything else is an InputError."""
+    from wavjepa_nat.robustness.tasks.hear_folder import is_hear_task, read_hear_task
+
+    if not is_hear_task(task):
+        raise InputError(f"--folds all needs a k-fold HEAR task folder; {task} is not a HEAR task")
+    hear = read_hear_task(task)
+    if hear.split_mode == "trainvaltest":
+        raise InputError(
+            f"--folds all: HEAR task {hear.name} has train/valid/test splits, not folds (drop --folds all)"
+        )
+    if test_fold is not None:
+        raise InputError("--folds all tests every fold; drop --test-fold")
+    return len(hear.roles)
 
 
 @app.command("robustness")
@@ -18,8 +35,10 @@ def robustness(
             "--model",
             "-m",
             help="Checkpoint (.ckpt) or export (.safetensors), or hear:MODULE[:WEIGHTS] for an "
-            "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2); repeat to "
-            "compare models.",
+            "installed HEAR 2021 module (mono, or two-channel when its model has n_channels = 2), or "
+            "hf:PATH[@LAYER|@all] for a Hugging Face transformers model (a local folder or a model id in the "
+            "local cache; the mean over time of its last layer, hidden state LAYER, or all layers' mean; "
+            "needs the hf extra); repeat to compare models.",
         ),
     ],
     bank: Annotated[
@@ -42,6 +61,44 @@ def robustness(
             "--test-fold",
             min=0,
             help="k-fold HEAR tasks: the test fold (default: the last; the one before it is validation).",
+        ),
+    ] = None,
+    folds: Annotated[
+        str,
+        typer.Option(
+            "--folds",
+            help="k-fold HEAR tasks: 'one' (the --test-fold, fast) or 'all': every fold tested once (the "
+            "fold before it validates), a report per fold in OUT/foldNN/ and OUT/folds.md with each fold's "
+            "score and the mean +- std over folds.",
+        ),
+    ] = "one",
+    probe: Annotated[
+        str,
+        typer.Option(
+            "--probe",
+            help="'linear' (logistic regression) or 'hear-mlp' (the hear-eval-kit's MLP predictor: its grid, "
+            "early stopping and model selection on the validation split).",
+        ),
+    ] = "linear",
+    hear_grid_points: Annotated[
+        int | None,
+        typer.Option("--hear-grid-points", help="--probe hear-mlp: grid points tried (default: all 16)."),
+    ] = None,
+    room_probes: Annotated[
+        bool,
+        typer.Option(
+            "--room-probes",
+            help="Add a section: per model and baseline, ridge probes predicting T_mid, DRR, source distance "
+            "and log room volume from the embeddings (trained on train-split scenes, scored on unseen test "
+            "rooms), with error, R^2 and chance, each with a 95% interval.",
+        ),
+    ] = False,
+    export_embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-embeddings",
+            help="Also write every condition's embeddings in the hear-eval-kit layout, one task folder per "
+            "model and condition (DIR/MODEL/TASK-CONDITION/), for heareval's own predictions runner.",
         ),
     ] = None,
     snr: Annotated[
@@ -91,6 +148,14 @@ def robustness(
             "split); default: the scenes' noise beds.",
         ),
     ] = None,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code",
+            help="Let hf: model folders with their own code (auto_map in config.json) run it; read it "
+            "first. The report records it.",
+        ),
+    ] = False,
 ) -> None:
     """Measure how each model degrades under noise and reverberation.
 
@@ -111,8 +176,14 @@ def robustness(
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
     # The config checks the arguments first, before torch and the models are imported / read.
+    import dataclasses
+
+    from wavjepa_nat.checks import check_output_dir
+    from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.config import SweepConfig
     from wavjepa_nat.robustness.models.load import check_models
+    from wavjepa_nat.robustness.report.folds import write_fold_summary
+    from wavjepa_nat.robustness.rooms import check_room_measures
     from wavjepa_nat.robustness.sweep import run_sweep
 
     cfg = SweepConfig(
@@ -127,8 +198,32 @@ def robustness(
         batch_size=batch_size,
         test_fold=test_fold,
         noise=noise,
+        trust_remote_code=trust_remote_code,
+        probe=probe,
+        hear_grid_points=hear_grid_points,
+        export_embeddings=str(export_embeddings) if export_embeddings is not None else None,
+        room_probes=room_probes,
     )
-    check_models(models)
+    check_models(models, trust_remote_code)
+    if export_embeddings is not None:
+        check_output_dir(export_embeddings, "--export-embeddings")
+    if room_probes:
+        check_room_measures(RIRBank(bank))
+    if folds not in ("one", "all"):
+        raise InputError(f"--folds must be 'one' or 'all', got '{folds}'")
+    if folds == "all":
+        n_folds = kfold_count(task, test_fold)
+        check_output_dir(out, "--out")
+        per_fold = {}
+        for k in range(n_folds):
+            fold_export = str(export_embeddings / f"fold{k:02d}") if export_embeddings else None
+            fold_cfg = dataclasses.replace(cfg, test_fold=k, export_embeddings=fold_export)
+            fold_title = f"{title or 'Robustness'} (test fold {k:02d} of {n_folds})"
+            per_fold[k] = run_sweep(
+                models, task, bank, fold_cfg, out_dir=out / f"fold{k:02d}", title=fold_title
+            )
+        typer.echo(f"wrote {write_fold_summary(per_fold, out, probe)} and {n_folds} fold reports under {out}")
+        return
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
     n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})

@@ -14,11 +14,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import CLEAN, Condition, stream_id
 from wavjepa_nat.robustness.degrade import degrade
+from wavjepa_nat.robustness.export_embeddings import EmbeddingExport
 from wavjepa_nat.robustness.failures import ModelFailures
 from wavjepa_nat.robustness.metrics.drift import row_cosines
+from wavjepa_nat.robustness.metrics.hear_mlp import HearMLPConfig, HearMLPProbe
 from wavjepa_nat.robustness.metrics.probes import LinearProbe, ProbeConfig
 from wavjepa_nat.robustness.metrics.stats import ClipOutcome, clip_outcome, mean_interval
 from wavjepa_nat.robustness.models.hear_module import HearModuleError
@@ -51,6 +54,15 @@ class ClassificationPass:
         self.clean_emb: dict[str, np.ndarray] = {}  # standardised clean test embeddings, for the drift
         self.clean_score: dict[str, float] = {}
         self.result = Classification([], {}, {}, [])
+        export = inputs.cfg.export_embeddings
+        self.export = EmbeddingExport(export, inputs.task) if export else None
+        self.val_audio: np.ndarray | None = None
+        self.split_embeddings: dict[str, dict] = {}  # model -> its probe's train / val embeddings
+        if inputs.cfg.probe == "hear-mlp" and len(inputs.task.keys["val"]) == 0:
+            raise InputError(
+                f"--probe hear-mlp needs validation clips (early stopping, model selection); task "
+                f"{inputs.task.name} has none"
+            )
 
     def run(self, progress: bool) -> Classification:
         steps = (len(self.inputs.conditions) + 1) * len(self.inputs.embedders)
@@ -67,10 +79,20 @@ class ClassificationPass:
         audio, _ = degrade(task.clips[split], cond, pools, self.seed, split, task.clip_ids(split))
         return audio
 
-    def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe:
-        probe = LinearProbe(self.kind, self.probe_cfg).fit(
-            emb.scene_embeddings(audio), self.inputs.task.targets("train")
-        )
+    def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe | HearMLPProbe:
+        cfg, task = self.inputs.cfg, self.inputs.task
+        x = emb.scene_embeddings(audio)
+        x_val = None
+        has_val = len(task.keys["val"]) > 0
+        if has_val and (cfg.probe == "hear-mlp" or self.export is not None):  # the validation clips, clean
+            if self.val_audio is None:
+                self.val_audio = self.render("val", CLEAN)
+            x_val = emb.scene_embeddings(self.val_audio)
+        self.split_embeddings[name] = {"train": x, "val": x_val}
+        if cfg.probe == "hear-mlp":  # early-stopped and model-selected on the task's validation clips
+            mlp = HearMLPConfig(grid_points=cfg.hear_grid_points, seed=self.seed)
+            return HearMLPProbe(self.kind, mlp).fit(x, task.targets("train"), x_val, task.targets("val"))
+        probe = LinearProbe(self.kind, self.probe_cfg).fit(x, task.targets("train"))
         if not probe.converged:
             self.result.notes.append(
                 f"{name}: the {where} logistic probe (C = {probe.c:g}) stopped at its "
@@ -116,6 +138,8 @@ class ClassificationPass:
         """One model's row and per-clip outcome on one condition's rendered test clips."""
         y_test = self.inputs.task.targets("test")
         x = emb.scene_embeddings(audio)
+        if self.export is not None:
+            self.export.write(name, cond, {**self.split_embeddings[name], "test": x})
         result = probe.evaluate(x, y_test)
         outcome = clip_outcome(probe, x, y_test, result.metric)
         z = self.clean_probe[name].scaler.transform(x)  # drift in the clean probe's standardised space

@@ -9,6 +9,8 @@ from wavjepa_nat.checks import MAX_SNR_DB
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.robustness.conditions import check_probe_train, parse_rt60_bins, parse_snr
 
+PROBES = ("linear", "hear-mlp")
+
 
 @dataclasses.dataclass
 class SweepConfig:
@@ -30,6 +32,11 @@ class SweepConfig:
     batch_size: int = 16
     test_fold: int | None = None  # k-fold HEAR tasks: the test fold (default: the last)
     noise: str | None = None  # a noise corpus: its test split scored, its train split for probes; None: beds
+    trust_remote_code: bool = False  # hf: model folders with their own code (auto_map) may run it
+    probe: str = "linear"  # "linear" | "hear-mlp" (metrics/hear_mlp.py)
+    hear_grid_points: int | None = None  # hear-mlp: grid points tried (None: all 16, as the kit)
+    room_probes: bool = False  # ridge probes for T_mid, DRR, distance, log room volume (rooms.py)
+    export_embeddings: str | None = None  # a folder: every condition's embeddings, hear-eval-kit layout
 
     def __post_init__(self):
         self.snr_db = (
@@ -57,6 +64,10 @@ class SweepConfig:
             raise InputError(f"--max-clips-per-class must be at least 1, got {self.max_clips_per_class}")
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.probe not in PROBES:
+            raise InputError(f"--probe must be one of {', '.join(PROBES)}, got '{self.probe}'")
+        if self.hear_grid_points is not None and self.hear_grid_points < 1:
+            raise InputError(f"--hear-grid-points must be at least 1, got {self.hear_grid_points}")
         if self.test_fold is not None and self.test_fold < 0:
             raise InputError(f"--test-fold must be 0 or more, got {self.test_fold}")
         if self.noise is not None and not str(self.noise).strip():

@@ -49,7 +49,7 @@ def prepare_sweep(
     """Check the models, the device and --out, open the bank, resolve the RT60 bins, load the embedders
     (HEAR modules are checked here) and the task; InputError on anything a user can fix."""
     notes: list[str] = []
-    check_models(models)
+    check_models(models, cfg.trust_remote_code)
     check_torch_device(cfg.device, "--device")
     if out_dir is not None:  # before the sweep, not when its report is written
         check_output_dir(out_dir, "--out")
@@ -73,7 +73,7 @@ def prepare_sweep(
         bank=rir,
         train_pools=train_pools,
         test_pools=test_pools,
-        embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size),
+        embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size, cfg.trust_remote_code),
         task=load_task(
             task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold
         ),
@@ -82,11 +82,13 @@ def prepare_sweep(
     )
 
 
-def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> list[tuple[str, object, dict]]:
+def load_embedders(
+    models: Sequence, fs: int, device: str, batch_size: int, trust_remote_code: bool = False
+) -> list[tuple[str, object, dict]]:
     """(name, embedder, description) for each model (models/load.py), then the log-mel baseline(s)."""
     out = []
     for name, spec in zip(model_names(models), models):
-        emb = load_embedder(spec, name, fs, device, batch_size)
+        emb = load_embedder(spec, name, fs, device, batch_size, trust_remote_code)
         out.append((name, emb, describe_model(name, spec, emb)))
     baselines = logmel_baselines(fs, mono_too=any(e.channels == 1 for _, e, _ in out))
     return out + [(b.name, b, describe_model(b.name, None, b)) for b in baselines]
