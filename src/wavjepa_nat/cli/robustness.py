@@ -173,6 +173,11 @@ def robustness(
     work; one that is missing or breaks the API is a one-line error. One that breaks later is recorded in the
     report, the other models' results are written, and the command exits 2 naming it.
 
+    Hugging Face models (--model hf:PATH[@LAYER|@all]) are read from a local folder or the local cache only,
+    checked from their config.json before any work. --probe hear-mlp replaces the linear probe by HEAR's MLP
+    predictor; --folds all scores every fold of a k-fold HEAR task; --room-probes adds the room section;
+    --export-embeddings writes the embeddings for heareval.
+
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
     # The config checks the arguments first, before torch and the models are imported / read.

@@ -23,6 +23,7 @@ of LAYER (@LAYER), or the mean of layers 1..L (@all).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,9 @@ def hf_name(spec: str) -> str:
 
 
 def transformers_module():
-    """transformers, or the one-line error naming the extra."""
+    """transformers, or the one-line error naming the extra. Offline: the hub is never asked (HF_HUB_OFFLINE,
+    read when huggingface_hub is first imported; every load also passes local_files_only)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import transformers
     except ImportError:
