@@ -223,6 +223,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         masks=MaskCollator(model_cfg, seed=cfg.seed).masks,
         augment_on=cfg.augment_on,
         dry_reference=cfg.teacher_input == "dry",
+        mix=cfg.mix_config(),
     )
 
     out.mkdir(parents=True, exist_ok=True)
@@ -231,6 +232,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         "model": config_dict(model_cfg),
         "clip": config_dict(clip_cfg),
         "augment": config_dict(aug_cfg),
+        **({"mix": config_dict(cfg.mix_config())} if cfg.mix_prob > 0 else {}),
         "package_version": package_version(),
     }
     if teacher is not None:
