@@ -446,7 +446,11 @@ CASES = [
     ("train-mix-prob-high", _train("--mix-prob", "1.5"), "--mix-prob"),
     ("train-mix-prob-negative", _train("--mix-prob", "-0.1"), "--mix-prob"),
     ("train-mix-sources-one", _train("--mix-prob", "0.5", "--mix-sources", "1..2"), "--mix-sources"),
-    ("train-mix-sources-many", _train("--mix-prob", "0.5", "--mix-sources", "3..3"), "noise-source positions"),
+    (
+        "train-mix-sources-many",
+        _train("--mix-prob", "0.5", "--mix-sources", "3..3"),
+        "noise-source positions",
+    ),
     ("train-mix-sources-half", _train("--mix-prob", "0.5", "--mix-sources", "2..2.5"), "--mix-sources"),
     ("train-mix-tir-reversed", _train("--mix-prob", "0.5", "--mix-tir", "12..0"), "--mix-tir"),
     ("train-mix-tir-text", _train("--mix-prob", "0.5", "--mix-tir", "loud"), "--mix-tir"),

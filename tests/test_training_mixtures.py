@@ -61,3 +61,27 @@ def test_mix_prob_zero_gives_the_recorded_losses_bit_for_bit(
     cfg = _cfg(corpus, bank, tmp_path / "run", augment_on=augment_on, teacher_input=teacher_input)
     train(cfg, progress=False, callbacks=[steps])
     assert [steps.losses[k] for k in sorted(steps.losses)] == RECORDED[(augment_on, teacher_input)]
+
+
+@pytest.mark.parametrize(("teacher_input", "target"), [("same", "retention"), ("dry", "mixture")])
+def test_mixture_training_gives_the_same_losses_on_both_augmentation_paths(
+    corpus_and_bank, tmp_path, teacher_input, target
+):
+    corpus, bank = corpus_and_bank
+    losses = {}
+    for mode in ("cpu", "gpu"):
+        steps = StepLosses()
+        cfg = _cfg(
+            corpus,
+            bank,
+            tmp_path / mode,
+            augment_on=mode,
+            teacher_input=teacher_input,
+            max_steps=2,
+            mix_prob=0.8,
+            mix_target=target,
+        )
+        train(cfg, progress=False, callbacks=[steps])
+        losses[mode] = [steps.losses[k] for k in sorted(steps.losses)]
+    assert losses["cpu"] == pytest.approx(losses["gpu"], rel=1e-4)
+    assert losses["cpu"][0] != RECORDED[("cpu", "same")][0]  # the mixtures changed the batches
