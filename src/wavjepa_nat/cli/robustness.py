@@ -58,6 +58,17 @@ def robustness(
     grid: Annotated[
         bool, typer.Option("--grid/--no-grid", help="Also run every SNR x RT60 combination.")
     ] = False,
+    polyphony: Annotated[
+        str,
+        typer.Option(
+            "--polyphony",
+            help="Polyphonic scenes: source counts K (2..3, 2,3 or 'none'): the test clip plus K-1 test "
+            "clips of other classes, each at its own position (a noise-source position) of one room.",
+        ),
+    ] = "none",
+    tir: Annotated[
+        str, typer.Option("--tir", help="The polyphonic scenes' target-to-interferer ratios in dB: A,B,C.")
+    ] = "0,6,12",
     probe_train: Annotated[
         str,
         typer.Option(
@@ -117,6 +128,8 @@ def robustness(
         device=device,
         batch_size=batch_size,
         test_fold=test_fold,
+        polyphony=polyphony,
+        tir_db=tir,
     )
     check_models(models)
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)

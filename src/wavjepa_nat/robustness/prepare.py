@@ -14,7 +14,7 @@ from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank
 from wavjepa_nat.robustness.conditions import Condition, auto_rt60_bins, build_conditions
 from wavjepa_nat.robustness.config import SweepConfig
-from wavjepa_nat.robustness.degrade import ScenePools
+from wavjepa_nat.robustness.degrade import ScenePools, polyphony_pool
 from wavjepa_nat.robustness.models.interface import SceneEmbedder
 from wavjepa_nat.robustness.models.load import check_models, load_embedder, logmel_baselines, model_names
 from wavjepa_nat.robustness.report.model_info import describe_model
@@ -57,16 +57,19 @@ def prepare_sweep(
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=resolve_bins(cfg.rt60_bins, test_measured, notes))
+    test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
+    if cfg.polyphony:  # room for the largest K in some test scene, before any model loads
+        polyphony_pool(test_pools, max(cfg.polyphony))
     return SweepInputs(
         cfg=cfg,
         bank=rir,
         train_pools=ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False),
-        test_pools=ScenePools(rir, cfg.rt60_bins, ("test",), strict=True),
+        test_pools=test_pools,
         embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size),
         task=load_task(
             task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold
         ),
-        conditions=build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid),
+        conditions=build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid, cfg.polyphony, cfg.tir_db),
         notes=notes,
     )
 
