@@ -128,7 +128,10 @@ def test_a_sweep_with_polyphony_scores_the_main_class_and_every_present_class(wo
     tests = json.loads((out / "results.json").read_text())["tests"]
     all_classes = [t for t in tests if t["condition"] == "3 sources, TIR 0 dB, all classes"]
     assert all_classes and all_classes[0]["measure"] == "mAP"  # paired tests of the all-class mAP
-    assert (out / "report.md").is_file()
+    report = (out / "report.md").read_text()
+    assert "under overlapping sources it" in report and "all-class mAP" in report
+    assert len(list((out / "plots").glob("*accuracy_vs_polyphony.png"))) == 1
+    assert len(list((out / "plots").glob("*accuracy_all_classes_vs_polyphony.png"))) == 1
     poly = [r for r in rows if r.condition == "polyphony"]
     assert {(r.sources, r.tir_db) for r in poly} == {(2, 0.0), (2, 6.0), (3, 0.0), (3, 6.0)}
     for r in poly:
