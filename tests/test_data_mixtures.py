@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 from scipy.signal import fftconvolve
+from test_data_stream import CLIP, bank_clips
 
 from wavjepa_nat.data.augment import AugmentConfig
-from wavjepa_nat.data.augment_torch import mixture_torch
+from wavjepa_nat.data.augment_torch import NaturalisticAugment, mixture_torch
 from wavjepa_nat.data.mixtures import (
     MixConfig,
     MixInputs,
@@ -17,6 +18,7 @@ from wavjepa_nat.data.mixtures import (
     mix_clip,
     mixture_crops,
 )
+from wavjepa_nat.data.stream import TrainingBatches, crops_on_device
 from wavjepa_nat.errors import InputError
 
 S, L = 6000, 400
@@ -151,3 +153,21 @@ def test_retention_target_is_the_mean_of_each_sources_teacher_targets():
     for b, k in ((0, 3), (1, 2), (2, 1)):
         each = [model.targets(sources[b, j][None])[0][0] for j in range(k)]
         torch.testing.assert_close(got[b], torch.stack(each).mean(0), atol=1e-5, rtol=1e-5)
+
+
+def test_mixture_batches_are_step_indexed_and_the_same_on_both_paths(ten_scene_bank, tmp_path):
+    source = bank_clips(tmp_path, 6)
+    cfg = AugmentConfig(clean_ratio=0.25, n_crops=2, crop_samples=4000, seed=5)
+    mix = MixConfig(prob=0.9, sources=(2, 3))
+    cpu = TrainingBatches(source, ten_scene_bank, CLIP, cfg, 3, mix=mix)
+    again = TrainingBatches(source, ten_scene_bank, CLIP, cfg, 3, start_step=4, mix=mix)
+    gpu = TrainingBatches(source, ten_scene_bank, CLIP, cfg, 3, augment_on="gpu", mix=mix)
+    first, resumed = cpu.batch_at(4), again.batch_at(4)
+    for key in ("audio", "source_audio", "source_weight"):
+        torch.testing.assert_close(first[key], resumed[key], rtol=0, atol=0)
+    on_device = crops_on_device(gpu.batch_at(4), NaturalisticAugment(cfg, mix=mix))
+    for key in ("audio", "source_audio", "source_weight"):
+        torch.testing.assert_close(on_device[key], first[key], atol=2e-4, rtol=1e-4)
+    assert (first["source_weight"] > 0).sum(1).max() > 1  # some clips are mixtures
+    plain = TrainingBatches(source, ten_scene_bank, CLIP, cfg, 3).batch_at(4)
+    assert "source_audio" not in plain and plain["audio"].shape == first["audio"].shape
