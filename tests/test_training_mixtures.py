@@ -5,6 +5,7 @@ import lightning as L
 import pytest
 import torch
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.training.loop import TrainConfig, train
 
 # Losses of steps 1-3, recorded from the unchanged code (commit ec1cc7d) with _cfg below.
@@ -85,3 +86,24 @@ def test_mixture_training_gives_the_same_losses_on_both_augmentation_paths(
         losses[mode] = [steps.losses[k] for k in sorted(steps.losses)]
     assert losses["cpu"] == pytest.approx(losses["gpu"], rel=1e-4)
     assert losses["cpu"][0] != RECORDED[("cpu", "same")][0]  # the mixtures changed the batches
+
+
+def test_a_mixture_run_resumes_exactly_and_keeps_its_mixture_options(corpus_and_bank, tmp_path):
+    corpus, bank = corpus_and_bank
+    mix = {"mix_prob": 0.8, "model_overrides": {"total_steps": 4, "warmup_steps": 1, "ema_ramp_steps": 4}}
+    unbroken, first, second = StepLosses(), StepLosses(), StepLosses()
+    train(_cfg(corpus, bank, tmp_path / "a", max_steps=4, **mix), progress=False, callbacks=[unbroken])
+    train(_cfg(corpus, bank, tmp_path / "b", max_steps=2, **mix), progress=False, callbacks=[first])
+    train(
+        _cfg(corpus, bank, tmp_path / "b", max_steps=4, resume=True, **mix),
+        progress=False,
+        callbacks=[second],
+    )
+    for step in range(1, 5):
+        resumed = first.losses.get(step, second.losses.get(step))
+        assert resumed == pytest.approx(unbroken.losses[step], rel=1e-5, abs=1e-7), step
+    with pytest.raises(InputError, match="--mix-prob 0.8 -> 0.5"):
+        train(
+            _cfg(corpus, bank, tmp_path / "b", max_steps=6, resume=True, **{**mix, "mix_prob": 0.5}),
+            progress=False,
+        )

@@ -63,7 +63,16 @@ RESUME_KEEPS = (
     "model_overrides",
 )
 # Recipe options: a resumed run keeps them too; runs from before they existed had these values.
-RESUME_KEEPS_RECIPE = {"teacher_input": "same", "objective": "jepa", "loss": "mse"}
+RESUME_KEEPS_RECIPE = {
+    "teacher_input": "same",
+    "objective": "jepa",
+    "loss": "mse",
+    # runs from before mixtures had none
+    "mix_prob": 0.0,
+    "mix_sources": [2, 3],
+    "mix_tir": [0.0, 12.0],
+    "mix_target": None,
+}
 
 
 def _read_checkpoint(path: Path) -> dict | None:
