@@ -27,7 +27,7 @@ import numpy as np
 
 from wavjepa_nat.data.augment import AugmentConfig, crop_spans, span_offsets
 from wavjepa_nat.data.crops import take_crops
-from wavjepa_nat.data.render import Source, brir_taps, render
+from wavjepa_nat.data.render import SceneDraws, Source, brir_taps, render
 from wavjepa_nat.dsp import SILENT_POWER, instance_norm
 from wavjepa_nat.errors import InputError
 
@@ -132,6 +132,38 @@ def read_positions(
         brirs[slot, :, : h.shape[-1]] = h
         taps[slot], on[slot] = min(n_taps, length), True
     return brirs, taps, on
+
+
+def mix_inputs(
+    bank,
+    cfg: MixConfig,
+    draws: MixDraws,
+    partners: list[np.ndarray | None],
+    scene: SceneDraws,
+    clip_samples: int,
+    brir_len: int,
+    tail_db: float | None,
+) -> MixInputs:
+    """The interferers of one clip (draws of one clip): its partners' dry clips (None: none there), its
+    scene's positions, its TIRs. A clean clip mixes the dry partners."""
+    e = cfg.extra
+    is_mix, k = bool(draws.is_mix[0]), int(draws.n_sources[0])
+    clean = bool(scene.is_clean[0])
+    brir, taps, on = read_positions(
+        bank, int(scene.scene[0]), is_mix and not clean, k, draws.position_key[0], e, brir_len, tail_db
+    )
+    if clean and is_mix:  # a dry clip: no positions, the dry clips mixed
+        on = np.arange(e) < k - 1
+    on &= np.array([p is not None for p in partners], bool)
+    dry = np.stack([np.zeros(clip_samples, np.float32) if p is None else p for p in partners])
+    return MixInputs(dry, brir, taps, on, draws.tir_db[0])
+
+
+def source_weights(on: np.ndarray, n_crops: int) -> np.ndarray:
+    """(n_crops, E + 1) float32: 1/K for the K sources present (the main clip and the interferers on)."""
+    present = np.concatenate([[True], np.asarray(on, bool)])
+    w = present / present.sum()
+    return np.repeat(w[None].astype(np.float32), n_crops, axis=0)
 
 
 def count_positions(bank, pool: np.ndarray) -> np.ndarray:

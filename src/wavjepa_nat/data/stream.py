@@ -46,11 +46,11 @@ from wavjepa_nat.data.mixtures import (
     MixInputs,
     check_positions,
     draw_mixtures,
+    mix_inputs,
     mixture_crops,
     partner_index,
-    read_positions,
+    source_weights,
 )
-from wavjepa_nat.data.render import SceneDraws
 from wavjepa_nat.data.sources import AudioItem, AudioSource, FileListSource, process_slot
 from wavjepa_nat.dsp import clip_rng
 from wavjepa_nat.errors import InputError
@@ -152,7 +152,10 @@ class TrainingBatches(IterableDataset):
             draws.append(aug.draw(rng, 1, n))
             inputs.append(aug.gather(draws[-1], n))
         if mixing is not None:
-            mixes = [self._mix_inputs(m, p, d) for (m, p), d in zip(mixing, draws)]
+            mixes = [
+                mix_inputs(aug.bank, self.mix, m, p, d, n, aug.brir_len, self.aug_cfg.brir_tail_db)
+                for (m, p), d in zip(mixing, draws)
+            ]
             return self._mix_batch(dry, draws, inputs, mixes, generator)
         masks = (
             self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator)
@@ -175,27 +178,6 @@ class TrainingBatches(IterableDataset):
         return {"audio": torch.from_numpy(np.concatenate(crops)), **masks}
 
     # ---------------------------------------------------------------- polyphonic scenes
-
-    def _mix_inputs(self, draws: MixDraws, partners: list[np.ndarray | None], scene: SceneDraws) -> MixInputs:
-        """The interferers of one clip: its partners' dry clips, its scene's positions, its TIRs."""
-        aug, e, n = self.augmenter(), self.mix.extra, self.clip_cfg.n_samples
-        is_mix, k = bool(draws.is_mix[0]), int(draws.n_sources[0])
-        clean = bool(scene.is_clean[0])
-        brir, taps, on = read_positions(
-            aug.bank,
-            int(scene.scene[0]),
-            is_mix and not clean,
-            k,
-            draws.position_key[0],
-            e,
-            aug.brir_len,
-            self.aug_cfg.brir_tail_db,
-        )
-        if clean and is_mix:  # a dry clip: no positions, the dry clips mixed
-            on = np.arange(e) < k - 1
-        on &= np.array([p is not None for p in partners], bool)
-        dry = np.stack([np.zeros(n, np.float32) if p is None else p for p in partners])
-        return MixInputs(dry, brir, taps, on, draws.tir_db[0])
 
     def _mix_batch(self, dry, draws, inputs, mixes: list[MixInputs], generator) -> dict:
         masks = (
@@ -227,7 +209,7 @@ class TrainingBatches(IterableDataset):
             audio.append(crops)
             dry_audio.append(dry_crops)
             sources.append(each)
-            weights.append(source_weights(m.on, len(crops)))
+            weights.append(torch.from_numpy(source_weights(m.on, len(crops))))
         batch = {"audio": torch.from_numpy(np.concatenate(audio)), **masks}
         if self.dry_reference:
             batch["dry_audio"] = torch.from_numpy(np.concatenate(dry_audio))
@@ -325,13 +307,6 @@ class TrainingBatches(IterableDataset):
         while True:
             yield self.batch_at(step)
             step += n_workers
-
-
-def source_weights(on: np.ndarray, n_crops: int) -> torch.Tensor:
-    """(n_crops, E + 1) float32: 1/K for the K sources present (the main clip and the interferers on)."""
-    present = np.concatenate([[True], np.asarray(on, bool)])
-    w = present / present.sum()
-    return torch.from_numpy(np.repeat(w[None].astype(np.float32), n_crops, axis=0))
 
 
 def crops_on_device(batch: dict, augment: NaturalisticAugment) -> dict:
