@@ -58,12 +58,14 @@ def prepare_sweep(
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=resolve_bins(cfg.rt60_bins, test_measured, notes))
     test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True)
-    if cfg.polyphony:  # room for the largest K in some test scene, before any model loads
-        polyphony_pool(test_pools, max(cfg.polyphony))
+    train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False)
+    if cfg.polyphony:  # room for the largest K (probes trained on polyphony too: in training scenes)
+        for pools in (test_pools, train_pools) if cfg.probe_train == "matched" else (test_pools,):
+            polyphony_pool(pools, max(cfg.polyphony))
     return SweepInputs(
         cfg=cfg,
         bank=rir,
-        train_pools=ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False),
+        train_pools=train_pools,
         test_pools=test_pools,
         embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size),
         task=load_task(
