@@ -134,7 +134,7 @@ def robustness(
     check_models(models)
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
-    n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})
+    n_conds = len({r.cond.label for r in rows})
     typer.echo(
         f"wrote {out / 'report.md'} and report.html, results.json, results.csv, plots/ "
         f"({n_models} models incl. baseline x {n_conds} conditions)"
