@@ -352,6 +352,25 @@ def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypat
     _one_line_error(rc, err, "other options", "seed")
 
 
+def test_a_polyphonic_nat_hear_copy_mixes_files_of_other_classes(world, tmp_path):
+    from wavjepa_nat.robustness.tasks.nat_hear import NatHearConfig, make_nat_hear
+
+    cfg = NatHearConfig(snr="none", seed=1, polyphony=2, tir=6.0)
+    a = make_nat_hear(world["task"], world["bank"], tmp_path / "a", cfg, progress=False)
+    assert a["written"] == 12
+    with open(tmp_path / "a" / "nat_hear_clips.csv") as f:
+        clips = list(csv.DictReader(f))
+    for c in clips:
+        labels = json.loads((Path(world["task"]) / f"{c['split']}.json").read_text())
+        other = c["interferers"].split(" ")
+        assert len(other) == 1 and other[0] != c["file"] and float(c["tir_db"]) == 6.0
+        assert not set(labels[other[0]]) & set(labels[c["file"]])  # another class
+    single = make_nat_hear(world["task"], world["bank"], tmp_path / "b", NatHearConfig(snr="none", seed=1))
+    one = tmp_path / "a" / "16000" / "test" / "test_1.wav"
+    assert one.read_bytes() != (tmp_path / "b" / "16000" / "test" / "test_1.wav").read_bytes()
+    assert single["written"] == 12
+
+
 @pytest.mark.parametrize(
     "extra,expect",
     [
@@ -360,6 +379,9 @@ def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypat
         (("--rt60", "0.1..0.3"), "RT60 bin 0.1-0.3 s: no test-split BRIRs"),
         (("--rt60", "1.5..1.0"), "LO > HI"),
         (("--task-dir", "NOTASK"), "is not a HEAR task folder"),
+        (("--polyphony", "0"), "--polyphony"),
+        (("--polyphony", "3"), "noise-source positions"),
+        (("--polyphony", "2", "--tir", "1e9"), "--tir"),
     ],
 )
 def test_nat_hear_bad_input_is_one_line(world, tmp_path, monkeypatch, capsys, extra, expect):

@@ -115,6 +115,17 @@ def robustness(
     grid: Annotated[
         bool, typer.Option("--grid/--no-grid", help="Also run every SNR x RT60 combination.")
     ] = False,
+    polyphony: Annotated[
+        str,
+        typer.Option(
+            "--polyphony",
+            help="Polyphonic scenes: source counts K (2..3, 2,3 or 'none'): the test clip plus K-1 test "
+            "clips of other classes, each at its own position (a noise-source position) of one room.",
+        ),
+    ] = "none",
+    tir: Annotated[
+        str, typer.Option("--tir", help="The polyphonic scenes' target-to-interferer ratios in dB: A,B,C.")
+    ] = "0,6,12",
     probe_train: Annotated[
         str,
         typer.Option(
@@ -208,6 +219,8 @@ def robustness(
         hear_grid_points=hear_grid_points,
         export_embeddings=str(export_embeddings) if export_embeddings is not None else None,
         room_probes=room_probes,
+        polyphony=polyphony,
+        tir_db=tir,
     )
     check_models(models, trust_remote_code)
     if export_embeddings is not None:
@@ -231,7 +244,7 @@ def robustness(
         return
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
-    n_conds = len({(r.condition, r.snr_db, r.rt60_bin) for r in rows})
+    n_conds = len({r.cond.label for r in rows})
     typer.echo(
         f"wrote {out / 'report.md'} and report.html, results.json, results.csv, plots/ "
         f"({n_models} models incl. baseline x {n_conds} conditions)"

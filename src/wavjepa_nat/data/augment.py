@@ -184,6 +184,13 @@ def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
     return np.asarray(spans, np.int64).reshape(-1, 2)
 
 
+def span_offsets(offsets: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Crop offsets in the clip -> offsets in the concatenated spans (crop_spans of those offsets)."""
+    base = np.concatenate([[0], np.cumsum(spans[:, 1] - spans[:, 0])[:-1]])
+    which = np.searchsorted(spans[:, 0], offsets, side="right") - 1
+    return offsets - spans[which, 0] + base[which]
+
+
 def augment_clip(
     dry: np.ndarray,
     is_clean: bool,
@@ -218,10 +225,7 @@ def augment_clip(
         audio, reference = rendering.audio, rendering.dry  # (2, U), (1, U)
         if cfg.channels == 1:
             audio = audio.mean(axis=0, keepdims=True)
-        # Crop offsets in the clip -> offsets in the concatenated spans.
-        base = np.concatenate([[0], np.cumsum(spans[:, 1] - spans[:, 0])[:-1]])
-        which = np.searchsorted(spans[:, 0], offsets, side="right") - 1
-        offsets = offsets - spans[which, 0] + base[which]
+        offsets = span_offsets(offsets, spans)
     crops = take_crops(audio, offsets, cfg.crop_samples)
     crops = instance_norm(crops, cfg.norm_eps, out=crops)
     if not return_dry:

@@ -17,7 +17,7 @@ import numpy as np
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import CLEAN, Condition, stream_id
-from wavjepa_nat.robustness.degrade import degrade
+from wavjepa_nat.robustness.degrade import degrade, degrade_polyphonic
 from wavjepa_nat.robustness.export_embeddings import EmbeddingExport
 from wavjepa_nat.robustness.failures import ModelFailures
 from wavjepa_nat.robustness.metrics.drift import row_cosines
@@ -63,6 +63,7 @@ class ClassificationPass:
                 f"--probe hear-mlp needs validation clips (early stopping, model selection); task "
                 f"{inputs.task.name} has none"
             )
+        self.partners: dict[Condition, list[list[int]]] = {}  # polyphony: each test clip's interferers
 
     def run(self, progress: bool) -> Classification:
         steps = (len(self.inputs.conditions) + 1) * len(self.inputs.embedders)
@@ -76,6 +77,13 @@ class ClassificationPass:
         """The task's dry clips of a split rendered under cond (test clips through test scenes)."""
         task = self.inputs.task
         pools = self.inputs.test_pools if split == "test" else self.inputs.train_pools
+        if cond.polyphonic:
+            audio, _, _, partners = degrade_polyphonic(
+                task.clips[split], task.labels[split], cond, pools, self.seed, split, task.clip_ids(split)
+            )
+            if split == "test":
+                self.partners[cond] = partners
+            return audio
         audio, _ = degrade(task.clips[split], cond, pools, self.seed, split, task.clip_ids(split))
         return audio
 
@@ -163,7 +171,37 @@ class ClassificationPass:
             score_ci=outcome.score_interval(boot_seed),
             drift_ci=mean_interval(cos, boot_seed),
         )
+        if cond.polyphonic:
+            every = self.all_classes_outcome(probe, x, cond)
+            self.result.outcomes.setdefault(f"{cond.label}, all classes", {})[name] = every
+            row = dataclasses.replace(
+                row,
+                sources=cond.sources,
+                tir_db=cond.tir_db,
+                all_class_map=every.score,
+                all_class_map_ci=every.score_interval(boot_seed),
+            )
         return row, outcome
+
+    def all_classes_outcome(self, probe: LinearProbe, x: np.ndarray, cond: Condition) -> ClipOutcome:
+        """The single-clip probe's scores against every class present in each polyphonic test clip (its
+        own and its interferers'): per-clip results for the mAP, its interval and the paired tests."""
+        labels = self.inputs.task.labels["test"]
+        decision = np.asarray(probe.decision_function(x), np.float64)
+        final = probe.pipeline.named_steps["model"]
+        classes = list(getattr(final, "classes_", self.inputs.task.classes))
+        if self.kind == "multilabel":
+            classes = list(self.inputs.task.classes)
+        if decision.ndim == 1:  # two classes: sklearn scores the second
+            decision = np.stack([-decision, decision], axis=1)
+        column = {c: k for k, c in enumerate(classes)}
+        present = np.zeros(decision.shape, np.int64)
+        for i, others in enumerate(self.partners[cond]):
+            for j in [i, *others]:
+                for c in labels[j]:
+                    if c in column:
+                        present[i, column[c]] = 1
+        return ClipOutcome("mAP", decision=decision, labels=present)
 
 
 def add_lateral_errors(result: Classification, lateral: dict, seed: int) -> None:

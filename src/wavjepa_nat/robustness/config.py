@@ -7,7 +7,8 @@ import math
 
 from wavjepa_nat.checks import MAX_SNR_DB
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.robustness.conditions import check_probe_train, parse_rt60_bins, parse_snr
+from wavjepa_nat.ranges import parse_values
+from wavjepa_nat.robustness.conditions import check_probe_train, parse_polyphony, parse_rt60_bins, parse_snr
 
 PROBES = ("linear", "hear-mlp")
 
@@ -37,6 +38,8 @@ class SweepConfig:
     hear_grid_points: int | None = None  # hear-mlp: grid points tried (None: all 16, as the kit)
     room_probes: bool = False  # ridge probes for T_mid, DRR, distance, log room volume (rooms.py)
     export_embeddings: str | None = None  # a folder: every condition's embeddings, hear-eval-kit layout
+    polyphony: list[int] | str = "none"  # source counts K of the polyphony conditions ("2..3", "none")
+    tir_db: list[float] | str = "0,6,12"  # the polyphony conditions' TIRs (dB)
 
     def __post_init__(self):
         self.snr_db = (
@@ -56,6 +59,20 @@ class SweepConfig:
             if any(not 0 <= lo < hi for lo, hi in self.rt60_bins):
                 raise InputError(f"--rt60: each bin needs 0 <= LO < HI, got {self.rt60_bins}")
         check_probe_train(self.probe_train)
+        self.polyphony = (
+            parse_polyphony(self.polyphony)
+            if isinstance(self.polyphony, str)
+            else [int(k) for k in self.polyphony]
+        )
+        if any(k < 2 for k in self.polyphony):
+            raise InputError(f"--polyphony: source counts must be >= 2, got {self.polyphony}")
+        self.tir_db = (
+            parse_values(self.tir_db, "--tir")
+            if isinstance(self.tir_db, str)
+            else [float(t) for t in self.tir_db]
+        )
+        if not all(math.isfinite(t) and abs(t) <= MAX_SNR_DB for t in self.tir_db) or not self.tir_db:
+            raise InputError(f"--tir: TIRs must be finite numbers within -{MAX_SNR_DB:g}..{MAX_SNR_DB:g} dB")
         if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
             raise InputError(f"--clip-seconds must be a positive number, got {self.clip_seconds}")
         if self.seed < 0:

@@ -15,7 +15,7 @@ from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank
 from wavjepa_nat.robustness.conditions import Condition, auto_rt60_bins, build_conditions
 from wavjepa_nat.robustness.config import SweepConfig
-from wavjepa_nat.robustness.degrade import ScenePools
+from wavjepa_nat.robustness.degrade import ScenePools, polyphony_pool
 from wavjepa_nat.robustness.models.interface import SceneEmbedder
 from wavjepa_nat.robustness.models.load import check_models, load_embedder, logmel_baselines, model_names
 from wavjepa_nat.robustness.report.model_info import describe_model
@@ -68,6 +68,9 @@ def prepare_sweep(
     train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False, scene_noise=noise["train"])
     if cfg.noise:
         notes.append(f"noise: {test_pools.noise_text()}, not the noise beds (probes: the train split)")
+    if cfg.polyphony:  # room for the largest K (probes trained on polyphony too: in training scenes)
+        for pools in (test_pools, train_pools) if cfg.probe_train == "matched" else (test_pools,):
+            polyphony_pool(pools, max(cfg.polyphony))
     return SweepInputs(
         cfg=cfg,
         bank=rir,
@@ -77,7 +80,7 @@ def prepare_sweep(
         task=load_task(
             task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold
         ),
-        conditions=build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid),
+        conditions=build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid, cfg.polyphony, cfg.tir_db),
         notes=notes,
     )
 
