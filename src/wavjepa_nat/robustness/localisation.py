@@ -336,6 +336,7 @@ def localisation_sweep(
     baselines=None,
     skip=(),
     on_error=None,
+    embedded=None,
 ) -> tuple[list[LocRow], dict[tuple[str, str], np.ndarray]]:
     """Localisation of every two-channel embedder and the GCC-PHAT + ILD baseline, per condition and probe.
 
@@ -349,7 +350,9 @@ def localisation_sweep(
 
     Returns the rows and, per (condition label, model), the linear probe's lateral-angle error of each
     scored clip (the sweep's per-model localisation column and its paired tests). A HEAR module that breaks
-    (HearModuleError) is passed to on_error(name, stage, err) and left out from there on.
+    (HearModuleError) is passed to on_error(name, stage, err) and left out from there on. `embedded`:
+    {(condition label, model): embeddings} of the test clips of reverberant conditions from the
+    classification pass (the same audio), used instead of embedding them again.
     """
     from wavjepa_nat.progress import progress_bar
     from wavjepa_nat.robustness.binaural_baseline import BinauralConfig, GccPhatIldBaseline
@@ -419,8 +422,10 @@ def localisation_sweep(
                     continue
                 stage = f"localisation, {cond.label}"
                 use = guarded(name, stage, fit, emb, m_train) if matched else probes[name]
-                x = None if use is None else guarded(name, stage, emb.scene_embeddings, audio)
-                if x is None:
+                x = (embedded or {}).get((cond.label, name)) if cond.reverberant else None
+                if x is None and use is not None:
+                    x = guarded(name, stage, emb.scene_embeddings, audio)
+                if x is None or use is None:
                     continue
                 for kind, probe in use.items():
                     pred = probe.predict(x)

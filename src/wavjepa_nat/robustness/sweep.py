@@ -361,6 +361,7 @@ def run_sweep(
     dry_train, dry_test = data.clips["train"], data.clips["test"]
 
     clean_probe, clean_emb, clean_score = {}, {}, {}
+    reverberant_emb: dict[tuple[str, str], np.ndarray] = {}  # the localisation pass embeds the same audio
     rows: list[ResultRow] = []
     outcomes: dict[str, dict[str, ClipOutcome]] = {}  # condition label -> model -> per-clip results
     setup_seconds: dict[str, float] = {}  # model -> seconds to embed the training clips and fit its probes
@@ -409,6 +410,8 @@ def run_sweep(
                 start = time.perf_counter()
                 try:
                     x = emb.scene_embeddings(audio)
+                    if cond.reverberant:
+                        reverberant_emb[(cond.label, name)] = x
                     probe = clean_probe[name]
                     if matched:
                         probe = LinearProbe(kind, probe_cfg).fit(emb.scene_embeddings(m_audio), y_train)
@@ -459,6 +462,7 @@ def run_sweep(
             progress=progress,
             skip=broken,
             on_error=record,
+            embedded=reverberant_emb,
         )
         rows = [_with_lateral(r, lateral, outcomes, seed) for r in rows]
     tests = paired_tests(outcomes, task=data.name, seed=seed)
