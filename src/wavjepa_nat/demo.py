@@ -35,15 +35,11 @@ class DemoConfig:
     steps: int = 280
     batch_clips: int = 2
     # Crops per clip and step. A 4 s clip holds two 2.01 s crops side by side, so 8 crops of one clip overlap
-    # heavily; 4 keep the clips per step and halve a step's compute (and its activations, which then stay
-    # closer to the CPU caches): both trainings take less than half as long.
+    # heavily; 4 keep the clips per step and halve a step's compute: both trainings take about half as long.
     n_crops: int = 4
     snr: str = "-5..20"
     rt60_bins: str = "auto"  # bins over the measured RT60 range of the test rooms
     max_clips_per_class: int = 10
-    # 2.01 s windows per encoder call in the sweep: small batches keep the conv front end's activations in
-    # the CPU caches, faster per clip on CPU than the sweep's default of 16.
-    embed_batch: int = 8
     workers: int = 2
     seed: int = 0
     layout: str = "spatial"  # both models' binaural layout: spatial (the presets') | reference
@@ -51,7 +47,7 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         # The demo's own flags; the stages' configs (built first in run_demo) check the rest.
-        for name in ("steps", "n_scenes", "workers", "batch_clips", "n_crops", "embed_batch"):
+        for name in ("steps", "n_scenes", "workers", "batch_clips", "n_crops"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 
@@ -117,7 +113,6 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
         seed=cfg.seed,
         max_clips_per_class=cfg.max_clips_per_class,
         clip_seconds=cfg.clip_seconds,
-        batch_size=cfg.embed_batch,
     )
     # Every stage's config (each checks itself) and the output, before the first stage starts.
     out = check_output_dir(cfg.out, "--out")
