@@ -1,6 +1,8 @@
 """Localisation: lateral angle and front-back against hand-worked cases, chance levels, direction probes,
 the GCC-PHAT + ILD baseline on synthetic delays and bank scenes, the interaural path, per-stage probes."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -259,3 +261,50 @@ def test_localisation_sweep_rows_and_report(dry_bank, tmp_path):
         "localisation-lateral_vs_rt60.png",
         "localisation-polar_clean.png",
     } <= pngs
+
+
+def test_localisation_sweep_takes_the_classification_pass_embeddings_of_reverberant_clips(dry_bank, tmp_path):
+    """Reverberant test clips are rendered as the classification pass renders them: passing that pass's
+    embeddings gives the same rows, with one embedding call fewer per reverberant condition."""
+    from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
+    from wavjepa_nat.robustness.conditions import build_conditions
+    from wavjepa_nat.robustness.degrade import ScenePools, degrade
+    from wavjepa_nat.robustness.localisation import localisation_sweep
+    from wavjepa_nat.robustness.task import load_task
+
+    make_corpus(tmp_path / "corpus", CorpusConfig(n_per_class=4, seconds=1.0, speech=False))
+    rt = np.sort(dry_bank.rt60()[dry_bank.select(split="test")])
+    bins = [(round(rt[0] - 0.01, 2), round(rt[-1] + 0.01, 2))]
+    data = load_task(str(tmp_path / "corpus"), dry_bank.fs, 1.0, 0, None)
+    conds = build_conditions([10.0], bins, False)
+    test_pools = ScenePools(dry_bank, bins, ("test",), True)
+    calls = []
+
+    class Counted(GccPhatIldBaseline):
+        def scene_embeddings(self, audio):
+            calls.append(len(audio))
+            return super().scene_embeddings(audio)
+
+    model = Counted(name="oracle")
+    reverberant = next(c for c in conds if c.reverberant)
+    # the classification pass's rendering (run_sweep): role "test", not spatial
+    audio, _ = degrade(data.clips["test"], reverberant, test_pools, 0, "test", data.clip_ids("test"))
+    embedded = {(reverberant.label, "oracle"): GccPhatIldBaseline().scene_embeddings(audio)}
+
+    def sweep(given):
+        calls.clear()
+        rows, _ = localisation_sweep(
+            [("oracle", model, {})],
+            conds,
+            data,
+            ScenePools(dry_bank, bins, ("train", "val"), False),
+            test_pools,
+            0,
+            loc_cfg=LocalisationConfig(mlp_hidden=32, mlp_alphas=(1e-2,), mlp_max_iter=200),
+            embedded=given,
+        )
+        return rows, len(calls)
+
+    (again, n_again), (reused, n_reused) = sweep(None), sweep(embedded)
+    assert n_reused == n_again - 1
+    assert [dataclasses.astuple(r) for r in reused] == [dataclasses.astuple(r) for r in again]
