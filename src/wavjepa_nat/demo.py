@@ -13,6 +13,7 @@ its elapsed time as it ends, and a summary closes the run (also written to OUT/t
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ import yaml
 
 from wavjepa_nat.checks import check_output_dir
 from wavjepa_nat.errors import InputError
+from wavjepa_nat.files import write_text_atomic
 from wavjepa_nat.serialise import config_dict
 
 
@@ -88,7 +90,7 @@ class StageClock:
         for name, seconds in [*self.seconds.items(), ("total", total)]:
             self.log(f"   {name:<{width}} {seconds:6.0f} s")
         times = {name: round(seconds, 1) for name, seconds in self.seconds.items()}
-        path.write_text(json.dumps({**times, "total": round(total, 1)}, indent=1) + "\n")
+        write_text_atomic(path, json.dumps({**times, "total": round(total, 1)}, indent=1) + "\n")
 
 
 def run_demo(cfg: DemoConfig, log=print) -> Path:
