@@ -11,22 +11,6 @@ from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError
 
 
-def kfold_count(task: str, test_fold: int | None) -> int:
-    """--folds all: the number of folds of a k-fold HEAR task; anything else is an InputError."""
-    from wavjepa_nat.robustness.tasks.hear_folder import is_hear_task, read_hear_task
-
-    if not is_hear_task(task):
-        raise InputError(f"--folds all needs a k-fold HEAR task folder; {task} is not a HEAR task")
-    hear = read_hear_task(task)
-    if hear.split_mode == "trainvaltest":
-        raise InputError(
-            f"--folds all: HEAR task {hear.name} has train/valid/test splits, not folds (drop --folds all)"
-        )
-    if test_fold is not None:
-        raise InputError("--folds all tests every fold; drop --test-fold")
-    return len(hear.roles)
-
-
 @app.command("robustness")
 def robustness(
     models: Annotated[
@@ -192,13 +176,11 @@ def robustness(
     Writes report.md, report.html (self-contained), results.json, results.csv and plots/*.png to --out.
     """
     # The config checks the arguments first, before torch and the models are imported / read.
-    import dataclasses
-
     from wavjepa_nat.checks import check_output_dir
     from wavjepa_nat.rir_bank import RIRBank
     from wavjepa_nat.robustness.config import SweepConfig
+    from wavjepa_nat.robustness.folds import kfold_count, run_folds
     from wavjepa_nat.robustness.models.load import check_models
-    from wavjepa_nat.robustness.report.folds import write_fold_summary
     from wavjepa_nat.robustness.rooms import check_room_measures
     from wavjepa_nat.robustness.sweep import run_sweep
 
@@ -230,17 +212,10 @@ def robustness(
     if folds not in ("one", "all"):
         raise InputError(f"--folds must be 'one' or 'all', got '{folds}'")
     if folds == "all":
-        n_folds = kfold_count(task, test_fold)
+        kfold_count(task, test_fold)  # before --out is checked: the task is what is wrong
         check_output_dir(out, "--out")
-        per_fold = {}
-        for k in range(n_folds):
-            fold_export = str(export_embeddings / f"fold{k:02d}") if export_embeddings else None
-            fold_cfg = dataclasses.replace(cfg, test_fold=k, export_embeddings=fold_export)
-            fold_title = f"{title or 'Robustness'} (test fold {k:02d} of {n_folds})"
-            per_fold[k] = run_sweep(
-                models, task, bank, fold_cfg, out_dir=out / f"fold{k:02d}", title=fold_title
-            )
-        typer.echo(f"wrote {write_fold_summary(per_fold, out, probe)} and {n_folds} fold reports under {out}")
+        summary, n_folds = run_folds(models, task, bank, cfg, out, title)
+        typer.echo(f"wrote {summary} and {n_folds} fold reports under {out}")
         return
     rows = run_sweep(models, task, bank, cfg, out_dir=out, title=title, progress=True)
     n_models = len({r.model for r in rows})
