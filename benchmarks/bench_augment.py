@@ -16,6 +16,9 @@ Same 10 s clips, same BRIRs, same noise, same number of crops for every contende
   (torch-audiomentations is compared on CUDA when importable).
 Both sides then cut the same crops and instance-normalise them, so the crop count is equal.
 --profile adds the per-clip time of each step of ours (one process, medians).
+- ours with `train --noise DIR` (noise made per clip: a corpus recording through the scene's noise sources
+  plus the diffuse part) beside ours with the bank's beds, numpy in 1 and 2 workers and torch (the convolution
+  on the device, as --augment-on gpu): --noise-corpus DIR, or a synthetic WHAM!-layout corpus (10 s files).
 
     python benchmarks/bench_augment.py                  # simulates a 16-scene bank into a temp dir
     python benchmarks/bench_augment.py --bank bank.h5   # scenes read from an RIR bank (HDF5)
@@ -80,6 +83,15 @@ def _ours_init(bank_path, cfg_kw):
     keep_freed_memory()  # as NaturalisticCrops does in every DataLoader worker
     bank = open_bank(bank_path)
     _STATE["aug"] = Augmenter(bank, AugmentConfig(**cfg_kw), FS)
+
+
+def make_noise_corpus(root: Path, n_files: int = 8) -> Path:
+    """A WHAM!-layout corpus of two-channel 10 s noise files (tr/ only: training reads its train split)."""
+    (root / "tr").mkdir(parents=True)
+    rng = np.random.default_rng(4)
+    for i in range(n_files):
+        sf.write(root / "tr" / f"n{i}.wav", 0.1 * rng.standard_normal((CLIP_S, 2)).astype(np.float32), FS)
+    return root
 
 
 def _ours_run(args):
@@ -166,6 +178,8 @@ def _pools_time(contenders, clips, workers, repeats):
 
 
 def _torch_time(bank, clips, cfg_kw, device, batch, repeats):
+    """Median crops/s of the torch arithmetic (inputs read beforehand; per-clip noise in parts, made on the
+    device, as --augment-on gpu does)."""
     import torch
 
     from wavjepa_nat.data.augment import AugmentConfig, Augmenter
@@ -179,7 +193,8 @@ def _torch_time(bank, clips, cfg_kw, device, batch, repeats):
     batches = []
     for i in range(0, len(clips) - batch + 1, batch):
         draws = aug.draw(rng, batch, CLIP_S)
-        batches.append(to_torch_batch(clips[i : i + batch], draws, aug.gather(draws, CLIP_S)))
+        inputs = aug.gather(draws, CLIP_S, noise_parts=True)  # parts only where noise is made per clip
+        batches.append(to_torch_batch(clips[i : i + batch], draws, inputs))
     # Inputs are moved to the device outside the timing: in training they arrive with the batch.
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -310,6 +325,12 @@ def main() -> None:
     ap.add_argument(
         "--profile", action="store_true", help="also print the per-clip time of each step of ours"
     )
+    ap.add_argument(
+        "--noise-corpus",
+        default="synthetic",
+        help="noise corpus for the --noise DIR rows (its train split); 'synthetic': 8 files made here; "
+        "'none': skip those rows",
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, as in DataLoader workers
 
@@ -334,11 +355,19 @@ def main() -> None:
         if args.profile:
             prof = _profile(bank_path, clips, cfg_kw, args.repeats * 3)
             print("  ours, ms per clip: " + ", ".join(f"{k} {v:.2f}" for k, v in prof.items()))
+        corpus_kw = None
+        if args.noise_corpus != "none":
+            corpus = args.noise_corpus
+            if corpus == "synthetic":
+                corpus = str(make_noise_corpus(Path(tmp) / "wham_noise"))
+            corpus_kw = dict(cfg_kw, noise="corpus", noise_corpus=corpus)
         contenders = {
             "ours": (_ours_init, (bank_path, cfg_kw), _ours_run),
             "audiomentations": (_am_init, (str(ir_dir), str(noise_dir), cfg_kw), _am_run),
             "am_alloc": (_am_alloc_init, (str(ir_dir), str(noise_dir), cfg_kw), _am_run),
         }
+        if corpus_kw is not None:
+            contenders["ours_noise_dir"] = (_ours_init, (bank_path, corpus_kw), _ours_run)
         results = {}
         for w in [int(v) for v in args.workers.split(",")]:
             med, rates = _pools_time(contenders, clips, w, args.repeats)
@@ -353,6 +382,12 @@ def main() -> None:
                 f"audiomentations, same allocator {med['am_alloc']:7.1f} crops/s, ratio "
                 f"{paired['am_alloc']:5.2f}x (medians of paired repeats)"
             )
+            if corpus_kw is not None:
+                ratio = statistics.median(o / a for o, a in zip(rates["ours_noise_dir"], rates["ours"]))
+                print(
+                    f"  {w} worker(s): ours numpy --noise DIR {med['ours_noise_dir']:7.1f} crops/s vs "
+                    f"--noise bank {med['ours']:7.1f} crops/s: {100 * ratio:.0f}% (median of paired repeats)"
+                )
 
         import torch
 
@@ -362,10 +397,16 @@ def main() -> None:
             f"  torch path, CPU ({torch.get_num_threads()} threads, batch {min(args.batch, len(clips))}): "
             f"{t_cpu:7.1f} crops/s"
         )
+        if corpus_kw is not None:
+            t_dir, _ = _torch_time(bank, clips, corpus_kw, "cpu", args.batch, args.repeats)
+            print(f"  torch path, CPU, --noise DIR (noise convolved in torch): {t_dir:7.1f} crops/s")
         if torch.cuda.is_available():
             big = make_clips(64, seed=2)
             t_gpu, _ = _torch_time(bank, big, cfg_kw, "cuda", 16, args.repeats)
             print(f"  torch path, CUDA ({torch.cuda.get_device_name()}, batch 16): {t_gpu:8.1f} crops/s")
+            if corpus_kw is not None:
+                t_dir, _ = _torch_time(bank, big, corpus_kw, "cuda", 16, args.repeats)
+                print(f"  torch path, CUDA, --noise DIR: {t_dir:8.1f} crops/s")
             try:
                 import torch_audiomentations  # noqa: F401
 

@@ -3,7 +3,9 @@ bytes per scene (format 1 vs 2) and read speed.
 
 1. End to end: `wavjepa-nat simulate-rirs` (BRIRs, noise beds, measurements, writing, assembly) run as a
    subprocess with 2 workers at the defaults (RT60 0.2..1.5 s, 10 s beds), with --noise-sources 0..0 (the
-   issue's command) and the default 0..5. Scenes/s once started = (N - W) / (t(N) - t(W)) from W-scene
+   issue's command) and the default 0..5, with the default beds and with --beds none (no beds: the bank
+   keeps the noise-source BRIRs, training makes the noise; bytes per scene beside). Scenes/s once
+   started = (N - W) / (t(N) - t(W)) from W-scene
    and N-scene runs (medians of 3 each, alternating); the start-up cost (processes, imports, HRTF, assembly
    overhead) = t(W) - W / rate.
 2. BRIR synthesis alone: our fast engine (spherical head, KEMAR) and pyroomacoustics' hybrid simulator
@@ -136,16 +138,18 @@ def _scene_spec(cfg, index):
     return _scene(index)
 
 
-def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str, repeats: int = 3) -> dict:
+def end_to_end(
+    noise: str, n: int, warm: int, workers: int, out_dir: str, repeats: int = 3, beds: str = "builtin"
+) -> dict:
     """The whole command, W and N scenes, alternating, `repeats` times each: scenes/s once started (from the
-    median times), start-up seconds, bytes per scene."""
+    median times), start-up seconds, bytes per scene. beds: simulate-rirs --beds (builtin or none)."""
     import subprocess
     import sys
 
     runs = {warm: [], n: []}
     for _ in range(repeats):
         for k in (warm, n):
-            out = os.path.join(out_dir, f"e2e-{noise}-{k}.h5")
+            out = os.path.join(out_dir, f"e2e-{noise}-{beds}-{k}.h5")
             if os.path.exists(out):
                 os.remove(out)
             cmd = [
@@ -165,6 +169,8 @@ def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str, repeat
                 str(workers),
                 "--seed",
                 "5",
+                "--beds",
+                beds,
                 "--quiet",
             ]
             t0 = time.perf_counter()
@@ -172,7 +178,7 @@ def end_to_end(noise: str, n: int, warm: int, workers: int, out_dir: str, repeat
             runs[k].append(time.perf_counter() - t0)
     times = {k: float(np.median(v)) for k, v in runs.items()}
     rate = (n - warm) / (times[n] - times[warm])
-    bank = os.path.join(out_dir, f"e2e-{noise}-{n}.h5")
+    bank = os.path.join(out_dir, f"e2e-{noise}-{beds}-{n}.h5")
     return {
         "rate": rate,
         "startup": times[warm] - warm / rate,
@@ -242,7 +248,8 @@ def augmentation_speed(paths: dict, n_clips: int = 48, repeats: int = 10, torch_
 def main():
     import tempfile
 
-    from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION, write_format_1
+    from wavjepa_nat.rir_bank.format_1 import write_format_1
+    from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION
     from wavjepa_nat.scenes import SceneConfig
 
     parser = argparse.ArgumentParser(
@@ -253,6 +260,11 @@ def main():
     parser.add_argument("--ref-scenes", type=int, default=20, help="scenes of the BRIR-only comparison")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noise-sources", default="0..0,0..5", help="settings for the end-to-end runs")
+    parser.add_argument(
+        "--beds",
+        default="builtin,none",
+        help="simulate-rirs --beds settings of the end-to-end runs (none: no beds, noise made at training)",
+    )
     args = parser.parse_args()
     print(
         f"{os.cpu_count()} cores, {args.workers} workers; load average {os.getloadavg()[0]:.1f} at the "
@@ -260,13 +272,15 @@ def main():
     )
 
     with tempfile.TemporaryDirectory() as tmp:
-        e2e = {}
-        for noise in args.noise_sources.split(","):
-            e2e[noise] = end_to_end(noise, args.scenes, args.warm, args.workers, tmp)
-            print(
-                f"  done: simulate-rirs --noise-sources {noise}: {e2e[noise]['rate']:.1f} scenes/s",
-                flush=True,
-            )
+        e2e, no_beds = {}, {}
+        for beds in args.beds.split(","):
+            for noise in args.noise_sources.split(","):
+                r = end_to_end(noise, args.scenes, args.warm, args.workers, tmp, beds=beds)
+                (e2e if beds == "builtin" else no_beds)[noise] = r
+                print(
+                    f"  done: simulate-rirs --noise-sources {noise} --beds {beds}: {r['rate']:.1f} scenes/s",
+                    flush=True,
+                )
 
         base = SceneConfig(rt60=(0.2, 1.5), noise_sources=(0, 0), scenes_per_room=1)
         scenes = list(range(args.ref_scenes))
@@ -288,13 +302,15 @@ def main():
             f"({args.warm} and {args.scenes} scenes):"
         )
         print(
-            f"{'--noise-sources':16s} {'scenes/s':>9s} {'x pra BRIRs/s':>14s} {'start-up s':>11s} "
-            f"{'t(W) s':>7s} {'t(N) s':>7s}"
+            f"{'--noise-sources':16s} {'--beds':8s} {'scenes/s':>9s} {'x pra BRIRs/s':>14s} "
+            f"{'start-up s':>11s} {'t(W) s':>7s} {'t(N) s':>7s} {'MB/scene':>9s}"
         )
-        for noise, r in e2e.items():
+        rows = [(noise, "builtin", r) for noise, r in e2e.items()]
+        rows += [(noise, "none", r) for noise, r in no_beds.items()]
+        for noise, beds, r in rows:
             print(
-                f"{noise:16s} {r['rate']:9.1f} {r['rate'] / ref_rate:14.1f} {r['startup']:11.1f} "
-                f"{r['t_small']:7.1f} {r['t_big']:7.1f}"
+                f"{noise:16s} {beds:8s} {r['rate']:9.1f} {r['rate'] / ref_rate:14.1f} {r['startup']:11.1f} "
+                f"{r['t_small']:7.1f} {r['t_big']:7.1f} {r['bytes'] / 1e6:9.3f}"
             )
         print("Goal: >= 100 scenes/s and >= 40x pyroomacoustics hybrid + KEMAR (BRIRs/s, same run)")
 

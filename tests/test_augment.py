@@ -501,7 +501,7 @@ def test_crops_from_stored_beds_equal_crops_from_float32_beds(ten_scene_bank, tm
     numpy and the torch path."""
     from wavjepa_nat.data.augment import Augmenter, augment_batch
     from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
-    from wavjepa_nat.rir_bank.schema import write_format_1
+    from wavjepa_nat.rir_bank.format_1 import write_format_1
 
     old_path = tmp_path / "format1.h5"
     write_format_1(ten_scene_bank, old_path)

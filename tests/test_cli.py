@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -76,6 +77,11 @@ def fx(tmp_path_factory):
         source_distance=(0.5, 2.0),
     )
     simulate_bank(root / "bank.h5", cfg, 10, progress=False)
+    # Banks for --noise: without beds; without noise sources.
+    simulate_bank(
+        root / "nobeds.h5", replace(cfg, noise_beds=False, noise_sources=(1, 1)), 10, progress=False
+    )
+    simulate_bank(root / "nosources.h5", replace(cfg, noise_sources=(0, 0)), 10, progress=False)
     make_corpus(root / "corpus", CorpusConfig(n_per_class=3, seconds=0.5, seed=0, speech=False))
 
     # Models: a real tiny mono export, a checkpoint, and damaged copies of both.
@@ -113,6 +119,15 @@ def fx(tmp_path_factory):
         (root / name).mkdir()
     for i in range(3):
         (root / "unreadable" / f"{i}.wav").write_text("not audio\n")
+    # Noise corpora (WHAM!'s layout): a good one, one whose training files are all unreadable.
+    (root / "noise_ok" / "tr").mkdir(parents=True)
+    sf.write(root / "noise_ok" / "tr" / "n.wav", clip, 8000)  # another rate: resampled, not refused
+    (root / "noise_ok" / "tt").mkdir()
+    sf.write(root / "noise_ok" / "tt" / "n.wav", clip, 8000)
+    for split in ("tr", "tt"):
+        (root / "noise_unreadable" / split).mkdir(parents=True)
+        for i in range(3):
+            (root / "noise_unreadable" / split / f"{i}.wav").write_text("not audio\n")
     shutil.copy(root / "nan.wav", root / "nan_noise" / "n.wav")
     shutil.copy(root / "silent.wav", root / "silent_noise" / "s.wav")
     shutil.copy(root / "nan.wav", root / "embed_nan" / "a.wav")
@@ -194,6 +209,29 @@ def fx(tmp_path_factory):
         _ckpt(module, wavjepa_nat_train_config=frozen, wavjepa_nat_teacher=teacher),
         root / "frozen_run" / "last.ckpt",
     )
+
+    # Hugging Face model folders (hf:PATH), checked from config.json alone before anything loads.
+    (root / "hf_w2v").mkdir()
+    (root / "hf_w2v" / "config.json").write_text(
+        json.dumps({"model_type": "wav2vec2", "num_hidden_layers": 2})
+    )
+    (root / "hf_remote").mkdir()
+    remote = {"model_type": "eat", "num_hidden_layers": 2, "auto_map": {"AutoModel": "modeling_eat.EATModel"}}
+    (root / "hf_remote" / "config.json").write_text(json.dumps(remote))
+
+    # A HEAR task with train/valid/test splits (for --folds all), listed only: read_hear_task checks no audio.
+    tvt = root / "hear_tvt"
+    (tvt / "16000").mkdir(parents=True)
+    meta = {"task_name": "tvt", "embedding_type": "scene", "split_mode": "trainvaltest"}
+    (tvt / "task_metadata.json").write_text(json.dumps(meta))
+    (tvt / "labelvocabulary.csv").write_text("idx,label\n0,a\n1,b\n")
+    for split in ("train", "valid", "test"):
+        (tvt / f"{split}.json").write_text(json.dumps({f"{split}.wav": ["a"]}))
+
+    # A bank without the DRR column (--room-probes needs T_mid, DRR, distance and room volume).
+    shutil.copy(root / "bank.h5", root / "bank_no_drr.h5")
+    with h5py.File(root / "bank_no_drr.h5", "r+") as f:
+        del f["meta"]["drr_db"]
 
     # Result folders for `report`.
     (root / "no_results").mkdir()
@@ -343,6 +381,8 @@ CASES = [
     ("noise-dir-unreadable", _bank("--noise-dir", "{fx}/unreadable"), "unreadable"),
     ("noise-dir-nan", _bank("--noise-dir", "{fx}/nan_noise"), "n.wav"),
     ("noise-dir-silent", _bank("--noise-dir", "{fx}/silent_noise"), "s.wav"),
+    ("beds-unknown", _bank("--beds", "{fx}/nowhere"), "--beds"),
+    ("beds-none-and-noise-dir", _bank("--beds", "none", "--noise-dir", "{fx}/corpus"), "--noise-dir"),
     # ---- bank info / verify / merge
     ("info-missing", ["bank", "info", "{fx}/nope.h5"], "not found"),
     ("info-text", ["bank", "info", "{fx}/text.h5"], "text.h5"),
@@ -446,6 +486,19 @@ CASES = [
     ("train-clip-short", _train("--clip-seconds", "1"), "--clip-seconds"),
     ("train-clip-absurd", _train("--clip-seconds", "1e9"), "--clip-seconds"),
     ("train-batch-absurd", _train("--batch-clips", str(10**6)), "GiB"),
+    ("train-mix-prob-high", _train("--mix-prob", "1.5"), "--mix-prob"),
+    ("train-mix-prob-negative", _train("--mix-prob", "-0.1"), "--mix-prob"),
+    ("train-mix-sources-one", _train("--mix-prob", "0.5", "--mix-sources", "1..2"), "--mix-sources"),
+    (
+        "train-mix-sources-many",
+        _train("--mix-prob", "0.5", "--mix-sources", "3..3"),
+        "noise-source positions",
+    ),
+    ("train-mix-sources-half", _train("--mix-prob", "0.5", "--mix-sources", "2..2.5"), "--mix-sources"),
+    ("train-mix-tir-reversed", _train("--mix-prob", "0.5", "--mix-tir", "12..0"), "--mix-tir"),
+    ("train-mix-tir-text", _train("--mix-prob", "0.5", "--mix-tir", "loud"), "--mix-tir"),
+    ("train-mix-target", _train("--mix-prob", "0.5", "--mix-target", "max"), "--mix-target"),
+    ("train-mix-retention-p0", _train("--mix-target", "retention"), "--mix-prob"),
     ("train-clean-ratio", _train("--clean-ratio", "2"), "--clean-ratio"),
     ("train-clean-ratio-nan", _train("--clean-ratio", "nan"), "--clean-ratio"),
     ("train-snr-nan", _train("--snr", "nan..5"), "--snr"),
@@ -467,6 +520,25 @@ CASES = [
     ("train-data-bad-manifest", _train("--data", "{fx}/corpus_badmanifest"), "manifest.csv"),
     ("train-data-missing-files", _train("--data", "{fx}/corpus_missing_files"), "corpus_missing_files"),
     ("train-bank-missing", _train("--bank", "{fx}/nope.h5"), "not found"),
+    ("train-noise-bank-no-beds", _train("--bank", "{fx}/nobeds.h5", "--noise", "bank"), "--beds none"),
+    (
+        "train-noise-dir-no-sources",
+        _train("--bank", "{fx}/nosources.h5", "--noise", "{fx}/noise_ok"),
+        "noise-source",
+    ),
+    ("train-noise-missing", _train("--noise", "{fx}/nowhere"), "nowhere"),
+    ("train-noise-empty", _train("--noise", "{fx}/empty_dir"), "empty_dir"),
+    ("train-noise-unreadable", _train("--noise", "{fx}/noise_unreadable"), "noise_unreadable"),
+    ("train-noise-empty-text", _train("--noise", " "), "--noise"),
+    ("sweep-noise-empty", _sweep("--noise", "{fx}/empty_dir"), "empty_dir"),
+    ("sweep-noise-unreadable", _sweep("--noise", "{fx}/noise_unreadable"), "noise_unreadable"),
+    (
+        "sweep-noise-no-sources",
+        _sweep("--bank", "{fx}/nosources.h5", "--noise", "{fx}/noise_ok"),
+        "noise-source",
+    ),
+    ("sweep-noise-blank", _sweep("--noise", " "), "--noise"),
+    ("sweep-bank-without-beds", _sweep("--bank", "{fx}/nobeds.h5"), "--beds none"),
     ("train-bank-not-bank", _train("--bank", "{fx}/notbank.h5"), "notbank.h5"),
     ("train-bank-corrupt", _train("--bank", "{fx}/corrupt_attrs.h5"), "corrupt_attrs.h5"),
     ("train-bank-truncated", _train("--bank", "{fx}/truncated_bank.h5"), "truncated_bank.h5"),
@@ -566,6 +638,8 @@ CASES = [
     ("embed-device", _embed("--device", "abacus"), "--device"),
     ("embed-cuda", _embed("--device", "cuda:7"), "--device"),
     ("embed-batch-size", _embed("--batch-size", "0"), "--batch-size"),
+    ("embed-hf-remote-code", _embed("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("embed-hf-not-model", _embed("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
     # ---- robustness
     ("sweep-out-file", _sweep("--out", "{fx}/a_file"), "a_file"),
     ("sweep-out-proc", _sweep("--out", "/proc/rep"), "/proc"),
@@ -574,6 +648,10 @@ CASES = [
     ("sweep-snr-nan", _sweep("--snr", "nan"), "--snr"),
     ("sweep-snr-absurd", _sweep("--snr", "1e6"), "--snr"),
     ("sweep-clip-nan", _sweep("--clip-seconds", "nan"), "--clip-seconds"),
+    ("sweep-polyphony-one", _sweep("--polyphony", "1..2"), "--polyphony"),
+    ("sweep-polyphony-text", _sweep("--polyphony", "many"), "--polyphony"),
+    ("sweep-tir-text", _sweep("--polyphony", "2", "--tir", "loud"), "--tir"),
+    ("sweep-polyphony-no-positions", _sweep("--polyphony", "3"), "noise-source positions"),
     ("sweep-clip-inf", _sweep("--clip-seconds", "inf"), "--clip-seconds"),
     ("sweep-clip-negative", _sweep("--clip-seconds", "-1"), "--clip-seconds"),
     ("sweep-seed", _sweep("--seed", "-1"), "--seed"),
@@ -590,6 +668,21 @@ CASES = [
     ("sweep-task-missing", _sweep("--task", "{fx}/nowhere"), "nowhere"),
     ("sweep-task-one-class", _sweep("--task", "{fx}/one_class"), "class"),
     ("sweep-task-unreadable", _sweep("--task", "{fx}/unreadable_classes"), "unreadable_classes"),
+    ("sweep-hf-not-model", _sweep("--model", "hf:{fx}/other_stuff"), "not a Hugging Face model folder"),
+    ("sweep-hf-not-cached", _sweep("--model", "hf:nobody-here/no-model"), "local Hugging Face cache"),
+    ("sweep-hf-remote-code", _sweep("--model", "hf:{fx}/hf_remote"), "--trust-remote-code"),
+    ("sweep-folds-all-trainvaltest", _sweep("--task", "{fx}/hear_tvt", "--folds", "all"), "not folds"),
+    ("sweep-folds-all-not-hear", _sweep("--folds", "all"), "not a HEAR task"),
+    ("sweep-folds-word", _sweep("--folds", "some"), "--folds"),
+    ("sweep-probe", _sweep("--probe", "forest"), "--probe"),
+    (
+        "sweep-room-probes-no-drr",
+        _sweep("--bank", "{fx}/bank_no_drr.h5", "--room-probes"),
+        "does not store DRR",
+    ),
+    ("sweep-export-file", _sweep("--export-embeddings", "{fx}/a_file"), "--export-embeddings"),
+    ("sweep-hear-grid-points", _sweep("--hear-grid-points", "0"), "--hear-grid-points"),
+    ("sweep-hf-layer", _sweep("--model", "hf:{fx}/hf_w2v@3"), "layer 3 is out of range"),
     # ---- import-weights
     ("import-weights-missing", _import_weights("{fx}/nowhere.ckpt"), "not found"),
     ("import-weights-out-suffix", _import_weights("{fx}/good.ckpt", "{w}/i.bin"), ".safetensors"),

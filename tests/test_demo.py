@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -27,7 +28,9 @@ def test_demo_pipeline_at_reduced_size(tmp_path):
             max_clips_per_class=2,
             workers=1,
         )
-        report = run_demo(cfg, log=lambda *a: None)
+        lines: list[str] = []
+        report = run_demo(cfg, log=lines.append)
+        _assert_stage_timings(lines, tmp_path / "demo" / "timings.json")
         results = json.loads((report / "results.json").read_text())
         models = {row["model"] for row in results["rows"]}
         assert len(models) == 3  # WavJEPA-Nat, the clean twin, the log-mel baseline
@@ -48,3 +51,35 @@ def test_demo_pipeline_at_reduced_size(tmp_path):
             run_demo(dataclasses.replace(cfg, ear_norm="joint"), log=lambda *a: None)
     finally:
         torch.set_num_threads(threads)
+
+
+STAGES = ("bank", "corpus", "training nat", "training clean", "sweep")
+
+
+def _assert_stage_timings(lines: list[str], timings_json) -> None:
+    """Each stage's seconds as it ends (in pipeline order), then a summary of every stage and the total."""
+    text = "\n".join(lines)
+    ends = [m.group(1) for m in re.finditer(r"^   ([a-z ]+): \d+ s$", text, re.MULTILINE)]
+    assert ends == list(STAGES)
+    summary = text[text.index("== time per stage") :]
+    seconds = {m.group(1): int(m.group(2)) for m in re.finditer(r"^   ([a-z ]+?) +(\d+) s$", summary, re.M)}
+    assert list(seconds) == [*STAGES, "total"]
+    assert sum(seconds[s] for s in STAGES) <= seconds["total"] + len(STAGES)  # each rounded to a second
+    saved = json.loads(timings_json.read_text())
+    assert list(saved) == [*STAGES, "total"] and all(v >= 0 for v in saved.values())
+
+
+def test_stage_clock_prints_each_stage_as_it_ends_and_a_summary(tmp_path):
+    from wavjepa_nat.demo import StageClock
+
+    lines: list[str] = []
+    clock = StageClock(lines.append)
+    for name in ("bank", "sweep"):
+        with clock.stage(name, f"doing the {name}"):
+            lines.append(f"   work of the {name}")
+    clock.summary(tmp_path / "timings.json")
+    first = ["== [     0 s] doing the bank", "work of the bank", "bank: 0 s"]
+    assert [line.strip() for line in lines[:3]] == first
+    assert lines[3].endswith("doing the sweep") and lines[5] == "   sweep: 0 s"
+    assert lines[6:] == ["\n== time per stage", "   bank       0 s", "   sweep      0 s", "   total      0 s"]
+    assert list(json.loads((tmp_path / "timings.json").read_text())) == ["bank", "sweep", "total"]

@@ -352,6 +352,25 @@ def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypat
     _one_line_error(rc, err, "other options", "seed")
 
 
+def test_a_polyphonic_nat_hear_copy_mixes_files_of_other_classes(world, tmp_path):
+    from wavjepa_nat.robustness.tasks.nat_hear import NatHearConfig, make_nat_hear
+
+    cfg = NatHearConfig(snr="none", seed=1, polyphony=2, tir=6.0)
+    a = make_nat_hear(world["task"], world["bank"], tmp_path / "a", cfg, progress=False)
+    assert a["written"] == 12
+    with open(tmp_path / "a" / "nat_hear_clips.csv") as f:
+        clips = list(csv.DictReader(f))
+    for c in clips:
+        labels = json.loads((Path(world["task"]) / f"{c['split']}.json").read_text())
+        other = c["interferers"].split(" ")
+        assert len(other) == 1 and other[0] != c["file"] and float(c["tir_db"]) == 6.0
+        assert not set(labels[other[0]]) & set(labels[c["file"]])  # another class
+    single = make_nat_hear(world["task"], world["bank"], tmp_path / "b", NatHearConfig(snr="none", seed=1))
+    one = tmp_path / "a" / "16000" / "test" / "test_1.wav"
+    assert one.read_bytes() != (tmp_path / "b" / "16000" / "test" / "test_1.wav").read_bytes()
+    assert single["written"] == 12
+
+
 @pytest.mark.parametrize(
     "extra,expect",
     [
@@ -360,6 +379,9 @@ def test_a_nat_hear_copy_is_deterministic_and_resumes(world, tmp_path, monkeypat
         (("--rt60", "0.1..0.3"), "RT60 bin 0.1-0.3 s: no test-split BRIRs"),
         (("--rt60", "1.5..1.0"), "LO > HI"),
         (("--task-dir", "NOTASK"), "is not a HEAR task folder"),
+        (("--polyphony", "0"), "--polyphony"),
+        (("--polyphony", "3"), "noise-source positions"),
+        (("--polyphony", "2", "--tir", "1e9"), "--tir"),
     ],
 )
 def test_nat_hear_bad_input_is_one_line(world, tmp_path, monkeypatch, capsys, extra, expect):
@@ -509,3 +531,64 @@ def test_hear_task_folders(tmp_path):
             load_task(bad, FS, 0.5)
     with pytest.raises(InputError, match="out of range"):
         load_task(tmp_path / "kfold", FS, 0.5, test_fold=3)
+
+
+@pytest.mark.slow
+def test_the_readme_hf_commands_run_as_written(world, tmp_path, monkeypatch, capsys):
+    """README 4, Hugging Face models: a tiny random wav2vec2 (built with transformers, nothing downloaded)
+    beside a checkpoint on a HEAR task; then every fold of a k-fold task with HEAR's MLP predictor."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- hf-models -->\n```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [shlex.split(c) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+    assert [c[1] for c in commands] == ["robustness", "robustness"]
+    monkeypatch.chdir(tmp_path)
+    config = transformers.Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=4,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=8,
+    )
+    torch.manual_seed(0)
+    transformers.Wav2Vec2Model(config).save_pretrained("models/wav2vec2")
+    transformers.Wav2Vec2FeatureExtractor(sampling_rate=FS).save_pretrained("models/wav2vec2")
+    Path("hear").mkdir()
+    Path("hear/tones").symlink_to(world["task"])
+    make_hear_task(tmp_path / "hear" / "tones-kfold", "presplit_kfold", {f"fold{i:02d}": 4 for i in range(3)})
+    Path("bank.h5").symlink_to(world["bank"])
+    (tmp_path / "runs" / "nat").mkdir(parents=True)
+    shutil.copy(world["ckpt"], tmp_path / "runs" / "nat" / "last.ckpt")
+    for argv in commands:
+        rc, out, err = run_main(monkeypatch, capsys, argv[1:])
+        assert rc == 0, (argv, out, err)
+
+    results = json.loads(Path("reports/hf/results.json").read_text())
+    models = {m["name"]: m for m in results["setup"]["models"]}
+    hf = models["hf:wav2vec2@all"]
+    assert hf["kind"] == "Hugging Face transformers model" and hf["embedding_dim"] == 16
+    assert f"transformers {transformers.__version__}" in hf["source"] and "layers 1..L" in hf["source"]
+    assert hf["input"].startswith("mono mixdown") and models["last"]["channels"] == 2
+    assert {r["model"] for r in results["rows"]} == set(models)
+
+    folds = json.loads(Path("reports/hear-folds/folds.json").read_text())
+    assert folds["probe"] == "hear-mlp" and folds["folds"] == [0, 1, 2]
+    for entry in folds["scores"]:
+        scores = [entry["folds"][str(k)] for k in range(3)]
+        assert entry["mean"] == pytest.approx(np.mean(scores)) and entry["std"] == pytest.approx(
+            np.std(scores)
+        )
+    for k in range(3):
+        fold = json.loads(Path(f"reports/hear-folds/fold{k:02d}/results.json").read_text())
+        assert f"fold{k:02d} is the test fold" in fold["setup"]["task"]["splits"]
+        assert f"fold{(k - 1) % 3:02d} validation" in fold["setup"]["task"]["splits"]
+        clean = {r["model"]: r["score"] for r in fold["rows"] if r["condition"] == "clean"}
+        assert clean == {e["model"]: e["folds"][str(k)] for e in folds["scores"] if e["condition"] == "clean"}
+    assert "mean +- std" in Path("reports/hear-folds/folds.md").read_text()

@@ -322,3 +322,37 @@ def test_simulate_rirs_says_when_rooms_cannot_hold_the_distance_asked(tmp_path, 
     assert (
         f"warning: {int((distance < 12).sum())} of 2 target sources lie nearer than --distance 12..15" in err
     )
+
+
+def test_bank_without_beds(bank_path, tmp_path):
+    """`--beds none`: the same scenes and BRIRs as a bank with beds, no beds, the head's diffuse field stored
+    (as the HRTF gives it); info and verify handle it; a bank without the stored field recomputes it."""
+    from dataclasses import replace
+
+    from wavjepa_nat.rir_bank.info import bank_summary
+    from wavjepa_nat.scenes.diffuse import stft_freqs
+    from wavjepa_nat.scenes.hrtf import load_hrtf
+
+    out = tmp_path / "nobeds.h5"
+    simulate_bank(out, replace(CFG, noise_beds=False), N, progress=False)
+    with_beds, without = RIRBank(bank_path), RIRBank(out)
+    assert with_beds.has_beds and not without.has_beds
+    for i in (0, 5, N - 1):
+        assert np.array_equal(with_beds[i].brir, without[i].brir)
+        assert np.array_equal(with_beds.noise_brirs(i), without.noise_brirs(i))
+        assert without.noise_bed(i).shape == (2, 0)
+    assert out.stat().st_size < bank_path.stat().st_size
+    power, coherence = load_hrtf(CFG.hrtf, CFG.fs).diffuse_field(np.maximum(stft_freqs(CFG.fs), 1.0))
+    for bank in (with_beds, without):
+        stored = bank.diffuse_field()
+        assert np.array_equal(stored[0], power) and np.array_equal(stored[1], coherence)
+    assert bank_summary(without)["noise_beds"] is False
+    assert verify_bank(out, n_check=2) == []
+    old = tmp_path / "old.h5"
+    shutil.copy(out, old)
+    with h5py.File(old, "a") as f:
+        del f.attrs["diffuse_field"]
+    recomputed = RIRBank(old).diffuse_field()
+    assert np.allclose(recomputed[0], power, rtol=1e-12) and np.allclose(recomputed[1], coherence, atol=1e-12)
+    # The default config's stored text has not changed (banks with beds resume across versions).
+    assert "noise_beds" not in CFG.to_json() and '"noise_beds": false' in without.attrs["config"]

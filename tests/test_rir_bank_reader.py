@@ -8,7 +8,8 @@ import pytest
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank, checksums, simulate_bank, verify_bank
-from wavjepa_nat.rir_bank.schema import to_float16, write_format_1
+from wavjepa_nat.rir_bank.format_1 import write_format_1
+from wavjepa_nat.rir_bank.schema import to_float16
 from wavjepa_nat.scenes import SceneConfig, Simulator
 from wavjepa_nat.scenes.acoustics import ild_db, itd_seconds, measure_response
 

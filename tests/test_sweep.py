@@ -322,3 +322,32 @@ def test_oracle_score_matches_its_embeddings(oracle_sweep):
     expected = accuracy_score(worst["true"], worst["class"])
     got = next(r.score for r in rows if r.model == "oracle" and r.snr_db == -5.0)
     assert got == pytest.approx(expected)
+
+
+def test_noise_corpus_test_split_for_the_snr_conditions(world, tmp_path):
+    """--noise DIR: the SNR conditions run with noise made per clip from the corpus (its test split scored),
+    and the report records which noise was used."""
+    import dataclasses
+
+    import soundfile as sf
+
+    root, bins = world
+    corpus = tmp_path / "wham_noise"
+    rng = np.random.default_rng(0)
+    for split in ("tr", "tt"):
+        (corpus / split).mkdir(parents=True)
+        sf.write(corpus / split / "n.wav", 0.1 * rng.standard_normal((16000, 2)), 16000)
+    cfg = SweepConfig(
+        snr_db=[0.0], rt60_bins=bins[:1], seed=0, clip_seconds=1.0, max_clips_per_class=1, noise=str(corpus)
+    )
+    # The same scenes without beds (simulate-rirs --beds none) serve as well.
+    nobeds = tmp_path / "nobeds.h5"
+    simulate_bank(nobeds, dataclasses.replace(RIRBank(root / "bank.h5").config, noise_beds=False), 24)
+    for bank in (root / "bank.h5", nobeds):
+        out = tmp_path / bank.stem
+        rows = run_sweep([root / "nat.safetensors"], str(root / "corpus"), bank, cfg, out_dir=out)
+        assert {r.condition for r in rows} == {"clean", "snr", "rt60"}
+        assert all(np.isfinite(r.score) for r in rows)
+        setup = load_results(out)[1]
+        assert "wham_noise" in setup["bank"]["noise"] and "test" in setup["bank"]["noise"]
+        assert any("wham_noise" in n and "not the noise beds" in n for n in setup["notes"])

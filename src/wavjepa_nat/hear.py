@@ -9,6 +9,10 @@ the clip's end. Clips of any length work: long clips are cut into 2.01 s windows
 grid, short ones are zero-padded and only frames fully inside the clip are kept (see
 nat_model/inference.py). A two-channel (WavJEPA-Nat) model receives the mono HEAR audio on both ears.
 Scene embeddings are the mean of the timestamp embeddings over the clip.
+
+`load_model("hf:PATH[@LAYER|@all]")` wraps a Hugging Face transformers model instead
+(robustness/models/huggingface.py): the HEAR audio at the extractor's rate, its chosen layer's tokens as
+timestamp embeddings (stamped evenly over the clip), their mean as the scene embedding.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.nat_model.inference import Embedder
+from wavjepa_nat.robustness.models.huggingface import HFEmbedder, is_hf_spec
 
 
 class HearModel(torch.nn.Module):
@@ -45,8 +50,29 @@ class HearModel(torch.nn.Module):
         return get_scene_embeddings(audio, self)
 
 
-def load_model(model_file_path: str = "") -> HearModel:
-    """Load a checkpoint (Lightning .ckpt or safetensors export) as a HEAR model."""
+class HFHearModel(torch.nn.Module):
+    """An hf: model (HFEmbedder) with the attributes the HEAR API asks for."""
+
+    def __init__(self, embedder: HFEmbedder):
+        super().__init__()
+        self.hf = embedder
+        self.model = embedder.model  # registered, so .to() and .eval() reach it
+        self.sample_rate = int(embedder.model_rate)
+        self.scene_embedding_size = self.timestamp_embedding_size = int(embedder.output_dim)
+
+    def embedder(self) -> HFEmbedder:
+        self.hf.device = next(self.model.parameters()).device
+        return self.hf
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return get_scene_embeddings(audio, self)
+
+
+def load_model(model_file_path: str = "", trust_remote_code: bool = False) -> HearModel | HFHearModel:
+    """Load a checkpoint (Lightning .ckpt or safetensors export), or "hf:PATH[@LAYER|@all]", as a HEAR
+    model; trust_remote_code lets an hf: folder with its own code run it."""
+    if is_hf_spec(model_file_path):
+        return HFHearModel(HFEmbedder(model_file_path, None, trust_remote_code=trust_remote_code))
     if not model_file_path:
         raise InputError("load_model needs the path of a trained checkpoint; none was given")
     if not Path(model_file_path).exists():
@@ -62,7 +88,9 @@ def _as_numpy(audio: torch.Tensor) -> np.ndarray:
     return audio.detach().float().cpu().numpy()
 
 
-def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
+def get_timestamp_embeddings(
+    audio: torch.Tensor, model: HearModel | HFHearModel
+) -> tuple[torch.Tensor, torch.Tensor]:
     """audio (n, samples) -> (embeddings (n, T, D) float32, timestamps (n, T) float32 ms)."""
     emb, ts = model.embedder().timestamp_embeddings(_as_numpy(audio))
     return (
@@ -71,6 +99,6 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[tor
     )
 
 
-def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
+def get_scene_embeddings(audio: torch.Tensor, model: HearModel | HFHearModel) -> torch.Tensor:
     """audio (n, samples) -> (n, D) float32."""
     return torch.from_numpy(model.embedder().scene_embeddings(_as_numpy(audio))).to(audio.device)

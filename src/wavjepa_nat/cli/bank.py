@@ -28,6 +28,20 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
+def beds_options(beds: str, noise_dir: Path | None) -> tuple[str | None, bool]:
+    """--beds (and the older --noise-dir) -> SceneConfig's (noise_dir, noise_beds)."""
+    text = str(beds).strip()
+    if noise_dir is not None and text != "builtin":
+        raise InputError(f"--noise-dir and --beds {text} both say what the beds hold; give one of them")
+    if text == "none":
+        return None, False
+    if text == "builtin":
+        return (str(noise_dir) if noise_dir else None), True
+    if not text or not Path(text).is_dir():
+        raise InputError(f"--beds must be 'builtin', 'none' or a folder of noise recordings, got '{beds}'")
+    return text, True
+
+
 @app.command("simulate-rirs")
 def simulate_rirs(
     out: Annotated[
@@ -53,8 +67,17 @@ def simulate_rirs(
     distance: Annotated[
         str, typer.Option("--distance", help="Source distance from the head centre, LO..HI metres.")
     ] = "0.5..5",
+    beds: Annotated[
+        str,
+        typer.Option(
+            "--beds",
+            help="Noise beds: 'builtin' (procedural noises through the noise sources), 'none' (no beds: the "
+            "bank keeps the noise-source BRIRs and the head's diffuse field, and `train --noise` makes each "
+            "clip's noise on the fly; smaller and faster to simulate), or a folder of noise recordings.",
+        ),
+    ] = "builtin",
     noise_dir: Annotated[
-        Path | None, typer.Option("--noise-dir", help="Folder of noise recordings; default: built-in noises.")
+        Path | None, typer.Option("--noise-dir", help="Same as --beds DIR (a folder of noise recordings).")
     ] = None,
     noise_bed_seconds: Annotated[
         float, typer.Option("--noise-bed-seconds", help="Length of each scene's noise bed.")
@@ -80,14 +103,16 @@ def simulate_rirs(
 
     Each scene is a shoebox room (office to hall) with a target RT60, a listening head at a random
     position and yaw, one target source and several noise sources all around it. The bank stores the
-    BRIRs, the noise-source BRIRs, pre-rendered binaural noise beds, and measured acoustics (RT60 per
-    ear, DRR, direction, distance). Rooms are split train/val/test, so test rooms are unseen.
+    BRIRs, the noise-source BRIRs, pre-rendered binaural noise beds (none with --beds none: `train --noise`
+    then makes each clip's noise), and measured acoustics (RT60 per ear, DRR, direction, distance). Rooms
+    are split train/val/test, so test rooms are unseen.
 
     Example: wavjepa-nat simulate-rirs --out bank.h5 --n-scenes 2000 --rt60 0.2..1.5 --workers 2
     """
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes import SceneConfig
 
+    noise_dir, noise_beds = beds_options(beds, noise_dir)
     cfg = SceneConfig(
         fs=fs,
         rt60=parse_interval(rt60, "--rt60"),
@@ -97,6 +122,7 @@ def simulate_rirs(
         hrtf=str(Path(hrtf).resolve()) if hrtf.lower().endswith(".sofa") else hrtf,
         engine=engine,
         noise_dir=str(noise_dir.resolve()) if noise_dir else None,
+        noise_beds=noise_beds,
         noise_bed_seconds=noise_bed_seconds,
         seed=seed,
         scenes_per_room=scenes_per_room,
@@ -171,8 +197,13 @@ def _print_summary(s: dict) -> None:
         f"seed {s['seed']}, shard {s['shard']}, v{s['package_version']}, {s['size_mb']:.1f} MB"
     )
     console.print(
-        f"BRIR length {s['brir_seconds']:.2f} s, noise beds {s['noise_bed_seconds']:.1f} s, "
-        f"noise sources per scene {s['noise_sources']}, "
+        f"BRIR length {s['brir_seconds']:.2f} s, "
+        + (
+            f"noise beds {s['noise_bed_seconds']:.1f} s, "
+            if s["noise_beds"]
+            else "no noise beds (--beds none: noise made at training time), "
+        )
+        + f"noise sources per scene {s['noise_sources']}, "
         f"measured RT60 within 10% of target: {100 * s['rt60_within_10pct']:.1f}%"
     )
     table = Table("quantity", "min", "p10", "median", "p90", "max")

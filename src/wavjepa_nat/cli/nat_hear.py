@@ -54,6 +54,17 @@ def nat_hear(
             help="k-fold tasks: the fold that gets test-split scenes (default: the last).",
         ),
     ] = None,
+    polyphony: Annotated[
+        int,
+        typer.Option(
+            "--polyphony",
+            help="Sources per clip: the clip plus K-1 files of its split of other classes, each at one of "
+            "the scene's noise-source positions (1: the clip alone).",
+        ),
+    ] = 1,
+    tir: Annotated[
+        float, typer.Option("--tir", help="Each interferer's level below the clip at the ears, in dB.")
+    ] = 0.0,
 ) -> None:
     """Write a naturalistic copy of a HEAR task in the same layout, for any HEAR tooling.
 
@@ -68,7 +79,7 @@ def nat_hear(
     from wavjepa_nat.files import exclusive_lock
     from wavjepa_nat.robustness.tasks.nat_hear import NatHearConfig, make_nat_hear
 
-    cfg = NatHearConfig(snr=snr, rt60=rt60, seed=seed, test_fold=test_fold)
+    cfg = NatHearConfig(snr=snr, rt60=rt60, seed=seed, test_fold=test_fold, polyphony=polyphony, tir=tir)
     check_not_an_input(out, [task_dir, bank])
     with exclusive_lock(out):  # one writer per copy: two would interleave their clips and recipe
         summary = make_nat_hear(task_dir, bank, out, cfg, progress=True)

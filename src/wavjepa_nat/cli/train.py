@@ -65,8 +65,9 @@ def _parameter(f, kind) -> inspect.Parameter:
 def _train(config: Path | None = None, **flags) -> None:
     from wavjepa_nat.training.loop import train
 
-    if flags.get("snr") is not None:
-        flags["snr"] = parse_interval(flags["snr"], "--snr")
+    for f in fields(TrainConfig):  # LO..HI options: --snr, --mix-sources, --mix-tir
+        if f.metadata.get("range") and flags.get(f.name) is not None:
+            flags[f.name] = parse_interval(flags[f.name], f"--{f.name.replace('_', '-')}")
     cfg = TrainConfig.from_sources(str(config) if config else None, flags)
     last = train(cfg)
     if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":  # once per run

@@ -21,15 +21,18 @@ exactly: the same samples as the full convolution.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from wavjepa_nat.checks import check_snr_range
 from wavjepa_nat.data.crops import take_crops
 from wavjepa_nat.data.render import (
+    BuiltinNoises,
+    DiffuseField,
     SceneDraws,
     SceneInputs,
+    SceneNoise,
     Source,
     draw_scenes,
     load_noise_recordings,
@@ -40,7 +43,11 @@ from wavjepa_nat.data.render import (
 from wavjepa_nat.dsp import instance_norm
 from wavjepa_nat.errors import InputError
 
-NOISE_MODES = ("bed", "sources")
+# bed: the scene's stored bed; sources: noise_paths through the noise-source BRIRs (the bed where a scene has
+# none); builtin / corpus: made per clip (render/noise.py) from the beds' procedural noises / the train split
+# of the noise_corpus; auto: bed when the bank has beds, else builtin.
+NOISE_MODES = ("bed", "sources", "builtin", "corpus", "auto")
+PER_CLIP_NOISE = ("builtin", "corpus")
 AUGMENT_ON = ("cpu", "gpu")  # where the arithmetic runs: DataLoader workers, or the device after transfer
 
 
@@ -53,7 +60,7 @@ class AugmentConfig:
     n_crops: int = 8  # random crops per clip
     crop_samples: int = 32160  # 2.01 s at 16 kHz = 200 encoder frames
     split: str | None = "train"  # bank split the scenes come from (None: all)
-    noise: str = "bed"  # "bed": the scene's pre-rendered noise bed; "sources": noise_paths via noise BRIRs
+    noise: str = "bed"  # one of NOISE_MODES
     seed: int = 0
     rt60: tuple[float, float] | None = None  # keep only scenes whose measured RT60 lies in [lo, hi) s
     noise_paths: tuple[str, ...] = ()  # the user's noise recordings (noise="sources")
@@ -62,6 +69,9 @@ class AugmentConfig:
     # as stored. -80 dB: the error energy is 1e-8 of the wet signal for broadband input, 40 dB under the
     # quietest noise (SNR <= 40 dB), and convolutions of short-RT60 scenes get ~30 % shorter.
     brir_tail_db: float | None = -80.0
+    noise_corpus: str | None = (
+        None  # noise="corpus": a folder or manifest of noise recordings (its train split)
+    )
 
     def __post_init__(self) -> None:
         self.snr_db = tuple(float(v) for v in self.snr_db)  # JSON round trips give lists
@@ -85,6 +95,22 @@ class AugmentConfig:
             )
         if self.noise == "sources" and not self.noise_paths and self.clean_ratio < 1.0:
             raise InputError("noise='sources' needs noise recordings (noise_paths)")
+        if (self.noise == "corpus") != bool(self.noise_corpus):
+            raise InputError("noise='corpus' and a noise_corpus (--noise DIR) go together")
+
+
+def noise_options(flag: str) -> dict:
+    """`train --noise` -> AugmentConfig's noise fields: auto (the default: the bank's beds when it has them,
+    else builtin), bank (its beds), builtin (the beds' procedural noises, made per clip), or a noise corpus
+    (a folder or manifest; made per clip from its train split)."""
+    text = str(flag).strip()
+    if text in ("auto", "builtin"):
+        return {"noise": text}
+    if text == "bank":
+        return {"noise": "bed"}
+    if not text:
+        raise InputError("--noise must be auto, bank, builtin or a noise corpus (a folder or manifest)")
+    return {"noise": "corpus", "noise_corpus": text}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -112,7 +138,8 @@ def draw_clip_params(
     they lie within it, so only a clip shorter than one crop gives a crop with padding."""
     if clip_samples < cfg.crop_samples:
         raise InputError(f"clips of {clip_samples} samples are shorter than a crop ({cfg.crop_samples})")
-    scenes = draw_scenes(rng, n_clips, scene_pool, cfg.snr_db, cfg.clean_ratio, n_noise_recordings)
+    per_clip = cfg.noise in PER_CLIP_NOISE
+    scenes = draw_scenes(rng, n_clips, scene_pool, cfg.snr_db, cfg.clean_ratio, n_noise_recordings, per_clip)
     span = clip_samples if sound_samples is None else max(min(sound_samples, clip_samples), cfg.crop_samples)
     offsets = rng.integers(0, span - cfg.crop_samples + 1, size=(n_clips, cfg.n_crops))
     return ClipDraws(**scenes.__dict__, crop_offsets=offsets.astype(np.int64))
@@ -126,9 +153,12 @@ def gather_scenes(
     noise_recordings: list[np.ndarray] | None = None,
     brir_len: int | None = None,
     cut_cache: dict[int, tuple[int, int]] | None = None,
+    scene_noise: SceneNoise | None = None,
+    noise_parts: bool = False,
 ) -> SceneInputs:
     """render.read_scenes with the config's BRIR cut, delay compensation and noise (noise="sources": the
-    noise recordings through the scene's noise sources)."""
+    noise recordings through the scene's noise sources; scene_noise: made per clip, or with noise_parts
+    only its parts, for the device)."""
     return read_scenes(
         bank,
         draws,
@@ -138,6 +168,8 @@ def gather_scenes(
         noise_recordings=(noise_recordings or []) if cfg.noise == "sources" else None,
         brir_len=brir_len,
         cut_cache=cut_cache,
+        scene_noise=scene_noise,
+        noise_parts=noise_parts,
     )
 
 
@@ -154,6 +186,13 @@ def crop_spans(offsets: np.ndarray, crop_samples: int) -> np.ndarray:
         else:
             spans.append([o, o + crop_samples])
     return np.asarray(spans, np.int64).reshape(-1, 2)
+
+
+def span_offsets(offsets: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Crop offsets in the clip -> offsets in the concatenated spans (crop_spans of those offsets)."""
+    base = np.concatenate([[0], np.cumsum(spans[:, 1] - spans[:, 0])[:-1]])
+    which = np.searchsorted(spans[:, 0], offsets, side="right") - 1
+    return offsets - spans[which, 0] + base[which]
 
 
 def augment_clip(
@@ -190,10 +229,7 @@ def augment_clip(
         audio, reference = rendering.audio, rendering.dry  # (2, U), (1, U)
         if cfg.channels == 1:
             audio = audio.mean(axis=0, keepdims=True)
-        # Crop offsets in the clip -> offsets in the concatenated spans.
-        base = np.concatenate([[0], np.cumsum(spans[:, 1] - spans[:, 0])[:-1]])
-        which = np.searchsorted(spans[:, 0], offsets, side="right") - 1
-        offsets = offsets - spans[which, 0] + base[which]
+        offsets = span_offsets(offsets, spans)
     crops = take_crops(audio, offsets, cfg.crop_samples)
     crops = instance_norm(crops, cfg.norm_eps, out=crops)
     if not return_dry:
@@ -271,6 +307,7 @@ class Augmenter:
                 )
             self.pool, self.noise_recordings, self.brir_len = np.zeros(0, np.int64), [], 1
             self.cut_cache: dict[int, tuple[int, int]] = {}
+            self.scene_noise = None
             return
         if int(bank.fs) != int(fs):
             raise InputError(f"the RIR bank is at {bank.fs} Hz but clips are at {fs} Hz; they must match")
@@ -281,20 +318,55 @@ class Augmenter:
         if cfg.noise == "sources" and noise_recordings is None:
             noise_recordings = load_noise_recordings(cfg.noise_paths, fs)
         self.noise_recordings = noise_recordings or []
+        self.scene_noise = None if cfg.clean_ratio >= 1.0 else self._scene_noise(bank, fs)
         # One BRIR length for every clip (clean ones too), so per-clip inputs stack into batches.
         self.brir_len = int(bank.brir_length)
         self.cut_cache = {}  # scene -> BRIR cut, taps (see gather_scenes)
+
+    def _scene_noise(self, bank, fs: int) -> SceneNoise | None:
+        """The per-clip noise maker of noise builtin / corpus (auto resolved by the bank: its beds when it has
+        them), None for beds; InputError where the bank cannot serve the mode."""
+        mode = self.cfg.noise
+        has_beds = getattr(bank, "has_beds", True)
+        if mode == "auto":
+            if has_beds:
+                return None
+            self.cfg = replace(self.cfg, noise="builtin")
+            mode = "builtin"
+        if mode in ("bed", "sources") and not has_beds:
+            raise InputError(
+                f"--noise bank: the RIR bank {bank.path} has no noise beds (made with --beds none); "
+                f"use --noise builtin or --noise with a noise corpus"
+            )
+        if mode not in PER_CLIP_NOISE:
+            return None
+        if mode == "corpus":
+            return SceneNoise.from_corpus(bank, self.cfg.noise_corpus, "train", self.pool)
+        return SceneNoise(BuiltinNoises(fs), DiffuseField.of(bank))
+
+    def n_noise_recordings(self) -> int:
+        return len(self.scene_noise) if self.scene_noise is not None else len(self.noise_recordings)
 
     def draw(
         self, rng: np.random.Generator, n_clips: int, clip_samples: int, sound_samples: int | None = None
     ) -> ClipDraws:
         return draw_clip_params(
-            rng, n_clips, self.cfg, self.pool, clip_samples, len(self.noise_recordings), sound_samples
+            rng, n_clips, self.cfg, self.pool, clip_samples, self.n_noise_recordings(), sound_samples
         )
 
-    def gather(self, draws: ClipDraws, clip_samples: int) -> SceneInputs:
+    def gather(self, draws: ClipDraws, clip_samples: int, noise_parts: bool = False) -> SceneInputs:
+        """The scene inputs of the draws; noise_parts: noise made per clip is left in parts for the device
+        (augment_torch), where --augment-on gpu convolves it."""
         return gather_scenes(
-            self.bank, draws, clip_samples, self.cfg, self.noise_recordings, self.brir_len, self.cut_cache
+            self.bank,
+            draws,
+            clip_samples,
+            self.cfg,
+            self.noise_recordings,
+            self.brir_len,
+            self.cut_cache,
+            self.scene_noise,
+            noise_parts,
         )
 
     def __call__(self, dry: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -39,7 +39,18 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig, Augmenter, augment_batch, keep_freed_memory
 from wavjepa_nat.data.augment_torch import NaturalisticAugment, to_torch_batch
-from wavjepa_nat.data.clips import ClipConfig, prepare_clip_and_length
+from wavjepa_nat.data.clips import ClipConfig, prepare_clip, prepare_clip_and_length
+from wavjepa_nat.data.mixtures import (
+    MixConfig,
+    MixDraws,
+    MixInputs,
+    check_positions,
+    draw_mixtures,
+    mix_inputs,
+    mixture_crops,
+    partner_index,
+    source_weights,
+)
 from wavjepa_nat.data.sources import AudioItem, AudioSource, FileListSource, process_slot
 from wavjepa_nat.dsp import clip_rng
 from wavjepa_nat.errors import InputError
@@ -48,7 +59,7 @@ from wavjepa_nat.errors import InputError
 MaskFn = Callable[[int, int, torch.Generator], dict]
 
 # Stream ids of clip_rng, so that clip draws, streamed batches and masks never share a random stream.
-_CLIP_STREAM, _SHARD_STREAM, _MASK_STREAM = 17, 23, 29
+_CLIP_STREAM, _SHARD_STREAM, _MASK_STREAM, _MIX_STREAM = 17, 23, 29, 31
 
 
 def open_bank(bank: Any):
@@ -83,7 +94,10 @@ class TrainingBatches(IterableDataset):
         augment_on: str = "cpu",
         start_step: int = 0,
         dry_reference: bool = False,
+        mix: MixConfig | None = None,
     ):
+        """mix: polyphonic scenes (data/mixtures.py); None or probability 0: none, and batches exactly as
+        without it."""
         if augment_on not in AUGMENT_ON:
             raise InputError(f"augment_on must be one of {', '.join(AUGMENT_ON)}, got '{augment_on}'")
         if batch_clips < 1 or start_step < 0:
@@ -98,12 +112,17 @@ class TrainingBatches(IterableDataset):
         self.clip_cfg, self.aug_cfg = clip_cfg, aug_cfg
         self.batch_clips, self.masks, self.augment_on = int(batch_clips), masks, augment_on
         self.start_step, self.dry_reference = int(start_step), bool(dry_reference)
+        self.mix = mix if mix is not None and mix.on else None
+        if self.mix is not None and isinstance(source, FileListSource) and len(source) < 2:
+            raise InputError("--mix-prob needs a data source of at least 2 files (the other sources)")
         slot = process_slot()  # TrainingData sets the trainer's rank and world size before iterating
         self.rank, self.world_size = slot.rank, slot.world_size
         self._augmenter: Augmenter | None = None
         self._pid: int | None = None
         self._orders: dict[int, np.ndarray] = {}
-        self.augmenter()  # checks the bank against the configs now, in the calling process
+        aug = self.augmenter()  # checks the bank against the configs now, in the calling process
+        if self.mix is not None:
+            check_positions(aug.bank, aug.pool, self.mix, aug_cfg.clean_ratio)
 
     def augmenter(self) -> Augmenter:
         """Opened once per process: a forked worker never reuses its parent's HDF5 handle."""
@@ -120,7 +139,11 @@ class TrainingBatches(IterableDataset):
     # ---------------------------------------------------------------- one batch from its clips
 
     def _batch(
-        self, items: list[AudioItem], rngs: list[np.random.Generator], generator: torch.Generator
+        self,
+        items: list[AudioItem],
+        rngs: list[np.random.Generator],
+        generator: torch.Generator,
+        mixing: list[tuple[MixDraws, list[np.ndarray | None]]] | None = None,
     ) -> dict:
         aug, n = self.augmenter(), self.clip_cfg.n_samples
         dry, draws, inputs = [], [], []
@@ -128,7 +151,14 @@ class TrainingBatches(IterableDataset):
             clip, sound = prepare_clip_and_length(item, self.clip_cfg, rng)
             dry.append(clip)
             draws.append(aug.draw(rng, 1, n, sound))  # crops within the sound, not over the padding
-            inputs.append(aug.gather(draws[-1], n))
+            # Mixtures mix whole noise (made in the workers); otherwise --augment-on gpu makes it from parts.
+            inputs.append(aug.gather(draws[-1], n, noise_parts=self.augment_on == "gpu" and mixing is None))
+        if mixing is not None:
+            mixes = [
+                mix_inputs(aug.bank, self.mix, m, p, d, n, aug.brir_len, self.aug_cfg.brir_tail_db)
+                for (m, p), d in zip(mixing, draws)
+            ]
+            return self._mix_batch(dry, draws, inputs, mixes, generator)
         masks = (
             self.masks(len(items) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator)
             if self.masks is not None
@@ -148,6 +178,61 @@ class TrainingBatches(IterableDataset):
                 **masks,
             }
         return {"audio": torch.from_numpy(np.concatenate(crops)), **masks}
+
+    # ---------------------------------------------------------------- polyphonic scenes
+
+    def _mix_batch(self, dry, draws, inputs, mixes: list[MixInputs], generator) -> dict:
+        masks = (
+            self.masks(len(dry) * self.aug_cfg.n_crops, self.aug_cfg.crop_samples, generator)
+            if self.masks is not None
+            else {}
+        )
+        if self.augment_on == "gpu":
+            scene = [to_torch_batch(d[None], dr, inp, m) for d, dr, inp, m in zip(dry, draws, inputs, mixes)]
+            return {"scene": {k: torch.cat([s[k] for s in scene]) for k in scene[0]}, **masks}
+        views = None if self.mix.target == "mixture" else ("dry" if self.dry_reference else "same")
+        audio, dry_audio, sources, weights = [], [], [], []
+        for d, dr, inp, m in zip(dry, draws, inputs, mixes):
+            taps = None if inp.taps is None else int(inp.taps[0])
+            crops, dry_crops, each = mixture_crops(
+                d,
+                bool(dr.is_clean[0]),
+                inp.brir[0],
+                inp.noise[0],
+                float(dr.snr_db[0]),
+                int(inp.delay[0]),
+                dr.crop_offsets[0],
+                self.aug_cfg,
+                taps,
+                m,
+                views,
+                self.dry_reference,
+            )
+            audio.append(crops)
+            dry_audio.append(dry_crops)
+            sources.append(each)
+            weights.append(torch.from_numpy(source_weights(m.on, len(crops))))
+        batch = {"audio": torch.from_numpy(np.concatenate(audio)), **masks}
+        if self.dry_reference:
+            batch["dry_audio"] = torch.from_numpy(np.concatenate(dry_audio))
+        if views is not None:
+            batch["source_audio"] = torch.from_numpy(np.concatenate(sources))
+            batch["source_weight"] = torch.from_numpy(np.concatenate(weights))
+        return batch
+
+    def _partners_of_position(self, draws: MixDraws, position: int) -> list[np.ndarray | None]:
+        """Other files of the list (never the clip's own file), prepared as clips are."""
+        n_files, e = len(self.source), self.mix.extra
+        partners: list[np.ndarray | None] = [None] * e
+        if not draws.is_mix[0]:
+            return partners
+        own = int(self._order(position // n_files)[position % n_files])
+        for slot in range(min(int(draws.n_sources[0]) - 1, e)):
+            item = self.source.item(partner_index(float(draws.partner[0, slot]), own, n_files))
+            if item is not None:
+                rng = clip_rng(self.aug_cfg.seed, _MIX_STREAM, position, slot + 1)
+                partners[slot] = prepare_clip(item, self.clip_cfg, rng)
+        return partners
 
     # ---------------------------------------------------------------- step-indexed file lists
 
@@ -175,7 +260,13 @@ class TrainingBatches(IterableDataset):
         positions = [global_batch * self.batch_clips + j for j in range(self.batch_clips)]
         rngs = [clip_rng(self.aug_cfg.seed, _CLIP_STREAM, p) for p in positions]
         items = [self._item(p) for p in positions]
-        return self._batch(items, rngs, mask_generator(self.aug_cfg.seed, global_batch))
+        mixing = None
+        if self.mix is not None:
+            mix_draws = [
+                draw_mixtures(clip_rng(self.aug_cfg.seed, _MIX_STREAM, p), 1, self.mix) for p in positions
+            ]
+            mixing = [(m, self._partners_of_position(m, p)) for m, p in zip(mix_draws, positions)]
+        return self._batch(items, rngs, mask_generator(self.aug_cfg.seed, global_batch), mixing)
 
     # ---------------------------------------------------------------- streamed shards
 
@@ -189,8 +280,22 @@ class TrainingBatches(IterableDataset):
                 continue
             key = (self.start_step, slot.index, counter)
             rngs = [clip_rng(self.aug_cfg.seed, _SHARD_STREAM, *key, j) for j in range(len(items))]
-            yield self._batch(items, rngs, mask_generator(self.aug_cfg.seed, _SHARD_STREAM, *key))
+            mixing = None if self.mix is None else self._streamed_mixing(items, key)
+            yield self._batch(items, rngs, mask_generator(self.aug_cfg.seed, _SHARD_STREAM, *key), mixing)
             items, counter = [], counter + 1
+
+    def _streamed_mixing(self, items: list[AudioItem], key: tuple) -> list:
+        """Streamed shards: the interferers are the batch's other clips (K capped at the batch's size)."""
+        mixing = []
+        for j in range(len(items)):
+            draws = draw_mixtures(clip_rng(self.aug_cfg.seed, _MIX_STREAM, *key, j), 1, self.mix)
+            partners: list[np.ndarray | None] = [None] * self.mix.extra
+            if draws.is_mix[0]:
+                for slot in range(min(int(draws.n_sources[0]) - 1, self.mix.extra, len(items) - 1)):
+                    rng = clip_rng(self.aug_cfg.seed, _MIX_STREAM, *key, j, slot + 1)
+                    partners[slot] = prepare_clip(items[(j + 1 + slot) % len(items)], self.clip_cfg, rng)
+            mixing.append((draws, partners))
+        return mixing
 
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()
@@ -213,7 +318,9 @@ def crops_on_device(batch: dict, augment: NaturalisticAugment) -> dict:
         return batch
     batch = dict(batch)
     crops = augment(batch.pop("scene"))
-    if isinstance(crops, tuple):
+    if isinstance(crops, dict):  # polyphonic scenes
+        batch.update(crops)
+    elif isinstance(crops, tuple):
         batch["audio"], batch["dry_audio"] = crops
     else:
         batch["audio"] = crops
@@ -250,16 +357,26 @@ class TrainingData(L.LightningDataModule):
         masks: MaskFn | None = None,
         augment_on: str = "cpu",
         dry_reference: bool = False,
+        mix: MixConfig | None = None,
     ):
-        """dry_reference: batches also carry the dry source's crops ("dry_audio")."""
+        """dry_reference: batches also carry the dry source's crops ("dry_audio"). mix: polyphonic scenes
+        (with the retention target, batches carry "source_audio" and "source_weight")."""
         super().__init__()
         if num_workers < 0:
             raise InputError(f"num_workers must be >= 0, got {num_workers}")
         self.num_workers = int(num_workers)
         self.batches = TrainingBatches(
-            source, bank, clip_cfg, aug_cfg, batch_clips, masks, augment_on, dry_reference=dry_reference
+            source,
+            bank,
+            clip_cfg,
+            aug_cfg,
+            batch_clips,
+            masks,
+            augment_on,
+            dry_reference=dry_reference,
+            mix=mix,
         )
-        self.augment = NaturalisticAugment(aug_cfg, return_dry=dry_reference)
+        self.augment = NaturalisticAugment(aug_cfg, return_dry=dry_reference, mix=self.batches.mix)
 
     def train_dataloader(self) -> DataLoader:
         if self.trainer is not None:  # restored from the checkpoint before this is called

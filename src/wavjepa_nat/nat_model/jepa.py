@@ -222,6 +222,23 @@ class WavJEPA(nn.Module):
             teacher, k = self.frozen_teacher.on(audio.device), self.frozen_teacher.top_k
         return teacher_targets(teacher, teacher_view(audio, dry, teacher.channels), k, channels)
 
+    @torch.no_grad()
+    def retention_targets(
+        self, sources: torch.Tensor, weight: torch.Tensor, channels: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """SSLAM's source retention: per crop, the weighted sum (weights 1/K) of the targets of each source
+        alone. sources (B, K, C', S): each source's crops (C' = the student's channels, or 1: dry sources);
+        weight (B, K): 0 for unused slots, which the teacher never encodes."""
+        b, k = weight.shape
+        used = (weight > 0).reshape(-1)
+        crop = torch.arange(b, device=weight.device).repeat_interleave(k)[used]
+        views = sources.reshape(b * k, *sources.shape[2:])[used]
+        audio = views.expand(-1, channels, -1) if views.shape[1] != channels else views
+        target, last = self.targets(audio, None if views.shape[1] == channels else views)
+        w = weight.reshape(-1)[used].to(target.dtype)[:, None, None]
+        total = torch.zeros(b, *target.shape[1:], dtype=target.dtype, device=target.device)
+        return total.index_add_(0, crop, target * w), last
+
     def predict(
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -239,7 +256,12 @@ class WavJEPA(nn.Module):
         ctx_valid, tgt_valid = _padding_masks(batch)
         B, G, Nt = tgt_idx.shape
         n_time = self.encoder.n_frames(audio.shape[-1])
-        target_all, last = self.targets(audio) if dry is None else self.targets(audio, dry)
+        if "source_audio" in batch:  # train --mix-target retention
+            target_all, last = self.retention_targets(
+                batch["source_audio"], batch["source_weight"], audio.shape[1]
+            )
+        else:
+            target_all, last = self.targets(audio) if dry is None else self.targets(audio, dry)
         target = gather_tokens(target_all, tgt_idx.reshape(B, G * Nt)).reshape(B, G, Nt, -1)
         context = self.encoder.encode(audio, keep_idx=ctx_idx, keep_valid=ctx_valid)
         pred = self.predictor(context, ctx_idx, tgt_idx, n_time, ctx_valid, tgt_valid)

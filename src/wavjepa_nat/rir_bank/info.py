@@ -37,6 +37,7 @@ def bank_summary(bank: RIRBank) -> dict:
         "package_version": bank.attrs["package_version"],
         "brir_seconds": bank.brir_length / bank.fs,
         "noise_bed_seconds": bank.noise_bed_length / bank.fs,
+        "noise_beds": bank.has_beds,  # False: made with --beds none (noise made at training time)
         "size_mb": bank.path.stat().st_size / 1e6,
         "rt60_target_s": _quantiles(target),
         "rt60_measured_s": _quantiles(measured),

@@ -31,8 +31,11 @@ from wavjepa_nat.rir_bank.schema import (
     attrs_dict,
     decode_bed,
     decode_response,
+    parse_diffuse_field,
     read_config,
 )
+from wavjepa_nat.scenes.diffuse import stft_freqs
+from wavjepa_nat.scenes.hrtf import load_hrtf
 
 RAW_DTYPES = (np.dtype("<f4"), np.dtype("<f2"), np.dtype("<i2"))  # rows the reader maps as they are stored
 # Per-scene measures that select() and measure() know, by name -> (meta column, band index or None).
@@ -389,6 +392,24 @@ class RIRBank:
             row = self._mapped_row("brir", i)
             return row[:, :n] if row is not None else self._dataset("brir")[i, :, :n]
         return self._decoded("brir", i, n)
+
+    @property
+    def has_beds(self) -> bool:
+        """False for a bank made with `simulate-rirs --beds none` (its beds are empty: the noise is made at
+        training time from the noise-source BRIRs and the diffuse field)."""
+        return self.noise_bed_length > 0
+
+    def diffuse_field(self) -> tuple[np.ndarray, np.ndarray]:
+        """The head's diffuse field (per-ear power (2, F), interaural coherence (F,)) on the STFT grid of
+        scenes/diffuse.py, float64: as stored, or, for banks written before it was stored, recomputed from
+        the stored HRTF config as simulate-rirs computed it (InputError when that HRTF cannot be loaded)."""
+        if "diffuse_field" in self.attrs:
+            try:
+                return parse_diffuse_field(self.attrs["diffuse_field"])
+            except (ValueError, KeyError, TypeError):
+                raise InputError(f"{self.path} is damaged: its diffuse_field does not parse") from None
+        hrtf = load_hrtf(self.config.hrtf, self.fs)
+        return hrtf.diffuse_field(np.maximum(stft_freqs(self.fs), 1.0))
 
     def noise_bed(self, i: int) -> np.ndarray:
         """Scene i's noise bed (2, B) float32 at its level, read-only (format 1: a view of the mapped file)"""

@@ -2,7 +2,12 @@
 
     attrs        format, schema_version, complete, fs, package_version, config (SceneConfig JSON),
                  hrtf_name, hrtf_sha256, engine, seed, shard ("K/N"), n_scenes_total,
-                 brir_length, noise_bed_length, max_noise_sources
+                 brir_length, noise_bed_length, max_noise_sources,
+                 diffuse_field: JSON {"power": (2, F), "coherence": (F,)}, the head's diffuse field on
+                 the STFT grid of scenes/diffuse.py (per-ear power, interaural coherence; floats round-trip
+                 exactly through JSON, and a string attribute compares as one value), what the diffuse part
+                 of the noise is made with; absent in banks written before it was stored
+                 (RIRBank.diffuse_field then recomputes it from the stored HRTF config)
     scene_index  (N,) int64    global scene index of each row (a shard holds a contiguous range)
     meta/<name>  one column per metadata field (see META_COLUMNS)
     checksums/<brir|noise_brir|noise_bed|meta>  (N,) uint32 CRC32 of each scene's stored bytes (checksums.py);
@@ -30,11 +35,20 @@ Format 1 (schema_version 1, still read): fixed lengths, float32, no scales:
     noise_bed    (N, 2, B)     float32, binaural noise at the configured RMS level
 Columns a format-1 bank lacks read as NaN (measures) or as "stored as is" (taps = L, scales = 1).
 
+Bed-less banks (`simulate-rirs --beds none`, config noise_beds false): a format-3 bank with
+noise_bed_length 0: `noise_bed` is then an empty (N, 2, 0) dataset (contiguous: HDF5 has no empty chunks),
+every bed checksum is that of no bytes, and training makes each clip's noise from the noise-source BRIRs
+and the diffuse field above (data/render/noise.py). Older readers refuse such a bank as damaged (its
+noise_bed_length 0 disagrees with the bed length their config reading gives) rather than train on empty
+beds.
+
 A file is a bank only when attrs["complete"] is True: files are written under another name
 and renamed at the very end, so a killed run never leaves a file that looks finished.
 """
 
 from __future__ import annotations
+
+import json
 
 import h5py
 import numpy as np
@@ -106,9 +120,19 @@ TIME_CHUNK = 2048  # samples per chunk of a stored response (formats 2, 3): at m
 
 
 def bank_attrs(
-    cfg: SceneConfig, hrtf_name: str, hrtf_sha256: str, shard: tuple[int, int], n_total: int
+    cfg: SceneConfig,
+    hrtf_name: str,
+    hrtf_sha256: str,
+    shard: tuple[int, int],
+    n_total: int,
+    diffuse: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    return {
+    """The bank's attributes; diffuse: the head's (power (2, F), coherence (F,)) diffuse field
+    (Simulator.diffuse_field)."""
+    extra = {}
+    if diffuse is not None:
+        extra["diffuse_field"] = diffuse_field_json(*diffuse)
+    return extra | {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "fs": cfg.fs,
@@ -126,6 +150,21 @@ def bank_attrs(
     }
 
 
+def diffuse_field_json(power: np.ndarray, coherence: np.ndarray) -> str:
+    return json.dumps(
+        {
+            "power": np.asarray(power, np.float64).tolist(),
+            "coherence": np.asarray(coherence, np.float64).tolist(),
+        }
+    )
+
+
+def parse_diffuse_field(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (power (2, F), coherence (F,)) float64 of a bank's diffuse_field attribute."""
+    raw = json.loads(text)
+    return np.asarray(raw["power"], np.float64), np.asarray(raw["coherence"], np.float64)
+
+
 def schema_version(f: h5py.File) -> int:
     """The layout of a bank or part file (format 1 files have no stored version in their parts)."""
     return int(f.attrs.get("schema_version", 1))
@@ -141,7 +180,8 @@ def create_datasets(f: h5py.File, n: int, cfg: SceneConfig, version: int = SCHEM
     f.create_dataset(
         "noise_brir", (n, m, 2, L), dtypes["noise_brir"], chunks=(1, 1, 2, c) if m else None, fillvalue=0
     )
-    f.create_dataset("noise_bed", (n, 2, B), dtypes["noise_bed"], chunks=(1, 2, B))
+    # Bed-less banks: an empty dataset, contiguous (a chunk cannot be empty).
+    f.create_dataset("noise_bed", (n, 2, B), dtypes["noise_bed"], chunks=(1, 2, B) if B else None)
     group = f.create_group("meta")
     for name, (shape, dtype) in META_COLUMNS.items():
         if version == 1 and (name in STORAGE_COLUMNS or name in NAN_COLUMNS):
@@ -255,24 +295,3 @@ def read_config(f: h5py.File) -> SceneConfig:
 
 def attrs_dict(f: h5py.File) -> dict:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-
-
-def write_format_1(src, dst) -> None:
-    """The scenes of bank `src` rewritten at `dst` in format 1 (float32 at full length, no storage columns,
-    measures or checksums): what banks were before format 2, for benchmarks/bench_bank.py's bytes and read
-    comparison and the test that old banks still open. One scene in memory at a time."""
-    from wavjepa_nat.rir_bank.reader import RIRBank  # the reader builds on this module
-
-    bank = RIRBank(src)
-    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
-        g.attrs.update(dict(f.attrs))
-        g.create_dataset("scene_index", data=f["scene_index"][()])
-        create_datasets(g, len(bank), read_config(f), version=1)  # sets schema_version 1
-        for i in range(len(bank)):
-            g["brir"][i] = bank[i].brir
-            k = int(bank.meta["n_noise"][i])
-            if k:
-                g["noise_brir"][i, :k] = bank.noise_brirs(i)
-            g["noise_bed"][i] = bank.noise_bed(i)
-        for name in g["meta"]:
-            g["meta"][name][...] = f["meta"][name][()]

@@ -479,7 +479,8 @@ def simulate_bank(
     # Build one simulator here: bad --hrtf / --engine / --noise-dir fail now, in this process,
     # rather than in pool initialisers (which a Pool would restart forever).
     simulator = Simulator(cfg)
-    attrs = bank_attrs(cfg, simulator.hrtf.name, simulator.hrtf.sha256, shard, n_scenes)
+    hrtf = simulator.hrtf
+    attrs = bank_attrs(cfg, hrtf.name, hrtf.sha256, shard, n_scenes, simulator.diffuse_field)
     done = {"out": str(out), "scenes": hi - lo, "simulated": 0, "already_complete": True}
     if _check_existing(out, attrs):  # read-only: a complete bank only ever appears by an atomic rename
         return done

@@ -14,11 +14,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from wavjepa_nat.errors import InputError
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.robustness.conditions import CLEAN, Condition, stream_id
-from wavjepa_nat.robustness.degrade import degrade
+from wavjepa_nat.robustness.degrade import degrade, degrade_polyphonic
+from wavjepa_nat.robustness.export_embeddings import EmbeddingExport
 from wavjepa_nat.robustness.failures import ModelFailures
 from wavjepa_nat.robustness.metrics.drift import row_cosines
+from wavjepa_nat.robustness.metrics.hear_mlp import HearMLPConfig, HearMLPProbe
 from wavjepa_nat.robustness.metrics.probes import LinearProbe, ProbeConfig
 from wavjepa_nat.robustness.metrics.stats import ClipOutcome, clip_outcome, mean_interval
 from wavjepa_nat.robustness.models.hear_module import HearModuleError
@@ -51,6 +54,16 @@ class ClassificationPass:
         self.clean_emb: dict[str, np.ndarray] = {}  # standardised clean test embeddings, for the drift
         self.clean_score: dict[str, float] = {}
         self.result = Classification([], {}, {}, [])
+        export = inputs.cfg.export_embeddings
+        self.export = EmbeddingExport(export, inputs.task) if export else None
+        self.val_audio: np.ndarray | None = None
+        self.split_embeddings: dict[str, dict] = {}  # model -> its probe's train / val embeddings
+        if inputs.cfg.probe == "hear-mlp" and len(inputs.task.keys["val"]) == 0:
+            raise InputError(
+                f"--probe hear-mlp needs validation clips (early stopping, model selection); task "
+                f"{inputs.task.name} has none"
+            )
+        self.partners: dict[Condition, list[list[int]]] = {}  # polyphony: each test clip's interferers
 
     def run(self, progress: bool) -> Classification:
         steps = (len(self.inputs.conditions) + 1) * len(self.inputs.embedders)
@@ -64,13 +77,30 @@ class ClassificationPass:
         """The task's dry clips of a split rendered under cond (test clips through test scenes)."""
         task = self.inputs.task
         pools = self.inputs.test_pools if split == "test" else self.inputs.train_pools
+        if cond.polyphonic:
+            audio, _, _, partners = degrade_polyphonic(
+                task.clips[split], task.labels[split], cond, pools, self.seed, split, task.clip_ids(split)
+            )
+            if split == "test":
+                self.partners[cond] = partners
+            return audio
         audio, _ = degrade(task.clips[split], cond, pools, self.seed, split, task.clip_ids(split))
         return audio
 
-    def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe:
-        probe = LinearProbe(self.kind, self.probe_cfg).fit(
-            emb.scene_embeddings(audio), self.inputs.task.targets("train")
-        )
+    def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe | HearMLPProbe:
+        cfg, task = self.inputs.cfg, self.inputs.task
+        x = emb.scene_embeddings(audio)
+        x_val = None
+        has_val = len(task.keys["val"]) > 0
+        if has_val and (cfg.probe == "hear-mlp" or self.export is not None):  # the validation clips, clean
+            if self.val_audio is None:
+                self.val_audio = self.render("val", CLEAN)
+            x_val = emb.scene_embeddings(self.val_audio)
+        self.split_embeddings[name] = {"train": x, "val": x_val}
+        if cfg.probe == "hear-mlp":  # early-stopped and model-selected on the task's validation clips
+            mlp = HearMLPConfig(grid_points=cfg.hear_grid_points, seed=self.seed)
+            return HearMLPProbe(self.kind, mlp).fit(x, task.targets("train"), x_val, task.targets("val"))
+        probe = LinearProbe(self.kind, self.probe_cfg).fit(x, task.targets("train"))
         if not probe.converged:
             self.result.notes.append(
                 f"{name}: the {where} logistic probe (C = {probe.c:g}) stopped at its "
@@ -116,6 +146,8 @@ class ClassificationPass:
         """One model's row and per-clip outcome on one condition's rendered test clips."""
         y_test = self.inputs.task.targets("test")
         x = emb.scene_embeddings(audio)
+        if self.export is not None:
+            self.export.write(name, cond, {**self.split_embeddings[name], "test": x})
         result = probe.evaluate(x, y_test)
         outcome = clip_outcome(probe, x, y_test, result.metric)
         z = self.clean_probe[name].scaler.transform(x)  # drift in the clean probe's standardised space
@@ -139,7 +171,37 @@ class ClassificationPass:
             score_ci=outcome.score_interval(boot_seed),
             drift_ci=mean_interval(cos, boot_seed),
         )
+        if cond.polyphonic:
+            every = self.all_classes_outcome(probe, x, cond)
+            self.result.outcomes.setdefault(f"{cond.label}, all classes", {})[name] = every
+            row = dataclasses.replace(
+                row,
+                sources=cond.sources,
+                tir_db=cond.tir_db,
+                all_class_map=every.score,
+                all_class_map_ci=every.score_interval(boot_seed),
+            )
         return row, outcome
+
+    def all_classes_outcome(self, probe: LinearProbe, x: np.ndarray, cond: Condition) -> ClipOutcome:
+        """The single-clip probe's scores against every class present in each polyphonic test clip (its
+        own and its interferers'): per-clip results for the mAP, its interval and the paired tests."""
+        labels = self.inputs.task.labels["test"]
+        decision = np.asarray(probe.decision_function(x), np.float64)
+        final = probe.pipeline.named_steps["model"]
+        classes = list(getattr(final, "classes_", self.inputs.task.classes))
+        if self.kind == "multilabel":
+            classes = list(self.inputs.task.classes)
+        if decision.ndim == 1:  # two classes: sklearn scores the second
+            decision = np.stack([-decision, decision], axis=1)
+        column = {c: k for k, c in enumerate(classes)}
+        present = np.zeros(decision.shape, np.int64)
+        for i, others in enumerate(self.partners[cond]):
+            for j in [i, *others]:
+                for c in labels[j]:
+                    if c in column:
+                        present[i, column[c]] = 1
+        return ClipOutcome("mAP", decision=decision, labels=present)
 
 
 def add_lateral_errors(result: Classification, lateral: dict, seed: int) -> None:

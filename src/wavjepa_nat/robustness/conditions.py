@@ -5,6 +5,8 @@ arguments before importing anything heavy). Degrading a clip under a condition i
     snr        the dry clip on both ears + binaural noise from a test-split noise bed at the SNR
     rt60       the clip through a test-split BRIR whose *measured* T_mid lies in the bin, no added noise
     snr_rt60   both: a BRIR from the bin + that scene's own noise bed at the SNR
+    polyphony  the clip through a test scene's BRIR + K-1 clips of other classes, each through one of that
+               scene's noise-source positions (same room, same head), each at the TIR below the clip
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from wavjepa_nat.data.render.scenes import RT60_MEASURE, bin_text
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.ranges import parse_interval, parse_values
 
-KINDS = ("clean", "snr", "rt60", "snr_rt60")
+KINDS = ("clean", "snr", "rt60", "snr_rt60", "polyphony")
 # Bin edges (s) used when --rt60 gives a range: the common robustness bins (0.1-0.3, 0.3-0.6, 0.6-1.0, ...).
 STANDARD_EDGES = (0.1, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 5.0)
 MERGE_RATIO = 0.25  # an end bin narrower than this fraction of its neighbour is merged into it
@@ -48,6 +50,16 @@ def parse_snr(text: str, name: str = "--snr") -> list[float]:
     if _none(text):
         return []
     return parse_values(text, name, default_step=5.0)
+
+
+def parse_polyphony(text: str, name: str = "--polyphony") -> list[int]:
+    """'2..3', '2,3', '2' or 'none' -> sorted source counts K >= 2."""
+    if _none(text):
+        return []
+    values = parse_values(text, name, default_step=1.0)
+    if any(v != int(v) or v < 2 for v in values):
+        raise InputError(f"{name}: source counts must be whole numbers >= 2, got '{text}'")
+    return [int(v) for v in values]
 
 
 def _merge_small_ends(edges: list[float]) -> list[float]:
@@ -104,9 +116,11 @@ def auto_rt60_bins(measured: np.ndarray) -> list[tuple[float, float]]:
 
 @dataclass(frozen=True)
 class Condition:
-    kind: str  # clean | snr | rt60 | snr_rt60
+    kind: str  # clean | snr | rt60 | snr_rt60 | polyphony
     snr_db: float | None = None
     rt60_bin: tuple[float, float] | None = None
+    sources: int = 1  # polyphony: K, the clip and K-1 interferers
+    tir_db: float | None = None  # polyphony: each interferer's level below the clip at the ears (dB)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -125,23 +139,32 @@ class Condition:
         parts = ([f"SNR {self.snr_db:g} dB"] if self.noisy else []) + (
             [f"RT60 {bin_text(self.rt60_bin)}"] if self.reverberant else []
         )
+        if self.polyphonic:
+            parts.append(f"{self.sources} sources, TIR {self.tir_db:g} dB")
         return ", ".join(parts) or "clean"
+
+    @property
+    def polyphonic(self) -> bool:
+        return self.sources > 1
 
     @property
     def key(self) -> str:
         """Stable text that seeds this condition's renderings."""
-        return f"{self.kind}|{self.snr_db!r}|{self.rt60_bin!r}"
+        extra = f"|{self.sources}|{self.tir_db!r}" if self.polyphonic else ""
+        return f"{self.kind}|{self.snr_db!r}|{self.rt60_bin!r}{extra}"
 
 
 CLEAN = Condition("clean")
 
 
-def build_conditions(snrs, bins, grid: bool = False) -> list[Condition]:
-    """Clean first (the reference for drops and drift), then each SNR, each RT60 bin, and the grid."""
+def build_conditions(snrs, bins, grid: bool = False, polyphony=(), tirs=()) -> list[Condition]:
+    """Clean first (the reference for drops and drift), then each SNR, each RT60 bin, the grid, and each
+    source count x TIR."""
     conds = [CLEAN] + [Condition("snr", float(s)) for s in snrs]
     conds += [Condition("rt60", None, tuple(b)) for b in bins]
     if grid:
         conds += [Condition("snr_rt60", float(s), tuple(b)) for s in snrs for b in bins]
+    conds += [Condition("polyphony", sources=int(k), tir_db=float(t)) for k in polyphony for t in tirs]
     return conds
 
 

@@ -102,16 +102,25 @@ class LocalisationPass:
                 self.data.clip_ids("train"),
                 spatial=True,
                 elevation=True,
+                labels=self.data.labels["train"],
             )
             for k in range(LOC_TRAIN_RENDERS)
         ]
         return tuple(np.concatenate(p) for p in zip(*parts))
 
     def test_set(self, cond: Condition) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        role = "test" if cond.reverberant else "loc"
+        role = "test" if cond.reverberant or cond.polyphonic else "loc"  # polyphony: the scored scenes
         ids = self.data.clip_ids("test")
         return degrade(
-            self.data.clips["test"], cond, self.test_pools, self.seed, role, ids, spatial=True, elevation=True
+            self.data.clips["test"],
+            cond,
+            self.test_pools,
+            self.seed,
+            role,
+            ids,
+            spatial=True,
+            elevation=True,
+            labels=self.data.labels["test"],
         )
 
     def guarded(self, name: str, stage: str, work: Callable, *args):

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from wavjepa_nat.checks import check_output_dir, check_torch_device
+from wavjepa_nat.data.render import SceneNoise
 from wavjepa_nat.data.render.scenes import in_rt60_bin
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import RIRBank
 from wavjepa_nat.robustness.conditions import Condition, auto_rt60_bins, build_conditions
 from wavjepa_nat.robustness.config import SweepConfig
-from wavjepa_nat.robustness.degrade import ScenePools
+from wavjepa_nat.robustness.degrade import ScenePools, polyphony_pool
 from wavjepa_nat.robustness.models.interface import SceneEmbedder
 from wavjepa_nat.robustness.models.load import check_models, load_embedder, logmel_baselines, model_names
 from wavjepa_nat.robustness.report.model_info import describe_model
@@ -48,7 +49,7 @@ def prepare_sweep(
     """Check the models, the device and --out, open the bank, resolve the RT60 bins, load the embedders
     (HEAR modules are checked here) and the task; InputError on anything a user can fix."""
     notes: list[str] = []
-    check_models(models)
+    check_models(models, cfg.trust_remote_code)
     check_torch_device(cfg.device, "--device")
     if out_dir is not None:  # before the sweep, not when its report is written
         check_output_dir(out_dir, "--out")
@@ -57,25 +58,40 @@ def prepare_sweep(
     if len(test_measured) == 0:
         raise InputError(f"the RIR bank {rir.path} has no test-split scenes")
     cfg = dataclasses.replace(cfg, rt60_bins=resolve_bins(cfg.rt60_bins, test_measured, notes))
+    if cfg.snr_db and not cfg.noise and not rir.has_beds:
+        raise InputError(
+            f"the RIR bank {rir.path} has no noise beds (made with --beds none): give the SNR conditions "
+            f"a noise corpus (--noise DIR) or use --snr none"
+        )
+    noise = {s: SceneNoise.from_corpus(rir, cfg.noise, s) if cfg.noise else None for s in ("test", "train")}
+    test_pools = ScenePools(rir, cfg.rt60_bins, ("test",), strict=True, scene_noise=noise["test"])
+    train_pools = ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False, scene_noise=noise["train"])
+    if cfg.noise:
+        notes.append(f"noise: {test_pools.noise_text()}, not the noise beds (probes: the train split)")
+    if cfg.polyphony:  # room for the largest K (probes trained on polyphony too: in training scenes)
+        for pools in (test_pools, train_pools) if cfg.probe_train == "matched" else (test_pools,):
+            polyphony_pool(pools, max(cfg.polyphony))
     return SweepInputs(
         cfg=cfg,
         bank=rir,
-        train_pools=ScenePools(rir, cfg.rt60_bins, ("train", "val"), strict=False),
-        test_pools=ScenePools(rir, cfg.rt60_bins, ("test",), strict=True),
-        embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size),
+        train_pools=train_pools,
+        test_pools=test_pools,
+        embedders=load_embedders(models, rir.fs, cfg.device, cfg.batch_size, cfg.trust_remote_code),
         task=load_task(
             task, rir.fs, cfg.clip_seconds, cfg.seed, cfg.max_clips_per_class, test_fold=cfg.test_fold
         ),
-        conditions=build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid),
+        conditions=build_conditions(cfg.snr_db, cfg.rt60_bins, cfg.grid, cfg.polyphony, cfg.tir_db),
         notes=notes,
     )
 
 
-def load_embedders(models: Sequence, fs: int, device: str, batch_size: int) -> list[tuple[str, object, dict]]:
+def load_embedders(
+    models: Sequence, fs: int, device: str, batch_size: int, trust_remote_code: bool = False
+) -> list[tuple[str, object, dict]]:
     """(name, embedder, description) for each model (models/load.py), then the log-mel baseline(s)."""
     out = []
     for name, spec in zip(model_names(models), models):
-        emb = load_embedder(spec, name, fs, device, batch_size)
+        emb = load_embedder(spec, name, fs, device, batch_size, trust_remote_code)
         out.append((name, emb, describe_model(name, spec, emb)))
     baselines = logmel_baselines(fs, mono_too=any(e.channels == 1 for _, e, _ in out))
     return out + [(b.name, b, describe_model(b.name, None, b)) for b in baselines]

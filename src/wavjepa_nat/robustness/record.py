@@ -91,4 +91,5 @@ def bank_summary(rir: RIRBank, pools: ScenePools) -> dict:
         "scenes": counts,
         "test_rt60_measured_s": [round(lo, 3), round(hi, 3)],
         "rt60_bins": {bin_text(b): len(p) for b, p in pools.by_bin.items()},
+        "noise": pools.noise_text(),
     }

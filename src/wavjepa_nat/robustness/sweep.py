@@ -38,6 +38,7 @@ from wavjepa_nat.robustness.prepare import prepare_sweep
 from wavjepa_nat.robustness.record import sweep_setup
 from wavjepa_nat.robustness.report.results import write_report
 from wavjepa_nat.robustness.report.rows import ResultRow
+from wavjepa_nat.robustness.rooms import room_probe_pass
 
 
 def run_sweep(
@@ -78,9 +79,12 @@ def run_sweep(
             on_error=failures.record,
         )
         add_lateral_errors(scored, lateral, seed)
+    room_rows = room_probe_pass(inputs, failures.broken) if inputs.cfg.room_probes else []
     tests = paired_tests(scored.outcomes, task=inputs.task.name, seed=seed)
     setup = sweep_setup(inputs, scored, failures, str(task), title, time.perf_counter() - start)
     if out_dir is not None:
-        write_report(scored.rows, setup, out_dir, setup["title"], tests, localisation=loc_rows)
+        write_report(
+            scored.rows, setup, out_dir, setup["title"], tests, localisation=loc_rows, room_probes=room_rows
+        )
     failures.raise_if_any(scored.rows, out_dir)
     return scored.rows

@@ -34,6 +34,7 @@ FLAGS = {
     "scenes_per_room": "--scenes-per-room",
     "noise_bed_seconds": "--noise-bed-seconds",
     "noise_dir": "--noise-dir",
+    "noise_beds": "--beds",
     "seed": "--seed",
 }
 
@@ -64,6 +65,9 @@ class SceneConfig:
     noise_bed_seconds: float = 10.0
     noise_bed_rms_db: float = -30.0  # dBFS over both ears
     noise_dir: str | None = None  # folder of the user's noise recordings; None = built-in noises
+    # False (`--beds none`): no beds are simulated or stored; training makes each clip's noise on the fly from
+    # the noise-source BRIRs and the head's diffuse field (data/render/noise.py).
+    noise_beds: bool = True
     early_images: int = 150  # echo count after which the response counts as diffuse (mixing time)
     seed: int = 0
 
@@ -119,9 +123,16 @@ class SceneConfig:
                 f"test rooms) that add up to 10, got {split}"
             )
         self._check_number("noise_bed_seconds", above=0.0, why="positive")
+        if not isinstance(self.noise_beds, bool):
+            raise InputError(f"{_name('noise_beds')} must be true or false, got {self.noise_beds!r}")
         self._check_number("noise_bed_rms_db", hi=0.0, why="at most 0 dBFS")
         if self.noise_dir is not None and (not isinstance(self.noise_dir, str) or not self.noise_dir):
             raise InputError(f"{_name('noise_dir')} must be a folder path or None, got {self.noise_dir!r}")
+        if self.noise_dir is not None and not self.has_beds:
+            raise InputError(
+                f"{_name('noise_dir')} puts recordings into noise beds, but this config has none "
+                f"(--beds none); use one or the other"
+            )
         self._check_number("early_images", integer=True, lo=1, why="at least 1")
         self._check_number("seed", integer=True, lo=0, hi=2**64 - 1, why="a whole number in 0..2^64 - 1")
 
@@ -179,7 +190,14 @@ class SceneConfig:
 
     @property
     def noise_bed_length(self) -> int:
-        return round(self.noise_bed_seconds * self.fs)
+        """Samples of a scene's stored bed: 0 without beds (the bank then stores empty ones)."""
+        return round(self.noise_bed_seconds * self.fs) if self.noise_beds else 0
+
+    @property
+    def has_beds(self) -> bool:
+        """False for a bank made with `--beds none`: it stores the noise-source BRIRs and the head's diffuse
+        field, and training makes each clip's noise on the fly (data/render/noise.py)."""
+        return self.noise_beds
 
     @property
     def scene_bytes(self) -> int:
@@ -194,7 +212,10 @@ class SceneConfig:
         return 8 * n * (5 * (1 + self.noise_sources[1]) + 6)
 
     def to_json(self) -> str:
-        return json.dumps(config_dict(self), sort_keys=True)
+        values = config_dict(self)
+        if values["noise_beds"]:  # the default: left out, so banks with beds keep the config text they had
+            del values["noise_beds"]
+        return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SceneConfig:

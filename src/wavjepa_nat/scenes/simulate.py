@@ -45,6 +45,9 @@ class Simulator:
         self.noise = NoiseMaker(
             cfg.fs, cfg.noise_bed_length, cfg.noise_bed_rms_db, cfg.noise_dir, power, coherence
         )
+        # The head's diffuse field on the STFT grid (per-ear power, interaural coherence): stored in the bank,
+        # so that training can make the diffuse part of the noise without the HRTF (schema.bank_attrs).
+        self.diffuse_field = (power, coherence)
 
     def simulate(self, index: int) -> SimulatedScene:
         cfg = self.cfg
@@ -53,7 +56,10 @@ class Simulator:
         t0 = time.perf_counter()
         brirs, info = self.engine.render(spec, rng)
         t1 = time.perf_counter()
-        bed, noise_names = self.noise.bed(brirs[1:], rng)
+        if cfg.has_beds:
+            bed, noise_names = self.noise.bed(brirs[1:], rng)
+        else:  # --beds none: the noise is made at training time from the noise-source BRIRs
+            bed, noise_names = np.zeros((2, 0), np.float32), []
         t2 = time.perf_counter()
 
         delay = float(spec.distance_m[0] / SPEED_OF_SOUND)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig
+from wavjepa_nat.data.augment import AUGMENT_ON, AugmentConfig, noise_options
+from wavjepa_nat.data.mixtures import MixConfig
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.ranges import parse_interval
 
@@ -102,6 +103,12 @@ class TrainConfig:
     channels: int = _opt(2, "2: WavJEPA-Nat (binaural), 1: WavJEPA (mono).")
     clean_ratio: float = _opt(0.0, "Probability that a clip stays dry (drawn per clip).")
     snr: tuple[float, float] = _opt((5.0, 40.0), "SNR range LO..HI in dB for wet clips.", range=True)
+    noise: str = _opt(
+        "auto",
+        "Noise of wet clips: bank (the scenes' stored beds) | builtin (procedural noises) | a noise corpus "
+        "(folder or manifest, e.g. WHAM!; its train split) played through each scene's noise sources plus "
+        "a diffuse part, fresh per clip | auto (bank when the bank has beds, else builtin).",
+    )
     max_steps: int = _opt(300, "Optimizer steps.")
     batch_clips: int = _opt(2, "Clips per step per device; each gives --n-crops crops.")
     n_crops: int = _opt(8, "2.01 s crops per clip.")
@@ -160,6 +167,20 @@ class TrainConfig:
         "same: the teacher encodes the student's crops | dry: the dry source of the same crops (before "
         "room and noise), so the student predicts the clean sound's features from the scene.",
     )
+    mix_prob: float = _opt(
+        0.0,
+        "Probability per clip that it becomes a polyphonic scene: the clip plus K-1 other clips of the data, "
+        "each through another position (the bank's noise-source positions) of the same room and head.",
+    )
+    mix_sources: tuple[float, float] = _opt((2, 3), "K, the sources of a mixture: LO..HI (>= 2).", range=True)
+    mix_tir: tuple[float, float] = _opt(
+        (0.0, 12.0), "Each interferer's target-to-interferer ratio LO..HI in dB (at the ears).", range=True
+    )
+    mix_target: str | None = _opt(
+        None,
+        "mixture: the teacher encodes the mixture | retention (the default with --mix-prob > 0, SSLAM): "
+        "the target is the mean of the teacher's targets of each source alone.",
+    )
     objective: str = _opt(
         "jepa",
         "jepa: predict the teacher's latents | reconstruct: predict the masked tokens' log-mel spectra "
@@ -211,6 +232,9 @@ class TrainConfig:
         if not isinstance(self.model_overrides, dict):
             raise InputError(f"model_overrides must be a mapping, got {self.model_overrides!r}")
         self.augment_config(crop_samples=1)  # the augmentation's own checks (clean ratio, SNR, channels)
+        if self.mix_target == "retention" and self.mix_prob == 0:
+            raise InputError("--mix-target retention needs --mix-prob > 0 (there are no mixtures to retain)")
+        self.mix_config()  # its own checks (probability, sources, TIR, target)
         self._check_recipe()
 
     def _check_recipe(self) -> None:
@@ -318,6 +342,10 @@ class TrainConfig:
 
         return ClipConfig(fs=fs, clip_seconds=self.clip_seconds)
 
+    def mix_config(self) -> MixConfig:
+        target = self.mix_target or ("retention" if self.mix_prob > 0 else "mixture")
+        return MixConfig(self.mix_prob, tuple(self.mix_sources), tuple(self.mix_tir), target)
+
     def augment_config(self, crop_samples: int) -> AugmentConfig:
         return AugmentConfig(
             clean_ratio=self.clean_ratio,
@@ -326,4 +354,5 @@ class TrainConfig:
             n_crops=self.n_crops,
             crop_samples=crop_samples,
             seed=self.seed,
+            **noise_options(self.noise),
         )

@@ -67,7 +67,16 @@ RESUME_KEEPS = (
     "model_overrides",
 )
 # Recipe options: a resumed run keeps them too; runs from before they existed had these values.
-RESUME_KEEPS_RECIPE = {"teacher_input": "same", "objective": "jepa", "loss": "mse"}
+RESUME_KEEPS_RECIPE = {
+    "teacher_input": "same",
+    "objective": "jepa",
+    "loss": "mse",
+    # runs from before mixtures had none
+    "mix_prob": 0.0,
+    "mix_sources": [2, 3],
+    "mix_tir": [0.0, 12.0],
+    "mix_target": None,
+}
 
 
 def _read_checkpoint(path: Path) -> dict | None:
@@ -234,6 +243,7 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         masks=MaskCollator(model_cfg, seed=cfg.seed).masks,
         augment_on=cfg.augment_on,
         dry_reference=cfg.teacher_input == "dry",
+        mix=cfg.mix_config(),
     )
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -267,6 +277,7 @@ def _fit(cfg, out, last, resume_from, model_cfg, init, teacher, clip_cfg, aug_cf
         "model": config_dict(model_cfg),
         "clip": config_dict(clip_cfg),
         "augment": config_dict(aug_cfg),
+        **({"mix": config_dict(cfg.mix_config())} if cfg.mix_prob > 0 else {}),
         "package_version": package_version(),
     }
     if teacher is not None:

@@ -3,10 +3,12 @@ ears. Training augmentation, the `render` command, the robustness conditions and
 
     scenes.py  which scenes (pools by split and measured-RT60 bin), the per-clip draws, reading a scene
     mix.py     render(): the numpy arithmetic (sources through BRIRs, direct-path delay, noise at an SNR)
+    noise.py   SceneNoise: a scene's noise made per clip (noise-source BRIRs + diffuse part; no bed)
     batch.py   render_torch(): the same arithmetic batched in torch (imported on its own: needs torch)
 """
 
 from wavjepa_nat.data.render.mix import Rendering, Source, mono, render
+from wavjepa_nat.data.render.noise import BuiltinNoises, DiffuseField, SceneNoise
 from wavjepa_nat.data.render.scenes import (
     RT60_MEASURE,
     SceneDraws,
@@ -25,6 +27,9 @@ from wavjepa_nat.data.render.scenes import (
 
 __all__ = [
     "RT60_MEASURE",
+    "BuiltinNoises",
+    "DiffuseField",
+    "SceneNoise",
     "Rendering",
     "SceneDraws",
     "SceneInputs",

@@ -7,6 +7,9 @@ the same draws and scene inputs (fp32 allclose to the numpy path).
 Several sources per clip: dry (B, K, S), brir (B, K, 2, L) and gain (B, K); the rendering is the gains'
 sum of the sources at the ears, the SNR relative to that sum. Instead of spans, the SNR is measured over a
 (B, S) 0/1 mask (training: the samples the crops cover); the whole clip is rendered.
+
+scene_noise_torch: a clip's noise made per clip (render/noise.py's mix_parts) from the same parts, on the
+device: with --augment-on gpu the workers only read the recording and draw the diffuse part.
 """
 
 from __future__ import annotations
@@ -41,6 +44,21 @@ def masked_power(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     float64."""
     energy = torch.linalg.vector_norm(x * mask[:, None], dim=(1, 2), dtype=torch.float64).square()
     return energy / (mask.sum(dim=1, dtype=torch.float64) * x.shape[1]).clamp(min=1.0)
+
+
+def scene_noise_torch(
+    signal: torch.Tensor, h: torch.Tensor, taps: torch.Tensor, diffuse: torch.Tensor
+) -> torch.Tensor:
+    """render/noise.py's mix_parts for B clips: (B, N) recording segments through (B, 2, L) summed noise
+    BRIRs, each clip's 'valid' part (samples taps_b - 1 .. of the convolution; signals and BRIRs
+    zero-padded to common lengths), set to unit power over both ears, plus the (B, 2, n) diffuse parts
+    -> (B, 2, n). A clip with taps 0 (no noise sources) is its diffuse part alone."""
+    n = diffuse.shape[-1]
+    point = convolve_torch(signal, h, (taps - 1).clamp(min=0))[..., :n]
+    ones = torch.ones(point.shape[0], n, device=point.device)
+    power = masked_power(point, ones)
+    scale = torch.where(power > SILENT_POWER, power.clamp(min=SILENT_POWER).rsqrt(), torch.zeros_like(power))
+    return point * scale.float()[:, None, None] + diffuse.float()
 
 
 def _sources_at_ears(dry: torch.Tensor, brir: torch.Tensor, delay, gain) -> torch.Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from wavjepa_nat.data.render.mix import render
+from wavjepa_nat.data.render.noise import mix_parts
 from wavjepa_nat.dsp import loop_segment, mean_power, trim_tail
 from wavjepa_nat.errors import InputError
 
@@ -52,6 +53,16 @@ def scenes_in(
     return pool
 
 
+def check_beds(bank) -> None:
+    """InputError for a bank without noise beds (`simulate-rirs --beds none`) where a bed is needed: its
+    empty beds would otherwise give clips no noise at all."""
+    if not getattr(bank, "has_beds", True):
+        raise InputError(
+            f"the RIR bank {bank.path} has no noise beds (made with --beds none): its noise is made per clip "
+            f"(train --noise builtin or a noise corpus); this command needs a bank with beds"
+        )
+
+
 def direct_delay(scene_meta: dict, fs: int) -> int:
     """A scene's direct-path delay in samples, from its metadata (RIRBank.scene_meta)."""
     return round(float(scene_meta["direct_delay_s"]) * fs)
@@ -72,8 +83,10 @@ class ScenePools:
         strict: bool = True,
         fallback_size: int = 4,
         measure: str = RT60_MEASURE,
+        scene_noise=None,
     ):
         self.bank, self.splits, self.measure = bank, tuple(splits), measure  # measure: what the bins hold
+        self.scene_noise = scene_noise  # a render.noise.SceneNoise (noise made per clip), or None: the beds
         self.all = scenes_in(bank, self.splits)
         split_text = "/".join(self.splits)
         if len(self.all) == 0:
@@ -114,7 +127,20 @@ class ScenePools:
         return self.bank.brirs([scene])[0], direct_delay(self.bank.scene_meta(scene), self.bank.fs)
 
     def noise_bed(self, scene: int) -> np.ndarray:
+        check_beds(self.bank)
         return self.bank.noise_bed(scene)  # read-only (a view of the mapped file where possible)
+
+    def noise(self, scene: int, u: float, n: int) -> np.ndarray:
+        """(2, n) noise of a scene for one clip, from the clip's draw u in [0, 1): a segment of its bed, or,
+        with scene_noise, noise made for the clip (the recording and the rest of its draws follow from u, so
+        a clip meets the same noise wherever it is rendered with the same u)."""
+        if self.scene_noise is None:
+            return loop_segment(self.noise_bed(scene), u, n)
+        seed = int(u * 2**53)
+        return self.scene_noise(self.bank.noise_brirs(scene), seed % len(self.scene_noise), u, seed, n)
+
+    def noise_text(self) -> str:
+        return "the scenes' noise beds" if self.scene_noise is None else self.scene_noise.describe()
 
     def azimuth(self, scene: int) -> float:
         return float(self.bank.meta["azimuth_deg"][scene])
@@ -136,6 +162,8 @@ class SceneDraws:
     snr_db: np.ndarray  # (n,) float64
     noise_u: np.ndarray  # (n,) float64 in [0, 1): start of the noise segment, as a fraction
     noise_rec: np.ndarray  # (n,) int64: which noise recording (noise from recordings), else 0
+    # (n,) int64: the seed of the rest of a clip's noise made per clip (render/noise.py), else 0
+    noise_seed: np.ndarray
 
     def __len__(self) -> int:
         return len(self.is_clean)
@@ -152,10 +180,12 @@ def draw_scenes(
     snr_db: tuple[float, float],
     clean_ratio: float = 0.0,
     n_noise_recordings: int = 0,
+    noise_seeds: bool = False,
 ) -> SceneDraws:
     """Per rendering: dry or not (probability clean_ratio), a scene of the pool, an SNR uniform in
-    [lo, hi], the noise segment's start and recording. Every draw is always made, so the stream does not
-    depend on outcomes."""
+    [lo, hi], the noise segment's start and recording, and with noise_seeds (noise made per clip) the seed
+    of the rest of its noise, drawn last (so the other draws are those made without). Every draw is always
+    made, so the stream does not depend on outcomes."""
     pool = np.asarray(pool, dtype=np.int64)
     if len(pool) == 0 and clean_ratio < 1.0:
         raise InputError("no scenes to draw from (empty split / RT60 range)")
@@ -165,7 +195,8 @@ def draw_scenes(
     snr = rng.uniform(snr_db[0], snr_db[1], size=n)
     noise_u = rng.random(n)
     noise_rec = rng.integers(0, max(n_noise_recordings, 1), size=n)
-    return SceneDraws(is_clean, scene, snr, noise_u, noise_rec.astype(np.int64))
+    seeds = rng.integers(0, 2**63 - 1, size=n) if noise_seeds else np.zeros(n, np.int64)
+    return SceneDraws(is_clean, scene, snr, noise_u, noise_rec.astype(np.int64), seeds.astype(np.int64))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,6 +216,11 @@ class SceneInputs:
     # (n,) int64: the leading BRIR samples that count (trim_tail of the BRIR above); the rest is zero padding
     # or below float32 resolution. None: unknown, the renderer trims the BRIR itself.
     taps: np.ndarray | None = None
+    # Noise made per clip, left for the device (read_scenes' noise_parts): `noise` then holds only the diffuse
+    # parts, and these the rest of render/noise.py's NoiseParts, zero-padded to the bank's BRIR length L:
+    noise_signal: np.ndarray | None = None  # (n, S + L - 1) float32 recording segments
+    noise_h: np.ndarray | None = None  # (n, 2, L) float32 summed noise-source BRIRs
+    noise_taps: np.ndarray | None = None  # (n,) int64 their lengths before padding (0: no noise sources)
 
 
 def brir_taps(brir: np.ndarray, tail_db: float | None) -> tuple[np.ndarray, int]:
@@ -205,13 +241,18 @@ def read_scenes(
     noise_recordings: list[np.ndarray] | None = None,
     brir_len: int | None = None,
     cut_cache: dict[int, tuple[int, int]] | None = None,
+    scene_noise=None,
+    noise_parts: bool = False,
 ) -> SceneInputs:
     """Read the BRIRs, noise and delays of the drawn scenes from an RIRBank.
 
     noise_recordings None: a segment of the scene's noise bed. Given: a segment of a noise recording rendered
     through every noise-source BRIR of the scene and summed (one recording for all sources, as in the
     reference); a scene without noise sources falls back to its noise bed, so every wet clip gets noise at
-    its SNR. With brir_len given, clean clips get zero BRIRs of that length, so per-clip inputs from
+    its SNR. scene_noise (a render.noise.SceneNoise): the noise made per clip from the scene's noise-source
+    BRIRs and the drawn noise_rec, noise_u and noise_seed (no bed is read: banks without beds); with
+    noise_parts, only its parts (SceneInputs.noise_signal ..., for render.batch.scene_noise_torch). With
+    brir_len given, clean clips get zero BRIRs of that length, so per-clip inputs from
     different calls stack into one batch.
 
     cut_cache (one per process, e.g. the Augmenter's): scene -> (BRIR length after the tail_db cut, taps),
@@ -225,6 +266,7 @@ def read_scenes(
     delay = np.zeros(n, np.int64)
     taps = np.ones(n, np.int64)
     meta: list[dict[str, Any]] = [None] * n  # type: ignore[list-item]
+    parts = _PartsBuffer(n, clip_samples, length) if scene_noise is not None and noise_parts else None
     for i in range(n):
         if draws.is_clean[i]:
             brirs[i], noises[i] = np.zeros((2, length), np.float32), np.zeros((2, clip_samples), np.float32)
@@ -246,6 +288,16 @@ def read_scenes(
         meta[i] = bank.scene_meta(scene)
         if compensate_delay:
             delay[i] = direct_delay(meta[i], bank.fs)
+        if scene_noise is not None:
+            made = scene_noise.parts(
+                bank.noise_brirs(scene),
+                int(draws.noise_rec[i]),
+                float(draws.noise_u[i]),
+                int(draws.noise_seed[i]),
+                clip_samples,
+            )
+            noises[i] = parts.put(i, made) if parts is not None else mix_parts(made)
+            continue
         noise_brirs = bank.noise_brirs(scene) if noise_recordings is not None else np.zeros((0,))
         if len(noise_brirs):
             rec = noise_recordings[int(draws.noise_rec[i])]
@@ -253,6 +305,7 @@ def read_scenes(
             # One recording through every noise BRIR, summed == the recording through the summed BRIR.
             noises[i] = render([(segment, np.asarray(noise_brirs, np.float32).sum(axis=0))]).audio
         else:  # the stored samples: a view of the mapped bank file where possible, no copy
+            check_beds(bank)
             noises[i] = loop_segment(bank.noise_bed_samples(scene), draws.noise_u[i], clip_samples)
     # One clip (the DataLoader path): views, no copies of the 10 s noise.
     brir = brirs[0][None] if n == 1 else np.stack(brirs) if n else np.zeros((0, 2, length), np.float32)
@@ -260,7 +313,27 @@ def read_scenes(
     noise = (
         noises[0][None] if n == 1 else np.stack(noises) if n else np.zeros((0, 2, clip_samples), np.float32)
     )
-    return SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
+    inputs = SceneInputs(brir=brir, noise=noise, delay=delay, meta=meta, taps=taps)
+    if parts is not None:
+        inputs.noise_signal, inputs.noise_h, inputs.noise_taps = parts.signal, parts.h, parts.taps
+    return inputs
+
+
+class _PartsBuffer:
+    """NoiseParts of n clips zero-padded to common shapes, so that clips stack into a batch."""
+
+    def __init__(self, n: int, clip_samples: int, length: int):
+        self.signal = np.zeros((n, clip_samples + length - 1), np.float32)
+        self.h = np.zeros((n, 2, length), np.float32)
+        self.taps = np.zeros(n, np.int64)
+
+    def put(self, i: int, parts) -> np.ndarray:
+        """Store clip i's parts; returns its diffuse part (what SceneInputs.noise then holds)."""
+        taps = parts.h.shape[-1]
+        self.h[i, :, :taps] = parts.h
+        self.signal[i, : len(parts.signal)] = parts.signal
+        self.taps[i] = taps
+        return parts.diffuse
 
 
 def load_noise_recordings(paths, fs: int) -> list[np.ndarray]:

@@ -38,7 +38,7 @@ def check_embeddings_out(out_h5: str | Path) -> None:
 
 
 def embed_files(
-    encoder: torch.nn.Module,
+    encoder,
     paths: Sequence[str | Path],
     out_h5: str | Path,
     device: str = "cpu",
@@ -51,11 +51,14 @@ def embed_files(
     Layout: `scene` (N, D); `frames` (sum T_i, D) with `timestamps_ms` (sum T_i,) and
     `offsets` (N+1,): file i owns rows offsets[i]:offsets[i+1]; `keys` (N,) strings.
     Attrs: model_config (JSON), version, sample_rate, hop_ms, notes (JSON list).
+    encoder: a loaded encoder, or an embedder with timestamp_embeddings (an hf: model, huggingface.py;
+    hop_ms is then NaN: its tokens are stamped evenly over each file).
     """
     import h5py
 
     check_embeddings_out(out_h5)
-    embedder = Embedder(encoder, device=device, batch_size=batch_size)
+    ready = hasattr(encoder, "timestamp_embeddings")
+    embedder = encoder if ready else Embedder(encoder, device=device, batch_size=batch_size)
     paths = [probe_audio(p) for p in paths]  # every header, before the first file is embedded
     keys = list(keys) if keys is not None else [str(p) for p in paths]
     scene, frames, stamps, offsets = [], [], [], [0]
@@ -64,7 +67,9 @@ def embed_files(
         audio, _ = read_audio(path, fs=embedder.sample_rate, mono=False)
         if audio.shape[0] > 2:
             audio = audio.mean(axis=0, keepdims=True)
-            embedder.note("inputs with more than 2 channels averaged to mono")
+            note = "inputs with more than 2 channels averaged to mono"
+            if note not in embedder.notes:
+                embedder.notes.append(note)
         emb, ts = embedder.timestamp_embeddings(audio[None])
         if not np.isfinite(emb).all():
             raise InputError(f"the model gives non-finite embeddings for {path}; nothing was written")
@@ -86,10 +91,14 @@ def embed_files(
         f.create_dataset("timestamps_ms", data=np.concatenate(stamps) if stamps else np.zeros(0))
         f.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
         f.create_dataset("keys", data=np.asarray(keys, dtype=object), dtype=h5py.string_dtype())
-        f.attrs["model_config"] = _config_json(encoder)
+        f.attrs["model_config"] = (
+            json.dumps(encoder.describe()["config"], default=str, sort_keys=True)
+            if ready
+            else _config_json(encoder)
+        )
         f.attrs["version"] = package_version()
         f.attrs["sample_rate"] = embedder.sample_rate
-        f.attrs["hop_ms"] = float(encoder.hop_ms)
+        f.attrs["hop_ms"] = float(getattr(encoder, "hop_ms", float("nan")))
         f.attrs["channels"] = embedder.channels
         f.attrs["notes"] = json.dumps(embedder.notes)
     return out_h5

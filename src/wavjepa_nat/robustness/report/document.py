@@ -51,6 +51,7 @@ class Report:
     plots: list[Plot]  # the other plots (grids, localisation)
     setup: list[Section]  # versions, seeds, notes, configuration, model configs: in <details>
     localisation: list[Section] = dataclasses.field(default_factory=list)  # report/localisation.py
+    room: list[Section] = dataclasses.field(default_factory=list)  # report/room_probes.py (--room-probes)
 
 
 def fmt(v: Any, digits: int = 3, none: str = "") -> str:

@@ -1,4 +1,5 @@
-"""Robustness plots (matplotlib, Agg): score vs SNR, score vs RT60 bin, SNR x RT60 heat maps.
+"""Robustness plots (matplotlib, Agg): score vs SNR, score vs RT60 bin, score and all-class mAP vs the
+polyphony conditions (sources, TIR), SNR x RT60 heat maps.
 
 Each function takes the report's rows (ResultRow, report/rows.py), draws one figure, writes a
 PNG and returns its path, or None when the rows hold nothing to draw.
@@ -21,8 +22,17 @@ from wavjepa_nat.data.render.scenes import bin_text
 from wavjepa_nat.files import atomic_path
 from wavjepa_nat.robustness.conditions import rt60_axis_label
 
-VALUE_LABELS = {"score": None, "loc_error_deg": "lateral-angle error (deg)"}
-CI_OF = {"score": "score_ci", "loc_error_deg": "loc_ci", "clean_cosine": "drift_ci"}  # rows' 95 % intervals
+VALUE_LABELS = {
+    "score": None,
+    "loc_error_deg": "lateral-angle error (deg)",
+    "all_class_map": "mAP of every present class",
+}
+CI_OF = {  # rows' 95 % intervals
+    "score": "score_ci",
+    "loc_error_deg": "loc_ci",
+    "clean_cosine": "drift_ci",
+    "all_class_map": "all_class_map_ci",
+}
 
 
 def slug(text: str) -> str:
@@ -131,6 +141,24 @@ def plot_vs_rt60(rows, path: Path, title: str, value: str = "score") -> Path | N
     )
 
 
+def polyphony_tick(key: tuple[int, float]) -> str:
+    return f"{key[0]} src, {-key[1]:g} dB"
+
+
+def plot_vs_polyphony(rows, path: Path, title: str, value: str = "score") -> Path | None:
+    """A line per model over the polyphony conditions (fewer sources and higher TIR first); clean dashed."""
+    return _line_plot(
+        rows,
+        path,
+        title,
+        value,
+        "polyphony",
+        lambda r: (int(r.sources), -float(r.tir_db)),
+        "sources, target-to-interferer ratio",
+        tick=polyphony_tick,
+    )
+
+
 def plot_heatmap(rows, model: str, path: Path, title: str, value: str = "score") -> Path | None:
     """SNR (rows) x RT60 bin (columns) grid of one model; blank cells where not run."""
     grid_rows = [
@@ -166,6 +194,15 @@ def make_plots(rows, out_dir: Path) -> list[tuple[str, Path]]:
             path = plot(group, out_dir / f"{slug(name)}_vs_{what.lower()}.png", name, value)
             if path is not None:
                 plots.append((f"{name} vs {what}", path))
+        path = plot_vs_polyphony(group, out_dir / f"{slug(name)}_vs_polyphony.png", name, value)
+        if path is not None:
+            plots.append((f"{name} vs overlapping sources", path))
+        every = f"{name}: every present class"
+        path = plot_vs_polyphony(
+            group, out_dir / f"{slug(name)}_all_classes_vs_polyphony.png", every, "all_class_map"
+        )
+        if path is not None:
+            plots.append((f"{name}: mAP of every present class vs overlapping sources", path))
 
     groups = {}
     for r in rows:

@@ -19,6 +19,7 @@ from wavjepa_nat.robustness.report.document import render_report
 from wavjepa_nat.robustness.report.localisation import localisation_sections
 from wavjepa_nat.robustness.report.localisation_plots import localisation_plots
 from wavjepa_nat.robustness.report.plots import make_plots
+from wavjepa_nat.robustness.report.room_probes import room_rows_dicts, room_sections
 from wavjepa_nat.robustness.report.rows import LocRow, ResultRow, loc_row_from_dict, row_dict, row_from_dict
 from wavjepa_nat.robustness.report.sections import build_report, setup_notes
 from wavjepa_nat.version import package_version
@@ -56,6 +57,7 @@ def write_report(
     title: str | None = None,
     tests: Sequence[dict] = (),
     localisation: Sequence[LocRow] = (),
+    room_probes: Sequence = (),
 ) -> dict[str, Path]:
     """Write report.md, report.html, results.json, results.csv and plots/*.png into out_dir.
 
@@ -83,6 +85,7 @@ def write_report(
         "rows": [row_dict(r) for r in rows],
         "localisation": [row_dict(r) for r in localisation],
         "tests": list(tests),
+        "room_probes": room_rows_dicts(room_probes),
     }
     write_text_atomic(paths["json"], json.dumps(payload, indent=2, default=str) + "\n")
     _csv(rows, paths["csv"])
@@ -91,6 +94,7 @@ def write_report(
     plots += localisation_plots(localisation, out_dir / "plots")
     report = build_report(rows, setup, plots, out_dir, title, tests)
     report.localisation = localisation_sections(localisation)
+    report.room = room_sections(payload["room_probes"])
     write_text_atomic(paths["md"], render_report(report, "md"))
     write_text_atomic(paths["html"], render_report(report, "html"))
     paths.update({f"plot:{p.stem}": p for _, p in plots})

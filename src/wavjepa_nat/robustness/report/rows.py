@@ -29,6 +29,8 @@ class ConditionCell:
             self.condition,
             self.snr_db if self.condition in ("snr", "snr_rt60") else None,
             self.rt60_bin if self.condition in ("rt60", "snr_rt60") else None,
+            int(getattr(self, "sources", None) or 1),
+            getattr(self, "tir_db", None),
         )
 
     @property
@@ -36,7 +38,8 @@ class ConditionCell:
         """Clean first, then by kind; high SNR (easy) first, then by the RT60 bin's lower edge."""
         snr = -self.snr_db if self.snr_db is not None else 0.0
         rt = self.rt60_bin[0] if self.rt60_bin is not None else 0.0
-        return (KINDS.index(self.condition), snr, rt)
+        poly = (int(getattr(self, "sources", None) or 1), -(getattr(self, "tir_db", None) or 0.0))
+        return (KINDS.index(self.condition), snr, rt, *poly)
 
 
 @dataclasses.dataclass
@@ -57,6 +60,12 @@ class ResultRow(ConditionCell):
     drift_ci: tuple[float, float] | None = None  # 95 % bootstrap interval of clean_cosine
     loc_ci: tuple[float, float] | None = None  # 95 % bootstrap interval of loc_error_deg
     seconds: float | None = None  # wall time of this model on this condition (embedding + probes)
+    sources: int | None = None  # polyphony conditions: K (None: one source)
+    tir_db: float | None = None  # polyphony conditions: the interferers' TIR (dB)
+    # polyphony conditions: mAP of every present class (the clip's and the interferers'), the single-clip
+    # probe's scores, and its 95 % bootstrap interval
+    all_class_map: float | None = None
+    all_class_map_ci: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.condition not in KINDS:
@@ -89,6 +98,8 @@ class LocRow(ConditionCell):
     # Per-clip truth and prediction (azimuth, lateral; degrees), kept for the clean condition's polar plot.
     true_az: list[float] | None = None
     pred_az: list[float] | None = None
+    sources: int | None = None  # polyphony conditions: K; the main clip is the one localised
+    tir_db: float | None = None
 
     @classmethod
     def from_scores(cls, model: str, cond: Condition, probe: str, s, task: str = "", **kw) -> LocRow:
@@ -107,6 +118,7 @@ class LocRow(ConditionCell):
             n_clips=s.n_clips,
             task=task,
             n_directions=s.n_directions,
+            **({"sources": cond.sources, "tir_db": cond.tir_db} if cond.polyphonic else {}),
             **kw,
         )
 

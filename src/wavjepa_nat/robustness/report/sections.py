@@ -28,7 +28,9 @@ TABLE_HEAD = [
 def _table_cells(r: ResultRow) -> list[str]:
     return [
         r.cond.label,
-        r.metric,
+        r.metric
+        if r.all_class_map is None
+        else f"{r.metric}; all-class mAP {with_ci(r.all_class_map, r.all_class_map_ci)}",
         with_ci(r.score, r.score_ci),
         fmt(r.drop_vs_clean, none="-" if r.condition == "clean" else ""),
         with_ci(r.clean_cosine, r.drift_ci, 4),
@@ -113,13 +115,18 @@ def summary_sentences(rows: Sequence[ResultRow]) -> list[str]:
             out.append(f"{model}{where}: no clean {metric} (see the tables).")
             continue
         parts = []
-        for kind, axis in (("snr", "noise"), ("rt60", "reverberation")):
+        for kind, axis in (("polyphony", "overlapping sources"), ("snr", "noise"), ("rt60", "reverberation")):
             worst, mean = _worst(group, kind)
             if worst is None:
                 continue
             parts.append(
                 f"under {axis} it {_loss_text(-worst.drop_vs_clean)} at worst ({worst.cond.label}) "
                 f"and {_loss_text(-mean, verb=False)} on average"
+                + (
+                    f", keeping an all-class mAP of {worst.all_class_map:.3f} there"
+                    if kind == "polyphony" and worst.all_class_map is not None
+                    else ""
+                )
             )
         tail = "; ".join(parts) if parts else "no noise or reverberation conditions were run"
         out.append(f"{model}{where}: {metric} {with_ci(clean.score, clean.score_ci)} clean; {tail}.")
@@ -246,7 +253,7 @@ def _setup_sections(setup: dict) -> list[Section]:
 
 def _is_main_plot(path: Path) -> bool:
     """Score vs SNR and vs RT60 lead the report; grids and localisation plots follow the tables."""
-    return path.stem.endswith(("_vs_snr", "_vs_rt60")) and "localisation" not in path.stem
+    return path.stem.endswith(("_vs_snr", "_vs_rt60", "_vs_polyphony")) and "localisation" not in path.stem
 
 
 def build_report(

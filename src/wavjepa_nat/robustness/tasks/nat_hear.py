@@ -19,6 +19,11 @@ Deterministic: every draw is a function of (seed, split, file name). Resumable: 
 temporary name and renamed, so a file that exists is complete; a rerun with the same options skips them, a
 rerun with other options into the same OUT is refused. task_metadata.json is written last, so an
 interrupted copy is not mistaken for a finished task. A ladder (several SNRs) is one command per rung.
+
+Polyphonic copies (--polyphony K --tir X): each clip plus K-1 other files of its split whose labels share
+none of its own (looped or cut to its length), each through one of the scene's noise-source positions, at
+X dB below the clip at the ears (data/mixtures.py); only scenes holding K-1 positions are drawn. The split
+files keep the clip's own labels (the target); nat_hear_clips.csv names the interferers and their labels.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from wavjepa_nat.checks import check_snr_range
+from wavjepa_nat.data.mixtures import MAX_POSITIONS, MixInputs, count_positions, mix_clip
 from wavjepa_nat.data.render import ScenePools, render
 from wavjepa_nat.data.sources import decode_audio
 from wavjepa_nat.dsp import clip_rng, loop_segment, resample
@@ -62,6 +68,7 @@ CSV_FIELDS = [
     "rt60_measured_s",
     "snr_db",
 ]
+POLYPHONY_FIELDS = ["interferers", "interferer_labels", "tir_db"]  # with --polyphony
 
 
 @dataclasses.dataclass
@@ -72,6 +79,8 @@ class NatHearConfig:
     rt60: str | None = None  # None / "none": any scene of the split; "LO..HI": measured RT60 in [LO, HI]
     seed: int = 0
     test_fold: int | None = None  # k-fold tasks: the fold that gets test-split scenes (default: the last)
+    polyphony: int = 1  # K sources per clip (1: the clip alone)
+    tir: float = 0.0  # each interferer's level below the clip at the ears (dB), with polyphony >= 2
 
     def __post_init__(self):
         text = "none" if self.snr is None else str(self.snr).strip()
@@ -89,13 +98,22 @@ class NatHearConfig:
             self.rt60_bin = (lo, hi)
         if self.test_fold is not None and self.test_fold < 0:
             raise InputError(f"--test-fold must be 0 or more, got {self.test_fold}")
+        if int(self.polyphony) != self.polyphony or self.polyphony < 1:
+            raise InputError(
+                f"--polyphony must be a whole number >= 1 (sources per clip), got {self.polyphony}"
+            )
+        if not (np.isfinite(self.tir) and abs(self.tir) <= 100):
+            raise InputError(f"--tir must be a number of dB within -100..100, got {self.tir}")
+        self.polyphony = int(self.polyphony)
 
     def options(self) -> dict:
+        extra = {"polyphony": self.polyphony, "tir_db": float(self.tir)} if self.polyphony > 1 else {}
         return {
             "snr_db": list(self.snr_range) if self.snr_range else None,
             "rt60_s": list(self.rt60_bin) if self.rt60_bin else None,
             "seed": int(self.seed),
             "test_fold": self.test_fold,
+            **extra,
         }
 
 
@@ -155,12 +173,21 @@ def _read_dry(path: Path, fs: int) -> tuple[np.ndarray, str | None]:
 
 
 def render_clip(
-    dry: np.ndarray, pools: ScenePools, scene: int, snr: float | None, noise_u: float
+    dry: np.ndarray,
+    pools: ScenePools,
+    scene: int,
+    snr: float | None,
+    noise_u: float,
+    at_ears: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """(2, S) float32 at the dry clip's RMS, and whether it was scaled down to avoid clipping."""
+    """(2, S) float32 at the dry clip's RMS, and whether it was scaled down to avoid clipping. at_ears:
+    the sources already at the ears (a polyphonic scene, add_interferers); the noise comes relative to it."""
     brir, delay = pools.brir(scene)
     noise = None if snr is None else loop_segment(pools.noise_bed(scene), noise_u, dry.shape[-1])
-    wet = render([(dry, brir)], delay=delay, noise=noise, snr_db=snr).audio
+    if at_ears is None:
+        wet = render([(dry, brir)], delay=delay, noise=noise, snr_db=snr).audio
+    else:  # the scene as it is (no BRIR, no shift), noise at the SNR of all its sources
+        wet = render([(at_ears, None)], noise=noise, snr_db=snr).audio
     rms_dry = float(np.sqrt(np.mean(np.square(dry, dtype=np.float64))))
     rms_wet = float(np.sqrt(np.mean(np.square(wet, dtype=np.float64))))
     out = wet * (rms_dry / rms_wet if rms_wet > 0 else 0.0)
@@ -169,6 +196,43 @@ def render_clip(
     if limited:
         out = out * (PEAK / peak)
     return out.astype(np.float32), limited
+
+
+def add_interferers(
+    wet_dry: np.ndarray, others: list[np.ndarray], pools: ScenePools, scene: int, tir_db: float, u: np.ndarray
+) -> np.ndarray:
+    """(dry clip (S,), interferers' dry clips) -> the polyphonic scene at the ears (2, S), no noise: the
+    clip through the scene's BRIR, each interferer through one of its noise-source positions (in the order
+    of the random keys u) at tir_db below it."""
+    n = wet_dry.shape[-1]
+    brir, delay = pools.brir(scene)
+    stored = np.asarray(pools.bank.noise_brirs(scene), np.float32)
+    positions = np.argsort(u[: len(stored)], kind="stable")[: len(others)]
+    mix = MixInputs(
+        dry=np.stack([loop_segment(x, 0.0, n) for x in others]).astype(np.float32),
+        brir=stored[positions],
+        taps=np.full(len(others), stored.shape[-1], np.int64),
+        on=np.ones(len(others), bool),
+        tir_db=np.full(len(others), float(tir_db)),
+    )
+    spans = np.array([[0, n]])
+    return mix_clip(wet_dry, brir, None, mix, delay=delay, noise=None, snr_db=None, spans=spans).audio
+
+
+def draw_interferers(
+    cfg: NatHearConfig, labels: dict[str, tuple], split: str, file: str
+) -> tuple[list, np.ndarray]:
+    """(K-1 other files of the split whose labels share none of the file's, position keys): a function of
+    (seed, split, file name)."""
+    rng = clip_rng(cfg.seed, stream_id("polyphony"), stream_id(split), stream_id(file))
+    u = rng.random(MAX_POSITIONS)
+    others = sorted(f for f, labs in labels.items() if not set(labs) & set(labels[file]))
+    order = rng.permutation(len(others))
+    if len(others) < cfg.polyphony - 1:
+        raise InputError(
+            f"--polyphony {cfg.polyphony}: {split} has too few files of other classes than {file}'s"
+        )
+    return [others[i] for i in order[: cfg.polyphony - 1]], u
 
 
 def _complete(path: Path, frames: int) -> bool:
@@ -227,7 +291,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
             old = json.loads((out / RECIPE).read_text())
         except ValueError:
             old = None
-        keys = ("source_task", "bank", "snr_db", "rt60_s", "seed", "test_fold")
+        keys = ("source_task", "bank", "snr_db", "rt60_s", "seed", "test_fold", "polyphony", "tir_db")
         if not isinstance(old, dict) or any(old.get(k) != recipe.get(k) for k in keys):
             changed = [k for k in keys if not isinstance(old, dict) or old.get(k) != recipe.get(k)]
             raise InputError(
@@ -245,6 +309,14 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
             scene_split = "test" if hear.roles[split] == "test" else "train"
             pool = pools[scene_split]
             scenes = pool.scenes(cfg.rt60_bin)
+            if cfg.polyphony > 1:  # scenes with room for the interferers
+                scenes = scenes[count_positions(rir, scenes) >= cfg.polyphony - 1]
+                if len(scenes) == 0:
+                    raise InputError(
+                        f"--polyphony {cfg.polyphony}: no {scene_split}-split scene of {rir.path} holds "
+                        f"{cfg.polyphony - 1} noise-source positions"
+                    )
+            by_name = dict(paths)
             folder = out / str(fs) / split
             folder.mkdir(parents=True, exist_ok=True)
             for file, path in paths:
@@ -255,8 +327,28 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
                     unreadable.append(f"{split}/{file} ({why})")
                     advance()
                     continue
+                others, poly = [], {}
+                if cfg.polyphony > 1:
+                    others, u = draw_interferers(cfg, hear.labels[split], split, file)
+                    poly = {
+                        "interferers": " ".join(others),
+                        "interferer_labels": " ".join("|".join(hear.labels[split][o]) for o in others),
+                        "tir_db": cfg.tir,
+                    }
                 if _complete(target, dry.shape[-1]):
                     skipped += 1
+                elif others:
+                    other_dry = [_read_dry(by_name[o], fs)[0] for o in others]
+                    if any(x is None for x in other_dry):
+                        unreadable.append(f"{split}/{file} (an interferer)")
+                        advance()
+                        continue
+                    scene_audio = add_interferers(dry, other_dry, pool, scene, cfg.tir, u)
+                    wav, lim = render_clip(dry, pool, scene, snr, noise_u, scene_audio)
+                    with atomic_path(target) as tmp:
+                        sf.write(str(tmp), wav.T, fs, subtype="PCM_16", format="WAV")
+                    written += 1
+                    limited += bool(lim)
                 else:
                     wav, lim = render_clip(dry, pool, scene, snr, noise_u)
                     with atomic_path(target) as tmp:
@@ -277,6 +369,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
                         "distance_m": round(float(m["distance_m"][scene]), 4),
                         "rt60_measured_s": round(float(measured[scene]), 4),
                         "snr_db": "" if snr is None else round(snr, 3),
+                        **poly,
                     }
                 )
                 advance(description=f"nat-hear: {split}")
@@ -287,7 +380,7 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
         )
 
     with atomic_path(out / CLIPS_CSV) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS + (POLYPHONY_FIELDS if cfg.polyphony > 1 else []))
         w.writeheader()
         w.writerows(records)
     shutil.copyfile(task_dir / VOCABULARY, out / VOCABULARY)
