@@ -121,7 +121,7 @@ def simulate_rirs(
         # Resolved paths are stored: `bank verify` re-simulates from any working directory.
         hrtf=str(Path(hrtf).resolve()) if hrtf.lower().endswith(".sofa") else hrtf,
         engine=engine,
-        noise_dir=str(noise_dir.resolve()) if noise_dir else None,
+        noise_dir=str(Path(noise_dir).resolve()) if noise_dir else None,
         noise_beds=noise_beds,
         noise_bed_seconds=noise_bed_seconds,
         seed=seed,
