@@ -189,7 +189,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self._check_types()
-        self.snr = tuple(float(v) for v in self.snr)  # YAML and JSON give lists
+        # YAML and JSON give lists: the ranges are tuples again, so a run's config.yaml gives back its config.
+        self.snr = tuple(float(v) for v in self.snr)
+        self.mix_sources = tuple(self.mix_sources)
+        self.mix_tir = tuple(float(v) for v in self.mix_tir)
         if not str(self.data).strip():
             raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
         if self.layout is not None and self.layout not in ("spatial", "reference"):
