@@ -140,7 +140,7 @@ def test_cli_embed(tiny_export, tmp_path):
     with h5py.File(tmp_path / "e.h5") as f:
         assert [k.decode() for k in f["keys"][:]] == ["a.wav", "sub/b.flac"]
         assert np.diff(f["offsets"][:]).tolist() == [(8000 - 240) // 160 + 1, (16000 - 240) // 160 + 1]
-        assert f["scene"].shape == (2, 256)
+        assert f["scene"].shape == (2, 2 * 128 + 2 * 16 + 1 + 16)  # two ears' tokens, then the cues
 
 
 def test_cli_embed_bad_input(tiny_export, tmp_path):

@@ -76,9 +76,10 @@ def test_load_model_from_a_real_export(tmp_path):
 
     path = export_tiny(tmp_path / "tiny.safetensors", channels=2)
     model = hear.load_model(str(path))
-    assert model.sample_rate == 16000 and model.scene_embedding_size == 256
+    size = 2 * 128 + 2 * 16 + 1 + 16  # two ears' tiny tokens, then the default layout's interaural cues
+    assert model.sample_rate == 16000 and model.scene_embedding_size == size
     audio = torch.rand(2, int(1.07 * SR)) * 2 - 1
     emb, ts = hear.get_timestamp_embeddings(audio, model)
-    assert emb.shape == (2, ts.shape[1], 256) and emb.dtype == torch.float32
+    assert emb.shape == (2, ts.shape[1], size) and emb.dtype == torch.float32
     assert ts[0, -1] <= 1070.0 and torch.allclose(ts[0, 1:] - ts[0, :-1], torch.tensor(10.0))
-    assert hear.get_scene_embeddings(audio, model).shape == (2, 256)
+    assert hear.get_scene_embeddings(audio, model).shape == (2, size)

@@ -66,7 +66,8 @@ def test_encoder_any_length_any_depth(spec, n_samples):
         return
     with torch.no_grad():
         out = enc(torch.randn(2, 2, n_samples))
-    assert out.shape == (2, n_frames(n_samples, spec), 2 * cfg.embed_dim)
+    cues = 2 * 16 + 1 + 16  # the default layout appends +-16 GCC-PHAT lags and 16 band ILDs per frame
+    assert out.shape == (2, n_frames(n_samples, spec), 2 * cfg.embed_dim + cues)
     assert enc.hop_ms == 1000 * torch.tensor([s for _, s in spec]).prod().item() / 16000
 
 

@@ -16,6 +16,8 @@ from wavjepa_nat.nat_model.masks import MaskCollator
 from wavjepa_nat.nat_model.weights.export import export_weights, load_model
 from wavjepa_nat.training.module import WavJEPAModule
 
+CUES = 2 * 16 + 1 + 16  # the default layout appends each frame's +-16 GCC-PHAT lags and 16 band ILDs
+
 
 def _checkpoint(tmp_path, channels=2, steps=2):
     torch.manual_seed(0)
@@ -63,7 +65,7 @@ def test_round_trip_is_bitwise_exact(trained, tmp_path, n_samples):
     with torch.no_grad():
         y = live(x)
         assert torch.equal(from_ckpt(x), y) and torch.equal(from_st(x), y)
-    assert y.shape == (3, n_frames(n_samples, module.cfg.conv_spec), 2 * module.cfg.embed_dim)
+    assert y.shape == (3, n_frames(n_samples, module.cfg.conv_spec), 2 * module.cfg.embed_dim + CUES)
 
 
 def test_loaded_encoder_attributes_and_eval_mode(trained, tmp_path):
@@ -71,7 +73,8 @@ def test_loaded_encoder_attributes_and_eval_mode(trained, tmp_path):
     enc = load_model(export_weights(module, tmp_path / "m.safetensors"))
     assert not enc.training
     assert (enc.sample_rate, enc.channels, enc.embed_dim) == (16000, 2, module.cfg.embed_dim)
-    assert enc.output_dim == 2 * module.cfg.embed_dim and enc.hop_ms == 10 and enc.crop_samples == 32160
+    assert enc.output_dim == 2 * module.cfg.embed_dim + CUES
+    assert enc.hop_ms == 10 and enc.crop_samples == 32160
     assert enc.config == module.cfg
     assert not hasattr(enc, "predictor")
 
@@ -88,15 +91,16 @@ def test_safetensors_metadata_describes_the_model(trained, tmp_path):
 
 
 def test_ear_halves_are_the_per_ear_tokens(trained):
-    """Output frame t = [ear-0 token t, ear-1 token t] of the transformer's ear-major sequence."""
+    """Output frame t = [ear-0 token t, ear-1 token t, cues] of the transformer's ear-major sequence."""
     module, _ = trained
     enc = module.model.encoder.eval()
     x = torch.randn(1, 2, 8000)
     with torch.no_grad():
         seq = enc.encode(x)[0]  # (2T, D)
-        y = enc(x)[0]  # (T, 2D)
+        y = enc(x)[0]  # (T, 2D + CUES)
     T, D = y.shape[0], enc.embed_dim
-    assert torch.equal(y[:, :D], seq[:T]) and torch.equal(y[:, D:], seq[T:])
+    assert torch.equal(y[:, :D], seq[:T]) and torch.equal(y[:, D : 2 * D], seq[T:])
+    assert y.shape[1] == 2 * D + CUES
 
 
 def test_channel_mismatch_is_a_clear_input_error(trained):

@@ -44,7 +44,7 @@ class DemoConfig:
     max_clips_per_class: int = 10
     workers: int = 2
     seed: int = 0
-    layout: str = "spatial"  # both models' binaural layout: spatial (the presets') | reference
+    layout: str = "apart"  # both models' binaural layout: apart (the presets') | spatial | reference
     ear_norm: str | None = None  # overrides the layout's first GroupNorm statistics (ModelConfig.ear_norm)
 
     def __post_init__(self) -> None:

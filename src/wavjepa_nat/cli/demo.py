@@ -27,10 +27,11 @@ def demo_command(
     layout: str = typer.Option(
         D.layout,
         "--layout",
-        help="Binaural layout of both models: spatial "
-        "(joint first-layer norm, one CNN for both ears, the interaural "
-        "GCC-PHAT + ILD path) or reference (the reference WavJEPA-Nat's: "
-        "per-ear norm, one CNN per ear).",
+        help="Binaural layout of both models: apart (the default: the "
+        "reference's tokens, the interaural GCC-PHAT + ILD cues appended to the "
+        "embedding), spatial (the previous default: joint first-layer norm, one "
+        "CNN for both ears, the cues added to every token) or reference (the "
+        "reference WavJEPA-Nat's: per-ear norm, one CNN per ear, no cues).",
     ),
     ear_norm: str = typer.Option(
         D.ear_norm,

@@ -3,7 +3,7 @@
 A `ModelConfig` is saved into every checkpoint and export (as a plain dict / JSON), so a file rebuilds
 its model with nothing else (read back with `stored_config`). `base` follows the WavJEPA paper
 (arXiv 2509.23238). `ModelConfig()` is the `base` preset: every default is this project's model, with the
-"spatial" binaural layout; the reference WavJEPA-Nat's layout is `BINAURAL_LAYOUTS["reference"]`.
+"apart" binaural layout; the reference WavJEPA-Nat's layout is `BINAURAL_LAYOUTS["reference"]`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from wavjepa_nat.serialise import config_dict
 BASE_CONV_SPEC: list[tuple[int, int]] = [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2)]
 
 
+INTERAURAL_PATHS = ("none", "gcc_ild", "gcc_ild_apart")
 MAX_LR = 1.0  # beyond any AdamW learning rate; --lr 1e300 passed the checks and failed in training
 
 
@@ -27,7 +28,7 @@ MAX_LR = 1.0  # beyond any AdamW learning rate; --lr 1e300 passed the checks and
 class ModelConfig:
     # --- input -------------------------------------------------------------------------------------
     channels: int = 2  # 2 = WavJEPA-Nat (binaural), 1 = WavJEPA (mono)
-    share_ear_encoders: bool = True  # one CNN for both ears (the reference uses one per ear)
+    share_ear_encoders: bool = False  # True: one CNN for both ears (the reference uses one per ear)
     fs: int = 16000
     crop_samples: int = 32160  # 2.01 s -> 200 frames with the base conv spec
     # --- waveform encoder ----------------------------------------------------------------------------
@@ -37,10 +38,11 @@ class ModelConfig:
     # Statistics of the first layer's GroupNorm. "per_ear" (the reference) normalises each ear's filter
     # outputs over time on their own, which erases the level of each ear and so the ILD; "joint" pools
     # the statistics over both ears, so the interaural level ratio of every filter reaches the transformer.
-    ear_norm: str = "joint"
-    # "gcc_ild": a per-frame interaural path (nat_model/interaural.py: GCC-PHAT over +-1 ms and ILD in 16
-    # bands, projected and added to both ears' tokens); "none": the reference's ears meet only in attention.
-    interaural: str = "gcc_ild"
+    ear_norm: str = "per_ear"
+    # The per-frame interaural cues (nat_model/interaural.py: GCC-PHAT over +-1 ms and ILD in 16 bands).
+    # "gcc_ild_apart": appended to each output frame, unseen by the transformer; "gcc_ild": projected and
+    # added to both ears' tokens; "none": the reference's ears meet only in attention.
+    interaural: str = "gcc_ild_apart"
     # --- context / target encoder --------------------------------------------------------------------
     embed_dim: int = 768
     depth: int = 12
@@ -129,8 +131,9 @@ class ModelConfig:
             problems.append(f"ear_embedding must be 'learned' or 'fixed', got {self.ear_embedding!r}")
         if self.ear_norm not in ("per_ear", "joint"):
             problems.append(f"ear_norm must be 'per_ear' or 'joint', got {self.ear_norm!r}")
-        if self.interaural not in ("none", "gcc_ild"):
-            problems.append(f"interaural must be 'none' or 'gcc_ild', got {self.interaural!r}")
+        if self.interaural not in INTERAURAL_PATHS:
+            paths = ", ".join(INTERAURAL_PATHS)
+            problems.append(f"interaural must be one of {paths}, got {self.interaural!r}")
         if self.pos_embedding not in ("ear_vector", "split"):
             problems.append(f"pos_embedding must be 'ear_vector' or 'split', got {self.pos_embedding!r}")
         if self.pos_embedding == "split" and self.channels > 1 and (self.embed_dim % 4 or self.pred_dim % 4):
@@ -199,12 +202,16 @@ ARCHITECTURE_FIELDS = (
 )
 
 
-# Binaural layouts (sets of ModelConfig fields; mono models ignore them). "spatial" is the default (so every
-# preset's), chosen by measurement (benchmarks/bench_spatial_stages.py; README, "Spatial hearing"): the
-# first GroupNorm pools both ears (the ILD survives), one CNN serves both ears (their features share one
-# basis), and the interaural path gives every token its frame's GCC-PHAT curve and ILDs. "reference" is the
-# reference WavJEPA-Nat's layout (train --layout reference; the weights importer sets it).
+# Binaural layouts (sets of ModelConfig fields; mono models ignore them), measured against each other in
+# benchmarks/layout_table.py (README, "Spatial hearing"):
+# - "apart", the default (so every preset's): the reference's tokens (per-ear norm and CNN, no cue in the
+#   transformer), with each frame's GCC-PHAT curve and ILDs appended to the output. Recognition keeps the
+#   reference's robustness; localisation gets the cues.
+# - "spatial", the previous default: the first GroupNorm pools both ears (the ILD survives), one CNN for
+#   both ears, and the cues are added to every token, so the embedding of a sound moves with the room.
+# - "reference": the reference WavJEPA-Nat's (the weights importer sets it).
 BINAURAL_LAYOUTS: dict[str, dict[str, Any]] = {
+    "apart": {"ear_norm": "per_ear", "share_ear_encoders": False, "interaural": "gcc_ild_apart"},
     "spatial": {"ear_norm": "joint", "share_ear_encoders": True, "interaural": "gcc_ild"},
     "reference": {"ear_norm": "per_ear", "share_ear_encoders": False, "interaural": "none"},
 }

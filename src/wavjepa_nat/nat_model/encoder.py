@@ -201,10 +201,15 @@ class Encoder(nn.Module):
         self.frontends = nn.ModuleList(
             FrameEmbed(cfg.conv_spec, cfg.conv_dim, cfg.embed_dim) for _ in range(n_front)
         )
-        self.interaural = None
-        if cfg.interaural != "none" and cfg.channels == 2:
+        # The interaural path: added to the tokens ("gcc_ild"), or kept apart and appended to the output
+        # ("gcc_ild_apart", no parameters).
+        self.interaural = self.cues_apart = None
+        if cfg.interaural == "gcc_ild" and cfg.channels == 2:
             self.interaural = InterauralCues(cfg.embed_dim, self.receptive_field, self.hop_samples, cfg.fs)
             init_weights(self.interaural.proj)
+        elif cfg.interaural == "gcc_ild_apart" and cfg.channels == 2:
+            self.cues_apart = InterauralCues(None, self.receptive_field, self.hop_samples, cfg.fs)
+            self.output_dim += self.cues_apart.n_features
         self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding, cfg.pos_embedding)
         self.transformer = Transformer(
             cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.norm_first, cfg.block_norm_eps
@@ -281,12 +286,14 @@ class Encoder(nn.Module):
 
     def forward(self, audio: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, S) -> (B, T, output_dim). frame_valid (B, T) bool: False = a padding frame, which no
-        token attends to (both ears' tokens of that frame are masked out as keys); its output is unused."""
+        token attends to (both ears' tokens of that frame are masked out as keys); its output is unused.
+        With interaural="gcc_ild_apart" each frame's interaural cues follow the ears' part."""
         key_valid = None if frame_valid is None else frame_valid.repeat(1, self.channels)  # ear-major tokens
         x = self.encode(audio, keep_valid=key_valid)  # (B, C*T, D)
         B, N, D = x.shape
         T = N // self.channels
         x = x.reshape(B, self.channels, T, D)
-        if self.config.ear_pool == "mean":
-            return x.mean(dim=1)
-        return x.transpose(1, 2).reshape(B, T, self.channels * D)
+        out = x.mean(dim=1) if self.config.ear_pool == "mean" else x.transpose(1, 2).reshape(B, T, -1)
+        if self.cues_apart is not None:
+            out = torch.cat([out, self.cues_apart(audio, T).to(out.dtype)], dim=-1)
+        return out

@@ -1,4 +1,4 @@
-"""Interaural cues per frame: the binaural encoder's explicit spatial path (ModelConfig.interaural="gcc_ild").
+"""Interaural cues per frame: the binaural encoder's explicit spatial path (ModelConfig.interaural).
 
 Per conv frame t (the same grid: window = the conv stack's receptive field, hop = its total stride, so
 frame t covers the samples the conv frame t sees), from the two ears' waveforms:
@@ -8,11 +8,17 @@ frame t covers the samples the conv frame t sees), from the two ears' waveforms:
   lags = a source on the left);
 - ILD per band: 10 log10 of the left over the right energy in `n_bands` mel bands (dB / 10).
 
-A linear map of these (2 * max_lag + 1 + n_bands values) to embed_dim is added to both ears' tokens of the
-frame. Why: the conv stacks see one ear each, at 10 ms frames, so no single filter compares the ears, and a
-clip embedding (the mean over frames) cannot hold an interaural time difference (a phase relation between
-the ears) linearly; the first GroupNorm per ear also divides out each ear's level (the ILD). Measured in
-benchmarks/bench_spatial_stages.py (README, "Spatial hearing").
+interaural="gcc_ild": a linear map of these (2 * max_lag + 1 + n_bands values) to embed_dim is added to
+both ears' tokens of the frame. interaural="gcc_ild_apart": the values themselves are appended to the
+encoder's output frame, and the transformer never sees them: the tokens (so the JEPA targets and the
+semantic part of the embedding) stay those of the reference's layout, and the cues have their own dims,
+which a clean-trained probe cannot lean on (they are constant on a dry clip). Measured against each other
+in benchmarks/layout_table.py (README, "Spatial hearing").
+
+Why a cue path at all: the conv stacks see one ear each, at 10 ms frames, so no single filter compares the
+ears, and a clip embedding (the mean over frames) cannot hold an interaural time difference (a phase
+relation between the ears) linearly; the first GroupNorm per ear also divides out each ear's level (the
+ILD). Measured in benchmarks/bench_spatial_stages.py.
 """
 
 from __future__ import annotations
@@ -52,10 +58,17 @@ def gcc_phat(
 
 
 class InterauralCues(nn.Module):
-    """(B, 2, S) waveform -> (B, T, embed_dim): per-frame GCC-PHAT curve and per-band ILD, projected."""
+    """(B, 2, S) waveform -> (B, T, embed_dim): per-frame GCC-PHAT curve and per-band ILD, projected
+    (embed_dim None: no projection, (B, T, n_features) as computed)."""
 
     def __init__(
-        self, embed_dim: int, window: int, hop: int, fs: int, max_itd_ms: float = 1.0, n_bands: int = 16
+        self,
+        embed_dim: int | None,
+        window: int,
+        hop: int,
+        fs: int,
+        max_itd_ms: float = 1.0,
+        n_bands: int = 16,
     ) -> None:
         super().__init__()
         self.window, self.hop = int(window), int(hop)
@@ -65,7 +78,7 @@ class InterauralCues(nn.Module):
         self.register_buffer("fbank", torch.from_numpy(np.ascontiguousarray(fb)), persistent=False)
         self.register_buffer("hann", torch.hann_window(self.window, periodic=False), persistent=False)
         self.n_features = 2 * self.max_lag + 1 + n_bands
-        self.proj = nn.Linear(self.n_features, embed_dim)
+        self.proj = nn.Linear(self.n_features, embed_dim) if embed_dim is not None else nn.Identity()
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, 2, S) -> (B, T, n_features) float32, T = 1 + (S - window) // hop."""

@@ -137,10 +137,12 @@ class TrainConfig:
     )
     layout: str | None = _opt(
         None,
-        "Binaural layout: spatial (the presets' default: first-layer norm pooled "
-        "over the ears, one CNN for both ears, the interaural GCC-PHAT + ILD "
-        "path) | reference (the reference WavJEPA-Nat: per-ear norm, one CNN per "
-        "ear, no interaural path). --ear-norm, when given, overrides its norm.",
+        "Binaural layout: apart (the presets' default: the reference's tokens, "
+        "each frame's interaural GCC-PHAT + ILD cues appended to the embedding) | "
+        "spatial (the previous default: first-layer norm pooled over the ears, one "
+        "CNN for both ears, the cues added to every token) | reference (the "
+        "reference WavJEPA-Nat: per-ear norm, one CNN per ear, no cues). "
+        "--ear-norm, when given, overrides its norm.",
     )
     model_overrides: dict = _opt(
         {}, "Other ModelConfig fields, e.g. {warmup_steps: 50} (YAML only).", cli=False
@@ -195,8 +197,10 @@ class TrainConfig:
         self.mix_tir = tuple(float(v) for v in self.mix_tir)
         if not str(self.data).strip():
             raise InputError("--data is required (a folder, manifest, shards or 'builtin')")
-        if self.layout is not None and self.layout not in ("spatial", "reference"):
-            raise InputError(f"--layout must be 'spatial' or 'reference', got '{self.layout}'")
+        from wavjepa_nat.nat_model.config import BINAURAL_LAYOUTS  # the package would import torch
+
+        if self.layout is not None and self.layout not in BINAURAL_LAYOUTS:
+            raise InputError(f"--layout must be one of {', '.join(BINAURAL_LAYOUTS)}, got '{self.layout}'")
         if not self.bank and self.clean_ratio < 1.0:
             raise InputError(
                 f"--bank is required unless --clean-ratio is 1 (every clip dry); it is {self.clean_ratio}"
