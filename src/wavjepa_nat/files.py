@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -74,20 +75,30 @@ def commit(tmp: Path, path: Path, durable: bool = True) -> None:
 
 
 @contextlib.contextmanager
+def errors_name(final: Path, tmp: Path) -> Iterator[None]:
+    """An OSError about `tmp` (a file or a folder, or a file in it) names `final`: the output the user
+    asked for, not a temporary name they never gave."""
+    try:
+        yield
+    except OSError as err:
+        name = None if err.filename is None else os.fspath(err.filename)
+        if name is None or name == str(tmp) or name.startswith(str(tmp) + os.sep):
+            raise OSError(err.errno, err.strerror or str(err), str(final)) from err
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yields a temporary path beside `path` to write (and close) the file at; on leaving without an error
     the file takes the name `path`. On an error the temporary file is removed."""
     path = Path(path)
     tmp = unique_tmp(path)
     try:
-        yield tmp
-        if tmp.is_file():
-            as_user_made(tmp)
-        commit(tmp, path, durable)
-    except OSError as err:
-        if err.filename in (None, str(tmp)):  # name the file the user asked for, not our temporary one
-            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
-        raise
+        with errors_name(path, tmp):
+            yield tmp
+            if tmp.is_file():
+                as_user_made(tmp)
+            commit(tmp, path, durable)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -96,6 +107,12 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str, durable: bool = True) -> None:
     with atomic_path(path, durable) as tmp:
         tmp.write_text(text)
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    """Copy the file `src` to `dst`, which appears whole or not at all."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 # -- one writer per output: simulate-rirs, bank merge, nat-hear, train and robustness take this lock --
