@@ -6,7 +6,8 @@ Nothing is mounted: `FullDisk` gives the test's folder a budget of free bytes an
 point each command uses fail with ENOSPC once the budget is spent, after writing what still fitted (so a
 file written in place would be left short): Python's open() for writing (text, CSV, JSON, plots, copies),
 and the libraries that write from C (soundfile, h5py, torch.save, safetensors), whose files are measured
-when they are closed and cut to what fitted.
+when they are closed and cut to what fitted. soundfile and torch.save raise what they raise on a real full
+disk (a RuntimeError without the errno), and from then on the folder's disk reads as full (os.statvfs).
 """
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ class FullDisk:
         self.cut.append(Path(path))
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
 
-    def after_close(self, path) -> None:
-        """A file a C library wrote whole: keep what fitted, then fail."""
+    def after_close(self, path, error: Exception | None = None) -> None:
+        """A file a C library wrote whole: keep what fitted, then fail (with the library's own `error`)."""
         size = os.path.getsize(path)
         fits = self.take(path, size)
         if fits < size:
             os.truncate(path, fits)
-            raise self.full(path)
+            full = self.full(path)
+            raise error or full
 
     def install(self, monkeypatch) -> None:
         disk, real_open = self, builtins.open
@@ -77,18 +79,23 @@ class FullDisk:
         monkeypatch.setattr(builtins, "open", budgeted_open)
         monkeypatch.setattr(io, "open", budgeted_open)  # pathlib's write_text / write_bytes
 
-        def after(write, path_arg):
+        def after(write, path_arg, error=None):
             def written(*args, **kwargs):
                 result = write(*args, **kwargs)
                 path = path_arg(*args, **kwargs)
                 if disk.counts(path):
-                    disk.after_close(path)
+                    disk.after_close(path, error)
                 return result
 
             return written
 
-        monkeypatch.setattr(sf, "write", after(sf.write, lambda file, *a, **k: file))
-        monkeypatch.setattr(torch, "save", after(torch.save, lambda obj, f, *a, **k: f))
+        # soundfile and torch.save do not say which error stopped them: their messages on a full disk
+        sf_write = after(sf.write, lambda file, *a, **k: file, sf.LibsndfileError(2, "Error writing: "))
+        monkeypatch.setattr(sf, "write", sf_write)
+        save = after(
+            torch.save, lambda obj, f, *a, **k: f, RuntimeError("[enforce fail] unexpected pos 704 vs 598")
+        )
+        monkeypatch.setattr(torch, "save", save)
         import safetensors.torch
 
         save_file = after(safetensors.torch.save_file, lambda tensors, filename, *a, **k: filename)
@@ -102,6 +109,16 @@ class FullDisk:
                     disk.after_close(path)
 
         monkeypatch.setattr(h5py, "File", BudgetedH5)
+
+        statvfs = os.statvfs
+
+        def free_space(path):  # the folder's disk reads as full once a write failed there
+            st = statvfs(path)
+            if not (disk.cut and disk.counts(path)):
+                return st
+            return os.statvfs_result((*st[:3], 0, 0, *st[5:]))
+
+        monkeypatch.setattr(os, "statvfs", free_space)
 
 
 class BudgetedFile:

@@ -12,6 +12,7 @@ the file is fsynced, and after it the folder, so a crash leaves the old file or 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -74,13 +75,38 @@ def commit(tmp: Path, path: Path, durable: bool = True) -> None:
         _fsync(path.parent, directory=True)
 
 
+FULL_BELOW = 1 << 20  # free bytes under which a failed write is put down to a full disk
+
+
+def disk_is_full(path: Path) -> bool:
+    """The file system holding `path` has (almost) no room left for this user."""
+    try:
+        st = os.statvfs(_nearest_folder(path))
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW
+
+
+def _nearest_folder(path: Path) -> Path:
+    p = Path(path).absolute()
+    while not p.is_dir() and p != p.parent:
+        p = p.parent
+    return p
+
+
 @contextlib.contextmanager
 def errors_name(final: Path, tmp: Path) -> Iterator[None]:
-    """An OSError about `tmp` (a file or a folder, or a file in it) names `final`: the output the user
-    asked for, not a temporary name they never gave."""
+    """Errors while writing `tmp` (a file or a folder) read as what they are: an OSError about `tmp` (or a
+    file in it) names `final`, the output the user asked for; and a writer's own error on a full disk
+    (soundfile, torch.save and h5py's close say "System error." or "unexpected pos", without the errno)
+    becomes the ENOSPC it is."""
     try:
         yield
-    except OSError as err:
+    except Exception as err:
+        if (not isinstance(err, OSError) or err.errno is None) and disk_is_full(Path(tmp)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from err
+        if not isinstance(err, OSError):
+            raise
         name = None if err.filename is None else os.fspath(err.filename)
         if name is None or name == str(tmp) or name.startswith(str(tmp) + os.sep):
             raise OSError(err.errno, err.strerror or str(err), str(final)) from err
