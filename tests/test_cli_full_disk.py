@@ -286,3 +286,37 @@ def test_a_disk_that_fills_ends_every_command_with_one_line_and_nothing_half_wri
     assert not [p for p in tmp_path.rglob("*.lock")]
     for p, data in before.items():
         assert p.read_bytes() == data, p
+
+
+@pytest.mark.parametrize("command", ["train", "render"])
+def test_a_disk_too_small_for_the_output_is_refused_before_the_work(
+    inputs, tmp_path, monkeypatch, capsys, command
+):
+    """train (two checkpoints, known from the parameter count) and render (samples x 2 ears x 2 bytes) check
+    the free space first: one line naming what would not fit, exit 2, nothing written."""
+    import shutil
+
+    from wavjepa_nat.nat_model.config import get_preset
+    from wavjepa_nat.nat_model.jepa import WavJEPA
+
+    argv, output, _, _ = CASES[command]
+    argv = argv.format(**inputs, out=tmp_path).split()
+    if command == "train":  # float32 weights + Adam's two moments of the trainable ones, twice; counted here
+        model = WavJEPA(get_preset("tiny", channels=1))  # by hand: the student, its EMA copy, the predictor
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        need = 2 * 4 * (sum(t.numel() for t in model.state_dict().values()) + 2 * trainable)
+    else:  # 0.5 s at 16 kHz, 2 ears, 16 bits
+        need = 8000 * 2 * 2 + 44
+    real = shutil.disk_usage
+    for free, refused in ((need // 2, True), (need * 11 // 10, False)):
+        usage = real(tmp_path)._replace(free=free)
+        monkeypatch.setattr(shutil, "disk_usage", lambda path, usage=usage: usage)
+        if refused:
+            rc, _, err = run_main(monkeypatch, capsys, argv)
+            assert rc == 2 and len(err.strip().splitlines()) == 1 and "would need" in err, err
+            assert not list(tmp_path.iterdir())
+        else:
+            rc, _, err = run_main(
+                monkeypatch, capsys, argv + (["--max-steps", "1"] if command == "train" else [])
+            )
+            assert rc == 0, err

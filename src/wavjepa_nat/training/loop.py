@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from wavjepa_nat.checks import check_memory, check_not_an_input, check_output_dir
+from wavjepa_nat.checks import check_disk, check_memory, check_not_an_input, check_output_dir
 from wavjepa_nat.data.sources import check_readable, open_source
 from wavjepa_nat.data.stream import StopOnEmptyPass, TrainingData
 from wavjepa_nat.errors import InputError, Stopped, warn
@@ -246,6 +246,12 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         mix=cfg.mix_config(),
     )
 
+    check_disk(
+        out,
+        2 * checkpoint_bytes(model_cfg, cfg, teacher),  # last.ckpt and the one being written beside it
+        f"two checkpoints of this model ({cfg.preset} preset)",
+        "free some space or choose another --out",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     # One run per --out: a second run into the same folder (before the first wrote a checkpoint) would mix
     # their files. DDP's other ranks run this function too, into the same folder, so only rank 0 locks.
@@ -264,6 +270,17 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
             callbacks,
             progress,
         )
+
+
+def checkpoint_bytes(model_cfg: ModelConfig, cfg: TrainConfig, teacher) -> int:
+    """A checkpoint's size, known from the parameter count before the first step: every weight and buffer
+    (float32) and Adam's two moments of each trainable weight. The model is built on the meta device:
+    no memory, no time."""
+    with torch.device("meta"):
+        module = WavJEPAModule(model_cfg, recipe=cfg.recipe(), teacher=teacher)
+    stored = sum(t.numel() for t in module.state_dict().values())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return 4 * (stored + 2 * trainable)
 
 
 def _is_rank_zero() -> bool:
