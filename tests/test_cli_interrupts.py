@@ -3,36 +3,67 @@ exit 130 or 143, one `stopped:` line, nothing half-written under an output's fin
 or lock left, and a rerun resumes where the command resumes.
 
 The signal is sent by the process to itself at a chosen point of the work (the N-th call of a function),
-so each run stops at the same place every time; the processes run side by side to share their start-up.
+so each run stops at the same place every time. The processes are forked from one that imported the CLI,
+so that they share its start-up.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from _cli import run_main
 from _cli_inputs import make_inputs
 
-# Runs `wavjepa-nat ARGS`, raising SIGNAL at the COUNT-th call of MODULE:FUNCTION (before the call).
-STOP_AT = """
-import importlib, os, signal, sys
-signum, target, count = getattr(signal, sys.argv[1]), sys.argv[2], int(sys.argv[3])
-module_name, name = target.split(":")
-module, calls = importlib.import_module(module_name), []
-real = getattr(module, name)
-
-def stop_then_call(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == count:
-        os.kill(os.getpid(), signum)
-    return real(*args, **kwargs)
-
-setattr(module, name, stop_then_call)
+# One process imports the CLI once and forks a process per case (each then pays no start-up): the case's
+# stdout and stderr go to files in its folder, SIGNAL arrives at the COUNT-th call of MODULE:FUNCTION (before
+# the call), and the exit status is what the case's process reports (killed by a signal: minus the signal).
+FORK_CASES = """
+import importlib, json, os, signal, sys, traceback
+import h5py, lightning, sklearn, soundfile, torch
 from wavjepa_nat.cli import main
-sys.argv = ["wavjepa-nat", *sys.argv[4:]]
-main()
+
+def run(signame, target, count, argv, folder):
+    for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+        os.dup2(os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    module_name, name = target.split(":")
+    module, calls = importlib.import_module(module_name), []
+    real = getattr(module, name)
+
+    def stop_then_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == count:
+            os.kill(os.getpid(), getattr(signal, signame))
+        return real(*args, **kwargs)
+
+    setattr(module, name, stop_then_call)
+    sys.argv = ["wavjepa-nat", *argv]
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+running = {}
+for case, args in json.loads(sys.argv[1]).items():
+    pid = os.fork()
+    if pid == 0:
+        run(*args)
+    running[pid] = case
+status = {}
+while running:
+    pid, code = os.wait()
+    status[running.pop(pid)] = os.waitstatus_to_exitcode(code)
+print(json.dumps(status))
 """
 
 COMMIT = "wavjepa_nat.files:commit"  # a finished file about to take its final name
@@ -78,23 +109,26 @@ EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory, corpus_and_bank):
-    """case -> (its folder, exit code, stderr): every case run at once, each in its own process."""
+    """case -> (its folder, its command line, exit status, stderr): every case run at once, each in its
+    own process."""
     inputs = make_inputs(tmp_path_factory.mktemp("inputs"), *corpus_and_bank)
-    script = tmp_path_factory.mktemp("script") / "stop_at.py"
-    script.write_text(STOP_AT)
-    running = {}
+    cases = {}
     for case, (signame, target, count, argv, _, _) in CASES.items():
         out = tmp_path_factory.mktemp(case.split()[0])
-        args = argv.format(**inputs, out=out).split()
-        running[case] = (out, args, subprocess.Popen(
-            [sys.executable, str(script), signame, target, str(count), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))  # fmt: skip
-    done = {}
-    for case, (out, args, proc) in running.items():
-        _, err = proc.communicate(timeout=600)
-        done[case] = (out, args, proc.returncode, err)
-    return done
+        cases[case] = [signame, target, count, argv.format(**inputs, out=out).split(), str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_CASES, json.dumps(cases)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout.strip().splitlines()[-1])
+    results = {}
+    for case, (*_, argv, folder) in cases.items():
+        out = Path(folder)
+        err = (out / "stderr.txt").read_text()
+        for name in ("stdout.txt", "stderr.txt"):
+            (out / name).unlink()
+        results[case] = (out, argv, status[case], err)
+    return results
 
 
 @pytest.mark.parametrize("case", list(CASES))
