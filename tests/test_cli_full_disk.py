@@ -177,6 +177,7 @@ CASES = {
         "bank.h5", 20_000, False,
     ),
     "bank merge": ("bank merge {root}/s1.h5 {root}/s2.h5 --out {out}/m.h5", "m.h5", 20_000, False),
+    "bank info --plots": ("bank info {bank} --plots {out}/plots", "plots/rt60.png", 20_000, True),
     "make-corpus": (
         "make-corpus --out {out}/corpus --n-per-class 3 --seconds 0.2 --no-speech", "corpus", 30_000, False
     ),
