@@ -12,9 +12,11 @@ the file is fsynced, and after it the folder, so a crash leaves the old file or 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -73,6 +75,44 @@ def commit(tmp: Path, path: Path, durable: bool = True) -> None:
         _fsync(path.parent, directory=True)
 
 
+FULL_BELOW = 1 << 20  # free bytes under which a failed write is put down to a full disk
+
+
+def disk_is_full(path: Path) -> bool:
+    """The file system holding `path` has (almost) no room left for this user."""
+    try:
+        st = os.statvfs(_nearest_folder(path))
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW
+
+
+def _nearest_folder(path: Path) -> Path:
+    p = Path(path).absolute()
+    while not p.is_dir() and p != p.parent:
+        p = p.parent
+    return p
+
+
+@contextlib.contextmanager
+def errors_name(final: Path, tmp: Path) -> Iterator[None]:
+    """Errors while writing `tmp` (a file or a folder) read as what they are: an OSError about `tmp` (or a
+    file in it) names `final`, the output the user asked for; and a writer's own error on a full disk
+    (soundfile, torch.save and h5py's close say "System error." or "unexpected pos", without the errno)
+    becomes the ENOSPC it is."""
+    try:
+        yield
+    except Exception as err:
+        if (not isinstance(err, OSError) or err.errno is None) and disk_is_full(Path(tmp)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from err
+        if not isinstance(err, OSError):
+            raise
+        name = None if err.filename is None else os.fspath(err.filename)
+        if name is None or name == str(tmp) or name.startswith(str(tmp) + os.sep):
+            raise OSError(err.errno, err.strerror or str(err), str(final)) from err
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yields a temporary path beside `path` to write (and close) the file at; on leaving without an error
@@ -80,14 +120,11 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     path = Path(path)
     tmp = unique_tmp(path)
     try:
-        yield tmp
-        if tmp.is_file():
-            as_user_made(tmp)
-        commit(tmp, path, durable)
-    except OSError as err:
-        if err.filename in (None, str(tmp)):  # name the file the user asked for, not our temporary one
-            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
-        raise
+        with errors_name(path, tmp):
+            yield tmp
+            if tmp.is_file():
+                as_user_made(tmp)
+            commit(tmp, path, durable)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -96,6 +133,12 @@ def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str, durable: bool = True) -> None:
     with atomic_path(path, durable) as tmp:
         tmp.write_text(text)
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    """Copy the file `src` to `dst`, which appears whole or not at all."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 # -- one writer per output: simulate-rirs, bank merge, nat-hear, train and robustness take this lock --

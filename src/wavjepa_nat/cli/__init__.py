@@ -14,6 +14,7 @@ import typer
 
 from wavjepa_nat.cli.app import app
 from wavjepa_nat.errors import InputError, Stopped
+from wavjepa_nat.interrupts import INTERRUPT_EXIT, SIGTERM_EXIT, Terminated, sigterm_raises
 
 # Importing a command module registers its commands on `app`, in pipeline order (as --help lists them).
 for _module in (
@@ -50,7 +51,6 @@ DISK_ERRORS = {
     errno.EROFS: "{}: the file system is read-only",
     errno.EACCES: "{}: permission denied",
 }
-INTERRUPT_EXIT = 130  # 128 + SIGINT, as a shell reports a job stopped by Ctrl-C
 
 
 def disk_error_message(err: OSError) -> str:
@@ -59,7 +59,11 @@ def disk_error_message(err: OSError) -> str:
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
+        with sigterm_raises():
+            code = app(standalone_mode=False)
+    except Terminated:  # a scheduler's SIGTERM, after every `finally` ran (temporary files removed)
+        print("stopped: terminated (SIGTERM)", file=sys.stderr, flush=True)
+        sys.exit(SIGTERM_EXIT)
     except InputError as err:
         _fail(str(err))
     except Stopped as err:  # a signal, after saving what can be resumed: say so, exit 128 + the signal

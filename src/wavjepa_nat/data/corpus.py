@@ -43,7 +43,7 @@ from wavjepa_nat.checks import check_disk, check_memory, check_output_dir
 from wavjepa_nat.data.splits import stratified_split
 from wavjepa_nat.dsp import clip_rng, resample
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.files import as_user_made
+from wavjepa_nat.files import as_user_made, errors_name
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.scenes.config import SPLITS
 from wavjepa_nat.scenes.noise import builtin_noise
@@ -444,29 +444,30 @@ def make_corpus(out_dir: str | Path, cfg: CorpusConfig | None = None, progress: 
     rows: list[tuple[str, str, str]] = []
     bar = progress_bar(len(classes) * cfg.n_per_class, "making corpus", enabled=progress, transient=True)
     try:
-        with bar as advance:
-            for ci, name in enumerate(classes):
-                (tmp / name).mkdir()
-                splits = stratified_split([name] * cfg.n_per_class, cfg.seed)
-                if name in PROCEDURAL_CLASSES:
-                    clips = (
-                        _finish(PROCEDURAL_CLASSES[name](rng, n, cfg.fs), rng, cfg.fs)
-                        for rng in (clip_rng(cfg.seed, ci, i) for i in range(cfg.n_per_class))
-                    )
-                else:
-                    clips = iter(_speech_clips(cfg, ci, name.removeprefix("word_"), n, tmp))
-                for i, clip in enumerate(clips):
-                    rel = f"{name}/{name}_{i:04d}.wav"
-                    sf.write(tmp / rel, clip, cfg.fs, subtype="PCM_16")
-                    rows.append((rel, name, splits[i]))
-                    advance()
-        with open(tmp / "manifest.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(("path", "label", "split"))
-            writer.writerows(rows)
-        info = _info(cfg, classes, rows)
-        (tmp / "corpus.json").write_text(json.dumps(info, indent=2))
-        _publish(tmp, out, cfg)
+        with errors_name(out, tmp):  # a full disk names the corpus, not its temporary folder
+            with bar as advance:
+                for ci, name in enumerate(classes):
+                    (tmp / name).mkdir()
+                    splits = stratified_split([name] * cfg.n_per_class, cfg.seed)
+                    if name in PROCEDURAL_CLASSES:
+                        clips = (
+                            _finish(PROCEDURAL_CLASSES[name](rng, n, cfg.fs), rng, cfg.fs)
+                            for rng in (clip_rng(cfg.seed, ci, i) for i in range(cfg.n_per_class))
+                        )
+                    else:
+                        clips = iter(_speech_clips(cfg, ci, name.removeprefix("word_"), n, tmp))
+                    for i, clip in enumerate(clips):
+                        rel = f"{name}/{name}_{i:04d}.wav"
+                        sf.write(tmp / rel, clip, cfg.fs, subtype="PCM_16")
+                        rows.append((rel, name, splits[i]))
+                        advance()
+            with open(tmp / "manifest.csv", "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(("path", "label", "split"))
+                writer.writerows(rows)
+            info = _info(cfg, classes, rows)
+            (tmp / "corpus.json").write_text(json.dumps(info, indent=2))
+            _publish(tmp, out, cfg)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

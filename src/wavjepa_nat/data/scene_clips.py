@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wavjepa_nat.checks import check_memory, check_output_dir, check_output_file, check_snr_range
+from wavjepa_nat.checks import (
+    check_disk,
+    check_memory,
+    check_output_dir,
+    check_output_file,
+    check_snr_range,
+)
 from wavjepa_nat.data.render import Source, draw_scenes, load_noise_recordings, read_scenes, render, scenes_in
 from wavjepa_nat.dsp import set_rms_db
 from wavjepa_nat.errors import InputError
@@ -20,6 +26,7 @@ from wavjepa_nat.scenes.config import SPLITS
 
 PEAK = 0.99  # peak-safe: the loudest sample of a rendering is at most this (both ears scaled together)
 LEVEL_DB = -14.0  # the dry clip's RMS level before rendering, as for training clips
+WAV_HEADER = 44  # bytes before the samples of a 16-bit PCM wav
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,8 @@ def write_scene_clips(clips: list[SceneClip], out: Path, fs: int) -> list[Path]:
     import soundfile as sf
 
     paths = output_paths(Path(out), len(clips))
+    n_bytes = sum(WAV_HEADER + 2 * clip.audio.size for clip in clips)  # 16-bit samples x channels
+    check_disk(paths[0], n_bytes, f"{len(clips)} rendering(s)", "render fewer (--n) or a shorter --seconds")
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path, clip in zip(paths, clips):
         with atomic_path(path) as tmp:  # a full disk must not leave a short wav that opens as valid

@@ -31,7 +31,14 @@ import numpy as np
 
 from wavjepa_nat.checks import check_disk, check_memory, check_output_file, gib
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.files import atomic_path, commit, exclusive_lock, unique_tmp, write_text_atomic
+from wavjepa_nat.files import (
+    atomic_path,
+    commit,
+    errors_name,
+    exclusive_lock,
+    unique_tmp,
+    write_text_atomic,
+)
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.rir_bank import checksums
 from wavjepa_nat.rir_bank.schema import (
@@ -225,10 +232,14 @@ class Assembler:
         return self
 
     def __exit__(self, *exc) -> bool:
-        if self.dst.id.valid:
-            self.dst.close()
+        if self.dst.id.valid:  # a file being abandoned: closing it may fail too (a full disk), the first
+            with contextlib.suppress(OSError):  # error is the one to report, and the file must go
+                self.dst.close()
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+        if isinstance(exc[1], OSError):  # name the bank asked for, not the temporary file
+            with errors_name(self.out, self.tmp):
+                raise exc[1]
         return False
 
     def _uncovered(self) -> InputError:

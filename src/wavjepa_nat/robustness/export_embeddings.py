@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wavjepa_nat.files import atomic_path, write_text_atomic
 from wavjepa_nat.robustness.conditions import Condition
 
 HEAR_SPLITS = {"train": "train", "val": "valid", "test": "test"}
@@ -61,14 +62,15 @@ class EmbeddingExport:
             wavjepa_nat_condition=cond.label,
         )
         metadata.pop("nfolds", None)
-        (folder / "task_metadata.json").write_text(json.dumps(metadata, indent=1, default=str))
+        write_text_atomic(folder / "task_metadata.json", json.dumps(metadata, indent=1, default=str))
         vocabulary = "idx,label\n" + "".join(f"{i},{c}\n" for i, c in enumerate(task.classes))
-        (folder / "labelvocabulary.csv").write_text(vocabulary)
+        write_text_atomic(folder / "labelvocabulary.csv", vocabulary)
         for split, emb in split_embeddings.items():
             name = HEAR_SPLITS[split]
             emb = np.ascontiguousarray(emb, np.float32)
-            emb.tofile(folder / f"{name}.embeddings.npy")  # raw rows: heareval reads it with np.memmap
-            (folder / f"{name}.embedding-dimensions.json").write_text(json.dumps(list(emb.shape)))
-            with open(folder / f"{name}.target-labels.pkl", "wb") as f:
+            with atomic_path(folder / f"{name}.embeddings.npy") as tmp:
+                emb.tofile(tmp)  # raw rows: heareval reads it with np.memmap
+            write_text_atomic(folder / f"{name}.embedding-dimensions.json", json.dumps(list(emb.shape)))
+            with atomic_path(folder / f"{name}.target-labels.pkl") as tmp, open(tmp, "wb") as f:
                 pickle.dump([list(labels) for labels in task.labels[split]], f)
         return folder

@@ -20,8 +20,6 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from wavjepa_nat.files import atomic_path
 
-SIGTERM_EXIT = 143  # 128 + SIGTERM: what schedulers and shells record for a terminated job
-
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:

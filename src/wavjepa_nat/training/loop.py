@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -29,18 +30,20 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from wavjepa_nat.checks import check_memory, check_not_an_input, check_output_dir
+from wavjepa_nat.checks import check_disk, check_memory, check_not_an_input, check_output_dir
 from wavjepa_nat.data.sources import check_readable, open_source
 from wavjepa_nat.data.stream import StopOnEmptyPass, TrainingData
 from wavjepa_nat.errors import InputError, Stopped, warn
 from wavjepa_nat.files import exclusive_lock, write_text_atomic
+from wavjepa_nat.interrupts import INTERRUPT_EXIT, SIGTERM_EXIT
 from wavjepa_nat.nat_model import MaskCollator, ModelConfig
 from wavjepa_nat.nat_model.config import stored_config
 from wavjepa_nat.nat_model.weights.init_from import init_from_weights, init_model_config
 from wavjepa_nat.serialise import config_dict
-from wavjepa_nat.training.checkpoint_io import SIGTERM_EXIT, AtomicCheckpointIO, SaveOnSigterm
+from wavjepa_nat.training.checkpoint_io import AtomicCheckpointIO, SaveOnSigterm
 from wavjepa_nat.training.config import TrainConfig
 from wavjepa_nat.training.module import WavJEPAModule
 from wavjepa_nat.training.teachers import check_resumed_teacher, load_teacher
@@ -154,7 +157,11 @@ def _resume_point(cfg: TrainConfig, out: Path) -> tuple[Path | None, dict | None
 
 class _NoAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("\U0001f4a1 Tip")  # Lightning's cloud-logger advert
+        message = str(record.msg)
+        return not (
+            message.startswith("\U0001f4a1 Tip")  # Lightning's cloud-logger advert
+            or "Detected KeyboardInterrupt" in message  # our own `stopped:` line says so, with the step
+        )
 
 
 _NO_ADVERTS = _NoAdverts()
@@ -246,6 +253,12 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
         mix=cfg.mix_config(),
     )
 
+    check_disk(
+        out,
+        2 * checkpoint_bytes(model_cfg, cfg, teacher),  # last.ckpt and the one being written beside it
+        f"two checkpoints of this model ({cfg.preset} preset)",
+        "free some space or choose another --out",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     # One run per --out: a second run into the same folder (before the first wrote a checkpoint) would mix
     # their files. DDP's other ranks run this function too, into the same folder, so only rank 0 locks.
@@ -264,6 +277,17 @@ def train(cfg: TrainConfig, progress: bool = True, callbacks: list | None = None
             callbacks,
             progress,
         )
+
+
+def checkpoint_bytes(model_cfg: ModelConfig, cfg: TrainConfig, teacher) -> int:
+    """A checkpoint's size, known from the parameter count before the first step: every weight and buffer
+    (float32) and Adam's two moments of each trainable weight. The model is built on the meta device:
+    no memory, no time."""
+    with torch.device("meta"):
+        module = WavJEPAModule(model_cfg, recipe=cfg.recipe(), teacher=teacher)
+    stored = sum(t.numel() for t in module.state_dict().values())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return 4 * (stored + 2 * trainable)
 
 
 def _is_rank_zero() -> bool:
@@ -341,6 +365,19 @@ def _fit(cfg, out, last, resume_from, model_cfg, init, teacher, clip_cfg, aug_cf
             else "nothing saved"
         )
         raise Stopped(f"SIGTERM received; {saved}; --resume continues the run", SIGTERM_EXIT) from None
+    except SystemExit:  # Lightning's answer to Ctrl-C: exit status 1, as if the run had failed
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignored it while shutting down
+        found = newest_checkpoint(out)
+        resumable = (
+            f"--resume continues from step {found[1]['global_step']} ({found[0].name})"
+            if found is not None
+            else "no checkpoint was saved yet"
+        )
+        raise Stopped(
+            f"interrupted (Ctrl-C) at step {trainer.global_step}; {resumable}", INTERRUPT_EXIT
+        ) from None
     # full state (not only weights): --resume continues exactly
     trainer.save_checkpoint(str(last), weights_only=False)
     return last

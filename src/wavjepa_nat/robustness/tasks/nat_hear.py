@@ -33,7 +33,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ from wavjepa_nat.data.render import ScenePools, render
 from wavjepa_nat.data.sources import decode_audio
 from wavjepa_nat.dsp import clip_rng, loop_segment, resample
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.files import atomic_path, write_text_atomic
+from wavjepa_nat.files import atomic_path, copy_atomic, write_text_atomic
 from wavjepa_nat.progress import progress_bar
 from wavjepa_nat.ranges import parse_interval
 from wavjepa_nat.rir_bank import RIRBank
@@ -383,9 +382,9 @@ def make_nat_hear(task_dir, bank, out, config: NatHearConfig | None = None, prog
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS + (POLYPHONY_FIELDS if cfg.polyphony > 1 else []))
         w.writeheader()
         w.writerows(records)
-    shutil.copyfile(task_dir / VOCABULARY, out / VOCABULARY)
+    copy_atomic(task_dir / VOCABULARY, out / VOCABULARY)
     for split in files:
-        shutil.copyfile(task_dir / f"{split}.json", out / f"{split}.json")
+        copy_atomic(task_dir / f"{split}.json", out / f"{split}.json")
     metadata = dict(hear.metadata, nat_hear=dict(recipe, clips_csv=CLIPS_CSV, sample_rates=[fs]))
     write_text_atomic(out / METADATA, json.dumps(metadata, indent=2, default=str) + "\n")
     return {
