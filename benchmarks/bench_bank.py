@@ -18,9 +18,13 @@ bytes per scene (format 1 vs 2) and read speed.
 4. Read speed: per clip, a BRIR head to its cut and a 10 s noise segment as float32 (RIRBank.brir_head,
    noise_bed), and the whole augmentation (bench_augment's numpy path: draw, gather, augment_batch), format 1
    vs the current format of the same scenes; `benchmarks/bench_augment.py --bank <bank>` gives the
-   augmentation against audiomentations.
+   augmentation against audiomentations. The reader checks each stored row the first time a process reads
+   it (checksum, finite, a BRIR not all zeros): the cost of a scene's first read is printed apart from later
+   reads, and the augmentation both on banks opened afresh (a worker's first pass: rows checked as drawn) and
+   on banks whose rows were all checked before.
 
     python benchmarks/bench_bank.py [--scenes 440 --warm 40] [--ref-scenes 20] [--workers 2]
+    python benchmarks/bench_bank.py --only read --scenes 120 --noise-sources 0..5   # step 4 alone
 """
 
 from __future__ import annotations
@@ -214,12 +218,38 @@ def read_speed(path: str, clips: int = 2000, repeats: int = 5) -> float:
     return float(np.median(runs))
 
 
-def augmentation_speed(paths: dict, n_clips: int = 48, repeats: int = 10, torch_loaded: bool = False) -> dict:
+def first_read_speed(path: str) -> tuple[float, float]:
+    """Median microseconds per scene of a wet clip's reads (BRIR head to its cut, whole noise bed as float32)
+    the first time a process reads the scene (its rows checked: checksum, finite, non-zero) and later."""
+    from wavjepa_nat.data.render import brir_taps
+    from wavjepa_nat.rir_bank import RIRBank
+
+    cuts = RIRBank(path)  # a bank object of its own: its reads check nothing for `bank`
+    cut = [brir_taps(cuts.brirs([s])[0], -60.0)[0].shape[-1] for s in range(len(cuts))]
+    bank = RIRBank(path)
+    runs = []
+    for _ in range(2):  # first reads, then the same reads again
+        times = []
+        for s in range(len(bank)):
+            t0 = time.perf_counter()
+            bank.brir_head(s, cut[s]), bank.noise_bed(s)
+            times.append((time.perf_counter() - t0) * 1e6)
+        runs.append(float(np.median(times)))
+    return runs[0], runs[1]
+
+
+def augmentation_speed(
+    paths: dict, n_clips: int = 48, repeats: int = 10, torch_loaded: bool = False, checked: bool = False
+) -> dict:
     """The numpy augmentation of benchmarks/bench_augment.py (draw, gather from the bank, augment_batch; one
-    process), crops/s per bank, the banks alternating within each repeat (each opened afresh: cut caches
-    cold, as in a worker's first pass over a bank): medians, and the median of the paired ratios to the
-    first bank."""
+    process), crops/s per bank, the banks alternating within each repeat (each round a fresh augmenter: cut
+    caches cold, as in a worker's first pass over a bank): medians, and the median of the paired ratios to the
+    first bank. checked=False: each bank opened afresh every round (its rows checked as they are first read);
+    True: each bank opened once and every row read (so checked) before the rounds: reading alone."""
     import bench_augment as ba
+
+    from wavjepa_nat.data.augment import AugmentConfig, Augmenter, keep_freed_memory
+    from wavjepa_nat.rir_bank import RIRBank
 
     if torch_loaded:
         import torch  # noqa: F401  (as in a training process: the reader then converts float16 with it)
@@ -232,9 +262,17 @@ def augmentation_speed(paths: dict, n_clips: int = 48, repeats: int = 10, torch_
     }
     ba._STATE["clips"] = [ba.make_clips(n_clips)]
     rates = {name: [] for name in paths}
+    banks = {name: RIRBank(path) for name, path in paths.items()} if checked else {}
+    for bank in banks.values():
+        for s in range(len(bank)):
+            bank.brir_head(s, 1), bank.noise_bed_samples(s)
     for r in range(repeats + 1):
         for name, path in paths.items():
-            ba._ours_init(path, cfg_kw)
+            if checked:
+                keep_freed_memory()  # as ba._ours_init
+                ba._STATE["aug"] = Augmenter(banks[name], AugmentConfig(**cfg_kw), ba.FS)
+            else:
+                ba._ours_init(path, cfg_kw)
             t0 = time.perf_counter()
             n = ba._ours_run((0, 100 + r))
             if r:  # the first round warms the page cache
@@ -265,11 +303,20 @@ def main():
         default="builtin,none",
         help="simulate-rirs --beds settings of the end-to-end runs (none: no beds, noise made at training)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "read"),
+        default="all",
+        help="read: step 4 alone, on banks of --scenes scenes per --noise-sources setting",
+    )
     args = parser.parse_args()
     print(
         f"{os.cpu_count()} cores, {args.workers} workers; load average {os.getloadavg()[0]:.1f} at the "
         f"start\n"
     )
+    if args.only == "read":
+        reading_only(args.scenes, args.noise_sources, args.workers)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         e2e, no_beds = {}, {}
@@ -350,30 +397,69 @@ def main():
                 f"({100 * r['bytes'] / before:.0f}%)"
             )
 
-        # Every numpy-only run first: once imported, torch stays imported (and the reader then uses it).
-        speeds = {
-            (noise, torch_loaded): augmentation_speed(
-                {"format 1": r["old"], fmt: r["bank"]}, torch_loaded=torch_loaded
-            )
-            for torch_loaded in (False, True)
-            for noise, r in e2e.items()
-        }
-        for noise, r in e2e.items():
-            t_old, t_new = read_speed(r["old"]), read_speed(r["bank"])
-            print(f"\n4. Reading, --noise-sources {noise}, the same scenes in format 1 and {SCHEMA_VERSION}:")
-            print(
-                f"  per wet clip, BRIR head + 10 s noise segment (format 1: views of the mapped file; "
-                f"{fmt}: decoded to float32): format 1 {t_old:.0f} us, {fmt} {t_new:.0f} us"
-            )
-            for torch_loaded in (False, True):
-                what = "torch imported, as in training workers" if torch_loaded else "numpy only"
-                speed = speeds[(noise, torch_loaded)]
+        reading({noise: (r["old"], r["bank"]) for noise, r in e2e.items()})
+
+
+def reading(banks: dict) -> None:
+    """Step 4 for {--noise-sources setting: (format-1 bank, current bank)} (same scenes)."""
+    from wavjepa_nat.rir_bank.schema import SCHEMA_VERSION
+
+    fmt = f"format {SCHEMA_VERSION}"
+    # Every numpy-only run first: once imported, torch stays imported (and the reader then uses it).
+    speeds = {
+        (noise, torch_loaded, checked): augmentation_speed(
+            {"format 1": old, fmt: new}, torch_loaded=torch_loaded, checked=checked
+        )
+        for torch_loaded in (False, True)
+        for noise, (old, new) in banks.items()
+        for checked in (False, True)
+    }
+    for noise, (old, new) in banks.items():
+        t_old, t_new = read_speed(old), read_speed(new)
+        first_old, later_old = first_read_speed(old)
+        first_new, later_new = first_read_speed(new)
+        print(f"\n4. Reading, --noise-sources {noise}, the same scenes in format 1 and {SCHEMA_VERSION}:")
+        print(
+            f"  per wet clip, BRIR head + 10 s noise segment (format 1: views of the mapped file; "
+            f"{fmt}: decoded to float32): format 1 {t_old:.0f} us, {fmt} {t_new:.0f} us"
+        )
+        print(
+            f"  per scene, BRIR head + whole noise bed as float32, first read in a process (rows checked: "
+            f"checksum, finite, non-zero) / later reads: format 1 {first_old:.0f} / {later_old:.0f} us, "
+            f"{fmt} {first_new:.0f} / {later_new:.0f} us"
+        )
+        for torch_loaded in (False, True):
+            what = "torch imported, as in training workers" if torch_loaded else "numpy only"
+            for checked in (False, True):
+                when = "rows checked before" if checked else "banks opened afresh, rows checked as read"
+                speed = speeds[(noise, torch_loaded, checked)]
                 print(
-                    f"  augmentation (bench_augment's numpy path, 1 process, {what}), crops/s: format 1 "
-                    f"{speed['format 1']:.0f}, {fmt} {speed[fmt]:.0f} (paired median ratio "
+                    f"  augmentation (bench_augment's numpy path, 1 process, {what}; {when}), crops/s: "
+                    f"format 1 {speed['format 1']:.0f}, {fmt} {speed[fmt]:.0f} (paired median ratio "
                     f"{100 * speed['ratio'][fmt]:.0f}%)"
                 )
-        print("Goal: reading within 10% of format 1")
+    print("Goal: reading within 10% of format 1")
+
+
+def reading_only(scenes: int, noise_sources: str, workers: int) -> None:
+    """Step 4 alone, on banks made with `simulate-rirs` (--scenes scenes per --noise-sources setting)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from wavjepa_nat.rir_bank.format_1 import write_format_1
+
+    with tempfile.TemporaryDirectory() as tmp:
+        banks = {}
+        for noise in noise_sources.split(","):
+            new, old = os.path.join(tmp, f"bank-{noise}.h5"), os.path.join(tmp, f"format1-{noise}.h5")
+            cmd = [sys.executable, "-m", "wavjepa_nat.cli", "simulate-rirs", "--out", new, "--n-scenes",
+                   str(scenes), "--rt60", "0.2..1.5", "--noise-sources", noise, "--workers", str(workers),
+                   "--seed", "5", "--quiet"]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True)
+            write_format_1(new, old)
+            banks[noise] = (old, new)
+        reading(banks)
 
 
 if __name__ == "__main__":

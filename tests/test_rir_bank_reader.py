@@ -294,3 +294,42 @@ def test_damaged_stored_data_is_refused_on_first_read(ten_scene_bank, tmp_path, 
     rc, _, err = run_main(monkeypatch, capsys, argv)
     assert rc == 2 and err.count("\n") == 1 and "scene 4" in err and "bank verify" in err, err
     assert not (tmp_path / "o.wav").exists()
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["a sample past the BRIR's stored end", "NaN in a noise-source BRIR", "NaN in a format-1 bed"],
+)
+def test_each_stored_row_is_checked_when_first_read(bank_path, tmp_path, how):
+    """Rows are checked as they are read from the mapped file or through HDF5: a change in a BRIR chunk that
+    was never written (past the response's stored end), in a noise-source BRIR, or a NaN in a format-1
+    (float32, mapped) bed is refused by the read that first returns that row."""
+    import shutil
+
+    bank = tmp_path / "bank.h5"
+    if how == "NaN in a format-1 bed":
+        write_format_1(bank_path, bank)
+    else:
+        shutil.copy(bank_path, bank)
+    with h5py.File(bank_path, "r") as f:
+        taps, n_noise, chunk = f["meta/brir_taps"][()], f["meta/n_noise"][()], f["brir"].chunks[-1]
+    i = int(np.argmin(taps)) if how == "a sample past the BRIR's stored end" else int(np.argmax(n_noise))
+    with h5py.File(bank, "r+") as f:
+        if how == "a sample past the BRIR's stored end":
+            assert taps[i] < f["brir"].shape[-1] - chunk  # its last chunk was never written
+            f["brir"][i, 1, -1] = 0.5
+        elif how == "NaN in a noise-source BRIR":
+            assert n_noise[i] > 0
+            f["noise_brir"][i, 0, 0, 10] = np.nan
+        else:
+            f["noise_bed"][i, 1, 7] = np.nan
+    read = {
+        "a sample past the BRIR's stored end": lambda b: b.brir_head(i, 100),
+        "NaN in a noise-source BRIR": lambda b: b.noise_brirs(i),
+        "NaN in a format-1 bed": lambda b: b.noise_bed(i),
+    }[how]
+    why = "checksum" if how == "a sample past the BRIR's stored end" else "non-finite"
+    with pytest.raises(InputError, match=rf"scene {i}: .*{why}.*bank verify"):
+        read(RIRBank(bank))
+    other = (i + 1) % N
+    assert RIRBank(bank)[other].brir.shape[0] == 2  # the other scenes still read

@@ -32,7 +32,7 @@ def array_crc(row: np.ndarray) -> int:
     """CRC32 of an array's values as little-endian bytes of its stored dtype (float32 or float16)."""
     row = np.asarray(row)
     dtype = row.dtype if row.dtype.kind in "fi" else np.dtype(np.float32)
-    return zlib.crc32(np.ascontiguousarray(row, dtype=dtype.newbyteorder("<")).tobytes())
+    return zlib.crc32(np.ascontiguousarray(row, dtype=dtype.newbyteorder("<")))  # its buffer: no bytes copy
 
 
 def array_crcs(d: h5py.Dataset, block: int = 8) -> np.ndarray:
@@ -87,16 +87,41 @@ def stored(f: h5py.File) -> dict[str, np.ndarray] | None:
     return {name: f[GROUP][name][()] for name in NAMES if name in f[GROUP]}
 
 
+# Stored float dtype -> (unsigned integer of its size, mask of every bit but the sign, smallest non-finite
+# magnitude): finite and non-zero read from the bits (numpy's float16 isfinite and any convert each value).
+FLOAT_BITS = {
+    np.dtype("<f2"): (np.uint16, 0x7FFF, 0x7C00),
+    np.dtype("<f4"): (np.uint32, 0x7FFF_FFFF, 0x7F80_0000),
+}
+
+
+def finite_and_nonzero(arr: np.ndarray) -> tuple[bool, bool]:
+    """(every value is finite, some value is not zero) of an array as stored; NaN counts as not zero."""
+    arr = np.asarray(arr)
+    if arr.size == 0:
+        return True, False
+    if arr.dtype.kind in "iub":
+        return True, bool(arr.any())
+    if arr.dtype not in FLOAT_BITS:
+        return bool(np.isfinite(arr).all()), bool(arr.any())
+    unsigned, magnitude, non_finite = FLOAT_BITS[arr.dtype]
+    top = int(np.bitwise_and(arr.view(unsigned), magnitude).max())
+    return top < non_finite, top > 0
+
+
 def scene_problems(i: int, rows: dict[str, np.ndarray], want: dict[str, np.ndarray] | None) -> list[str]:
-    """What is wrong with scene i's stored rows ({array name: row, as stored}): non-finite values, bytes that
-    differ from the stored checksum (`want`; None: a bank without checksums), an all-zero BRIR."""
-    problems = []
+    """What is wrong with scene i's stored rows ({array name: row, as stored}; any of them): non-finite
+    values, bytes that differ from the stored checksum (`want`; None: a bank without checksums), an all-zero
+    BRIR."""
+    problems, silent = [], False
     for name, arr in rows.items():
-        if not np.all(np.isfinite(arr)):
+        finite, nonzero = finite_and_nonzero(arr)
+        if not finite:
             problems.append(f"scene {i}: {name} has non-finite values")
         if want is not None and name in want and array_crc(arr) != want[name][i]:
             problems.append(f"scene {i}: {name} does not match its stored checksum (changed bytes)")
-    if "brir" in rows and not np.any(rows["brir"]):
+        silent |= name == "brir" and not nonzero
+    if silent:
         problems.append(f"scene {i}: brir is all zeros")
     return problems
 

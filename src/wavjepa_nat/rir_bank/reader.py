@@ -105,8 +105,8 @@ class RIRBank:
         self._map: np.ndarray | None = None  # the file's bytes, memory-mapped (per process)
         self._row_offsets: dict[tuple[str, int], int] = {}  # (dataset, row) -> byte offset; -1: not mappable
         self._chunk_table: np.ndarray | None | bool = False  # formats 2, 3: see _brir_chunk_table
-        self._check_scenes = check_structure
-        self._sound: set[int] = set()  # scenes whose stored rows this process has checked
+        self._check_rows = check_structure
+        self._sound: set[tuple[str, int]] = set()  # (dataset, row) this process has checked
 
     def _check_structure(self, f: h5py.File) -> None:
         """Every command opens a bank here: the arrays and meta columns its format stores exist, with the
@@ -321,23 +321,45 @@ class RIRBank:
         np.multiply(samples, np.float32(self.meta["brir_scale"][i]), out=out[:, :m])
         return out
 
-    def _check_scene(self, i: int) -> None:
-        """The first time this process reads scene i: its stored rows match their checksums, are finite and
-        its BRIR is not all zeros (damaged data would otherwise render wrong clips, or silence, unnoticed)."""
-        if not self._check_scenes or i in self._sound:
+    def _mapped_brir_row(self, i: int) -> np.ndarray | None:
+        """Formats 2, 3: scene i's whole `brir` row (2, L) as stored (float16, zeros in unwritten chunks, as
+        HDF5 reads them), gathered from the mapped file; None where the chunks are not mapped."""
+        table = self._brir_chunk_table()
+        if table is None:
+            return None
+        c = self._ds["brir"].chunks[-1]
+        row = np.zeros((2, table.shape[1] * c), np.dtype("<f2"))
+        for k, offset in enumerate(table[i].tolist()):
+            if offset >= 0:
+                row[:, k * c : (k + 1) * c] = self._map[offset : offset + 4 * c].view("<f2").reshape(2, c)
+        return row[:, : self.brir_length]
+
+    def _stored_row(self, name: str, i: int) -> np.ndarray:
+        """Row i of a dataset as stored, every byte its checksum covers: from the mapped file where it lies
+        there raw (the bytes the hot path then reads), else through HDF5."""
+        row = self._mapped_brir_row(i) if name == "brir" and self.version >= 2 else None
+        if row is None:
+            row = self._mapped_row(name, i)
+        return row if row is not None else self._dataset(name)[i]
+
+    def _check_row(self, name: str, i: int) -> None:
+        """The first time this process reads row i of brir, noise_brir or noise_bed: the row as stored matches
+        its checksum, is finite, and a BRIR is not all zeros (damaged data would otherwise render wrong clips,
+        or silence, unnoticed). Each row is checked once, when first read: a wet clip with a noise bed costs
+        its BRIR and bed rows, not the noise-source BRIRs it does not read."""
+        if not self._check_rows or (name, i) in self._sound:
             return
-        rows = {name: self._dataset(name)[i] for name in ("brir", "noise_brir", "noise_bed")}
-        problems = checksums.scene_problems(i, rows, self._checksums)
+        problems = checksums.scene_problems(i, {name: self._stored_row(name, i)}, self._checksums)
         if problems:
             raise InputError(
                 f"{self.path} is damaged: {problems[0]}; `wavjepa-nat bank verify {self.path}` lists all"
             )
-        self._sound.add(i)
+        self._sound.add((name, i))
 
     def _decoded(self, name: str, i: int, n: int | None = None) -> np.ndarray:
         """Scene i's brir (2, n) or noise_brir (n_noise, 2, n) as float32 (n: the full length by default);
         formats 2 and 3: only the samples up to the response's stored end are read."""
-        self._check_scene(i)
+        self._check_row(name, i)
         d = self._dataset(name)
         n = self.brir_length if n is None else n
         lead = () if name == "brir" else (slice(0, int(self.meta["n_noise"][i])),)
@@ -388,7 +410,7 @@ class RIRBank:
         among them are read and decoded (zeros after the response's stored end)."""
         i, n = int(i), int(n)
         if self.version < 2:
-            self._check_scene(i)
+            self._check_row("brir", i)
             row = self._mapped_row("brir", i)
             return row[:, :n] if row is not None else self._dataset("brir")[i, :, :n]
         return self._decoded("brir", i, n)
@@ -420,7 +442,7 @@ class RIRBank:
         meta["noise_bed_scale"][i] for its level. A read-only view of the mapped file where possible: for the
         training hot path, which sets the noise's level by the SNR and converts only the samples it uses."""
         i = int(i)
-        self._check_scene(int(i))
+        self._check_row("noise_bed", i)
         row = self._mapped_row("noise_bed", i)
         return row if row is not None else self._dataset("noise_bed")[i]
 
