@@ -20,7 +20,16 @@ import statistics
 
 import numpy as np
 import torch
-from timing import PeakMemory, in_own_process, median_seconds, print_row, print_table, train_step_times
+from timing import (
+    PeakMemory,
+    against,
+    devices,
+    in_own_process,
+    median_seconds,
+    print_row,
+    print_table,
+    train_step_times,
+)
 
 from wavjepa_nat.data.augment import AugmentConfig, augment_clip
 from wavjepa_nat.data.mixtures import MixConfig, MixInputs, draw_mixtures, mixture_crops
@@ -102,9 +111,8 @@ def main() -> None:
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU rows")
     args = ap.parse_args()
     mix = MixConfig(prob=args.mix_prob, sources=tuple(args.mix_sources))
-    devices = ([] if args.no_cpu else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
-    for device in devices:
+    for device in devices(args.no_cpu):
         clips, steps = (
             (args.cpu_clips, args.cpu_steps) if device == "cpu" else (args.cuda_clips, args.cuda_steps)
         )
@@ -124,9 +132,8 @@ def main() -> None:
                     "teacher_passes": passes,
                     "step_s": step,
                     "peak_MiB": peak,
-                    "step/p0": step / base[0] if base else float("nan"),
-                    "peak/p0": peak / base[1] if base and base[1] > 0 else float("nan"),
                 }
+                row["step/p0"], row["peak/p0"] = against(step, peak, base)
                 rows.append(row)
                 print_row(row)
     print_table(rows)

@@ -22,7 +22,16 @@ import statistics
 
 import numpy as np
 import torch
-from timing import PeakMemory, in_own_process, median_seconds, print_row, print_table, train_step_times
+from timing import (
+    PeakMemory,
+    against,
+    devices,
+    in_own_process,
+    median_seconds,
+    print_row,
+    print_table,
+    train_step_times,
+)
 
 from wavjepa_nat.data.augment import AugmentConfig, augment_clip
 from wavjepa_nat.nat_model.config import ModelConfig, get_preset
@@ -113,9 +122,8 @@ def main() -> None:
     ap.add_argument("--cuda-steps", type=int, default=10)
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU rows")
     args = ap.parse_args()
-    devices = ([] if args.no_cpu else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
-    for device in devices:
+    for device in devices(args.no_cpu):
         batch, steps = (
             (args.cpu_batch, args.cpu_steps) if device == "cpu" else (args.cuda_batch, args.cuda_steps)
         )
@@ -135,9 +143,8 @@ def main() -> None:
                     "step_s": step,
                     "peak_MiB": peak,
                     "trained_M": trained,
-                    "step/ema": step / base[0] if base else float("nan"),
-                    "peak/ema": peak / base[1] if base and base[1] > 0 else float("nan"),
                 }
+                row["step/ema"], row["peak/ema"] = against(step, peak, base)
                 rows.append(row)
                 print_row(row)
     print_table(rows)

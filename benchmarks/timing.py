@@ -52,6 +52,19 @@ class PeakMemory:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - self.rss_before
 
 
+def devices(no_cpu: bool) -> list[str]:
+    """cpu (unless no_cpu), then cuda where there is one."""
+    return ([] if no_cpu else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def against(step: float, peak: float, base: tuple[float, float] | None) -> tuple[float, float]:
+    """Step time and peak memory over the baseline's (step, peak); nan without one (or a zero peak)."""
+    return (
+        step / base[0] if base else float("nan"),
+        peak / base[1] if base and base[1] > 0 else float("nan"),
+    )
+
+
 def in_own_process(target, *args):
     """target(*args, queue) in a spawned process; what it puts on the queue."""
     ctx = mp.get_context("spawn")

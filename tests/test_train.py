@@ -79,94 +79,22 @@ def _assert_one_line_error(result, message):
 
 def test_bad_inputs(corpus_and_bank, tmp_path):
     corpus, bank = corpus_and_bank
-    common = [
-        "--preset",
-        "tiny",
-        "--max-steps",
-        "2",
-        "--batch-clips",
-        "1",
-        "--n-crops",
-        "2",
-        "--num-workers",
-        "0",
-    ]
-    _assert_one_line_error(
-        _run(
-            ["--data", str(corpus), "--bank", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "r1")]
-            + common
-        ),
-        "not found",
-    )
+    common = "--preset tiny --max-steps 2 --batch-clips 1 --n-crops 2 --num-workers 0".split()
+
+    def args(data, rirs, out, *extra):
+        return ["--data", str(data), "--bank", str(rirs), "--out", str(tmp_path / out), *extra, *common]
+
+    _assert_one_line_error(_run(args(corpus, tmp_path / "nope.h5", "r1")), "not found")
     (tmp_path / "empty").mkdir()
-    _assert_one_line_error(
-        _run(
-            ["--data", str(tmp_path / "empty"), "--bank", str(bank), "--out", str(tmp_path / "r2")] + common
-        ),
-        "no audio",
-    )
+    _assert_one_line_error(_run(args(tmp_path / "empty", bank, "r2")), "no audio")
     bank8k = tmp_path / "bank8k.h5"
     simulate_bank(bank8k, SceneConfig(fs=8000, rt60=(0.2, 0.4), noise_bed_seconds=0.5), 4, progress=False)
-    _assert_one_line_error(
-        _run(["--data", str(corpus), "--bank", str(bank8k), "--out", str(tmp_path / "r3")] + common),
-        "8000 Hz",
-    )
-    ok = _run(
-        [
-            "--data",
-            str(corpus),
-            "--bank",
-            str(bank),
-            "--out",
-            str(tmp_path / "r4"),
-            "--channels",
-            "2",
-            "--seed",
-            "1",
-        ]
-        + common
-    )
+    _assert_one_line_error(_run(args(corpus, bank8k, "r3")), "8000 Hz")
+    ok = _run(args(corpus, bank, "r4", "--channels", "2", "--seed", "1"))
     assert ok.returncode == 0, ok.stderr[-3000:]
-    _assert_one_line_error(
-        _run(
-            [
-                "--data",
-                str(corpus),
-                "--bank",
-                str(bank),
-                "--out",
-                str(tmp_path / "r4"),
-                "--channels",
-                "1",
-                "--resume",
-            ]
-            + common
-        ),
-        "2-channel",
-    )
-    _assert_one_line_error(
-        _run(
-            ["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r5"), "--snr", "40..5"]
-            + common
-        ),
-        "LO > HI",
-    )
-    _assert_one_line_error(
-        _run(
-            [
-                "--data",
-                str(corpus),
-                "--bank",
-                str(bank),
-                "--out",
-                str(tmp_path / "r6"),
-                "--clip-seconds",
-                "1.0",
-            ]
-            + common
-        ),
-        "shorter than one crop",
-    )
+    _assert_one_line_error(_run(args(corpus, bank, "r4", "--channels", "1", "--resume")), "2-channel")
+    _assert_one_line_error(_run(args(corpus, bank, "r5", "--snr", "40..5")), "LO > HI")
+    _assert_one_line_error(_run(args(corpus, bank, "r6", "--clip-seconds", "1.0")), "shorter than one crop")
 
 
 # ---------------------------------------------------------------- WavJEPA (mono): dry clips, no bank
@@ -215,30 +143,9 @@ def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and
 
 def test_the_readme_mono_command_runs_without_a_bank(corpus_and_bank, tmp_path):
     corpus, _ = corpus_and_bank
-    result = _run(
-        [
-            "--data",
-            str(corpus),
-            "--channels",
-            "1",
-            "--clean-ratio",
-            "1.0",
-            "--preset",
-            "tiny",
-            "--max-steps",
-            "2",
-            "--batch-clips",
-            "1",
-            "--n-crops",
-            "2",
-            "--clip-seconds",
-            "2.5",
-            "--num-workers",
-            "1",
-            "--out",
-            str(tmp_path / "clean"),
-        ]
-    )
+    flags = "--channels 1 --clean-ratio 1.0 --preset tiny --max-steps 2 --batch-clips 1 --n-crops 2"
+    flags += " --clip-seconds 2.5 --num-workers 1"
+    result = _run(["--data", str(corpus), *flags.split(), "--out", str(tmp_path / "clean")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "clean" / "last.ckpt").is_file()
 
