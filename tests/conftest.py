@@ -56,7 +56,8 @@ def ten_scene_bank(tmp_path_factory):
 
 @pytest.fixture
 def one_torch_thread():
-    """torch on one thread for the test (the training tests: on 2 cores the data worker gets the other)."""
+    """torch on one thread for the test: OpenMP spin-waits collapse when the 2 cores are shared with other
+    jobs (and a training test's data worker gets the other core)."""
     import torch
 
     threads = torch.get_num_threads()
