@@ -16,19 +16,26 @@ one source) is timed separately per clip. Random weights and audio: the costs, n
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import resource
 import statistics
-import time
 
 import numpy as np
 import torch
+from timing import (
+    PeakMemory,
+    against,
+    devices,
+    in_own_process,
+    median_seconds,
+    print_row,
+    print_table,
+    train_step_times,
+)
 
 from wavjepa_nat.data.augment import AugmentConfig, augment_clip
 from wavjepa_nat.data.mixtures import MixConfig, MixInputs, draw_mixtures, mixture_crops
 from wavjepa_nat.nat_model.config import ModelConfig, get_preset
 from wavjepa_nat.nat_model.masks import MaskCollator
-from wavjepa_nat.training.module import WavJEPAModule, ema_momentum_at
+from wavjepa_nat.training.module import WavJEPAModule
 
 VARIANTS = ("p0", "mixture", "retention")
 
@@ -57,44 +64,12 @@ def run_variant(preset, variant, channels, clips, n_crops, steps, device, mix, o
     """In a child process: (median step s, peak MiB, teacher passes per step) -> out queue."""
     cfg = get_preset(preset, channels=channels)
     torch.manual_seed(0)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)
     module = WavJEPAModule(cfg).to(device)
-    opt = module.configure_optimizers()["optimizer"]
     batch, passes = make_batch(cfg, clips, n_crops, variant, mix)
     data = {k: v.to(device) for k, v in batch.items()}
-    times = []
-    for i in range(steps + 1):  # the first step warms up and is not reported
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss, _ = module.model(data)
-        loss.backward()
-        module.configure_gradient_clipping(opt)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        module.model.ema_update(ema_momentum_at(i, cfg))
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - t0)
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before
-    out.put((statistics.median(times), peak, passes))
-
-
-def measure(*args) -> tuple:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=run_variant, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    times = train_step_times(module, data, steps, device, bf16=device == "cuda")
+    out.put((statistics.median(times), memory.mib(), passes))
 
 
 def data_cost(channels: int, k: int, repeats: int = 3) -> tuple[float, float]:
@@ -114,18 +89,11 @@ def data_cost(channels: int, k: int, repeats: int = 3) -> tuple[float, float]:
         on=np.ones(k - 1, bool),
         tir_db=np.full(k - 1, 6.0),
     )
-    costs = []
-    for job in (
-        lambda: augment_clip(dry, False, brir, noise, 10.0, 40, offsets, cfg),
-        lambda: mixture_crops(dry, False, brir, noise, 10.0, 40, offsets, cfg, length, mix, "same"),
-    ):
-        t = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            job()
-            t.append(time.perf_counter() - t0)
-        costs.append(statistics.median(t))
-    return costs[0], costs[1]
+    one = median_seconds(lambda: augment_clip(dry, False, brir, noise, 10.0, 40, offsets, cfg), repeats)
+    many = median_seconds(
+        lambda: mixture_crops(dry, False, brir, noise, 10.0, 40, offsets, cfg, length, mix, "same"), repeats
+    )
+    return one, many
 
 
 def main() -> None:
@@ -143,17 +111,16 @@ def main() -> None:
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU rows")
     args = ap.parse_args()
     mix = MixConfig(prob=args.mix_prob, sources=tuple(args.mix_sources))
-    devices = ([] if args.no_cpu else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
-    for device in devices:
+    for device in devices(args.no_cpu):
         clips, steps = (
             (args.cpu_clips, args.cpu_steps) if device == "cpu" else (args.cuda_clips, args.cuda_steps)
         )
         for preset in args.presets:
             base = None
             for variant in args.variants:
-                step, peak, passes = measure(
-                    preset, variant, args.channels, clips, args.n_crops, steps, device, mix
+                step, peak, passes = in_own_process(
+                    run_variant, preset, variant, args.channels, clips, args.n_crops, steps, device, mix
                 )
                 if variant == "p0":
                     base = (step, peak)
@@ -165,15 +132,11 @@ def main() -> None:
                     "teacher_passes": passes,
                     "step_s": step,
                     "peak_MiB": peak,
-                    "step/p0": step / base[0] if base else float("nan"),
-                    "peak/p0": peak / base[1] if base and base[1] > 0 else float("nan"),
                 }
+                row["step/p0"], row["peak/p0"] = against(step, peak, base)
                 rows.append(row)
-                print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-    keys = list(rows[0]) if rows else []
-    print("\n" + " | ".join(keys))
-    for r in rows:
-        print(" | ".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys))
+                print_row(row)
+    print_table(rows)
     one, many = data_cost(args.channels, args.mix_sources[1])
     print(
         f"\ndata side: one source {one * 1e3:.1f} ms per 10 s clip; {args.mix_sources[1]} sources with the "

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
+from timing import print_row, print_table, train_step_times
 from torch.utils.flop_counter import FlopCounterMode
 
 from wavjepa_nat.nat_model.config import ModelConfig, get_preset
 from wavjepa_nat.nat_model.encoder import n_frames
 from wavjepa_nat.nat_model.jepa import WavJEPA
 from wavjepa_nat.nat_model.masks import MaskCollator
-from wavjepa_nat.training.module import WavJEPAModule, ema_momentum_at
+from wavjepa_nat.training.module import WavJEPAModule
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -84,25 +84,8 @@ def time_steps(cfg: ModelConfig, batch_size: int, steps: int, device: str, bf16:
     """Wall time of full training steps (first step is warm-up and not reported)."""
     torch.manual_seed(0)
     module = WavJEPAModule(cfg).to(device)
-    opt = module.configure_optimizers()["optimizer"]
     batch = {k: v.to(device) for k, v in make_batch(cfg, batch_size).items()}
-    times = []
-    for i in range(steps + 1):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-            loss, _ = module.model(batch)
-        loss.backward()
-        module.configure_gradient_clipping(opt)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        module.model.ema_update(ema_momentum_at(i, cfg))
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - t0)
-    return times
+    return train_step_times(module, batch, steps, device, bf16)
 
 
 def main() -> None:
@@ -164,12 +147,9 @@ def main() -> None:
                 }
             )
         rows.append(row)
-        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+        print_row(row)
 
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    print("\n" + " | ".join(keys))
-    for r in rows:
-        print(" | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "-")) for k in keys))
+    print_table(rows)
     print(
         f"\ntokens = all/context/target-per-group for a {get_preset('base').crop_samples}-sample crop, "
         "padded to the maximum of a 16-crop batch (what is computed); valid = mean real context/target "

@@ -18,20 +18,27 @@ the quality, of each recipe.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import resource
 import statistics
-import time
 
 import numpy as np
 import torch
+from timing import (
+    PeakMemory,
+    against,
+    devices,
+    in_own_process,
+    median_seconds,
+    print_row,
+    print_table,
+    train_step_times,
+)
 
 from wavjepa_nat.data.augment import AugmentConfig, augment_clip
 from wavjepa_nat.nat_model.config import ModelConfig, get_preset
 from wavjepa_nat.nat_model.jepa import Recipe, WavJEPA
 from wavjepa_nat.nat_model.masks import MaskCollator
 from wavjepa_nat.nat_model.targets import FrozenTeacher
-from wavjepa_nat.training.module import WavJEPAModule, ema_momentum_at
+from wavjepa_nat.training.module import WavJEPAModule
 
 RECIPES = {
     "ema": ("ema", "same", "jepa", "same"),
@@ -77,48 +84,16 @@ def run_recipe(
     kind, teacher_input, objective, size = RECIPES[recipe_name]
     cfg = get_preset(preset, channels=channels)
     torch.manual_seed(0)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)
     teacher = None
     if kind == "frozen":
         teacher = FrozenTeacher(WavJEPA(teacher_config(preset, cfg, size)).encoder.to(device))
     recipe = Recipe(objective=objective, teacher=kind, teacher_input=teacher_input)
     module = WavJEPAModule(cfg, recipe=recipe, teacher=teacher).to(device)
-    opt = module.configure_optimizers()["optimizer"]
     data = {k: v.to(device) for k, v in make_batch(cfg, batch).items()}
-    times = []
-    for i in range(steps + 1):  # the first step warms up and is not reported
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss, _ = module.model(data)
-        loss.backward()
-        module.configure_gradient_clipping(opt)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        module.model.ema_update(ema_momentum_at(i, cfg))
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - t0)
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before
+    times = train_step_times(module, data, steps, device, bf16=device == "cuda")
     trained = sum(p.numel() for p in module.parameters() if p.requires_grad) / 1e6
-    out.put((statistics.median(times), peak, trained))
-
-
-def measure(preset: str, recipe: str, channels: int, batch: int, steps: int, device: str) -> tuple:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=run_recipe, args=(preset, recipe, channels, batch, steps, device, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    out.put((statistics.median(times), memory.mib(), trained))
 
 
 def dry_crop_cost(channels: int, repeats: int = 5) -> tuple[float, float]:
@@ -129,15 +104,11 @@ def dry_crop_cost(channels: int, repeats: int = 5) -> tuple[float, float]:
     brir = (rng.standard_normal((2, 8000)) * np.exp(-np.arange(8000) / 1600.0)).astype(np.float32)
     noise = rng.standard_normal((2, n)).astype(np.float32)
     offsets = rng.integers(0, n - cfg.crop_samples, cfg.n_crops)
-    costs = []
-    for return_dry in (False, True):
-        t = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            augment_clip(dry, False, brir, noise, 10.0, 40, offsets, cfg, return_dry=return_dry)
-            t.append(time.perf_counter() - t0)
-        costs.append(statistics.median(t))
-    return costs[0], costs[1]
+
+    def cut(return_dry: bool) -> None:
+        augment_clip(dry, False, brir, noise, 10.0, 40, offsets, cfg, return_dry=return_dry)
+
+    return median_seconds(lambda: cut(False), repeats), median_seconds(lambda: cut(True), repeats)
 
 
 def main() -> None:
@@ -151,16 +122,17 @@ def main() -> None:
     ap.add_argument("--cuda-steps", type=int, default=10)
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU rows")
     args = ap.parse_args()
-    devices = ([] if args.no_cpu else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
-    for device in devices:
+    for device in devices(args.no_cpu):
         batch, steps = (
             (args.cpu_batch, args.cpu_steps) if device == "cpu" else (args.cuda_batch, args.cuda_steps)
         )
         for preset in args.presets:
             base = None
             for recipe in args.recipes:
-                step, peak, trained = measure(preset, recipe, args.channels, batch, steps, device)
+                step, peak, trained = in_own_process(
+                    run_recipe, preset, recipe, args.channels, batch, steps, device
+                )
                 if recipe == "ema":
                     base = (step, peak)
                 row = {
@@ -171,15 +143,11 @@ def main() -> None:
                     "step_s": step,
                     "peak_MiB": peak,
                     "trained_M": trained,
-                    "step/ema": step / base[0] if base else float("nan"),
-                    "peak/ema": peak / base[1] if base and base[1] > 0 else float("nan"),
                 }
+                row["step/ema"], row["peak/ema"] = against(step, peak, base)
                 rows.append(row)
-                print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-    keys = list(rows[0]) if rows else []
-    print("\n" + " | ".join(keys))
-    for r in rows:
-        print(" | ".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys))
+                print_row(row)
+    print_table(rows)
     plain, with_dry = dry_crop_cost(args.channels)
     print(
         f"\ndata side of --teacher-input dry: augment_clip {plain * 1e3:.1f} ms per 10 s clip, "

@@ -52,3 +52,15 @@ def ten_scene_bank(tmp_path_factory):
     cfg = SceneConfig(rt60=(0.2, 0.5), noise_sources=(1, 2), scenes_per_room=1, noise_bed_seconds=2.0)
     simulate_bank(path, cfg, 10, workers=1, progress=False)
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: OpenMP spin-waits collapse when the 2 cores are shared with other
+    jobs (and a training test's data worker gets the other core)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

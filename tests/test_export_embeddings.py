@@ -9,14 +9,13 @@ import pickle
 
 import numpy as np
 import pytest
+from _sweep_bank import simulate_sweep_bank
 
 from wavjepa_nat.data.corpus import CorpusConfig, make_corpus
-from wavjepa_nat.rir_bank import simulate_bank
 from wavjepa_nat.robustness.config import SweepConfig
 from wavjepa_nat.robustness.metrics.probes import LinearProbe, ProbeConfig
 from wavjepa_nat.robustness.sweep import run_sweep
 from wavjepa_nat.robustness.tasks.task import load_task
-from wavjepa_nat.scenes.config import SceneConfig
 
 
 def heareval_split(folder, split):
@@ -31,16 +30,7 @@ def heareval_split(folder, split):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    cfg = SceneConfig(
-        rt60=(0.2, 0.6),
-        noise_bed_seconds=1.0,
-        noise_sources=(0, 0),
-        scenes_per_room=2,
-        split_per_ten_rooms=(4, 2, 4),
-        room_length=(3.0, 6.0),
-        source_distance=(0.5, 2.0),
-    )
-    simulate_bank(root / "bank.h5", cfg, 20, progress=False)
+    simulate_sweep_bank(root / "bank.h5", noise_bed_seconds=1.0)
     make_corpus(root / "corpus", CorpusConfig(n_per_class=4, seconds=1.0, speech=False))
     sweep = SweepConfig(
         snr_db=[10.0], rt60_bins="none", clip_seconds=1.0, export_embeddings=str(root / "emb")

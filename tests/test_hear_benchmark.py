@@ -17,76 +17,73 @@ import numpy as np
 import pytest
 import soundfile as sf
 from _cli import run_main
+from _tiny_hf import make_wav2vec2
+from _training import tiny_train_config
 
 from wavjepa_nat.errors import InputError
 
 FS = 16000
+
+
+def _hear_module(attributes: str, embeddings: str, state: str = "") -> str:
+    """A HEAR module's source: module-level `state`, a torch Model with these class attributes,
+    load_model() returning it, and get_scene_embeddings(audio, model) with this body."""
+    return (
+        "\nimport torch\n"
+        + textwrap.dedent(state).lstrip("\n")
+        + "class Model(torch.nn.Module):\n"
+        + textwrap.indent(textwrap.dedent(attributes).lstrip("\n"), "    ")
+        + 'def load_model(model_file_path=""):\n    return Model()\n'
+        + "def get_scene_embeddings(audio, model):\n"
+        + textwrap.indent(textwrap.dedent(embeddings).lstrip("\n"), "    ")
+    )
+
+
 MODULES = {
     # The HEAR 2021 naive baseline's API, at 8 kHz (the sweep resamples): log band energies of the mono input.
-    "hearbaseline": """
-        import torch
-        SEEN = []
-        class Model(torch.nn.Module):
-            sample_rate = 8000
-            scene_embedding_size = 16
-            timestamp_embedding_size = 16
-        def load_model(model_file_path=""):
-            return Model()
-        def get_scene_embeddings(audio, model):
-            SEEN.append(tuple(audio.shape))
-            assert audio.ndim == 2, audio.shape
-            spec = torch.fft.rfft(audio, dim=-1).abs() ** 2
-            bands = torch.stack([b.mean(-1) for b in torch.tensor_split(spec, 16, dim=-1)], dim=-1)
-            return torch.log(bands + 1e-8).float()
+    "hearbaseline": _hear_module(
+        """
+        sample_rate = 8000
+        scene_embedding_size = 16
+        timestamp_embedding_size = 16
         """,
+        """
+        SEEN.append(tuple(audio.shape))
+        assert audio.ndim == 2, audio.shape
+        spec = torch.fft.rfft(audio, dim=-1).abs() ** 2
+        bands = torch.stack([b.mean(-1) for b in torch.tensor_split(spec, 16, dim=-1)], dim=-1)
+        return torch.log(bands + 1e-8).float()
+        """,
+        state="SEEN = []\n",
+    ),
     # A two-channel model (n_channels = 2): band energies of each ear and their difference.
-    "binaural_hear": """
-        import torch
-        SEEN = []
-        class Model(torch.nn.Module):
-            sample_rate = 16000
-            scene_embedding_size = 24
-            n_channels = 2
-        def load_model(model_file_path=""):
-            return Model()
-        def get_scene_embeddings(audio, model):
-            SEEN.append(tuple(audio.shape))
-            assert audio.ndim == 3 and audio.shape[1] == 2, audio.shape
-            spec = torch.fft.rfft(audio, dim=-1).abs() ** 2
-            parts = torch.tensor_split(spec, 8, dim=-1)
-            bands = torch.log(torch.stack([b.mean(-1) for b in parts], -1) + 1e-8)
-            return torch.cat([bands[:, 0], bands[:, 1], bands[:, 0] - bands[:, 1]], dim=-1).float()
+    "binaural_hear": _hear_module(
+        """
+        sample_rate = 16000
+        scene_embedding_size = 24
+        n_channels = 2
         """,
-    "wrong_shape_hear": """
-        import torch
-        class Model(torch.nn.Module):
-            sample_rate = 16000
-            scene_embedding_size = 8
-        def load_model(model_file_path=""):
-            return Model()
-        def get_scene_embeddings(audio, model):
-            return torch.zeros(audio.shape[0], 9)
+        """
+        SEEN.append(tuple(audio.shape))
+        assert audio.ndim == 3 and audio.shape[1] == 2, audio.shape
+        spec = torch.fft.rfft(audio, dim=-1).abs() ** 2
+        parts = torch.tensor_split(spec, 8, dim=-1)
+        bands = torch.log(torch.stack([b.mean(-1) for b in parts], -1) + 1e-8)
+        return torch.cat([bands[:, 0], bands[:, 1], bands[:, 0] - bands[:, 1]], dim=-1).float()
         """,
-    "nan_hear": """
-        import torch
-        class Model(torch.nn.Module):
-            sample_rate = 16000
-            scene_embedding_size = 4
-        def load_model(model_file_path=""):
-            return Model()
-        def get_scene_embeddings(audio, model):
-            return torch.full((audio.shape[0], 4), float("nan"))
-        """,
-    "float64_hear": """
-        import torch
-        class Model(torch.nn.Module):
-            sample_rate = 16000
-            scene_embedding_size = 4
-        def load_model(model_file_path=""):
-            return Model()
-        def get_scene_embeddings(audio, model):
-            return torch.zeros(audio.shape[0], 4, dtype=torch.float64)
-        """,
+        state="SEEN = []\n",
+    ),
+    "wrong_shape_hear": _hear_module(
+        "sample_rate = 16000\nscene_embedding_size = 8\n", "return torch.zeros(audio.shape[0], 9)\n"
+    ),
+    "nan_hear": _hear_module(
+        "sample_rate = 16000\nscene_embedding_size = 4\n",
+        'return torch.full((audio.shape[0], 4), float("nan"))\n',
+    ),
+    "float64_hear": _hear_module(
+        "sample_rate = 16000\nscene_embedding_size = 4\n",
+        "return torch.zeros(audio.shape[0], 4, dtype=torch.float64)\n",
+    ),
     "no_api_hear": "def load_model(path=''):\n    return None\n",
     "load_fails_hear": """
         def load_model(model_file_path=""):
@@ -95,19 +92,15 @@ MODULES = {
             return None
         """,
     # Works when checked (2 clips) and for the probes, then returns wrong shapes: it breaks mid-sweep.
-    "late_break_hear": """
-        import torch
-        CALLS = [0]
-        class Model(torch.nn.Module):
-            sample_rate = 16000
-            scene_embedding_size = 4
-        def load_model(model_file_path=""):
-            return Model()
-        def get_scene_embeddings(audio, model):
-            CALLS[0] += 1
-            n = audio.shape[0] if CALLS[0] <= 4 else audio.shape[0] - 1
-            return audio[:n, :4].float() * 0 + torch.arange(4.0) * CALLS[0]
+    "late_break_hear": _hear_module(
+        "sample_rate = 16000\nscene_embedding_size = 4\n",
+        """
+        CALLS[0] += 1
+        n = audio.shape[0] if CALLS[0] <= 4 else audio.shape[0] - 1
+        return audio[:n, :4].float() * 0 + torch.arange(4.0) * CALLS[0]
         """,
+        state="CALLS = [0]\n",
+    ),
 }
 
 
@@ -160,7 +153,6 @@ def world(tmp_path_factory, corpus_and_bank):
     """HEAR modules on sys.path, a HEAR task, a bank whose rooms span RT60 1.0-1.5 s, a 2-step checkpoint."""
     from wavjepa_nat.rir_bank import simulate_bank
     from wavjepa_nat.scenes.config import SceneConfig
-    from wavjepa_nat.training.config import TrainConfig
 
     root = tmp_path_factory.mktemp("hear")
     mods = root / "modules"
@@ -182,23 +174,8 @@ def world(tmp_path_factory, corpus_and_bank):
     from wavjepa_nat.training.loop import train
 
     corpus, train_bank = corpus_and_bank
-    last = train(
-        TrainConfig(
-            data=str(corpus),
-            bank=str(train_bank),
-            out=str(root / "run"),
-            preset="tiny",
-            channels=2,
-            batch_clips=1,
-            n_crops=2,
-            clip_seconds=2.5,
-            num_workers=0,
-            max_steps=2,
-            ckpt_every=1000,
-            log_every=1,
-        ),
-        progress=False,
-    )
+    run = tiny_train_config(corpus, root / "run", train_bank, max_steps=2, log_every=1, seed=0)
+    last = train(run, progress=False)
     yield {"root": root, "bank": root / "bank.h5", "task": task, "ckpt": Path(last), "modules": mods}
     sys.path.remove(str(mods))
     from wavjepa_nat.robustness.models.hear_module import unload
@@ -538,28 +515,12 @@ def test_the_readme_hf_commands_run_as_written(world, tmp_path, monkeypatch, cap
     """README 4, Hugging Face models: a tiny random wav2vec2 (built with transformers, nothing downloaded)
     beside a checkpoint on a HEAR task; then every fold of a k-fold task with HEAR's MLP predictor."""
     transformers = pytest.importorskip("transformers")
-    import torch
-
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     block = re.search(r"<!-- hf-models -->\n```bash\n(.*?)```", readme, re.S).group(1)
     commands = [shlex.split(c) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
     assert [c[1] for c in commands] == ["robustness", "robustness"]
     monkeypatch.chdir(tmp_path)
-    config = transformers.Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(8, 8),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=4,
-        num_conv_pos_embedding_groups=2,
-        vocab_size=8,
-    )
-    torch.manual_seed(0)
-    transformers.Wav2Vec2Model(config).save_pretrained("models/wav2vec2")
-    transformers.Wav2Vec2FeatureExtractor(sampling_rate=FS).save_pretrained("models/wav2vec2")
+    make_wav2vec2("models/wav2vec2", FS)
     Path("hear").mkdir()
     Path("hear/tones").symlink_to(world["task"])
     make_hear_task(tmp_path / "hear" / "tones-kfold", "presplit_kfold", {f"fold{i:02d}": 4 for i in range(3)})

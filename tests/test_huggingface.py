@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from _tiny_hf import make_wav2vec2
 from scipy.signal import resample_poly
 
 transformers = pytest.importorskip("transformers")
@@ -18,25 +19,6 @@ from wavjepa_nat.errors import InputError  # noqa: E402
 from wavjepa_nat.robustness.models.huggingface import HFEmbedder, check_hf_spec  # noqa: E402
 
 FS = 16000
-
-
-def make_wav2vec2(folder):
-    config = transformers.Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(8, 8),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=4,
-        num_conv_pos_embedding_groups=2,
-        vocab_size=8,
-    )
-    torch.manual_seed(0)
-    transformers.Wav2Vec2Model(config).save_pretrained(folder)
-    transformers.Wav2Vec2FeatureExtractor(sampling_rate=FS).save_pretrained(folder)
-    return folder
 
 
 def make_ast(folder):

@@ -13,15 +13,6 @@ from wavjepa_nat.nat_model.masks import MaskCollator
 from wavjepa_nat.training.module import WavJEPAModule, ema_momentum_at, lr_at
 
 
-@pytest.fixture
-def one_thread():
-    # OpenMP spin-waits collapse when the 2 cores are shared with other jobs; 1 thread is ~20x steadier.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_ema_update_matches_hand_computation():
     torch.manual_seed(0)
     m = WavJEPA(get_preset("tiny", depth=1, top_k_targets=1, pred_depth=1))
@@ -124,7 +115,7 @@ def _fit(cfg, steps, **module_kw):
     return module, rec
 
 
-def test_schedules_and_ema_are_applied_by_lightning(one_thread):
+def test_schedules_and_ema_are_applied_by_lightning(one_torch_thread):
     cfg = get_preset("tiny", warmup_steps=10, total_steps=100)
     module, rec = _fit(cfg, 4, monitor_every=1)
     # LambdaLR steps after each optimizer step: batch k trains with lr_at(k).
@@ -153,7 +144,7 @@ def test_gradient_clipping_uses_config_value():
     assert total.item() == pytest.approx(1e-3, rel=1e-3)
 
 
-def test_tiny_preset_learns_binaural_tones_without_collapse(one_thread):
+def test_tiny_preset_learns_binaural_tones_without_collapse(one_torch_thread):
     """~100 CPU steps on padded mask batches: the JEPA loss falls well below its start; the effective
     rank stays > 1."""
     cfg = get_preset("tiny")

@@ -9,24 +9,13 @@ import pytest
 import soundfile as sf
 from _cli import run_main
 from _fake_encoder import cli, export_tiny
-
-from wavjepa_nat.rir_bank import simulate_bank
-from wavjepa_nat.scenes.config import SceneConfig
+from _sweep_bank import simulate_sweep_bank
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    cfg = SceneConfig(
-        rt60=(0.2, 0.6),
-        noise_bed_seconds=0.5,
-        noise_sources=(0, 0),
-        scenes_per_room=2,
-        split_per_ten_rooms=(4, 2, 4),
-        room_length=(3.0, 6.0),
-        source_distance=(0.5, 2.0),
-    )
-    simulate_bank(root / "bank.h5", cfg, 20, progress=False)
+    simulate_sweep_bank(root / "bank.h5", noise_bed_seconds=0.5)
     export_tiny(root / "mono.safetensors", channels=1)
     for label, n in (("dog", 3), ("cat", 3)):
         (root / "two" / label).mkdir(parents=True)

@@ -9,6 +9,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from _training import StepLosses, tiny_train_config, tiny_train_options
 
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.rir_bank import simulate_bank
@@ -16,44 +17,11 @@ from wavjepa_nat.scenes import SceneConfig
 from wavjepa_nat.training.loop import TrainConfig, train
 
 CLI = [sys.executable, "-m", "wavjepa_nat.cli"]
-
-
-class StepLosses(L.Callback):
-    def __init__(self):
-        self.losses, self.metrics = {}, []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses[trainer.global_step] = float(loss)
-        self.metrics.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(corpus, bank, out, **kw):
-    base = dict(
-        data=str(corpus),
-        bank=str(bank),
-        out=str(out),
-        preset="tiny",
-        channels=2,
-        clean_ratio=0.0,
-        batch_clips=1,
-        n_crops=4,
-        clip_seconds=2.5,
-        num_workers=1,
-        ckpt_every=1000,
-        log_every=5,
-        seed=3,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 cores: the data worker gets the other one
-    yield
-    torch.set_num_threads(threads)
+    return tiny_train_config(corpus, out, bank, **{"n_crops": 4, "num_workers": 1, **kw})
 
 
 @pytest.mark.slow
@@ -111,117 +79,31 @@ def _assert_one_line_error(result, message):
 
 def test_bad_inputs(corpus_and_bank, tmp_path):
     corpus, bank = corpus_and_bank
-    common = [
-        "--preset",
-        "tiny",
-        "--max-steps",
-        "2",
-        "--batch-clips",
-        "1",
-        "--n-crops",
-        "2",
-        "--num-workers",
-        "0",
-    ]
-    _assert_one_line_error(
-        _run(
-            ["--data", str(corpus), "--bank", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "r1")]
-            + common
-        ),
-        "not found",
-    )
+    common = "--preset tiny --max-steps 2 --batch-clips 1 --n-crops 2 --num-workers 0".split()
+
+    def args(data, rirs, out, *extra):
+        return ["--data", str(data), "--bank", str(rirs), "--out", str(tmp_path / out), *extra, *common]
+
+    _assert_one_line_error(_run(args(corpus, tmp_path / "nope.h5", "r1")), "not found")
     (tmp_path / "empty").mkdir()
-    _assert_one_line_error(
-        _run(
-            ["--data", str(tmp_path / "empty"), "--bank", str(bank), "--out", str(tmp_path / "r2")] + common
-        ),
-        "no audio",
-    )
+    _assert_one_line_error(_run(args(tmp_path / "empty", bank, "r2")), "no audio")
     bank8k = tmp_path / "bank8k.h5"
     simulate_bank(bank8k, SceneConfig(fs=8000, rt60=(0.2, 0.4), noise_bed_seconds=0.5), 4, progress=False)
-    _assert_one_line_error(
-        _run(["--data", str(corpus), "--bank", str(bank8k), "--out", str(tmp_path / "r3")] + common),
-        "8000 Hz",
-    )
-    ok = _run(
-        [
-            "--data",
-            str(corpus),
-            "--bank",
-            str(bank),
-            "--out",
-            str(tmp_path / "r4"),
-            "--channels",
-            "2",
-            "--seed",
-            "1",
-        ]
-        + common
-    )
+    _assert_one_line_error(_run(args(corpus, bank8k, "r3")), "8000 Hz")
+    ok = _run(args(corpus, bank, "r4", "--channels", "2", "--seed", "1"))
     assert ok.returncode == 0, ok.stderr[-3000:]
-    _assert_one_line_error(
-        _run(
-            [
-                "--data",
-                str(corpus),
-                "--bank",
-                str(bank),
-                "--out",
-                str(tmp_path / "r4"),
-                "--channels",
-                "1",
-                "--resume",
-            ]
-            + common
-        ),
-        "2-channel",
-    )
-    _assert_one_line_error(
-        _run(
-            ["--data", str(corpus), "--bank", str(bank), "--out", str(tmp_path / "r5"), "--snr", "40..5"]
-            + common
-        ),
-        "LO > HI",
-    )
-    _assert_one_line_error(
-        _run(
-            [
-                "--data",
-                str(corpus),
-                "--bank",
-                str(bank),
-                "--out",
-                str(tmp_path / "r6"),
-                "--clip-seconds",
-                "1.0",
-            ]
-            + common
-        ),
-        "shorter than one crop",
-    )
+    _assert_one_line_error(_run(args(corpus, bank, "r4", "--channels", "1", "--resume")), "2-channel")
+    _assert_one_line_error(_run(args(corpus, bank, "r5", "--snr", "40..5")), "LO > HI")
+    _assert_one_line_error(_run(args(corpus, bank, "r6", "--clip-seconds", "1.0")), "shorter than one crop")
 
 
 # ---------------------------------------------------------------- WavJEPA (mono): dry clips, no bank
 
 
 def _mono_cfg(data, out, **kw):
-    base = dict(
-        data=str(data),
-        out=str(out),
-        preset="tiny",
-        channels=1,
-        clean_ratio=1.0,
-        batch_clips=1,
-        n_crops=2,
-        clip_seconds=2.5,
-        num_workers=1,
-        ckpt_every=1000,
-        log_every=5,
-        seed=4,
-        model_overrides={"total_steps": 6, "warmup_steps": 2, "ema_ramp_steps": 6},
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    schedule = {"total_steps": 6, "warmup_steps": 2, "ema_ramp_steps": 6}
+    options = {"channels": 1, "clean_ratio": 1.0, "num_workers": 1, "seed": 4, "model_overrides": schedule}
+    return tiny_train_config(data, out, **{**options, **kw})
 
 
 @pytest.mark.parametrize("layout", ["folder", "manifest"])
@@ -261,30 +143,9 @@ def test_mono_wavjepa_trains_without_a_bank_resumes_exports_and_loads(corpus_and
 
 def test_the_readme_mono_command_runs_without_a_bank(corpus_and_bank, tmp_path):
     corpus, _ = corpus_and_bank
-    result = _run(
-        [
-            "--data",
-            str(corpus),
-            "--channels",
-            "1",
-            "--clean-ratio",
-            "1.0",
-            "--preset",
-            "tiny",
-            "--max-steps",
-            "2",
-            "--batch-clips",
-            "1",
-            "--n-crops",
-            "2",
-            "--clip-seconds",
-            "2.5",
-            "--num-workers",
-            "1",
-            "--out",
-            str(tmp_path / "clean"),
-        ]
-    )
+    flags = "--channels 1 --clean-ratio 1.0 --preset tiny --max-steps 2 --batch-clips 1 --n-crops 2"
+    flags += " --clip-seconds 2.5 --num-workers 1"
+    result = _run(["--data", str(corpus), *flags.split(), "--out", str(tmp_path / "clean")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "clean" / "last.ckpt").is_file()
 
@@ -320,20 +181,7 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(corpus_and_bank, tmp_pa
     import json
 
     corpus, bank = corpus_and_bank
-    options = dict(
-        data=str(corpus),
-        bank=str(bank),
-        preset="tiny",
-        channels=2,
-        clean_ratio=0.5,
-        batch_clips=1,
-        n_crops=2,
-        clip_seconds=2.5,
-        num_workers=0,
-        ckpt_every=2,
-        log_every=5,
-        seed=7,
-    )
+    options = tiny_train_options(corpus, bank, clean_ratio=0.5, ckpt_every=2, seed=7)
     unbroken = StepLosses()
     train(TrainConfig(**options, out=str(tmp_path / "a"), max_steps=6), progress=False, callbacks=[unbroken])
     script = tmp_path / "killed.py"
@@ -400,8 +248,8 @@ def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(corpus_and_bank, tmp
     """A scheduler's SIGTERM: last.ckpt is saved, the exit status says the job did not finish (143), one line
     says so, and --resume gives the losses of an unbroken run."""
     corpus, bank = corpus_and_bank
-    options = dict(data=str(corpus), bank=str(bank), preset="tiny", channels=2, clean_ratio=0.5, n_crops=2,
-                   batch_clips=1, clip_seconds=2.5, num_workers=0, log_every=5, seed=5)  # fmt: skip
+    # ckpt_every: TrainConfig's default, as the CLI flags this test has always given
+    options = tiny_train_options(corpus, bank, clean_ratio=0.5, ckpt_every=100, seed=5)
     unbroken = StepLosses()
     train(TrainConfig(**options, out=str(tmp_path / "a"), max_steps=5), progress=False, callbacks=[unbroken])
     script = tmp_path / "terminated.py"

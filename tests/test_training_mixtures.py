@@ -1,56 +1,24 @@
 """train --mix-prob (issue 20): mixture scenes and the source-retention target. P = 0 is today's training bit
 for bit: its losses are compared with numbers recorded from the code before mixtures existed."""
 
-import lightning as L
 import pytest
-import torch
+from _training import StepLosses, tiny_train_config
 
 from wavjepa_nat.errors import InputError
-from wavjepa_nat.training.loop import TrainConfig, train
+from wavjepa_nat.training.loop import train
 
 # Losses of steps 1-3, recorded from the unchanged code (commit ec1cc7d) with _cfg below.
 RECORDED = {
     ("cpu", "same"): [1.0209953784942627, 1.0011204481124878, 0.9694768786430359],
     ("gpu", "dry"): [1.019477367401123, 0.9993546605110168, 0.9851552248001099],
 }
-
-
-class StepLosses(L.Callback):
-    def __init__(self):
-        self.losses = {}
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses[trainer.global_step] = float(loss)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(corpus, bank, out, **kw):
-    base = dict(
-        data=str(corpus),
-        bank=str(bank),
-        out=str(out),
-        preset="tiny",
-        channels=2,
-        clean_ratio=0.25,
-        batch_clips=2,
-        n_crops=2,
-        clip_seconds=2.5,
-        num_workers=0,
-        ckpt_every=1000,
-        log_every=5,
-        seed=3,
-        max_steps=3,
+    return tiny_train_config(
+        corpus, out, bank, **{"clean_ratio": 0.25, "batch_clips": 2, "max_steps": 3, **kw}
     )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(("augment_on", "teacher_input"), list(RECORDED))

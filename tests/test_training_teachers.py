@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from _training import StepLosses, tiny_train_config
 
 from wavjepa_nat.data.augment import AugmentConfig, augment_clip
 from wavjepa_nat.data.augment_torch import augment_torch
@@ -21,15 +22,7 @@ from wavjepa_nat.nat_model.jepa import Recipe, WavJEPA, masked_error
 from wavjepa_nat.nat_model.masks import MaskCollator
 from wavjepa_nat.nat_model.targets import FrozenTeacher
 from wavjepa_nat.nat_model.weights.export import export_weights, load_model, read_export
-from wavjepa_nat.training.loop import TrainConfig, train
-
-
-class StepLosses(L.Callback):
-    def __init__(self):
-        self.losses = {}
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.losses[trainer.global_step] = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
+from wavjepa_nat.training.loop import train
 
 
 class TeacherWeights(L.Callback):
@@ -48,34 +41,12 @@ class TeacherWeights(L.Callback):
         self.training_mode = teacher.training
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(corpus, bank, out, **kw):
-    base = dict(
-        data=str(corpus),
-        bank=str(bank),
-        out=str(out),
-        preset="tiny",
-        channels=2,
-        clean_ratio=0.0,
-        batch_clips=1,
-        n_crops=2,
-        clip_seconds=2.5,
-        num_workers=0,
-        ckpt_every=1000,
-        log_every=1,
-        seed=3,
-        max_steps=3,
-        model_overrides={"warmup_steps": 1},
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    options = {"log_every": 1, "max_steps": 3, "model_overrides": {"warmup_steps": 1}}
+    return tiny_train_config(corpus, out, bank, **{**options, **kw})
 
 
 def _losses(cfg) -> list[float]:
