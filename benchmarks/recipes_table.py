@@ -3,7 +3,7 @@ total steps and seed, swept by the robustness sweep (accuracy clean / by SNR / b
 intervals, the paired tests between models, the clean lateral-angle error).
 
     wavjepa-nat demo --out demo_out                       # once: the bank, the corpus (and today's models)
-    python benchmarks/recipes_table.py --demo demo_out --out recipes_out [--steps 280]
+    python benchmarks/recipes_table.py --demo demo_out --out recipes_out [--steps 200]
 
     (a) ema-same   EMA teacher on the student's crops (today's recipe)
     (b) ema-dry    EMA teacher on the dry source of the crops
@@ -19,43 +19,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from demo_recipe import DEMO, demo_train_config, train_once
+from threadpoolctl import threadpool_limits
+
 from wavjepa_nat.robustness.config import SweepConfig
 from wavjepa_nat.robustness.sweep import run_sweep
-from wavjepa_nat.training.loop import TrainConfig, train
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", required=True, help="a `wavjepa-nat demo` output folder (bank.h5, corpus/)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=280, help="steps of every recipe (the demo's)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--clip-seconds", type=float, default=4.0)
-    ap.add_argument("--layout", default="spatial", choices=("spatial", "reference"))
+    ap.add_argument("--steps", type=int, default=DEMO.steps, help="steps of every recipe (the demo's)")
     ap.add_argument("--salt-loss", default="l1", choices=("l1", "mse"))
-    ap.add_argument("--snr", default="-5..20")
+    ap.add_argument("--snr", default="0,10,20")
     args = ap.parse_args()
     demo, out = Path(args.demo), Path(args.out)
     stage1_steps = max(1, args.steps // 6)
 
     def run(name: str, steps: int, **recipe) -> Path:
-        cfg = TrainConfig(
-            data=str(demo / "corpus" / "manifest.csv"),
-            bank=str(demo / "bank.h5"),
-            out=str(out / "runs" / name),
-            preset="tiny",
-            channels=2,
-            clean_ratio=0.0,
-            max_steps=steps,
-            clip_seconds=args.clip_seconds,
-            num_workers=1,
-            ckpt_every=max(steps // 3, 1),
-            seed=args.seed,
-            layout=args.layout,
-            **recipe,
-        )
-        last = Path(cfg.out) / "last.ckpt"
-        return last if last.is_file() else train(cfg)
+        return train_once(demo_train_config(demo, out / "runs" / name, max_steps=steps, **recipe))
 
     stage1 = run("salt-stage1", stage1_steps, objective="reconstruct", loss=args.salt_loss)
     rest = args.steps - stage1_steps
@@ -66,14 +49,21 @@ def main() -> None:
         run("salt-same", rest, teacher=teacher, loss=args.salt_loss),
         run("salt-dry", rest, teacher=teacher, teacher_input="dry", loss=args.salt_loss),
     ]
-    run_sweep(
-        models,
-        str(demo / "corpus"),
-        str(demo / "bank.h5"),
-        SweepConfig(snr_db=args.snr, seed=args.seed, clip_seconds=args.clip_seconds, max_clips_per_class=10),
-        out_dir=out / "report",
-        title="Recipes (issue 19): EMA / SALT, same / dry teacher input (tiny, same steps and seed)",
+    sweep = SweepConfig(
+        snr_db=args.snr,
+        seed=DEMO.seed,
+        clip_seconds=DEMO.clip_seconds,
+        max_clips_per_class=DEMO.max_clips_per_class,
     )
+    with threadpool_limits(limits=1, user_api="blas"):  # as the demo: BLAS threads fight torch's
+        run_sweep(
+            models,
+            str(demo / "corpus"),
+            str(demo / "bank.h5"),
+            sweep,
+            out_dir=out / "report",
+            title="Recipes (issue 19): EMA / SALT, same / dry teacher input (tiny, same steps and seed)",
+        )
     print(f"report: {out / 'report' / 'report.md'}")
 
 

@@ -7,7 +7,8 @@ from _training import StepLosses, tiny_train_config
 from wavjepa_nat.errors import InputError
 from wavjepa_nat.training.loop import train
 
-# Losses of steps 1-3, recorded from the unchanged code (commit ec1cc7d) with _cfg below.
+# Losses of steps 1-3, recorded from the unchanged code (commit ec1cc7d) with _cfg below, whose default
+# binaural layout was "spatial" (pinned below; the default is now "apart").
 RECORDED = {
     ("cpu", "same"): [1.0209953784942627, 1.0011204481124878, 0.9694768786430359],
     ("gpu", "dry"): [1.019477367401123, 0.9993546605110168, 0.9851552248001099],
@@ -27,7 +28,9 @@ def test_mix_prob_zero_gives_the_recorded_losses_bit_for_bit(
 ):
     corpus, bank = corpus_and_bank
     steps = StepLosses()
-    cfg = _cfg(corpus, bank, tmp_path / "run", augment_on=augment_on, teacher_input=teacher_input)
+    cfg = _cfg(
+        corpus, bank, tmp_path / "run", augment_on=augment_on, teacher_input=teacher_input, layout="spatial"
+    )
     train(cfg, progress=False, callbacks=[steps])
     assert [steps.losses[k] for k in sorted(steps.losses)] == RECORDED[(augment_on, teacher_input)]
 

@@ -7,6 +7,9 @@
 4. sweep both, and a log-mel baseline, over SNR -5..20 dB and RT60 bins on held-out clips in unseen rooms;
 5. write the report (markdown, JSON, CSV, plots, HTML).
 
+With compare_layouts, step 3 also trains the WavJEPA-Nat in the other binaural layouts (reference, spatial;
+nat_model/config.py BINAURAL_LAYOUTS), and the sweep scores them side by side: about 3 minutes more each.
+
 Every step is skipped when its output is already there, so an interrupted demo resumes. Each stage prints
 its elapsed time as it ends, and a summary closes the run (also written to OUT/timings.json).
 """
@@ -46,6 +49,7 @@ class DemoConfig:
     seed: int = 0
     layout: str = "apart"  # both models' binaural layout: apart (the presets') | spatial | reference
     ear_norm: str | None = None  # overrides the layout's first GroupNorm statistics (ModelConfig.ear_norm)
+    compare_layouts: bool = False  # also train the naturalistic model in the other binaural layouts
 
     def __post_init__(self) -> None:
         # The demo's own flags; the stages' configs (built first in run_demo) check the rest.
@@ -131,8 +135,9 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
     )
     check_bank_resources(bank, scene_cfg, cfg.n_scenes, cfg.workers)
     corpus_cfg = CorpusConfig(n_per_class=cfg.n_per_class, seconds=cfg.clip_seconds, seed=cfg.seed)
-    train_cfgs = {
-        name: TrainConfig(
+
+    def train_cfg(name: str, clean_ratio: float, layout: str) -> TrainConfig:
+        return TrainConfig(
             data=str(corpus / "manifest.csv"),
             bank=str(bank),
             out=str(out / "runs" / name),
@@ -146,11 +151,14 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
             num_workers=1,
             ckpt_every=max(cfg.steps // 3, 1),
             seed=cfg.seed,
-            layout=cfg.layout,
+            layout=layout,
             ear_norm=cfg.ear_norm,
         )
-        for name, clean_ratio in (("nat", 0.0), ("clean", 1.0))
-    }
+
+    train_cfgs = {"nat": train_cfg("nat", 0.0, cfg.layout), "clean": train_cfg("clean", 1.0, cfg.layout)}
+    if cfg.compare_layouts:
+        for other in (name for name in BINAURAL_LAYOUTS if name != cfg.layout):
+            train_cfgs[f"nat-{other}"] = train_cfg(f"nat-{other}", 0.0, other)
     out.mkdir(parents=True, exist_ok=True)
     clock = StageClock(log)
 
@@ -162,14 +170,15 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
         log(f"   {len(summary['classes'])} classes, {summary['n_clips']} clips ({summary['splits']})")
 
     models = {}
-    for name, train_cfg in train_cfgs.items():
-        title = "WavJEPA-Nat (clean ratio 0)" if name == "nat" else "clean twin (clean ratio 1)"
+    titles = {"nat": "WavJEPA-Nat (clean ratio 0)", "clean": "clean twin (clean ratio 1)"}
+    for name, run_cfg in train_cfgs.items():
+        title = titles.get(name, f"WavJEPA-Nat (clean ratio 0) in the {run_cfg.layout} layout")
         with clock.stage(f"training {name}", f"3/5 training the tiny {title}"):
-            run = Path(train_cfg.out)
+            run = Path(run_cfg.out)
             last = run / "last.ckpt"
             if not last.is_file():
-                train(train_cfg)
-            elif _saved_settings(run) != _settings(asdict(train_cfg)):
+                train(run_cfg)
+            elif _saved_settings(run) != _settings(asdict(run_cfg)):
                 raise InputError(f"{run} holds a model trained with other settings; choose another --out")
             else:
                 log(f"   {last} is there (trained with these settings)")
@@ -181,7 +190,7 @@ def run_demo(cfg: DemoConfig, log=print) -> Path:
         # the cores and spin-wait, far slower than one BLAS thread.
         with threadpool_limits(limits=1, user_api="blas"):
             run_sweep(
-                [models["nat"], models["clean"]],
+                list(models.values()),
                 str(corpus),
                 str(bank),
                 sweep_cfg,
