@@ -351,3 +351,41 @@ def test_noise_corpus_test_split_for_the_snr_conditions(world, tmp_path):
         setup = load_results(out)[1]
         assert "wham_noise" in setup["bank"]["noise"] and "test" in setup["bank"]["noise"]
         assert any("wham_noise" in n and "not the noise beds" in n for n in setup["notes"])
+
+
+class OracleWithCues(Oracle):
+    """The oracle's one-hot class, then one 'interaural' dim: 50 (1 - the ears' correlation), plus float-level
+    noise, so it is constant on a dry clip on both ears and moves with any binaural rendering (as the
+    "apart" layout's cues do). semantic_dim declares the one-hot part, or None: the whole is one embedding."""
+
+    def __init__(self, task, semantic_dim):
+        super().__init__(task, channels=2, name="cues")
+        self.semantic_dim, self.rng = semantic_dim, np.random.default_rng(0)
+        self.output_dim = len(self.classes) + 1
+
+    def scene_embeddings(self, audio):
+        left, right = audio[:, 0].astype(np.float64), audio[:, 1].astype(np.float64)
+        corr = (left * right).sum(1) / np.sqrt((left**2).sum(1) * (right**2).sum(1) + 1e-20)
+        cue = 50 * (1 - corr) + 1e-6 * self.rng.standard_normal(len(audio))
+        return np.hstack([super().scene_embeddings(audio), cue[:, None].astype(np.float32)])
+
+
+def test_recognition_probes_read_only_the_declared_semantic_dims(oracle_sweep, world):
+    """A model that declares semantic_dim is scored on those dims: its accuracy under noise is the one its
+    one-hot part earns (the oracle's own, recomputed from its calls). Without the declaration the room-moved
+    dim, near-constant on the clean training clips, sinks the clean-trained probe."""
+    root = world[0]
+    cfg = SweepConfig(snr_db=[20.0], rt60_bins="none", seed=0, clip_seconds=0.5)
+    task = load_task(root / "corpus10", 16000, cfg.clip_seconds, cfg.seed)
+    scores = {}
+    for declared in (len(task.classes), None):
+        model = OracleWithCues(task, declared)
+        rows = run_sweep([model], str(root / "corpus10"), root / "bank.h5", cfg, progress=False)
+        scores[declared] = next(r.score for r in rows if r.model == "cues" and r.snr_db == 20.0)
+        if declared:
+            # the classification pass embeds the clean training clips, the clean test clips, then the 20 dB
+            # ones (the localisation pass follows)
+            at_20 = model.calls[2]
+            assert len(at_20["class"]) == next(r.n_clips for r in rows if r.model == "cues")
+            assert scores[declared] == pytest.approx(np.mean(at_20["class"] == at_20["true"]))
+    assert scores[None] < scores[len(task.classes)] - 0.3, scores

@@ -183,7 +183,9 @@ class Encoder(nn.Module):
 
     Used as the context encoder, the EMA target encoder, and (exported) the downstream model:
     forward(audio (B, C, S)) -> (B, T, output_dim): the ears' tokens at one time frame concatenated
-    (C * embed_dim), or their mean (embed_dim) with ear_pool="mean", as the reference's HEAR runtime does.
+    (C * embed_dim), or their mean (embed_dim) with ear_pool="mean", as the reference's HEAR runtime does;
+    these are the first `semantic_dim` dims. With interaural="gcc_ild_apart" the frame's interaural cues
+    follow them: a recognition probe reads the first part, a direction probe all of it.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -209,6 +211,9 @@ class Encoder(nn.Module):
             init_weights(self.interaural.proj)
         elif cfg.interaural == "gcc_ild_apart" and cfg.channels == 2:
             self.cues_apart = InterauralCues(None, self.receptive_field, self.hop_samples, cfg.fs)
+        # The leading dims that say what is heard; any after them are the interaural cues, for direction.
+        self.semantic_dim = self.output_dim
+        if self.cues_apart is not None:
             self.output_dim += self.cues_apart.n_features
         self.pos = EarTimePosition(cfg.channels, cfg.embed_dim, cfg.ear_embedding, cfg.pos_embedding)
         self.transformer = Transformer(

@@ -137,9 +137,15 @@ class Embedder:
         self.sample_rate = int(encoder.sample_rate)
         self.channels = int(encoder.channels)
         self.output_dim = int(encoder.output_dim)
+        self.semantic_dim = int(getattr(encoder, "semantic_dim", self.output_dim))
         self.name = name or f"wavjepa-{'nat' if self.channels == 2 else 'mono'}"
         self.geometry = frame_geometry(self.encoder, self.device)
         self.notes: list[str] = []
+        if self.semantic_dim < self.output_dim:
+            self.note(
+                f"recognition probes read the first {self.semantic_dim} of its {self.output_dim} dims; the "
+                f"last {self.output_dim - self.semantic_dim} (interaural cues) only the direction probes"
+            )
         self.runtime = str(getattr(getattr(encoder, "config", None), "runtime", "native"))
 
     def note(self, note: str | None) -> None:

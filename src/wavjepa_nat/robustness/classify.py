@@ -25,6 +25,7 @@ from wavjepa_nat.robustness.metrics.hear_mlp import HearMLPConfig, HearMLPProbe
 from wavjepa_nat.robustness.metrics.probes import LinearProbe, ProbeConfig
 from wavjepa_nat.robustness.metrics.stats import ClipOutcome, clip_outcome, mean_interval
 from wavjepa_nat.robustness.models.hear_module import HearModuleError
+from wavjepa_nat.robustness.models.interface import recognition_embeddings
 from wavjepa_nat.robustness.prepare import SweepInputs
 from wavjepa_nat.robustness.report.rows import ResultRow
 
@@ -89,13 +90,13 @@ class ClassificationPass:
 
     def fit_probe(self, name: str, emb, audio: np.ndarray, where: str) -> LinearProbe | HearMLPProbe:
         cfg, task = self.inputs.cfg, self.inputs.task
-        x = emb.scene_embeddings(audio)
+        x = recognition_embeddings(emb, audio)
         x_val = None
         has_val = len(task.keys["val"]) > 0
         if has_val and (cfg.probe == "hear-mlp" or self.export is not None):  # the validation clips, clean
             if self.val_audio is None:
                 self.val_audio = self.render("val", CLEAN)
-            x_val = emb.scene_embeddings(self.val_audio)
+            x_val = recognition_embeddings(emb, self.val_audio)
         self.split_embeddings[name] = {"train": x, "val": x_val}
         if cfg.probe == "hear-mlp":  # early-stopped and model-selected on the task's validation clips
             mlp = HearMLPConfig(grid_points=cfg.hear_grid_points, seed=self.seed)
@@ -145,7 +146,7 @@ class ClassificationPass:
     ) -> tuple[ResultRow, ClipOutcome]:
         """One model's row and per-clip outcome on one condition's rendered test clips."""
         y_test = self.inputs.task.targets("test")
-        x = emb.scene_embeddings(audio)
+        x = recognition_embeddings(emb, audio)
         if self.export is not None:
             self.export.write(name, cond, {**self.split_embeddings[name], "test": x})
         result = probe.evaluate(x, y_test)
