@@ -368,3 +368,58 @@ def test_report_shows_scores_recomputed_from_the_embeddings(oracle_report):
     for r in rows:
         cell = f"{r.score:.3f} [{r.score_ci[0]:.3f}, {r.score_ci[1]:.3f}]"
         assert md_cmp[r.cond.label][r.model] == page_cmp[r.cond.label][r.model] == cell
+
+
+def test_every_polyphony_condition_has_its_own_line():
+    """Rows of 2 and 3 sources at two TIRs are four conditions: each keeps its own line and its own scores
+    in the comparison table and in the localisation tables (once they shared one line: the last row won)."""
+    from wavjepa_nat.robustness.report.localisation import localisation_sections
+    from wavjepa_nat.robustness.report.rows import LocRow
+    from wavjepa_nat.robustness.report.sections import comparison_table
+
+    poly = [(k, t) for k in (2, 3) for t in (6.0, 0.0)]  # the report order: fewer sources, higher TIR first
+    labels = [f"{k} sources, TIR {t:g} dB" for k, t in poly]
+    rows = [ResultRow("m", 2, "clean", None, None, "accuracy", 0.9, 0.0, 1.0, 5.0, 10)] + [
+        ResultRow(
+            "m",
+            2,
+            "polyphony",
+            None,
+            None,
+            "accuracy",
+            0.1 * k + 0.01 * t,
+            None,
+            None,
+            None,
+            10,
+            sources=k,
+            tir_db=t,
+        )
+        for k, t in poly
+    ]
+    _, body = comparison_table(rows)
+    assert [line[-2:] for line in body] == [["clean", "0.900"]] + [
+        [label, f"{0.1 * k + 0.01 * t:.3f}"] for label, (k, t) in zip(labels, poly)
+    ]
+    loc = [
+        LocRow(
+            "m",
+            "polyphony",
+            None,
+            None,
+            "linear",
+            10.0 * k + t,
+            30.0,
+            0.1,
+            0.5,
+            40.0,
+            80.0,
+            10,
+            sources=k,
+            tir_db=t,
+        )
+        for k, t in poly
+    ]
+    table = localisation_sections(loc)[1].table
+    assert [line[0] for line in table.body] == labels
+    assert [line[2].split(" / ")[0] for line in table.body] == [f"{10.0 * k + t:.1f}" for k, t in poly]

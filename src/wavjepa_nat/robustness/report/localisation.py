@@ -30,9 +30,10 @@ def localisation_sections(rows: Sequence[LocRow]) -> list[Section]:
     if not rows:
         return []
     models = list(dict.fromkeys(r.model for r in rows))
-    one_per_condition = {(r.task, r.condition, r.snr_db, r.rt60_bin): r for r in rows}
+    # the label names every axis of a condition (SNR, RT60 bin, sources, TIR)
+    one_per_condition = {(r.task, r.cond.label): r for r in rows}
     conds = sorted(one_per_condition.values(), key=lambda r: r.sort_key)
-    cell = {(r.task, r.condition, r.snr_db, r.rt60_bin, r.model, r.probe): r for r in rows}
+    cell = {(r.task, r.cond.label, r.model, r.probe): r for r in rows}
     n = max(r.n_clips for r in rows)
     about = [
         "Probes: "
@@ -54,7 +55,7 @@ def localisation_sections(rows: Sequence[LocRow]) -> list[Section]:
     for field, chance, title, digits in MEASURES:
         body = []
         for c in conds:
-            k = (c.task, c.condition, c.snr_db, c.rt60_bin)
+            k = (c.task, c.cond.label)
             few = c.n_directions is not None and c.n_directions < MIN_DIRECTIONS
             dirs = "" if c.n_directions is None else f" ({c.n_directions})"
             line = [c.cond.label + (" *" if few else ""), fmt(getattr(c, chance), digits) + dirs]

@@ -54,7 +54,7 @@ def comparison_table(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[st
     keys: dict[tuple, ResultRow] = {}
     cells: dict[tuple, str] = {}
     for r in rows:
-        k = (r.task, r.metric, r.condition, r.snr_db, r.rt60_bin)
+        k = (r.task, r.metric, r.cond.label)  # the label names every axis (SNR, RT60 bin, sources, TIR)
         keys.setdefault(k, r)
         cells[k + (r.model,)] = with_ci(r.score, r.score_ci)
     head = ["task", "metric", "condition"] + models
