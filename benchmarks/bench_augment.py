@@ -27,6 +27,7 @@ Both sides then cut the same crops and instance-normalise them, so the crop coun
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing as mp
 import os
 import random
@@ -332,6 +333,8 @@ def main() -> None:
         "'none': skip those rows",
     )
     args = ap.parse_args()
+    if importlib.util.find_spec("audiomentations") is None:  # else its pool workers die and respawn for ever
+        raise SystemExit("bench_augment needs audiomentations, its reference: pip install -e '.[bench]'")
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, as in DataLoader workers
 
     cfg_kw = {
