@@ -49,6 +49,17 @@ def test_demo_pipeline_at_reduced_size(tmp_path):
         # ... but never passes off models trained with other settings as this configuration's.
         with pytest.raises(InputError, match="other settings"):
             run_demo(dataclasses.replace(cfg, ear_norm="joint"), log=lambda *a: None)
+        # --compare-layouts: the naturalistic model also in the other two layouts, swept beside the rest
+        report = run_demo(dataclasses.replace(cfg, compare_layouts=True), log=lambda *a: None)
+        results = json.loads((report / "results.json").read_text())
+        assert {row["model"].split("/")[0] for row in results["rows"]} >= {
+            "nat",
+            "clean",
+            "nat-spatial",
+            "nat-reference",
+        }
+        for name, layout in (("nat-spatial", "spatial"), ("nat-reference", "reference")):
+            assert f"layout: {layout}" in (tmp_path / "demo" / "runs" / name / "config.yaml").read_text()
     finally:
         torch.set_num_threads(threads)
 
