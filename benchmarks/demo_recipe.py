@@ -1,13 +1,17 @@
-"""The demo's training recipe for the README's measured tables (layout_table.py, recipes_table.py,
-polyphony_table.py): the tiny binaural model on a `wavjepa-nat demo` output's bank and corpus, with the
-demo's steps, batch, crops, clip length and seed, so that a table's rows differ from the demo's model only
-in what the table varies."""
+"""The demo's training recipe and sweep for the README's measured tables (layout_table.py,
+recipes_table.py, polyphony_table.py): the tiny binaural model on a `wavjepa-nat demo` output's bank and
+corpus, with the demo's steps, batch, crops, clip length and seed, so that a table's rows differ from the
+demo's model only in what the table varies; and the demo's sweep of them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from wavjepa_nat.demo import DemoConfig
+from wavjepa_nat.robustness.config import SweepConfig
+from wavjepa_nat.robustness.sweep import run_sweep
 from wavjepa_nat.training.loop import TrainConfig, train
 
 DEMO = DemoConfig()
@@ -39,3 +43,16 @@ def train_once(cfg: TrainConfig) -> Path:
     """cfg's last.ckpt, trained unless a previous run of the table left it there."""
     last = Path(cfg.out) / "last.ckpt"
     return last if last.is_file() else train(cfg)
+
+
+def demo_sweep(models: list[Path], task: str | Path, demo: Path, out_dir: Path, title: str, **overrides):
+    """The demo's sweep (its seed, clip length and clips per class, `overrides` on top) of `models` on
+    `task`, through the demo's bank, with one BLAS thread as the demo (BLAS threads fight torch's)."""
+    settings = dict(
+        seed=DEMO.seed, clip_seconds=DEMO.clip_seconds, max_clips_per_class=DEMO.max_clips_per_class
+    )
+    settings.update(overrides)
+    with threadpool_limits(limits=1, user_api="blas"):
+        run_sweep(
+            models, str(task), str(demo / "bank.h5"), SweepConfig(**settings), out_dir=out_dir, title=title
+        )

@@ -24,11 +24,7 @@ import argparse
 from pathlib import Path
 
 import soundfile as sf
-from demo_recipe import DEMO, demo_train_config, train_once
-from threadpoolctl import threadpool_limits
-
-from wavjepa_nat.robustness.config import SweepConfig
-from wavjepa_nat.robustness.sweep import run_sweep
+from demo_recipe import DEMO, demo_sweep, demo_train_config, train_once
 
 LAYOUTS = ("reference", "spatial", "apart")
 ASTERISK = Path("/usr/share/asterisk/sounds")
@@ -69,35 +65,27 @@ def main() -> None:
         train_once(demo_train_config(demo, out / "runs" / layout, layout=layout, max_steps=args.steps))
         for layout in LAYOUTS
     ]
-    bank = str(demo / "bank.h5")
-    with threadpool_limits(limits=1, user_api="blas"):  # as the demo: BLAS threads fight torch's
-        run_sweep(
-            models,
-            str(demo / "corpus"),
-            bank,
-            SweepConfig(
-                seed=DEMO.seed, clip_seconds=DEMO.clip_seconds, max_clips_per_class=DEMO.max_clips_per_class
-            ),
-            out_dir=out / "demo-task",
-            title="Binaural layouts on the demo's task (tiny, the demo's recipe; only --layout differs)",
-        )
-        voices = voice_task(out / "voice-task", min_seconds=1.5)
-        if voices is None:
-            print(f"no Asterisk voice packages under {ASTERISK}: the real-recording task is skipped")
-            return
-        run_sweep(
-            models,
-            str(voices),
-            bank,
-            SweepConfig(
-                snr_db=args.voice_snr,
-                seed=DEMO.seed,
-                clip_seconds=2.0,
-                max_clips_per_class=args.voice_clips_per_class,
-            ),
-            out_dir=out / "voices",
-            title="Binaural layouts on real recordings: six Asterisk voices (tiny, the demo's recipe)",
-        )
+    demo_sweep(
+        models,
+        demo / "corpus",
+        demo,
+        out / "demo-task",
+        "Binaural layouts on the demo's task (tiny, the demo's recipe; only --layout differs)",
+    )
+    voices = voice_task(out / "voice-task", min_seconds=1.5)
+    if voices is None:
+        print(f"no Asterisk voice packages under {ASTERISK}: the real-recording task is skipped")
+        return
+    demo_sweep(
+        models,
+        voices,
+        demo,
+        out / "voices",
+        "Binaural layouts on real recordings: six Asterisk voices (tiny, the demo's recipe)",
+        snr_db=args.voice_snr,
+        clip_seconds=2.0,
+        max_clips_per_class=args.voice_clips_per_class,
+    )
     print(f"reports: {out / 'demo-task' / 'report.md'}, {out / 'voices' / 'report.md'}")
 
 

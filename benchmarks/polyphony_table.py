@@ -14,11 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from demo_recipe import DEMO, demo_train_config, train_once
-from threadpoolctl import threadpool_limits
-
-from wavjepa_nat.robustness.config import SweepConfig
-from wavjepa_nat.robustness.sweep import run_sweep
+from demo_recipe import DEMO, demo_sweep, demo_train_config, train_once
 
 
 def main() -> None:
@@ -37,23 +33,18 @@ def main() -> None:
         return train_once(demo_train_config(demo, out / "runs" / name, max_steps=args.steps, **mix))
 
     models = [run("p0"), run(f"p{args.mix_prob:g}-retention", mix_prob=args.mix_prob, mix_target="retention")]
-    with threadpool_limits(limits=1, user_api="blas"):  # as the demo: BLAS threads fight torch's
-        run_sweep(
-            models,
-            str(demo / "corpus"),
-            str(demo / "bank.h5"),
-            SweepConfig(
-                snr_db="none",
-                rt60_bins="none",
-                polyphony=args.polyphony,
-                tir_db=args.tir,
-                seed=DEMO.seed,
-                clip_seconds=DEMO.clip_seconds,
-                max_clips_per_class=args.max_clips_per_class,
-            ),
-            out_dir=out / "report",
-            title="Polyphonic scenes (issue 20): mixture training P = 0 vs retention (tiny, one recipe)",
-        )
+    demo_sweep(
+        models,
+        demo / "corpus",
+        demo,
+        out / "report",
+        "Polyphonic scenes (issue 20): mixture training P = 0 vs retention (tiny, one recipe)",
+        snr_db="none",
+        rt60_bins="none",
+        polyphony=args.polyphony,
+        tir_db=args.tir,
+        max_clips_per_class=args.max_clips_per_class,
+    )
     print(f"report: {out / 'report' / 'report.md'}")
 
 

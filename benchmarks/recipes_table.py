@@ -19,11 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from demo_recipe import DEMO, demo_train_config, train_once
-from threadpoolctl import threadpool_limits
-
-from wavjepa_nat.robustness.config import SweepConfig
-from wavjepa_nat.robustness.sweep import run_sweep
+from demo_recipe import DEMO, demo_sweep, demo_train_config, train_once
 
 
 def main() -> None:
@@ -49,21 +45,14 @@ def main() -> None:
         run("salt-same", rest, teacher=teacher, loss=args.salt_loss),
         run("salt-dry", rest, teacher=teacher, teacher_input="dry", loss=args.salt_loss),
     ]
-    sweep = SweepConfig(
+    demo_sweep(
+        models,
+        demo / "corpus",
+        demo,
+        out / "report",
+        "Recipes (issue 19): EMA / SALT, same / dry teacher input (tiny, same steps and seed)",
         snr_db=args.snr,
-        seed=DEMO.seed,
-        clip_seconds=DEMO.clip_seconds,
-        max_clips_per_class=DEMO.max_clips_per_class,
     )
-    with threadpool_limits(limits=1, user_api="blas"):  # as the demo: BLAS threads fight torch's
-        run_sweep(
-            models,
-            str(demo / "corpus"),
-            str(demo / "bank.h5"),
-            sweep,
-            out_dir=out / "report",
-            title="Recipes (issue 19): EMA / SALT, same / dry teacher input (tiny, same steps and seed)",
-        )
     print(f"report: {out / 'report' / 'report.md'}")
 
 
